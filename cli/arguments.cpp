@@ -1,0 +1,127 @@
+#include "cli/arguments.h"
+
+#include <algorithm>
+#include <set>
+#include <string>
+
+#include "base/strings.h"
+#include "memory/memory_map.h"
+
+namespace ember::cli {
+namespace {
+
+Result<uint64_t> parse_memory(std::string_view text) {
+  const auto bytes = parse_size(text);
+  if (!bytes) return Error{"--memory '" + std::string(text) + "' is not a size (examples: 256M, 1G, 512 meaning MiB)"};
+  if (*bytes == 0) return Error{"--memory must be greater than zero"};
+  if (*bytes % kPageSize != 0) return Error{"--memory " + std::string(text) + " is not a multiple of 4 KiB"};
+  if (*bytes < kMinimumMemory) return Error{"--memory must be at least " + format_size(kMinimumMemory)};
+  if (*bytes > kMaximumMemory) return Error{"--memory must be at most " + format_size(kMaximumMemory)};
+  return *bytes;
+}
+
+Result<uint32_t> parse_cpus(std::string_view text) {
+  const auto count = parse_decimal(text);
+  if (!count) return Error{"--cpus '" + std::string(text) + "' is not a whole number"};
+  if (*count == 0) return Error{"--cpus must be at least 1"};
+  if (*count > kMaximumCpus) return Error{"--cpus must be at most " + std::to_string(kMaximumCpus)};
+  return static_cast<uint32_t>(*count);
+}
+
+Result<ConsoleConfig> parse_console(std::string_view text) {
+  if (text == "stdio") return ConsoleConfig{ConsoleConfig::Kind::Stdio, {}};
+  if (text == "none") return ConsoleConfig{ConsoleConfig::Kind::None, {}};
+  if (text.starts_with("file:") && text.size() > 5) return ConsoleConfig{ConsoleConfig::Kind::File, std::string(text.substr(5))};
+  return Error{"--console '" + std::string(text) + "' is not one of stdio, none, file:PATH"};
+}
+
+// Seconds, whole or with up to three decimals ("2", "0.5").
+Result<std::chrono::milliseconds> parse_timeout(std::string_view text) {
+  const auto bad = Error{"--timeout '" + std::string(text) + "' is not a number of seconds (examples: 30, 0.5)"};
+  const auto dot = text.find('.');
+  const auto whole = parse_decimal(text.substr(0, dot));
+  if (!whole || *whole > 100'000'000) return bad;
+  uint64_t millis = *whole * 1000;
+  if (dot != std::string_view::npos) {
+    const auto fraction = text.substr(dot + 1);
+    const auto digits = parse_decimal(fraction);
+    if (!digits || fraction.size() > 3) return bad;
+    uint64_t scaled = *digits;
+    for (size_t i = fraction.size(); i < 3; ++i) scaled *= 10;
+    millis += scaled;
+  }
+  if (millis == 0) return Error{"--timeout must be greater than zero"};
+  return std::chrono::milliseconds{millis};
+}
+
+}  // namespace
+
+Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
+  Invocation invocation;
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") return invocation;
+  if (args[0] == "--version") {
+    invocation.command = Command::Version;
+    return invocation;
+  }
+  if (args[0] != "run") return Error{"unknown command '" + std::string(args[0]) + "'"};
+  invocation.command = Command::Run;
+  invocation.machine.cmdline = kDefaultCmdline;
+
+  std::set<std::string, std::less<>> seen;
+  for (size_t i = 1; i < args.size(); ++i) {
+    std::string_view flag = args[i];
+    if (flag == "--help" || flag == "-h") {
+      invocation.command = Command::RunHelp;
+      return invocation;
+    }
+    if (!flag.starts_with("--")) return Error{"unexpected argument '" + std::string(flag) + "'"};
+
+    // --flag=value or --flag value
+    std::optional<std::string_view> inline_value;
+    if (const auto equals = flag.find('='); equals != std::string_view::npos) {
+      inline_value = flag.substr(equals + 1);
+      flag = flag.substr(0, equals);
+    }
+    static constexpr std::string_view kKnown[] = {"--kernel", "--initrd", "--cmdline", "--memory",
+                                                  "--cpus",   "--console", "--timeout"};
+    if (std::find(std::begin(kKnown), std::end(kKnown), flag) == std::end(kKnown)) {
+      return Error{"unknown option '" + std::string(flag) + "'"};
+    }
+    if (!seen.insert(std::string(flag)).second) return Error{std::string(flag) + " is given more than once"};
+    std::string_view value;
+    if (inline_value) {
+      value = *inline_value;
+    } else if (i + 1 < args.size()) {
+      value = args[++i];
+    } else {
+      return Error{std::string(flag) + " needs a value"};
+    }
+
+    if (flag == "--kernel" || flag == "--initrd") {
+      if (value.empty()) return Error{std::string(flag) + " needs a path"};
+      (flag == "--kernel" ? invocation.machine.kernel_path : invocation.machine.initrd_path) = value;
+    } else if (flag == "--cmdline") {
+      invocation.machine.cmdline = value;
+    } else if (flag == "--memory") {
+      auto memory = parse_memory(value);
+      if (!memory) return memory.error();
+      invocation.machine.memory_bytes = *memory;
+    } else if (flag == "--cpus") {
+      auto cpus = parse_cpus(value);
+      if (!cpus) return cpus.error();
+      invocation.machine.cpus = *cpus;
+    } else if (flag == "--console") {
+      auto console = parse_console(value);
+      if (!console) return console.error();
+      invocation.machine.console = *console;
+    } else if (flag == "--timeout") {
+      auto timeout = parse_timeout(value);
+      if (!timeout) return timeout.error();
+      invocation.timeout = *timeout;
+    }
+  }
+  if (invocation.machine.kernel_path.empty()) return Error{"'ember run' needs --kernel PATH"};
+  return invocation;
+}
+
+}  // namespace ember::cli

@@ -1,0 +1,31 @@
+// Parsing and validating ember's command line. This is the one place user
+// input is checked: whatever passes is a well-formed MachineConfig.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include "base/result.h"
+#include "machine/machine_config.h"
+
+namespace ember::cli {
+
+enum class Command { Run, Help, RunHelp, Version };
+
+struct Invocation {
+  Command                                  command = Command::Help;
+  MachineConfig                            machine;
+  std::optional<std::chrono::milliseconds> timeout;
+};
+
+// `args` excludes argv[0]. Errors are usage errors (exit status 2).
+Result<Invocation> parse_arguments(std::span<const std::string_view> args);
+
+inline constexpr uint64_t kMinimumMemory = 4ull << 20;
+inline constexpr uint64_t kMaximumMemory = 1ull << 40;
+inline constexpr uint32_t kMaximumCpus   = 254;  // xAPIC IDs are 8 bits and 0xff is broadcast
+inline constexpr const char* kDefaultCmdline = "console=ttyS0 reboot=k panic=-1";
+
+}  // namespace ember::cli

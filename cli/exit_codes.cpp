@@ -1,0 +1,18 @@
+#include "cli/exit_codes.h"
+
+namespace ember::cli {
+
+int exit_code_for(const Outcome& outcome) {
+  switch (outcome.kind) {
+    case Outcome::Kind::GuestExit:  return outcome.value;
+    case Outcome::Kind::Reset:
+    case Outcome::Kind::PowerOff:   return 0;
+    case Outcome::Kind::Timeout:    return kExitTimeout;
+    case Outcome::Kind::GuestCrash: return kExitGuestCrash;
+    case Outcome::Kind::HostError:  return kExitHostError;
+    case Outcome::Kind::Signal:     return 128 + outcome.value;
+  }
+  return kExitHostError;
+}
+
+}  // namespace ember::cli

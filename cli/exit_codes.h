@@ -1,0 +1,15 @@
+// ember's process exit status: the contract CI scripts rely on (README, "Exit codes").
+#pragma once
+
+#include "machine/outcome.h"
+
+namespace ember::cli {
+
+inline constexpr int kExitHostError  = 1;    // no /dev/kvm, missing or bad file, host refused
+inline constexpr int kExitUsage      = 2;    // bad command line
+inline constexpr int kExitTimeout    = 124;  // --timeout expired (as coreutils timeout)
+inline constexpr int kExitGuestCrash = 125;  // triple fault, KVM internal error, dead guest
+
+int exit_code_for(const Outcome& outcome);
+
+}  // namespace ember::cli

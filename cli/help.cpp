@@ -1,0 +1,49 @@
+#include "cli/help.h"
+
+namespace ember::cli {
+
+const char* const kUsage = R"(ember: a KVM virtual machine monitor for booting guests from the command line
+
+Usage:
+  ember run --kernel PATH [options]   boot a guest (see 'ember run --help')
+  ember --help                        this text
+  ember --version                     print the version
+
+Exit status of 'ember run':
+  N     the guest wrote N to the exit port (I/O port 0xf4)
+  0     the guest reset or powered off the machine
+  1     host setup error: no /dev/kvm, a missing or unusable file
+  2     usage error: a bad option or value
+  124   --timeout expired
+  125   the guest crashed: triple fault, KVM internal error, every VCPU
+        halted with interrupts off (register dump on stderr)
+  128+S ember was stopped by signal S (SIGINT, SIGTERM, SIGHUP)
+)";
+
+const char* const kRunUsage = R"(Usage: ember run --kernel PATH [options]
+
+Boots PATH, which may be:
+  a Linux bzImage          64-bit boot protocol (2.12 or later)
+  an ELF vmlinux           entered through its PVH note when it has one
+  any other ELF64 program  entered at e_entry in 64-bit mode, RSI = boot_params
+
+Options (each at most once; --opt VALUE and --opt=VALUE both work):
+  --kernel PATH      the kernel or guest program to boot (required)
+  --initrd PATH      an initial ramdisk for the kernel
+  --cmdline STR      the kernel command line
+                     (default: "console=ttyS0 reboot=k panic=-1")
+  --memory SIZE      guest RAM: a number with K, M, G or T (binary units);
+                     a bare number is MiB; at least 4M (default: 128M)
+  --cpus N           number of VCPUs, 1 to 254 and at most KVM's limit
+                     (default: 1). VCPUs after the first wait for INIT/SIPI,
+                     which ember cannot send yet.
+  --console MODE     where the serial console (COM1, 0x3f8) goes:
+                     stdio (default; stdin feeds it), file:PATH, none
+  --timeout SECONDS  stop the guest after SECONDS (fractions allowed) and
+                     exit with status 124
+  -h, --help         this text
+
+Exit status: see 'ember --help'.
+)";
+
+}  // namespace ember::cli

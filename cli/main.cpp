@@ -1,0 +1,108 @@
+// ember's command-line entry point: parse, build the machine, run it, and turn
+// the outcome into the documented exit status. Exceptions stop here.
+#include <signal.h>
+
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "base/log.h"
+#include "cli/arguments.h"
+#include "cli/exit_codes.h"
+#include "cli/help.h"
+#include "machine/machine.h"
+
+namespace {
+
+using ember::Outcome;
+
+// SIGINT, SIGTERM and SIGHUP stop the guest cleanly; they are blocked in
+// every thread and collected by one thread with sigwait.
+sigset_t stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  return set;
+}
+
+// "2", "0.5", "1.25": the value the user gave, without trailing zeros.
+std::string seconds_text(std::chrono::milliseconds duration) {
+  const auto millis = duration.count();
+  std::string text = std::to_string(millis / 1000);
+  if (const auto fraction = millis % 1000; fraction != 0) {
+    std::string digits = std::to_string(1000 + fraction).substr(1);
+    while (digits.back() == '0') digits.pop_back();
+    text += "." + digits;
+  }
+  return text;
+}
+
+void report(const Outcome& outcome, const ember::cli::Invocation& invocation) {
+  switch (outcome.kind) {
+    case Outcome::Kind::GuestCrash:
+      ember::log::error("the guest crashed: " + outcome.detail);
+      break;
+    case Outcome::Kind::HostError:
+      ember::log::error(outcome.detail);
+      break;
+    case Outcome::Kind::Timeout:
+      ember::log::error("--timeout of " + seconds_text(*invocation.timeout) + " s expired; the guest was stopped");
+      break;
+    case Outcome::Kind::Signal:
+      ember::log::error(std::string("stopped by signal ") + strsignal(outcome.value));
+      break;
+    default:
+      break;
+  }
+}
+
+int run(const ember::cli::Invocation& invocation) {
+  const sigset_t signals = stop_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto machine = ember::Machine::create(invocation.machine);
+  if (!machine) {
+    ember::log::error(machine.error().message);
+    return ember::cli::kExitHostError;
+  }
+
+  std::thread signal_waiter{[&signals, &machine] {
+    int signal = 0;
+    if (sigwait(&signals, &signal) == 0) (*machine)->request_stop(Outcome{Outcome::Kind::Signal, signal, {}});
+  }};
+  signal_waiter.detach();  // it may stay blocked in sigwait; the process exits anyway
+
+  const Outcome outcome = (*machine)->run(invocation.timeout);
+  report(outcome, invocation);
+  std::fflush(stdout);
+  // Leave without destroying the machine: the detached signal thread may
+  // still hold a reference to it.
+  std::_Exit(ember::cli::exit_code_for(outcome));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const std::vector<std::string_view> args(argv + 1, argv + argc);
+    const auto invocation = ember::cli::parse_arguments(args);
+    if (!invocation) {
+      std::cerr << "ember: " << invocation.error().message << "\nRun 'ember --help' for usage.\n";
+      return ember::cli::kExitUsage;
+    }
+    switch (invocation->command) {
+      case ember::cli::Command::Help:    std::cout << ember::cli::kUsage; return 0;
+      case ember::cli::Command::RunHelp: std::cout << ember::cli::kRunUsage; return 0;
+      case ember::cli::Command::Version: std::cout << "ember " EMBER_VERSION "\n"; return 0;
+      case ember::cli::Command::Run:     return run(*invocation);
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "ember: internal error: " << e.what() << "\n";
+  }
+  return ember::cli::kExitHostError;
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Builds ember's guest kernel (bzImage and vmlinux) from Debian's linux-source-6.1
+# with images/linux-guest.config, cached outside the source tree.
+#
+# The cache key is a hash of the config fragment, this script and the installed
+# linux-source package version, so a second run with the same inputs is instant.
+# Prints the cache directory holding bzImage and vmlinux on its last line.
+#
+#   EMBER_CACHE   where builds are cached (default: ~/.cache/ember)
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+fragment="$root/images/linux-guest.config"
+tarball=/usr/src/linux-source-6.1.tar.xz
+[[ -r $tarball ]] || { echo "build-guest-kernel: $tarball missing; run scripts/setup.sh" >&2; exit 1; }
+
+src_version=$(dpkg-query -W -f='${Version}' linux-source-6.1)
+key=$( { cat "$fragment" "$0"; echo "$src_version"; } | sha256sum | cut -c1-16)
+cache=${EMBER_CACHE:-$HOME/.cache/ember}
+out="$cache/linux-$key"
+
+if [[ -f $out/bzImage && -f $out/vmlinux ]]; then
+  echo "build-guest-kernel: cached" >&2
+  echo "$out"
+  exit 0
+fi
+
+work="$cache/linux-build-$key"
+rm -rf "$work"
+mkdir -p "$work"
+echo "build-guest-kernel: unpacking $tarball" >&2
+tar -C "$work" -xf "$tarball"
+cd "$work/linux-source-6.1"
+
+make -s tinyconfig >/dev/null
+scripts/kconfig/merge_config.sh -m .config "$fragment" >/dev/null
+make -s olddefconfig
+
+# merge_config silently drops options whose dependencies are missing; fail
+# loudly instead, so the fragment stays true.
+missing=0
+while IFS= read -r line; do
+  [[ $line =~ ^(CONFIG_[A-Z0-9_]+)=(.*)$ ]] || continue
+  if ! grep -qx "${BASH_REMATCH[1]}=${BASH_REMATCH[2]}" .config; then
+    echo "build-guest-kernel: ${BASH_REMATCH[1]}=${BASH_REMATCH[2]} did not survive olddefconfig" >&2
+    missing=1
+  fi
+done <"$fragment"
+((missing == 0)) || exit 1
+
+echo "build-guest-kernel: building (several minutes on 2 cores)" >&2
+make -s -j"$(nproc)" bzImage vmlinux
+
+mkdir -p "$out.tmp"
+cp arch/x86/boot/bzImage vmlinux .config "$out.tmp/"
+rm -rf "$out"
+mv "$out.tmp" "$out"
+cd /
+rm -rf "$work"
+echo "$out"

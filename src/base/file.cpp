@@ -1,0 +1,48 @@
+#include "base/file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "base/file_descriptor.h"
+#include "base/strings.h"
+
+namespace ember {
+
+Result<std::vector<uint8_t>> read_whole_file(const std::string& path, const std::string& role,
+                                             uint64_t max_size) {
+  const auto fail = [&](const std::string& why) {
+    return Error{role + " '" + path + "' " + why};
+  };
+
+  FileDescriptor fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (!fd.valid()) {
+    if (errno == ENOENT) return fail("does not exist");
+    return fail(std::string("cannot be opened: ") + std::strerror(errno));
+  }
+  struct stat info {};
+  if (::fstat(fd.get(), &info) != 0) return fail(std::string("cannot be examined: ") + std::strerror(errno));
+  if (S_ISDIR(info.st_mode)) return fail("is a directory, not a file");
+  if (!S_ISREG(info.st_mode)) return fail("is not a regular file");
+  if (info.st_size == 0) return fail("is empty");
+  const auto size = static_cast<uint64_t>(info.st_size);
+  if (size > max_size) {
+    return fail("is " + format_size(size) + ", larger than the guest's " + format_size(max_size) + " of RAM");
+  }
+
+  std::vector<uint8_t> data(size);
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t got = ::read(fd.get(), data.data() + done, data.size() - done);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return fail(std::string("cannot be read: ") + std::strerror(errno));
+    if (got == 0) return fail("shrank while it was being read");
+    done += static_cast<size_t>(got);
+  }
+  return data;
+}
+
+}  // namespace ember

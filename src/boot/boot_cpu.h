@@ -1,0 +1,27 @@
+// The CPU state a kernel expects at its entry point, built by ember instead of
+// firmware: a GDT, identity-mapped page tables and the boot VCPU's registers.
+#pragma once
+
+#include "base/result.h"
+#include "boot/boot_image.h"
+#include "kvm/vcpu.h"
+#include "memory/guest_memory.h"
+
+namespace ember::boot {
+
+// GDT selectors ember's boot GDT provides (Linux's __BOOT_CS/__BOOT_DS are 0x10/0x18).
+inline constexpr uint16_t kCode64Selector = 0x10;
+inline constexpr uint16_t kDataSelector   = 0x18;
+inline constexpr uint16_t kTssSelector    = 0x20;
+inline constexpr uint16_t kCode32Selector = 0x28;
+
+// Writes the GDT and the page tables identity-mapping [0, max(4 GiB, end of
+// RAM)) with 2 MiB pages, up to layout::kMaxIdentityGiB. The MMIO hole is
+// mapped uncacheable.
+Status write_boot_tables(const GuestMemory& memory);
+
+// Puts the boot VCPU at `entry`: 64-bit long mode with paging, RSI = boot
+// info; or 32-bit protected mode without paging, EBX = boot info (PVH).
+Status set_entry_registers(kvm::Vcpu& vcpu, const EntryPoint& entry);
+
+}  // namespace ember::boot

@@ -1,0 +1,32 @@
+// Writing the pieces every boot protocol shares: command line, initrd, zero page.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "base/result.h"
+#include "boot/boot_params.h"
+#include "memory/guest_memory.h"
+
+namespace ember::boot {
+
+// Writes `cmdline` NUL-terminated at layout::kCmdline. `max_bytes` counts the
+// NUL, as the boot protocol's cmdline_size does.
+Result<uint64_t> write_cmdline(const GuestMemory& memory, const std::string& cmdline, uint64_t max_bytes);
+
+// Places the initrd page-aligned as high as possible with its last byte at or
+// below `highest_last_byte` and its first byte at or above `lowest`.
+// Returns the address.
+Result<uint64_t> place_initrd(const GuestMemory& memory, std::span<const uint8_t> initrd, uint64_t lowest,
+                              uint64_t highest_last_byte);
+
+// Fills the zero page's e820 table from `memory` and writes `params` at
+// layout::kZeroPage.
+Status write_zero_page(const GuestMemory& memory, BootParams& params);
+
+// The end of the RAM region that starts at 0: below it everything is
+// reachable by 32-bit addresses.
+uint64_t low_ram_end(const GuestMemory& memory);
+
+}  // namespace ember::boot

@@ -1,0 +1,45 @@
+// A port-I/O or MMIO bus: a sorted map of disjoint address ranges to devices.
+//
+// Built while the machine is assembled and read-only once VCPUs run, so
+// lookups take no lock. Insertion refuses zero-length ranges, ranges whose end
+// overflows 2^64 and overlaps. Unmapped reads return all-ones (as an
+// undecoded PC bus does); unmapped writes are dropped with a rate-limited log.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "bus/device.h"
+
+namespace ember {
+
+class Bus final {
+ public:
+  explicit Bus(std::string name) : name_{std::move(name)} {}
+
+  // The bus does not own devices: the Machine does, and outlives the bus.
+  Status insert(uint64_t base, uint64_t length, Device& device);
+
+  // Dispatches to the device whose range holds `address`. Return false when
+  // no device does (the read is then all-ones, the write dropped).
+  bool read(uint64_t address, std::span<uint8_t> data, uint32_t vcpu) const;
+  bool write(uint64_t address, std::span<const uint8_t> data, uint32_t vcpu) const;
+
+  size_t size() const { return ranges_.size(); }
+
+ private:
+  struct Range {
+    uint64_t base;
+    uint64_t last;  // inclusive, so a range may end at 2^64 - 1
+    Device*  device;
+  };
+  const Range* find(uint64_t address) const;
+
+  std::string        name_;
+  std::vector<Range> ranges_;  // sorted by base, disjoint
+};
+
+}  // namespace ember

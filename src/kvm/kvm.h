@@ -1,0 +1,32 @@
+// The KVM device (/dev/kvm): API version, capabilities, supported CPUID.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <string>
+#include <vector>
+
+#include "base/file_descriptor.h"
+#include "base/result.h"
+
+namespace ember::kvm {
+
+class Kvm final {
+ public:
+  // Opens the device, checks KVM_API_VERSION is 12 and every capability ember
+  // needs is present; the error names the first one missing.
+  static Result<Kvm> open(const std::string& path = "/dev/kvm");
+
+  int  fd() const { return fd_.get(); }
+  int  check_extension(long capability) const;  // 0 when absent
+  Result<int> vcpu_mmap_size() const;
+  // The highest VCPU count KVM accepts for one VM.
+  int  max_vcpus() const;
+  Result<std::vector<kvm_cpuid_entry2>> supported_cpuid() const;
+
+ private:
+  explicit Kvm(FileDescriptor fd) : fd_{std::move(fd)} {}
+  FileDescriptor fd_;
+};
+
+}  // namespace ember::kvm

@@ -1,0 +1,91 @@
+#include "kvm/vcpu.h"
+
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+#include <memory>
+
+#include "kvm/flexible_array_ioctls.h"
+#include "kvm/ioctl_error.h"
+
+namespace ember::kvm {
+
+Vcpu::Vcpu(Vcpu&& other) noexcept
+    : fd_{std::move(other.fd_)}, run_{std::exchange(other.run_, nullptr)}, run_size_{other.run_size_} {}
+
+Vcpu::~Vcpu() {
+  if (run_ != nullptr) ::munmap(run_, run_size_);
+}
+
+Result<RunResult> Vcpu::run() {
+  if (::ioctl(fd_.get(), KVM_RUN, 0) == 0) return RunResult::Exited;
+  if (errno == EINTR || errno == EAGAIN) return RunResult::Interrupted;
+  return ioctl_error("KVM_RUN");
+}
+
+Result<kvm_regs> Vcpu::get_regs() const {
+  kvm_regs regs{};
+  if (::ioctl(fd_.get(), KVM_GET_REGS, &regs) != 0) return ioctl_error("KVM_GET_REGS");
+  return regs;
+}
+
+Status Vcpu::set_regs(const kvm_regs& regs) {
+  if (::ioctl(fd_.get(), KVM_SET_REGS, &regs) != 0) return ioctl_error("KVM_SET_REGS");
+  return {};
+}
+
+Result<kvm_sregs> Vcpu::get_sregs() const {
+  kvm_sregs sregs{};
+  if (::ioctl(fd_.get(), KVM_GET_SREGS, &sregs) != 0) return ioctl_error("KVM_GET_SREGS");
+  return sregs;
+}
+
+Status Vcpu::set_sregs(const kvm_sregs& sregs) {
+  if (::ioctl(fd_.get(), KVM_SET_SREGS, &sregs) != 0) return ioctl_error("KVM_SET_SREGS");
+  return {};
+}
+
+Status Vcpu::set_fpu(const kvm_fpu& fpu) {
+  if (::ioctl(fd_.get(), KVM_SET_FPU, &fpu) != 0) return ioctl_error("KVM_SET_FPU");
+  return {};
+}
+
+namespace {
+
+// A C-layout header followed by its entries, in 8-byte-aligned storage.
+template <class Header, class Entry>
+std::unique_ptr<uint64_t[]> with_entries(std::span<const Entry> entries, Header*& header) {
+  const size_t bytes = sizeof(Header) + entries.size() * sizeof(Entry);
+  auto storage = std::make_unique<uint64_t[]>(bytes / sizeof(uint64_t) + 1);
+  header = reinterpret_cast<Header*>(storage.get());
+  std::memcpy(reinterpret_cast<uint8_t*>(header) + sizeof(Header), entries.data(), entries.size() * sizeof(Entry));
+  return storage;
+}
+
+}  // namespace
+
+Status Vcpu::set_cpuid(std::span<const kvm_cpuid_entry2> entries) {
+  CpuidHeader* cpuid = nullptr;
+  const auto storage = with_entries(entries, cpuid);
+  cpuid->nent = static_cast<uint32_t>(entries.size());
+  if (::ioctl(fd_.get(), kSetCpuid2, cpuid) != 0) return ioctl_error("KVM_SET_CPUID2");
+  return {};
+}
+
+Status Vcpu::set_msrs(std::span<const kvm_msr_entry> entries) {
+  MsrsHeader* msrs = nullptr;
+  const auto storage = with_entries(entries, msrs);
+  msrs->nmsrs = static_cast<uint32_t>(entries.size());
+  const int written = ::ioctl(fd_.get(), kSetMsrs, msrs);
+  if (written < 0) return ioctl_error("KVM_SET_MSRS");
+  // KVM_SET_MSRS returns how many it set and stops at the first it refuses.
+  if (static_cast<size_t>(written) != entries.size()) {
+    return Error{"KVM_SET_MSRS refused MSR " + std::to_string(entries[static_cast<size_t>(written)].index)};
+  }
+  return {};
+}
+
+}  // namespace ember::kvm

@@ -1,0 +1,46 @@
+// One KVM VCPU: its fd and its mmapped kvm_run. Only the VCPU's own thread may
+// call anything here once it runs (DESIGN.md, "the one rule").
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <cstddef>
+#include <span>
+#include <vector>
+
+#include "base/file_descriptor.h"
+#include "base/result.h"
+
+namespace ember::kvm {
+
+enum class RunResult {
+  Exited,       // kvm_run->exit_reason says why
+  Interrupted,  // a signal (a kick) or immediate_exit ended KVM_RUN: EINTR
+};
+
+class Vcpu final {
+ public:
+  Vcpu(FileDescriptor fd, kvm_run* run, size_t run_size) : fd_{std::move(fd)}, run_{run}, run_size_{run_size} {}
+  Vcpu(Vcpu&& other) noexcept;
+  Vcpu& operator=(Vcpu&&) = delete;
+  Vcpu(const Vcpu&) = delete;
+  ~Vcpu();
+
+  kvm_run* run_state() const { return run_; }
+  Result<RunResult> run();
+
+  Result<kvm_regs>  get_regs() const;
+  Status            set_regs(const kvm_regs& regs);
+  Result<kvm_sregs> get_sregs() const;
+  Status            set_sregs(const kvm_sregs& sregs);
+  Status            set_fpu(const kvm_fpu& fpu);
+  Status            set_cpuid(std::span<const kvm_cpuid_entry2> entries);
+  Status            set_msrs(std::span<const kvm_msr_entry> entries);
+
+ private:
+  FileDescriptor fd_;
+  kvm_run*       run_;
+  size_t         run_size_;
+};
+
+}  // namespace ember::kvm

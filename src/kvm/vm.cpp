@@ -1,0 +1,50 @@
+#include "kvm/vm.h"
+
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include <cstring>
+
+#include "kvm/ioctl_error.h"
+
+namespace ember::kvm {
+
+Result<Vm> Vm::create(const Kvm& kvm) {
+  auto mmap_size = kvm.vcpu_mmap_size();
+  if (!mmap_size) return mmap_size.error();
+  FileDescriptor fd{::ioctl(kvm.fd(), KVM_CREATE_VM, 0)};
+  if (!fd.valid()) return ioctl_error("KVM_CREATE_VM");
+  return Vm{std::move(fd), *mmap_size};
+}
+
+Status Vm::set_tss_address(uint64_t address) {
+  if (::ioctl(fd_.get(), KVM_SET_TSS_ADDR, static_cast<unsigned long>(address)) != 0) return ioctl_error("KVM_SET_TSS_ADDR");
+  return {};
+}
+
+Status Vm::set_identity_map_address(uint64_t address) {
+  if (::ioctl(fd_.get(), KVM_SET_IDENTITY_MAP_ADDR, &address) != 0) return ioctl_error("KVM_SET_IDENTITY_MAP_ADDR");
+  return {};
+}
+
+Status Vm::map_memory(uint32_t slot, uint64_t guest_address, uint64_t size, void* host) {
+  const kvm_userspace_memory_region region{
+      .slot            = slot,
+      .flags           = 0,
+      .guest_phys_addr = guest_address,
+      .memory_size     = size,
+      .userspace_addr  = reinterpret_cast<uint64_t>(host),
+  };
+  if (::ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &region) != 0) return ioctl_error("KVM_SET_USER_MEMORY_REGION");
+  return {};
+}
+
+Result<Vcpu> Vm::create_vcpu(uint32_t index) const {
+  FileDescriptor fd{::ioctl(fd_.get(), KVM_CREATE_VCPU, static_cast<unsigned long>(index))};
+  if (!fd.valid()) return ioctl_error("KVM_CREATE_VCPU");
+  void* run = ::mmap(nullptr, static_cast<size_t>(vcpu_mmap_size_), PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+  if (run == MAP_FAILED) return Error{"mmap of the VCPU's kvm_run area failed: " + std::string(std::strerror(errno))};
+  return Vcpu{std::move(fd), static_cast<kvm_run*>(run), static_cast<size_t>(vcpu_mmap_size_)};
+}
+
+}  // namespace ember::kvm

@@ -1,0 +1,185 @@
+#include "machine/machine.h"
+
+#include <fcntl.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <thread>
+
+#include "base/file.h"
+#include "base/strings.h"
+#include "boot/boot_cpu.h"
+#include "boot/kernel_loader.h"
+#include "machine/console_input.h"
+#include "vcpu/cpuid_profile.h"
+#include "vcpu/msr_setup.h"
+
+namespace ember {
+namespace {
+
+// KVM_SET_TSS_ADDR needs three pages of guest-physical space that are not
+// RAM; just below the BIOS area at the top of the 32-bit space, in the MMIO
+// hole, as QEMU and Firecracker do.
+constexpr uint64_t kTssAddress = 0xfffbd000;
+
+Status check_host_ram(uint64_t wanted) {
+  struct sysinfo info {};
+  if (::sysinfo(&info) != 0) return {};
+  const uint64_t host = static_cast<uint64_t>(info.totalram) * info.mem_unit;
+  if (wanted > host) {
+    return Error{"--memory " + format_size(wanted) + " is more than this host's " + format_size(host & ~((1ull << 20) - 1)) +
+                 " of RAM"};
+  }
+  return {};
+}
+
+Result<std::unique_ptr<ConsoleOutput>> open_console(const ConsoleConfig& console) {
+  switch (console.kind) {
+    case ConsoleConfig::Kind::Stdio:
+      return std::unique_ptr<ConsoleOutput>{std::make_unique<FdConsoleOutput>(STDOUT_FILENO)};
+    case ConsoleConfig::Kind::None:
+      return std::unique_ptr<ConsoleOutput>{std::make_unique<NullConsoleOutput>()};
+    case ConsoleConfig::Kind::File: {
+      FileDescriptor fd{::open(console.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
+      if (!fd.valid()) return Error{"console file '" + console.path + "' cannot be opened: " + std::strerror(errno)};
+      return std::unique_ptr<ConsoleOutput>{std::make_unique<FdConsoleOutput>(std::move(fd))};
+    }
+  }
+  return Error{"unknown console kind"};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
+  if (auto ram = check_host_ram(config.memory_bytes); !ram) return ram.error();
+
+  // Everything about the images is checked before /dev/kvm is touched, so a
+  // bad image gets its own message on any host.
+  auto kernel = read_whole_file(config.kernel_path, "kernel", config.memory_bytes);
+  if (!kernel) return kernel.error();
+  std::vector<uint8_t> initrd;
+  if (!config.initrd_path.empty()) {
+    auto read = read_whole_file(config.initrd_path, "initrd", config.memory_bytes);
+    if (!read) return read.error();
+    initrd = std::move(*read);
+  }
+
+  auto memory = GuestMemory::create(ram_regions_for(config.memory_bytes));
+  if (!memory) return memory.error();
+  const boot::BootInputs inputs{*kernel, initrd, config.cmdline};
+  auto entry = boot::load_kernel(*memory, inputs);
+  if (!entry) return Error{"kernel '" + config.kernel_path + "' " + entry.error().message};
+  if (auto tables = boot::write_boot_tables(*memory); !tables) return tables.error();
+
+  auto console = open_console(config.console);
+  if (!console) return console.error();
+
+  auto kvm = kvm::Kvm::open();
+  if (!kvm) return kvm.error();
+  if (config.cpus > static_cast<uint32_t>(kvm->max_vcpus())) {
+    return Error{"--cpus " + std::to_string(config.cpus) + " is more than this host's KVM allows (" +
+                 std::to_string(kvm->max_vcpus()) + ")"};
+  }
+  auto vm = kvm::Vm::create(*kvm);
+  if (!vm) return vm.error();
+  if (auto tss = vm->set_tss_address(kTssAddress); !tss) return tss.error();
+
+  std::unique_ptr<Machine> machine{
+      new Machine(config, std::move(*memory), std::move(*kvm), std::move(*vm), std::move(*console))};
+  uint32_t slot = 0;
+  for (const auto& region : machine->memory_.regions()) {
+    if (auto mapped = machine->vm_.map_memory(slot++, region.guest_address, region.size, region.host); !mapped) {
+      return mapped.error();
+    }
+  }
+  if (auto devices = machine->add_devices(); !devices) return devices.error();
+  if (auto vcpus = machine->create_vcpus(*entry); !vcpus) return vcpus.error();
+  return machine;
+}
+
+Machine::Machine(const MachineConfig& config, GuestMemory memory, kvm::Kvm kvm, kvm::Vm vm,
+                 std::unique_ptr<ConsoleOutput> console)
+    : config_{config},
+      memory_{std::move(memory)},
+      kvm_{std::move(kvm)},
+      vm_{std::move(vm)},
+      console_{std::move(console)},
+      uart_{*console_, uart_irq_},
+      exit_port_{*this},
+      i8042_{*this},
+      // Only the boot VCPU runs until INIT/SIPI exists (issue 3).
+      halt_census_{1} {}
+
+Machine::~Machine() = default;
+
+Status Machine::add_devices() {
+  constexpr uint16_t kCom1 = 0x3f8;
+  for (const auto& [base, length, device] : {
+           std::tuple<uint64_t, uint64_t, Device*>{kCom1, Uart16550::kRegisterCount, &uart_},
+           {ExitPort::kPort, 1, &exit_port_},
+           {I8042::kDataPort, 1, &i8042_},
+           {I8042::kCommandPort, 1, &i8042_},
+           {PostCodePort::kPort, 1, &post_code_},
+       }) {
+    if (auto inserted = pio_bus_.insert(base, length, *device); !inserted) return inserted.error();
+  }
+  return {};
+}
+
+Status Machine::create_vcpus(const boot::EntryPoint& entry) {
+  auto supported = kvm_.supported_cpuid();
+  if (!supported) return supported.error();
+  for (uint32_t index = 0; index < config_.cpus; ++index) {
+    auto vcpu = vm_.create_vcpu(index);
+    if (!vcpu) return vcpu.error();
+    if (auto cpuid = vcpu->set_cpuid(cpuid_for_vcpu(*supported, index, config_.cpus)); !cpuid) return cpuid.error();
+    if (auto msrs = set_boot_msrs(*vcpu); !msrs) return msrs.error();
+    if (index == 0) {
+      if (auto registers = boot::set_entry_registers(*vcpu, entry); !registers) return registers.error();
+    }
+    runners_.push_back(std::make_unique<VcpuRunner>(index, std::move(*vcpu), Buses{pio_bus_, mmio_bus_}, *this,
+                                                    halt_census_, stopping_));
+  }
+  return {};
+}
+
+void Machine::request_stop(Outcome outcome) {
+  {
+    std::lock_guard lock{outcome_mutex_};
+    if (!outcome_) outcome_ = std::move(outcome);
+  }
+  stopping_.store(true, std::memory_order_release);
+  outcome_changed_.notify_all();
+  for (auto& runner : runners_) runner->kick();
+}
+
+Outcome Machine::run(std::optional<std::chrono::milliseconds> timeout) {
+  VcpuRunner::install_kick_handler();
+  std::optional<ConsoleInput> input;
+  if (config_.console.kind == ConsoleConfig::Kind::Stdio) input.emplace(STDIN_FILENO, uart_);
+
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < runners_.size(); ++i) {
+    threads.emplace_back([runner = runners_[i].get(), runnable = i == 0] { runner->run(runnable); });
+  }
+
+  {
+    std::unique_lock lock{outcome_mutex_};
+    const auto stopped = [this] { return outcome_.has_value(); };
+    if (timeout) {
+      if (!outcome_changed_.wait_for(lock, *timeout, stopped)) {
+        lock.unlock();
+        request_stop(Outcome{Outcome::Kind::Timeout, 0, {}});
+      }
+    } else {
+      outcome_changed_.wait(lock, stopped);
+    }
+  }
+  for (auto& thread : threads) thread.join();
+  input.reset();
+  std::lock_guard lock{outcome_mutex_};
+  return *outcome_;
+}
+
+}  // namespace ember

@@ -1,0 +1,73 @@
+// A virtual machine assembled from a MachineConfig: guest RAM, the kernel
+// loaded into it, the buses and devices, and one VcpuRunner per VCPU.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "base/result.h"
+#include "boot/boot_image.h"
+#include "bus/bus.h"
+#include "devices/console_output.h"
+#include "devices/exit_port.h"
+#include "devices/i8042.h"
+#include "devices/interrupt_line.h"
+#include "devices/post_code_port.h"
+#include "devices/uart16550.h"
+#include "kvm/kvm.h"
+#include "kvm/vm.h"
+#include "machine/machine_config.h"
+#include "machine/outcome.h"
+#include "memory/guest_memory.h"
+#include "vcpu/halt_census.h"
+#include "vcpu/vcpu_runner.h"
+
+namespace ember {
+
+class Machine final : public MachineControl {
+ public:
+  // Validates everything that depends on the host (files, KVM, host RAM)
+  // before any guest code runs; errors are one sentence for the user.
+  static Result<std::unique_ptr<Machine>> create(const MachineConfig& config);
+
+  // Runs the guest until it exits, crashes, or `timeout` passes.
+  Outcome run(std::optional<std::chrono::milliseconds> timeout);
+
+  void request_stop(Outcome outcome) override;
+
+  ~Machine() override;
+
+ private:
+  Machine(const MachineConfig& config, GuestMemory memory, kvm::Kvm kvm, kvm::Vm vm,
+          std::unique_ptr<ConsoleOutput> console);
+  Status add_devices();
+  Status create_vcpus(const boot::EntryPoint& entry);
+
+  const MachineConfig            config_;
+  GuestMemory                    memory_;
+  kvm::Kvm                       kvm_;
+  kvm::Vm                        vm_;
+  std::unique_ptr<ConsoleOutput> console_;
+
+  UnconnectedLine uart_irq_;  // IRQ 4: wired when the IOAPIC lands
+  Uart16550       uart_;
+  ExitPort        exit_port_;
+  I8042           i8042_;
+  PostCodePort    post_code_;
+  Bus             pio_bus_{"port I/O"};
+  Bus             mmio_bus_{"MMIO"};
+
+  HaltCensus                               halt_census_;
+  std::atomic<bool>                        stopping_{false};
+  std::vector<std::unique_ptr<VcpuRunner>> runners_;
+
+  std::mutex              outcome_mutex_;  // guards outcome_
+  std::condition_variable outcome_changed_;
+  std::optional<Outcome>  outcome_;
+};
+
+}  // namespace ember

@@ -1,0 +1,88 @@
+#include "memory/guest_memory.h"
+
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <string>
+
+#include "base/strings.h"
+
+namespace ember {
+namespace {
+
+void unmap_with_guards(const GuestMemory::Region& region) {
+  ::munmap(region.host - kPageSize, region.size + 2 * kPageSize);
+}
+
+}  // namespace
+
+Result<GuestMemory> GuestMemory::create(const std::vector<RamRegion>& layout) {
+  std::vector<Region> regions;
+  for (const auto& wanted : layout) {
+    if (wanted.size == 0 || wanted.size % kPageSize != 0 || wanted.guest_address % kPageSize != 0) {
+      for (const auto& r : regions) unmap_with_guards(r);
+      return Error{"guest RAM regions must be non-empty and page-aligned"};
+    }
+    // Reserve the region plus a guard page either side, all inaccessible, then
+    // open up the middle. MAP_NORESERVE: guest RAM is committed as it is touched.
+    const uint64_t reserved = wanted.size + 2 * kPageSize;
+    void* base = ::mmap(nullptr, reserved, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED) {
+      const int err = errno;
+      for (const auto& r : regions) unmap_with_guards(r);
+      return Error{"cannot map " + format_size(wanted.size) + " of guest RAM: " + std::strerror(err)};
+    }
+    auto* host = static_cast<uint8_t*>(base) + kPageSize;
+    if (::mprotect(host, wanted.size, PROT_READ | PROT_WRITE) != 0) {
+      const int err = errno;
+      ::munmap(base, reserved);
+      for (const auto& r : regions) unmap_with_guards(r);
+      return Error{"cannot make guest RAM writable: " + std::string(std::strerror(err))};
+    }
+    regions.push_back({wanted.guest_address, wanted.size, host});
+  }
+  return GuestMemory{std::move(regions)};
+}
+
+GuestMemory::~GuestMemory() {
+  for (const auto& region : regions_) unmap_with_guards(region);
+}
+
+std::span<uint8_t> GuestMemory::slice(uint64_t address, uint64_t length) const {
+  if (length == 0) return {};
+  uint64_t last = 0;
+  if (__builtin_add_overflow(address, length - 1, &last)) return {};
+  for (const auto& region : regions_) {
+    const uint64_t region_last = region.guest_address + (region.size - 1);
+    if (address >= region.guest_address && last <= region_last) {
+      return {region.host + (address - region.guest_address), static_cast<size_t>(length)};
+    }
+  }
+  return {};
+}
+
+bool GuestMemory::read(uint64_t address, std::span<uint8_t> out) const {
+  if (out.empty()) return true;
+  const auto source = slice(address, out.size());
+  if (source.empty()) return false;
+  std::memcpy(out.data(), source.data(), out.size());
+  return true;
+}
+
+bool GuestMemory::write(uint64_t address, std::span<const uint8_t> in) const {
+  if (in.empty()) return true;
+  const auto target = slice(address, in.size());
+  if (target.empty()) return false;
+  std::memcpy(target.data(), in.data(), in.size());
+  return true;
+}
+
+uint64_t GuestMemory::total_size() const {
+  uint64_t total = 0;
+  for (const auto& region : regions_) total += region.size;
+  return total;
+}
+
+uint64_t GuestMemory::end() const { return regions_.empty() ? 0 : regions_.back().guest_address + regions_.back().size; }
+
+}  // namespace ember

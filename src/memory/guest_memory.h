@@ -1,0 +1,69 @@
+// GuestMemory: the only door to guest RAM.
+//
+// Every access names a guest-physical range; it succeeds only if the whole
+// range lies inside one RAM region (checked addition, so ranges that wrap
+// 2^64, straddle the MMIO hole or run past the end are refused). Each region
+// is an anonymous mapping with an inaccessible guard page on either side, so
+// an off-by-one in ember faults instead of touching other host memory.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <type_traits>
+#include <vector>
+
+#include "base/result.h"
+#include "memory/memory_map.h"
+
+namespace ember {
+
+class GuestMemory final {
+ public:
+  struct Region {
+    uint64_t guest_address;
+    uint64_t size;
+    uint8_t* host;  // for KVM_SET_USER_MEMORY_REGION only
+  };
+
+  static Result<GuestMemory> create(const std::vector<RamRegion>& layout);
+
+  GuestMemory(GuestMemory&& other) noexcept : regions_{std::move(other.regions_)} { other.regions_.clear(); }
+  GuestMemory& operator=(GuestMemory&&) = delete;
+  GuestMemory(const GuestMemory&) = delete;
+  ~GuestMemory();
+
+  // A view of [address, address + length), or an empty span if any byte of it
+  // is not RAM or length is 0.
+  std::span<uint8_t> slice(uint64_t address, uint64_t length) const;
+
+  bool contains(uint64_t address, uint64_t length) const { return length > 0 && !slice(address, length).empty(); }
+  bool read(uint64_t address, std::span<uint8_t> out) const;
+  bool write(uint64_t address, std::span<const uint8_t> in) const;
+
+  template <class T>
+  std::optional<T> read_object(uint64_t address) const {
+    static_assert(std::is_trivially_copyable_v<T>);
+    T value;
+    if (!read(address, std::span{reinterpret_cast<uint8_t*>(&value), sizeof(T)})) return std::nullopt;
+    return value;
+  }
+
+  template <class T>
+  bool write_object(uint64_t address, const T& value) const {
+    static_assert(std::is_trivially_copyable_v<T>);
+    return write(address, std::span{reinterpret_cast<const uint8_t*>(&value), sizeof(T)});
+  }
+
+  const std::vector<Region>& regions() const { return regions_; }
+  uint64_t total_size() const;
+  // One past the highest RAM address.
+  uint64_t end() const;
+
+ private:
+  explicit GuestMemory(std::vector<Region> regions) : regions_{std::move(regions)} {}
+  std::vector<Region> regions_;  // sorted, disjoint
+};
+
+}  // namespace ember

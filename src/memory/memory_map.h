@@ -1,0 +1,30 @@
+// Where things live in the guest-physical address space.
+//
+//   [0, 3 GiB)           RAM (as much as --memory asks for)
+//   [3 GiB, 4 GiB)       MMIO hole: IOAPIC 0xfec00000, LAPIC 0xfee00000, devices
+//   [4 GiB, ...)         the rest of RAM when --memory exceeds 3 GiB
+//
+// The hole keeps 32-bit device addresses free, as on a PC; RAM that would fall
+// into it is moved above 4 GiB instead of being lost.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace ember {
+
+inline constexpr uint64_t kPageSize      = 4096;
+inline constexpr uint64_t kMmioHoleStart = 0xC000'0000;    // 3 GiB
+inline constexpr uint64_t kMmioHoleEnd   = 0x1'0000'0000;  // 4 GiB
+
+struct RamRegion {
+  uint64_t guest_address;
+  uint64_t size;
+  bool operator==(const RamRegion&) const = default;
+};
+
+// Splits `ram_size` bytes of RAM around the MMIO hole. ram_size must be a
+// non-zero multiple of kPageSize (the CLI validates this).
+std::vector<RamRegion> ram_regions_for(uint64_t ram_size);
+
+}  // namespace ember

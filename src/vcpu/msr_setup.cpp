@@ -1,0 +1,25 @@
+#include "vcpu/msr_setup.h"
+
+#include <array>
+
+namespace ember {
+namespace {
+
+constexpr uint32_t kIa32MiscEnable = 0x1a0;
+constexpr uint64_t kMiscEnableFastStrings = 1 << 0;  // SDM Vol. 4, IA32_MISC_ENABLE bit 0
+constexpr uint32_t kIa32MtrrDefType = 0x2ff;
+constexpr uint64_t kMtrrEnable = 1 << 11, kMtrrTypeWriteBack = 6;  // SDM Vol. 3A 12.11.2.1
+
+}  // namespace
+
+Status set_boot_msrs(kvm::Vcpu& vcpu) {
+  // With MTRRs disabled the guest kernel treats all memory as uncacheable
+  // and complains; firmware enables them with write-back as the default.
+  const std::array<kvm_msr_entry, 2> entries{{
+      {.index = kIa32MiscEnable, .reserved = 0, .data = kMiscEnableFastStrings},
+      {.index = kIa32MtrrDefType, .reserved = 0, .data = kMtrrEnable | kMtrrTypeWriteBack},
+  }};
+  return vcpu.set_msrs(entries);
+}
+
+}  // namespace ember

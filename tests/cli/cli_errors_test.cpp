@@ -1,0 +1,145 @@
+// The CLI's promises for bad input (README, "Exit codes"): one clear message on
+// stderr, exit 1 (host) or 2 (usage), and no guest started. None of these
+// reach /dev/kvm, so they run on any host.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+
+#include "support/run_process.h"
+
+namespace ember::test {
+namespace {
+
+std::string scratch_file(const std::string& name, const std::string& contents) {
+  const std::string path = ::testing::TempDir() + "ember_cli_" + name;
+  std::ofstream(path, std::ios::binary) << contents;
+  return path;
+}
+
+// Exactly one line on stderr, naming the problem.
+void expect_one_clear_line(const ProcessResult& result, const std::string& needle) {
+  EXPECT_NE(result.err.find(needle), std::string::npos) << result.err;
+  EXPECT_TRUE(result.out.empty()) << "no guest output expected: " << result.out;
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+}
+
+TEST(CliErrors, MissingKernelFileExits1) {
+  const auto result = run_ember({"run", "--kernel", "/nonexistent/kernel"});
+  EXPECT_EQ(result.exit_code, 1);
+  expect_one_clear_line(result, "kernel '/nonexistent/kernel' does not exist");
+}
+
+TEST(CliErrors, DirectoryAsKernelExits1) {
+  const auto result = run_ember({"run", "--kernel", "/tmp"});
+  EXPECT_EQ(result.exit_code, 1);
+  expect_one_clear_line(result, "kernel '/tmp' is a directory");
+}
+
+TEST(CliErrors, EmptyKernelExits1) {
+  const auto path = scratch_file("empty", "");
+  const auto result = run_ember({"run", "--kernel", path});
+  EXPECT_EQ(result.exit_code, 1);
+  expect_one_clear_line(result, "is empty");
+}
+
+TEST(CliErrors, UnreadableKernelExits1) {
+  if (geteuid() == 0) GTEST_SKIP() << "root can read any file, so the case cannot be produced";
+  const auto path = scratch_file("unreadable", "x");
+  chmod(path.c_str(), 0);
+  const auto result = run_ember({"run", "--kernel", path});
+  EXPECT_EQ(result.exit_code, 1);
+  expect_one_clear_line(result, "cannot be opened");
+}
+
+TEST(CliErrors, TruncatedBzImageExits1) {
+  // A bzImage cut off after its setup header: the header promises more.
+  std::string image(0x1000, '\0');
+  image[0x1f1] = 1;                 // setup_sects
+  image[0x1fe] = '\x55';
+  image[0x1ff] = '\xaa';
+  image[0x201] = 0x6a;              // header length
+  image.replace(0x202, 4, "HdrS");
+  image[0x206] = 0x0f;              // version 2.15
+  image[0x207] = 0x02;
+  image[0x211] = 1;                 // LOADED_HIGH
+  image[0x236] = 1;                 // XLF_KERNEL_64
+  image[0x1f4] = 0x10;              // syssize: 0x1000 paragraphs = 64 KiB, more than the file has
+  const auto path = scratch_file("truncated_bzimage", image);
+  const auto result = run_ember({"run", "--kernel", path});
+  EXPECT_EQ(result.exit_code, 1);
+  expect_one_clear_line(result, "is truncated");
+}
+
+TEST(CliErrors, GarbageKernelExits1) {
+  const auto path = scratch_file("garbage", std::string(4096, 'z'));
+  const auto result = run_ember({"run", "--kernel", path});
+  EXPECT_EQ(result.exit_code, 1);
+  expect_one_clear_line(result, "is neither a Linux bzImage");
+}
+
+TEST(CliErrors, MissingInitrdExits1) {
+  const auto kernel = scratch_file("kernel_for_initrd", std::string(4096, 'z'));
+  const auto result = run_ember({"run", "--kernel", kernel, "--initrd", "/nonexistent/initrd"});
+  EXPECT_EQ(result.exit_code, 1);
+  expect_one_clear_line(result, "initrd '/nonexistent/initrd' does not exist");
+}
+
+TEST(CliErrors, KernelLargerThanRamExits1) {
+  const auto path = scratch_file("huge", std::string(5 << 20, 'z'));
+  const auto result = run_ember({"run", "--kernel", path, "--memory", "4M"});
+  EXPECT_EQ(result.exit_code, 1);
+  expect_one_clear_line(result, "larger than the guest's 4 MiB of RAM");
+}
+
+TEST(CliErrors, MemoryLargerThanTheHostExits1) {
+  const auto kernel = scratch_file("kernel_for_memory", std::string(4096, 'z'));
+  const auto result = run_ember({"run", "--kernel", kernel, "--memory", "1T"});
+  EXPECT_EQ(result.exit_code, 1);
+  expect_one_clear_line(result, "is more than this host's");
+}
+
+TEST(CliErrors, UnwritableConsoleFileExits1) {
+  // The console file is opened only after the kernel loaded, so use a real ELF.
+  const auto result = run_ember({"run", "--kernel", std::string(EMBER_GUESTS_DIR) + "/hello.elf", "--console",
+                                 "file:/nonexistent/dir/console.log"});
+  EXPECT_EQ(result.exit_code, 1);
+  expect_one_clear_line(result, "console file '/nonexistent/dir/console.log' cannot be opened");
+}
+
+// Usage errors: exit 2, the message, and a pointer to --help.
+void expect_usage_error(const std::vector<std::string>& args, const std::string& needle) {
+  const auto result = run_ember(args);
+  EXPECT_EQ(result.exit_code, 2) << result.err;
+  EXPECT_NE(result.err.find(needle), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("ember --help"), std::string::npos) << result.err;
+  EXPECT_TRUE(result.out.empty());
+}
+
+TEST(CliErrors, MemoryZeroExits2) { expect_usage_error({"run", "--kernel", "k", "--memory", "0"}, "--memory must be greater than zero"); }
+TEST(CliErrors, UnknownFlagExits2) { expect_usage_error({"run", "--kernel", "k", "--bogus"}, "unknown option '--bogus'"); }
+TEST(CliErrors, DuplicateFlagExits2) { expect_usage_error({"run", "--kernel", "a", "--kernel", "b"}, "--kernel is given more than once"); }
+TEST(CliErrors, MalformedSizeExits2) { expect_usage_error({"run", "--kernel", "k", "--memory", "lots"}, "is not a size"); }
+TEST(CliErrors, ZeroCpusExits2) { expect_usage_error({"run", "--kernel", "k", "--cpus", "0"}, "--cpus must be at least 1"); }
+TEST(CliErrors, NoKernelExits2) { expect_usage_error({"run"}, "needs --kernel"); }
+
+TEST(CliHelp, HelpDocumentsTheExitCodes) {
+  const auto result = run_ember({"--help"});
+  EXPECT_EQ(result.exit_code, 0);
+  for (const char* code : {"124", "125", "host setup error", "usage error", "exit port"}) {
+    EXPECT_NE(result.out.find(code), std::string::npos) << code;
+  }
+}
+
+TEST(CliHelp, RunHelpDocumentsEveryOption) {
+  const auto result = run_ember({"run", "--help"});
+  EXPECT_EQ(result.exit_code, 0);
+  for (const char* option : {"--kernel", "--initrd", "--cmdline", "--memory", "--cpus", "--console", "--timeout"}) {
+    EXPECT_NE(result.out.find(option), std::string::npos) << option;
+  }
+}
+
+}  // namespace
+}  // namespace ember::test

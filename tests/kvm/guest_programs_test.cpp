@@ -1,0 +1,136 @@
+// Tier 2: ember boots its own guest programs (tests/guests/) under KVM and
+// the tests check console output and exit status.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "support/run_process.h"
+
+namespace ember::test {
+namespace {
+
+std::string guest(const std::string& name) { return std::string(EMBER_GUESTS_DIR) + "/" + name + ".elf"; }
+
+class GuestProgram : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!kvm_available()) GTEST_SKIP() << "/dev/kvm cannot be opened on this host";
+  }
+  // Every run is bounded, so a broken ember fails the test instead of hanging it.
+  static ProcessResult boot(const std::string& name, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{"run", "--kernel", guest(name), "--memory", "64M", "--timeout", "30"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run_ember(args);
+  }
+};
+
+TEST_F(GuestProgram, HelloPrintsItsLineAndExitsZero) {
+  const auto result = boot("hello");
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "Hello from an ember guest program\n");
+}
+
+TEST_F(GuestProgram, ExitPortValueBecomesTheExitStatus) {
+  for (int code : {1, 42, 255}) {
+    const auto result = boot("hello", {"--cmdline", "exit=" + std::to_string(code)});
+    EXPECT_EQ(result.exit_code, code) << result.err;
+  }
+}
+
+TEST_F(GuestProgram, ReadsTheCommandLineEmberPassed) {
+  const auto result = boot("cmdline", {"--cmdline", "alpha beta=gamma  x"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "cmdline: [alpha beta=gamma  x]\n");
+}
+
+TEST_F(GuestProgram, DefaultCommandLineReachesTheGuest) {
+  const auto result = boot("cmdline");
+  EXPECT_EQ(result.out, "cmdline: [console=ttyS0 reboot=k panic=-1]\n");
+}
+
+TEST_F(GuestProgram, TouchesTheTopOfRam) {
+  const auto result = boot("top_of_ram", {"--cmdline", "expect_top=0x4000000"});
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_NE(result.out.find("top of RAM 0x4000000"), std::string::npos) << result.out;
+}
+
+TEST_F(GuestProgram, TouchesRamAboveTheMmioHole) {
+  // 3200 MiB: 3 GiB below the hole, 128 MiB moved above 4 GiB.
+  const auto result = run_ember({"run", "--kernel", guest("top_of_ram"), "--memory", "3200M", "--timeout", "30",
+                                 "--cmdline", "expect_top=0x108000000"});
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_NE(result.out.find("RAM 0x100000000-0x107ffffff ok"), std::string::npos) << result.out;
+}
+
+TEST_F(GuestProgram, TimeoutStopsASpinningGuestWith124) {
+  const auto result = boot("spin", {"--timeout", "0.5"});
+  EXPECT_EQ(result.exit_code, 124) << result.err;
+  EXPECT_EQ(result.out, "spinning\n");
+  EXPECT_NE(result.err.find("--timeout"), std::string::npos) << result.err;
+}
+
+TEST_F(GuestProgram, TimeoutStopsAGuestWithParkedApsToo) {
+  const auto result = boot("spin", {"--timeout", "0.5", "--cpus", "2"});
+  EXPECT_EQ(result.exit_code, 124) << result.err;
+}
+
+TEST_F(GuestProgram, TripleFaultIsACrashWithARegisterDump) {
+  const auto result = boot("triple_fault");
+  EXPECT_EQ(result.exit_code, 125);
+  EXPECT_EQ(result.out, "about to triple fault\n");
+  EXPECT_NE(result.err.find("triple fault"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("rip="), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("cr3=0000000000009000"), std::string::npos) << result.err;
+}
+
+TEST_F(GuestProgram, HaltingWithInterruptsOffIsADeadGuest) {
+  const auto result = boot("halt_interrupts_off");
+  EXPECT_EQ(result.exit_code, 125);
+  EXPECT_NE(result.err.find("halted with interrupts disabled"), std::string::npos) << result.err;
+}
+
+TEST_F(GuestProgram, I8042ResetEndsTheRunWithZero) {
+  const auto result = boot("i8042_reset");
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "resetting through the i8042\n");
+}
+
+TEST_F(GuestProgram, RepOutsbReachesTheConsole) {
+  const auto result = boot("rep_outs");
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "written by rep outsb\n");
+}
+
+TEST_F(GuestProgram, UnmappedReadsAreAllOnesAndWritesAreDropped) {
+  const auto result = boot("unmapped_access");
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_NE(result.err.find("unmapped"), std::string::npos) << "the dropped writes are logged: " << result.err;
+}
+
+TEST_F(GuestProgram, ConsoleCanGoToAFile) {
+  const std::string path = ::testing::TempDir() + "ember_console.log";
+  const auto result = boot("hello", {"--console", "file:" + path, "--cmdline", "exit=9"});
+  EXPECT_EQ(result.exit_code, 9);
+  EXPECT_TRUE(result.out.empty());
+  std::ifstream file(path);
+  std::stringstream contents;
+  contents << file.rdbuf();
+  EXPECT_EQ(contents.str(), "Hello from an ember guest program\n");
+}
+
+TEST_F(GuestProgram, ConsoleNoneDiscardsOutput) {
+  const auto result = boot("hello", {"--console", "none"});
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_TRUE(result.out.empty());
+}
+
+TEST_F(GuestProgram, RunsWithSeveralVcpusConfigured) {
+  const auto result = boot("hello", {"--cpus", "4"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "Hello from an ember guest program\n");
+}
+
+}  // namespace
+}  // namespace ember::test

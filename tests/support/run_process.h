@@ -1,0 +1,24 @@
+// Runs a program to completion with stdin from /dev/null and returns its exit
+// status and everything it wrote, for tests that drive the ember binary.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace ember::test {
+
+struct ProcessResult {
+  int         exit_code = -1;  // 128 + signal when killed by one
+  std::string out;
+  std::string err;
+};
+
+ProcessResult run_process(const std::vector<std::string>& argv);
+
+// Runs build/ember with `args`.
+ProcessResult run_ember(const std::vector<std::string>& args);
+
+// Whether /dev/kvm can be opened; KVM tests skip (with this reason) otherwise.
+bool kvm_available();
+
+}  // namespace ember::test

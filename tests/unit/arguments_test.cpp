@@ -1,0 +1,117 @@
+#include "cli/arguments.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace ember::cli {
+namespace {
+
+Result<Invocation> parse(std::vector<std::string_view> args) { return parse_arguments(args); }
+
+std::string error_of(std::vector<std::string_view> args) {
+  const auto result = parse(args);
+  return result.ok() ? "" : result.error().message;
+}
+
+TEST(Arguments, NoArgumentsMeansHelp) {
+  const auto result = parse({});
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->command, Command::Help);
+}
+
+TEST(Arguments, RunWithDefaults) {
+  const auto result = parse({"run", "--kernel", "k.elf"});
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  EXPECT_EQ(result->command, Command::Run);
+  EXPECT_EQ(result->machine.kernel_path, "k.elf");
+  EXPECT_EQ(result->machine.memory_bytes, 128ull << 20);
+  EXPECT_EQ(result->machine.cpus, 1u);
+  EXPECT_EQ(result->machine.cmdline, kDefaultCmdline);
+  EXPECT_EQ(result->machine.console.kind, ConsoleConfig::Kind::Stdio);
+  EXPECT_FALSE(result->timeout.has_value());
+}
+
+TEST(Arguments, EveryOptionInBothForms) {
+  const auto result = parse({"run", "--kernel=k", "--initrd", "i", "--cmdline=a b", "--memory", "1G", "--cpus=4",
+                             "--console", "file:/tmp/out", "--timeout=2.5"});
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  EXPECT_EQ(result->machine.initrd_path, "i");
+  EXPECT_EQ(result->machine.cmdline, "a b");
+  EXPECT_EQ(result->machine.memory_bytes, 1ull << 30);
+  EXPECT_EQ(result->machine.cpus, 4u);
+  EXPECT_EQ(result->machine.console.kind, ConsoleConfig::Kind::File);
+  EXPECT_EQ(result->machine.console.path, "/tmp/out");
+  EXPECT_EQ(result->timeout, std::chrono::milliseconds{2500});
+}
+
+TEST(Arguments, EmptyCmdlineIsAllowed) {
+  const auto result = parse({"run", "--kernel", "k", "--cmdline", ""});
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->machine.cmdline, "");
+}
+
+TEST(Arguments, MemorySizes) {
+  EXPECT_EQ(parse({"run", "--kernel", "k", "--memory", "256"})->machine.memory_bytes, 256ull << 20) << "bare number is MiB";
+  EXPECT_EQ(parse({"run", "--kernel", "k", "--memory", "65536K"})->machine.memory_bytes, 64ull << 20);
+  EXPECT_EQ(parse({"run", "--kernel", "k", "--memory", "2GiB"})->machine.memory_bytes, 2ull << 30);
+}
+
+TEST(Arguments, MemoryZeroIsRefused) { EXPECT_EQ(error_of({"run", "--kernel", "k", "--memory", "0"}), "--memory must be greater than zero"); }
+TEST(Arguments, MemoryNotPageAlignedIsRefused) {
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--memory", "4097K"}).find("multiple of 4 KiB"), std::string::npos);
+}
+TEST(Arguments, MemoryTooSmallIsRefused) {
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--memory", "1M"}).find("at least 4 MiB"), std::string::npos);
+}
+TEST(Arguments, MemoryTooLargeIsRefused) {
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--memory", "2T"}).find("at most"), std::string::npos);
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--memory", "99999999999999999999"}).find("not a size"), std::string::npos);
+}
+TEST(Arguments, MalformedMemoryIsRefused) {
+  for (std::string_view bad : {"", "M", "12Q", "-5", "1.5G", " 12"}) {
+    EXPECT_NE(error_of({"run", "--kernel", "k", "--memory", bad}).find("not a size"), std::string::npos) << bad;
+  }
+}
+
+TEST(Arguments, CpuCounts) {
+  EXPECT_EQ(error_of({"run", "--kernel", "k", "--cpus", "0"}), "--cpus must be at least 1");
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--cpus", "255"}).find("at most 254"), std::string::npos);
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--cpus", "two"}).find("not a whole number"), std::string::npos);
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--cpus", "-1"}).find("not a whole number"), std::string::npos);
+}
+
+TEST(Arguments, ConsoleModes) {
+  EXPECT_EQ(parse({"run", "--kernel", "k", "--console", "none"})->machine.console.kind, ConsoleConfig::Kind::None);
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--console", "file:"}).find("not one of"), std::string::npos);
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--console", "tcp"}).find("not one of"), std::string::npos);
+}
+
+TEST(Arguments, Timeouts) {
+  EXPECT_EQ(parse({"run", "--kernel", "k", "--timeout", "30"})->timeout, std::chrono::milliseconds{30000});
+  EXPECT_EQ(parse({"run", "--kernel", "k", "--timeout", "0.05"})->timeout, std::chrono::milliseconds{50});
+  EXPECT_EQ(error_of({"run", "--kernel", "k", "--timeout", "0"}), "--timeout must be greater than zero");
+  for (std::string_view bad : {"", "abc", "1.2345", "1.", "-3", "1e3"}) {
+    EXPECT_NE(error_of({"run", "--kernel", "k", "--timeout", bad}).find("not a number of seconds"), std::string::npos) << bad;
+  }
+}
+
+TEST(Arguments, KernelIsRequired) { EXPECT_EQ(error_of({"run"}), "'ember run' needs --kernel PATH"); }
+TEST(Arguments, EmptyKernelPathIsRefused) { EXPECT_EQ(error_of({"run", "--kernel="}), "--kernel needs a path"); }
+TEST(Arguments, UnknownOptionIsRefused) { EXPECT_EQ(error_of({"run", "--kernel", "k", "--turbo"}), "unknown option '--turbo'"); }
+TEST(Arguments, UnknownCommandIsRefused) { EXPECT_EQ(error_of({"start"}), "unknown command 'start'"); }
+TEST(Arguments, DuplicateOptionIsRefused) {
+  EXPECT_EQ(error_of({"run", "--kernel", "k", "--memory", "64M", "--memory=128M"}), "--memory is given more than once");
+}
+TEST(Arguments, MissingValueIsRefused) { EXPECT_EQ(error_of({"run", "--kernel"}), "--kernel needs a value"); }
+TEST(Arguments, StrayArgumentIsRefused) { EXPECT_EQ(error_of({"run", "--kernel", "k", "extra"}), "unexpected argument 'extra'"); }
+
+TEST(Arguments, HelpAfterRunShowsRunHelp) {
+  const auto result = parse({"run", "--memory", "0", "--help"});
+  ASSERT_FALSE(result.ok()) << "options are validated in order; an error before --help is still an error";
+  EXPECT_EQ(parse({"run", "--help"})->command, Command::RunHelp);
+}
+
+}  // namespace
+}  // namespace ember::cli
