@@ -19,8 +19,8 @@ class GuestProgram : public ::testing::Test {
     if (!kvm_available()) GTEST_SKIP() << "/dev/kvm cannot be opened on this host";
   }
   // Every run is bounded, so a broken ember fails the test instead of hanging it.
-  static ProcessResult boot(const std::string& name, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{"run", "--kernel", guest(name), "--memory", "64M", "--timeout", "30"};
+  static ProcessResult boot(const std::string& name, std::vector<std::string> extra = {}, const std::string& timeout = "30") {
+    std::vector<std::string> args{"run", "--kernel", guest(name), "--memory", "64M", "--timeout", timeout};
     args.insert(args.end(), extra.begin(), extra.end());
     return run_ember(args);
   }
@@ -65,14 +65,14 @@ TEST_F(GuestProgram, TouchesRamAboveTheMmioHole) {
 }
 
 TEST_F(GuestProgram, TimeoutStopsASpinningGuestWith124) {
-  const auto result = boot("spin", {"--timeout", "0.5"});
+  const auto result = boot("spin", {}, "0.5");
   EXPECT_EQ(result.exit_code, 124) << result.err;
   EXPECT_EQ(result.out, "spinning\n");
   EXPECT_NE(result.err.find("--timeout"), std::string::npos) << result.err;
 }
 
 TEST_F(GuestProgram, TimeoutStopsAGuestWithParkedApsToo) {
-  const auto result = boot("spin", {"--timeout", "0.5", "--cpus", "2"});
+  const auto result = boot("spin", {"--cpus", "2"}, "0.5");
   EXPECT_EQ(result.exit_code, 124) << result.err;
 }
 

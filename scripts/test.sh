@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is needed, builds ember, its guest
+# programs and the guest Linux kernel, then runs every test tier (unit, cli,
+# kvm, linux) and ends with ctest's summary.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+bash "$root/scripts/setup.sh"
+kernel_dir=$(bash "$root/scripts/build-guest-kernel.sh" | tail -n 1)
+bash "$root/scripts/build.sh" -DEMBER_GUEST_KERNEL_DIR="$kernel_dir"
+
+cd "$root/build"
+ctest --output-on-failure -j"$(nproc)"
