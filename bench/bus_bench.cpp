@@ -17,14 +17,22 @@ class CountingDevice final : public ember::Device {
   uint64_t reads = 0, writes = 0;
 };
 
+// A bus with `count` devices, 0x100 bytes each, 0x1000 apart.
+struct PopulatedBus {
+  PopulatedBus(uint64_t count, benchmark::State& state) {
+    for (uint64_t i = 0; i < count; ++i) {
+      devices.push_back(std::make_unique<CountingDevice>());
+      if (!bus.insert(0x1000 * (i + 1), 0x100, *devices.back())) state.SkipWithError("insert failed");
+    }
+  }
+  ember::Bus                                   bus{"bench"};
+  std::vector<std::unique_ptr<CountingDevice>> devices;
+};
+
 void bus_read(benchmark::State& state) {
   const auto devices = static_cast<uint64_t>(state.range(0));
-  ember::Bus bus{"bench"};
-  std::vector<std::unique_ptr<CountingDevice>> owned;
-  for (uint64_t i = 0; i < devices; ++i) {
-    owned.push_back(std::make_unique<CountingDevice>());
-    if (!bus.insert(0x1000 * (i + 1), 0x100, *owned.back())) state.SkipWithError("insert failed");
-  }
+  PopulatedBus populated{devices, state};
+  const ember::Bus& bus = populated.bus;
   uint8_t byte = 0;
   uint64_t i = 0;
   for (auto _ : state) {
@@ -36,12 +44,8 @@ BENCHMARK(bus_read)->Arg(10)->Arg(100);
 
 void bus_write(benchmark::State& state) {
   const auto devices = static_cast<uint64_t>(state.range(0));
-  ember::Bus bus{"bench"};
-  std::vector<std::unique_ptr<CountingDevice>> owned;
-  for (uint64_t i = 0; i < devices; ++i) {
-    owned.push_back(std::make_unique<CountingDevice>());
-    if (!bus.insert(0x1000 * (i + 1), 0x100, *owned.back())) state.SkipWithError("insert failed");
-  }
+  PopulatedBus populated{devices, state};
+  const ember::Bus& bus = populated.bus;
   const uint8_t byte = 0x55;
   uint64_t i = 0;
   for (auto _ : state) {
