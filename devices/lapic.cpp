@@ -1,0 +1,276 @@
+#include "devices/lapic.h"
+
+#include <bit>
+#include <string>
+
+#include "base/log.h"
+#include "base/strings.h"
+
+namespace ember {
+namespace {
+
+// Register offsets (SDM Vol. 3A Table 11-1).
+enum Register : uint32_t {
+  kId = 0x20, kVersion = 0x30, kTpr = 0x80, kApr = 0x90, kPpr = 0xa0, kEoi = 0xb0, kRrd = 0xc0, kLdr = 0xd0,
+  kDfr = 0xe0, kSvr = 0xf0, kIsr = 0x100, kTmr = 0x180, kIrr = 0x200, kEsr = 0x280, kLvtCmciRegister = 0x2f0,
+  kIcrLow = 0x300, kIcrHigh = 0x310, kLvtTimerRegister = 0x320, kLvtErrorRegister = 0x370, kInitialCount = 0x380,
+  kCurrentCount = 0x390, kDivideConfig = 0x3e0,
+};
+
+constexpr uint32_t kVersionValue = 0x14 | (6u << 16);  // integrated APIC, 7 LVT entries (max index 6)
+constexpr uint32_t kEsrReceiveIllegalVector = 1 << 6;
+constexpr uint64_t kTimerOneShot = 0, kTimerPeriodic = 1;
+
+bool test_bit(const std::array<uint64_t, 4>& bits, unsigned v) { return (bits[v / 64] >> (v % 64)) & 1; }
+void set_bit(std::array<uint64_t, 4>& bits, unsigned v) { bits[v / 64] |= uint64_t{1} << (v % 64); }
+void clear_bit(std::array<uint64_t, 4>& bits, unsigned v) { bits[v / 64] &= ~(uint64_t{1} << (v % 64)); }
+
+// The highest set bit, or -1.
+int highest(const std::array<uint64_t, 4>& bits) {
+  for (int word = 3; word >= 0; --word) {
+    if (bits[static_cast<size_t>(word)] != 0) return word * 64 + 63 - std::countl_zero(bits[static_cast<size_t>(word)]);
+  }
+  return -1;
+}
+
+// ISR/TMR/IRR are read as eight 32-bit registers, 16 bytes apart.
+uint32_t register_word(const std::array<uint64_t, 4>& bits, uint32_t index) {
+  return static_cast<uint32_t>(bits[index / 2] >> ((index % 2) * 32));
+}
+
+// Which LVT a register offset names; -1 if none.
+int lvt_index(uint32_t offset) {
+  if (offset == kLvtCmciRegister) return 6;
+  if (offset >= kLvtTimerRegister && offset <= kLvtErrorRegister) return static_cast<int>((offset - kLvtTimerRegister) / 0x10);
+  return -1;
+}
+
+// Writable bits of each LVT (SDM Figure 11-8): vector, delivery mode,
+// polarity, trigger mode, mask, and the timer mode for the timer LVT.
+constexpr std::array<uint32_t, 7> kLvtWritable = {0x000700ff, 0x000107ff, 0x000107ff, 0x0001a7ff,
+                                                  0x0001a7ff, 0x000100ff, 0x000107ff};
+
+}  // namespace
+
+Lapic::Lapic(uint32_t vcpu_index, const InterruptRouter& router, EoiListener& eoi, ApicAddressing& published, Clock clock)
+    : vcpu_index_{vcpu_index}, router_{router}, eoi_{eoi}, published_{published}, clock_{std::move(clock)}, id_{vcpu_index} {
+  reset();
+}
+
+void Lapic::reset() {
+  irr_ = isr_ = tmr_ = {};
+  lvt_.fill(kLvtMasked);
+  tpr_ = ldr_ = 0;
+  dfr_ = 0xffffffff;
+  svr_ = 0xff;
+  esr_ = pending_esr_ = icr_low_ = icr_high_ = 0;
+  initial_count_ = divide_config_ = 0;
+  timer_deadline_.reset();
+  publish();
+}
+
+void Lapic::publish() {
+  published_.id.store(id_, std::memory_order_relaxed);
+  published_.ldr.store(ldr_, std::memory_order_relaxed);
+  published_.dfr.store(dfr_, std::memory_order_relaxed);
+  published_.tpr.store(static_cast<uint8_t>(tpr_), std::memory_order_relaxed);
+  published_.software_enabled.store(software_enabled(), std::memory_order_release);
+}
+
+uint8_t Lapic::processor_priority() const {
+  // SDM 11.8.3.1: PPR = TPR if TPR[7:4] >= ISRV[7:4], else ISRV[7:4] << 4.
+  const int in_service = highest(isr_);
+  const uint32_t isrv = in_service < 0 ? 0 : static_cast<uint32_t>(in_service);
+  return static_cast<uint8_t>((tpr_ & 0xf0) >= (isrv & 0xf0) ? tpr_ : (isrv & 0xf0));
+}
+
+std::optional<uint8_t> Lapic::deliverable_vector() const {
+  const int requested = highest(irr_);
+  if (requested < 0) return std::nullopt;
+  if ((static_cast<uint32_t>(requested) & 0xf0) <= (processor_priority() & 0xf0u)) return std::nullopt;
+  return static_cast<uint8_t>(requested);
+}
+
+void Lapic::start_servicing(uint8_t vector) {
+  clear_bit(irr_, vector);
+  set_bit(isr_, vector);
+}
+
+void Lapic::raise(uint8_t vector, bool level) {
+  if (vector < 16) {
+    pending_esr_ |= kEsrReceiveIllegalVector;
+    return;
+  }
+  set_bit(irr_, vector);
+  if (level) set_bit(tmr_, vector);
+  else clear_bit(tmr_, vector);
+}
+
+void Lapic::accept(const InjectionMailbox::Drained& drained) {
+  // A software-disabled APIC keeps what IRR holds but takes no new fixed
+  // interrupts; NMI, INIT and SIPI still arrive (SDM 11.4.7.2), handled by
+  // the VCPU loop.
+  if (!software_enabled()) return;
+  for (unsigned word = 0; word < 4; ++word) {
+    uint64_t pending = drained.vectors[word];
+    while (pending != 0) {
+      const unsigned bit = static_cast<unsigned>(std::countr_zero(pending));
+      pending &= pending - 1;
+      raise(static_cast<uint8_t>(word * 64 + bit), (drained.level[word] >> bit) & 1);
+    }
+  }
+}
+
+void Lapic::end_of_interrupt() {
+  const int vector = highest(isr_);
+  if (vector < 0) return;
+  clear_bit(isr_, static_cast<unsigned>(vector));
+  // A level-triggered vector's EOI goes to the IOAPIC so it can clear the
+  // pin's remote IRR (SDM 11.8.5).
+  if (test_bit(tmr_, static_cast<unsigned>(vector))) eoi_.end_of_interrupt(static_cast<uint8_t>(vector));
+}
+
+void Lapic::send_ipi(uint32_t icr_low) {
+  InterruptMessage message;
+  message.vector = static_cast<uint8_t>(icr_low & 0xff);
+  message.mode = static_cast<DeliveryMode>((icr_low >> 8) & 7);
+  message.logical = (icr_low >> 11) & 1;
+  const bool level_assert = (icr_low >> 14) & 1;
+  const bool level_trigger = (icr_low >> 15) & 1;
+  message.shorthand = static_cast<Shorthand>((icr_low >> 18) & 3);
+  message.destination = icr_high_ >> 24;
+  message.source_vcpu = vcpu_index_;
+  // An INIT with level de-assert only synchronises arbitration IDs on old
+  // APICs; modern ones ignore it (SDM 11.6.1).
+  if (message.mode == DeliveryMode::Init && level_trigger && !level_assert) return;
+  if (router_.deliver(message) == 0) {
+    EMBER_GUEST_WARNING("VCPU " + std::to_string(vcpu_index_) + " sent an IPI (ICR " + hex(icr_low) + ", destination " +
+                        hex(message.destination) + ") that reached no APIC");
+  }
+}
+
+uint32_t Lapic::read_register(uint32_t offset) const {
+  if (const int lvt = lvt_index(offset); lvt >= 0) return lvt_[static_cast<size_t>(lvt)];
+  if (offset >= kIsr && offset < kIsr + 0x80) return register_word(isr_, (offset - kIsr) / 0x10);
+  if (offset >= kTmr && offset < kTmr + 0x80) return register_word(tmr_, (offset - kTmr) / 0x10);
+  if (offset >= kIrr && offset < kIrr + 0x80) return register_word(irr_, (offset - kIrr) / 0x10);
+  switch (offset) {
+    case kId:            return id_ << 24;
+    case kVersion:       return kVersionValue;
+    case kTpr:           return tpr_;
+    case kApr:           return 0;
+    case kPpr:           return processor_priority();
+    case kLdr:           return ldr_;
+    case kDfr:           return dfr_;
+    case kSvr:           return svr_;
+    case kEsr:           return esr_;
+    case kIcrLow:        return icr_low_;  // delivery status (bit 12) always idle: IPIs are posted at once
+    case kIcrHigh:       return icr_high_;
+    case kInitialCount:  return initial_count_;
+    case kCurrentCount:  return current_count();
+    case kDivideConfig:  return divide_config_;
+    default:             return 0;  // EOI, RRD and reserved registers read as zero
+  }
+}
+
+void Lapic::write_register(uint32_t offset, uint32_t value) {
+  if (const int lvt = lvt_index(offset); lvt >= 0) {
+    uint32_t written = value & kLvtWritable[static_cast<size_t>(lvt)];
+    if (!software_enabled()) written |= kLvtMasked;  // SDM 11.4.7.2: masks stay set while disabled
+    const bool timer_mode_changed = lvt == kLvtTimer && ((written ^ lvt_[kLvtTimer]) & (3u << 17)) != 0;
+    lvt_[static_cast<size_t>(lvt)] = written;
+    if (timer_mode_changed) {
+      // Switching timer modes disarms the timer (SDM 11.5.4.1).
+      initial_count_ = 0;
+      timer_deadline_.reset();
+    }
+    return;
+  }
+  switch (offset) {
+    case kId:
+      id_ = value >> 24;
+      break;
+    case kTpr:
+      tpr_ = value & 0xff;
+      break;
+    case kEoi:
+      end_of_interrupt();
+      break;
+    case kLdr:
+      ldr_ = value & 0xff000000;
+      break;
+    case kDfr:
+      dfr_ = value | 0x0fffffff;
+      break;
+    case kSvr:
+      // Bit 12 (suppress EOI broadcast) is not offered: version bit 24 is 0.
+      svr_ = value & 0x3ff;
+      if (!software_enabled()) {
+        for (auto& lvt : lvt_) lvt |= kLvtMasked;
+      }
+      break;
+    case kEsr:
+      // A write latches the errors seen since the last one (SDM 11.5.3).
+      esr_ = pending_esr_;
+      pending_esr_ = 0;
+      break;
+    case kIcrHigh:
+      icr_high_ = value & 0xff000000;
+      break;
+    case kIcrLow:
+      icr_low_ = value & 0x000ccfff;
+      send_ipi(icr_low_);
+      break;
+    case kInitialCount:
+      initial_count_ = value;
+      start_timer();
+      break;
+    case kDivideConfig:
+      divide_config_ = value & 0xb;
+      break;
+    default:
+      break;  // read-only or reserved: ignored
+  }
+  publish();
+}
+
+uint64_t Lapic::timer_divisor() const {
+  // Divide configuration bits 3,1,0 (SDM Figure 11-10): 000 = 2 ... 110 = 128, 111 = 1.
+  const uint32_t code = ((divide_config_ >> 1) & 4) | (divide_config_ & 3);
+  return code == 7 ? 1 : uint64_t{2} << code;
+}
+
+void Lapic::start_timer() {
+  const uint64_t mode = timer_mode();
+  if (initial_count_ == 0 || (mode != kTimerOneShot && mode != kTimerPeriodic)) {
+    timer_deadline_.reset();
+    return;
+  }
+  timer_start_ = clock_();
+  timer_deadline_ = timer_start_ + uint64_t{initial_count_} * timer_divisor() * (1'000'000'000 / kTimerHz);
+}
+
+uint32_t Lapic::current_count() const {
+  if (!timer_deadline_ || initial_count_ == 0) return 0;
+  const uint64_t period = uint64_t{initial_count_} * timer_divisor();
+  const uint64_t elapsed = clock_() - timer_start_;
+  if (timer_mode() == kTimerOneShot) return elapsed >= period ? 0 : static_cast<uint32_t>((period - elapsed) / timer_divisor());
+  return static_cast<uint32_t>((period - elapsed % period) / timer_divisor());
+}
+
+void Lapic::expire_timer(uint64_t now) {
+  if (!timer_deadline_ || now < *timer_deadline_) return;
+  const uint32_t lvt = lvt_[kLvtTimer];
+  if ((lvt & kLvtMasked) == 0) raise(static_cast<uint8_t>(lvt & 0xff), false);
+  if (timer_mode() == kTimerPeriodic) {
+    // Periods missed while the VCPU was busy coalesce into one interrupt,
+    // as IRR holds one bit per vector; the phase is kept.
+    const uint64_t period = uint64_t{initial_count_} * timer_divisor();
+    const uint64_t missed = (now - *timer_deadline_) / period + 1;
+    timer_deadline_ = *timer_deadline_ + missed * period;
+  } else {
+    timer_deadline_.reset();
+  }
+}
+
+}  // namespace ember

@@ -1,0 +1,88 @@
+// A local APIC (Intel SDM Vol. 3A ch. 11) in xAPIC mode, emulated in
+// userspace. Each one belongs to its VCPU's thread and has no lock: that
+// thread handles the guest's register accesses, merges the drained mailbox
+// into IRR and injects what deliverable_vector() names. Other threads reach it
+// only by posting to the mailbox; what they need to know to address it (ID,
+// LDR, DFR, TPR, enable) it publishes in ApicAddressing.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <optional>
+
+#include "irq/injection_mailbox.h"
+#include "irq/interrupt_router.h"
+
+namespace ember {
+
+// Where the EOI of a level-triggered vector goes (the IOAPIC).
+class EoiListener {
+ public:
+  virtual ~EoiListener() = default;
+  virtual void end_of_interrupt(uint8_t vector) = 0;
+};
+
+class Lapic final {
+ public:
+  using Clock = std::function<uint64_t()>;  // monotonic nanoseconds
+
+  static constexpr uint64_t kMmioBase = 0xfee00000;
+  static constexpr uint64_t kMmioSize = 0x1000;
+  // The timer counts at 1 GHz before the divider: one tick per nanosecond.
+  static constexpr uint64_t kTimerHz = 1'000'000'000;
+
+  Lapic(uint32_t vcpu_index, const InterruptRouter& router, EoiListener& eoi, ApicAddressing& published, Clock clock);
+
+  // 32-bit register access at a 16-byte-aligned offset (SDM 11.4.1).
+  uint32_t read_register(uint32_t offset) const;
+  void     write_register(uint32_t offset, uint32_t value);
+
+  // Merges drained fixed vectors into IRR (and TMR for level-triggered ones).
+  void accept(const InjectionMailbox::Drained& drained);
+  // The highest IRR vector whose priority class is above PPR (SDM 11.8.3.1).
+  std::optional<uint8_t> deliverable_vector() const;
+  // The VCPU took `vector`: IRR -> ISR.
+  void start_servicing(uint8_t vector);
+
+  // Absolute time of the next timer expiry, if the timer is armed.
+  std::optional<uint64_t> timer_deadline() const { return timer_deadline_; }
+  // Raises the timer interrupt if its deadline has passed.
+  void expire_timer(uint64_t now);
+
+  // INIT: back to the power-up state except the APIC ID (SDM 11.4.7.3).
+  void reset();
+
+  uint8_t processor_priority() const;
+  bool    software_enabled() const { return (svr_ & kSvrEnable) != 0; }
+
+ private:
+  static constexpr uint32_t kSvrEnable = 1 << 8;
+  static constexpr uint32_t kLvtMasked = 1 << 16;
+  enum Lvt { kLvtTimer, kLvtThermal, kLvtPerf, kLvtLint0, kLvtLint1, kLvtError, kLvtCmci, kLvtCount };
+
+  void     end_of_interrupt();
+  void     send_ipi(uint32_t icr_low);
+  void     raise(uint8_t vector, bool level);
+  void     start_timer();
+  uint64_t timer_divisor() const;
+  uint64_t timer_mode() const { return (lvt_[kLvtTimer] >> 17) & 3; }
+  uint32_t current_count() const;
+  void     publish();
+
+  const uint32_t         vcpu_index_;
+  const InterruptRouter& router_;
+  EoiListener&           eoi_;
+  ApicAddressing&        published_;
+  Clock                  clock_;
+
+  std::array<uint64_t, 4> irr_{}, isr_{}, tmr_{};
+  std::array<uint32_t, kLvtCount> lvt_{};
+  uint32_t id_, tpr_ = 0, ldr_ = 0, dfr_ = 0xffffffff, svr_ = 0xff;
+  uint32_t esr_ = 0, pending_esr_ = 0, icr_low_ = 0, icr_high_ = 0;
+  uint32_t initial_count_ = 0, divide_config_ = 0;
+  uint64_t timer_start_ = 0;
+  std::optional<uint64_t> timer_deadline_;
+};
+
+}  // namespace ember

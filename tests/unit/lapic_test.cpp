@@ -1,0 +1,275 @@
+#include "devices/lapic.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <vector>
+
+namespace ember {
+namespace {
+
+constexpr uint32_t ID = 0x20, VER = 0x30, TPR = 0x80, PPR = 0xa0, EOI = 0xb0, LDR = 0xd0, DFR = 0xe0, SVR = 0xf0,
+                   ISR = 0x100, TMR = 0x180, IRR = 0x200, ESR = 0x280, ICR_LOW = 0x300, ICR_HIGH = 0x310,
+                   LVT_TIMER = 0x320, LVT_LINT0 = 0x350, TMICT = 0x380, TMCCT = 0x390, TDCR = 0x3e0;
+
+class CountingKick final : public Kickable {
+ public:
+  void kick() override { ++kicks; }
+  int kicks = 0;
+};
+
+class RecordingEoi final : public EoiListener {
+ public:
+  void end_of_interrupt(uint8_t vector) override { vectors.push_back(vector); }
+  std::vector<uint8_t> vectors;
+};
+
+// Four VCPUs' worth of mailboxes and addressing behind one router; LAPIC 0
+// (or any) under test, with a clock the test moves by hand.
+class LapicTest : public ::testing::Test {
+ protected:
+  static constexpr unsigned kCpus = 4;
+  LapicTest() {
+    for (unsigned i = 0; i < kCpus; ++i) router.attach({&mailboxes[i], &addressing[i], &kicks[i]});
+    for (unsigned i = 0; i < kCpus; ++i) {
+      lapics.push_back(std::make_unique<Lapic>(i, router, eoi, addressing[i], [this] { return now; }));
+      lapics[i]->write_register(SVR, 0x1ff);  // software-enable, spurious vector 0xff
+    }
+  }
+  Lapic& lapic(unsigned i = 0) { return *lapics[i]; }
+  // Delivers what was posted to VCPU i's mailbox into its LAPIC, as the VCPU loop does.
+  InjectionMailbox::Drained drain(unsigned i) {
+    auto drained = mailboxes[i].drain();
+    lapics[i]->accept(drained);
+    return drained;
+  }
+  void post(unsigned i, uint8_t vector, bool level = false) {
+    mailboxes[i].post_vector(vector, level);
+    drain(i);
+  }
+  bool irr(unsigned cpu, uint8_t vector) { return (lapic(cpu).read_register(IRR + (vector / 32) * 0x10) >> (vector % 32)) & 1; }
+
+  uint64_t                           now = 1'000'000;
+  std::array<InjectionMailbox, kCpus> mailboxes;
+  std::array<ApicAddressing, kCpus>  addressing;
+  std::array<CountingKick, kCpus>    kicks;
+  InterruptRouter                    router;
+  RecordingEoi                       eoi;
+  std::vector<std::unique_ptr<Lapic>> lapics;
+};
+
+TEST_F(LapicTest, IdentityRegisters) {
+  EXPECT_EQ(lapic(2).read_register(ID), 2u << 24);
+  EXPECT_EQ(lapic().read_register(VER) & 0xff, 0x14u);
+  EXPECT_EQ((lapic().read_register(VER) >> 16) & 0xff, 6u) << "max LVT entry";
+  EXPECT_EQ(lapic().read_register(DFR), 0xffffffffu);
+}
+
+TEST_F(LapicTest, HighestRequestAboveTheProcessorPriorityIsDeliverable) {
+  post(0, 0x31);
+  post(0, 0x45);
+  EXPECT_EQ(lapic().deliverable_vector(), 0x45);
+  lapic().write_register(TPR, 0x40);
+  EXPECT_EQ(lapic().deliverable_vector(), std::nullopt) << "same priority class as TPR is held";
+  lapic().write_register(TPR, 0x3f);
+  EXPECT_EQ(lapic().deliverable_vector(), 0x45);
+  lapic().write_register(TPR, 0xff);
+  EXPECT_EQ(lapic().deliverable_vector(), std::nullopt);
+  EXPECT_EQ(lapic().read_register(PPR), 0xffu);
+}
+
+TEST_F(LapicTest, InServiceVectorBlocksItsClassAndBelow) {
+  post(0, 0x45);
+  lapic().start_servicing(0x45);
+  EXPECT_EQ(lapic().read_register(PPR), 0x40u);
+  EXPECT_TRUE((lapic().read_register(ISR + 0x20) >> 5) & 1) << "0x45 is in ISR";
+  post(0, 0x41);
+  EXPECT_EQ(lapic().deliverable_vector(), std::nullopt);
+  post(0, 0x51);
+  EXPECT_EQ(lapic().deliverable_vector(), 0x51) << "a higher class nests";
+}
+
+TEST_F(LapicTest, EoiRetiresTheHighestInServiceVector) {
+  post(0, 0x45);
+  lapic().start_servicing(0x45);
+  post(0, 0x61);
+  lapic().start_servicing(0x61);
+  post(0, 0x41);
+  lapic().write_register(EOI, 0);
+  EXPECT_EQ(lapic().read_register(PPR), 0x40u) << "0x61 retired, 0x45 still in service";
+  lapic().write_register(EOI, 0);
+  EXPECT_EQ(lapic().read_register(PPR), 0x00u);
+  EXPECT_EQ(lapic().deliverable_vector(), 0x41);
+  EXPECT_TRUE(eoi.vectors.empty()) << "edge-triggered EOIs stay in the LAPIC";
+}
+
+TEST_F(LapicTest, LevelTriggeredEoiIsBroadcastToTheIoapic) {
+  post(0, 0x52, true);
+  EXPECT_TRUE((lapic().read_register(TMR + 0x20) >> 18) & 1) << "TMR marks it level";
+  lapic().start_servicing(0x52);
+  lapic().write_register(EOI, 0);
+  EXPECT_EQ(eoi.vectors, std::vector<uint8_t>{0x52});
+}
+
+TEST_F(LapicTest, SoftwareDisabledApicTakesNoFixedInterruptsAndKeepsLvtsMasked) {
+  lapic().write_register(SVR, 0xff);
+  post(0, 0x40);
+  EXPECT_FALSE(irr(0, 0x40));
+  lapic().write_register(LVT_TIMER, 0x30);
+  EXPECT_EQ(lapic().read_register(LVT_TIMER), 0x10030u) << "mask stays set";
+  EXPECT_FALSE(addressing[0].software_enabled.load());
+}
+
+TEST_F(LapicTest, IllegalVectorsAreRefusedAndReportedInEsr) {
+  post(0, 5);
+  EXPECT_FALSE(irr(0, 5));
+  lapic().write_register(ESR, 0);
+  EXPECT_EQ(lapic().read_register(ESR), 1u << 6);
+  lapic().write_register(ESR, 0);
+  EXPECT_EQ(lapic().read_register(ESR), 0u);
+}
+
+TEST_F(LapicTest, OneShotTimerFiresOnceAtItsDeadline) {
+  lapic().write_register(TDCR, 0xb);  // divide by 1
+  lapic().write_register(LVT_TIMER, 0x40);
+  lapic().write_register(TMICT, 1000);
+  EXPECT_EQ(lapic().timer_deadline(), now + 1000);
+  now += 400;
+  EXPECT_EQ(lapic().read_register(TMCCT), 600u);
+  lapic().expire_timer(now);
+  EXPECT_FALSE(irr(0, 0x40));
+  now += 600;
+  lapic().expire_timer(now);
+  EXPECT_TRUE(irr(0, 0x40));
+  EXPECT_EQ(lapic().timer_deadline(), std::nullopt);
+  EXPECT_EQ(lapic().read_register(TMCCT), 0u);
+}
+
+TEST_F(LapicTest, PeriodicTimerRearmsAndKeepsItsPhase) {
+  lapic().write_register(TDCR, 0x3);  // divide by 16
+  lapic().write_register(LVT_TIMER, (1u << 17) | 0x41);
+  lapic().write_register(TMICT, 100);  // 1600 ns period
+  const uint64_t start = now;
+  now = start + 1600;
+  lapic().expire_timer(now);
+  EXPECT_TRUE(irr(0, 0x41));
+  EXPECT_EQ(lapic().timer_deadline(), start + 3200);
+  now = start + 3200 + 1600 * 3 + 5;  // late by three periods: one interrupt, phase kept
+  lapic().expire_timer(now);
+  EXPECT_EQ(lapic().timer_deadline(), start + 1600 * 6);
+}
+
+TEST_F(LapicTest, MaskedTimerCountsButRaisesNothing) {
+  lapic().write_register(LVT_TIMER, (1u << 16) | 0x42);
+  lapic().write_register(TMICT, 10);
+  now += 1000;
+  lapic().expire_timer(now);
+  EXPECT_FALSE(irr(0, 0x42));
+}
+
+TEST_F(LapicTest, ChangingTimerModeDisarmsIt) {
+  lapic().write_register(LVT_TIMER, 0x40);
+  lapic().write_register(TMICT, 1000);
+  lapic().write_register(LVT_TIMER, (1u << 17) | 0x40);
+  EXPECT_EQ(lapic().timer_deadline(), std::nullopt);
+  EXPECT_EQ(lapic().read_register(TMICT), 0u);
+}
+
+TEST_F(LapicTest, FixedIpiByPhysicalDestination) {
+  lapic().write_register(ICR_HIGH, 2u << 24);
+  lapic().write_register(ICR_LOW, 0x4055);  // fixed, assert, vector 0x55
+  EXPECT_EQ(kicks[2].kicks, 1);
+  drain(2);
+  EXPECT_TRUE(irr(2, 0x55));
+  EXPECT_EQ(kicks[1].kicks, 0);
+}
+
+TEST_F(LapicTest, IpiToAMissingApicIdReachesNobody) {
+  lapic().write_register(ICR_HIGH, 9u << 24);
+  lapic().write_register(ICR_LOW, 0x4055);
+  for (auto& k : kicks) EXPECT_EQ(k.kicks, 0);
+}
+
+TEST_F(LapicTest, ShorthandsSelfAllAndAllButSelf) {
+  lapic(1).write_register(ICR_LOW, (1u << 18) | 0x60);  // self
+  EXPECT_EQ(kicks[1].kicks, 1);
+  for (unsigned i = 0; i < kCpus; ++i) drain(i);
+  lapic(1).write_register(ICR_LOW, (3u << 18) | 0x61);  // all excluding self
+  for (unsigned i = 0; i < kCpus; ++i) drain(i);
+  EXPECT_TRUE(irr(1, 0x60));
+  EXPECT_FALSE(irr(1, 0x61));
+  for (unsigned i : {0u, 2u, 3u}) EXPECT_TRUE(irr(i, 0x61)) << i;
+  lapic(1).write_register(ICR_LOW, (2u << 18) | 0x62);  // all including self
+  for (unsigned i = 0; i < kCpus; ++i) drain(i);
+  for (unsigned i = 0; i < kCpus; ++i) EXPECT_TRUE(irr(i, 0x62)) << i;
+}
+
+TEST_F(LapicTest, LogicalFlatDestination) {
+  for (unsigned i = 0; i < kCpus; ++i) lapic(i).write_register(LDR, (1u << i) << 24);
+  lapic().write_register(ICR_HIGH, 0x0au << 24);  // CPUs 1 and 3
+  lapic().write_register(ICR_LOW, (1u << 11) | 0x70);
+  for (unsigned i = 0; i < kCpus; ++i) drain(i);
+  EXPECT_FALSE(irr(0, 0x70));
+  EXPECT_TRUE(irr(1, 0x70));
+  EXPECT_FALSE(irr(2, 0x70));
+  EXPECT_TRUE(irr(3, 0x70));
+}
+
+TEST_F(LapicTest, LogicalClusterDestination) {
+  // Cluster model: CPUs 0,1 in cluster 1, CPUs 2,3 in cluster 2.
+  const uint32_t ids[] = {0x11, 0x12, 0x21, 0x22};
+  for (unsigned i = 0; i < kCpus; ++i) {
+    lapic(i).write_register(DFR, 0x0fffffff);
+    lapic(i).write_register(LDR, ids[i] << 24);
+  }
+  lapic().write_register(ICR_HIGH, 0x23u << 24);  // cluster 2, members 1 and 2
+  lapic().write_register(ICR_LOW, (1u << 11) | 0x71);
+  for (unsigned i = 0; i < kCpus; ++i) drain(i);
+  EXPECT_FALSE(irr(0, 0x71));
+  EXPECT_FALSE(irr(1, 0x71));
+  EXPECT_TRUE(irr(2, 0x71));
+  EXPECT_TRUE(irr(3, 0x71));
+}
+
+TEST_F(LapicTest, LowestPriorityPicksTheLowestTpr) {
+  for (unsigned i = 0; i < kCpus; ++i) {
+    lapic(i).write_register(LDR, 0x01u << 24);
+    lapic(i).write_register(TPR, 0x20);
+  }
+  lapic(2).write_register(TPR, 0x10);
+  lapic().write_register(ICR_HIGH, 0x01u << 24);
+  lapic().write_register(ICR_LOW, (1u << 11) | (1u << 8) | 0x72);
+  for (unsigned i = 0; i < kCpus; ++i) drain(i);
+  for (unsigned i = 0; i < kCpus; ++i) EXPECT_EQ(irr(i, 0x72), i == 2) << i;
+}
+
+TEST_F(LapicTest, InitSipiAndNmiArePosted) {
+  lapic().write_register(ICR_HIGH, 1u << 24);
+  lapic().write_register(ICR_LOW, 0x4500);  // INIT, assert
+  lapic().write_register(ICR_LOW, 0x4608);  // SIPI vector 8
+  lapic().write_register(ICR_LOW, 0x4400);  // NMI
+  const auto drained = mailboxes[1].drain();
+  EXPECT_TRUE(drained.init);
+  EXPECT_EQ(drained.sipi, 8);
+  EXPECT_TRUE(drained.nmi);
+}
+
+TEST_F(LapicTest, InitLevelDeassertIsIgnored) {
+  lapic().write_register(ICR_HIGH, 1u << 24);
+  lapic().write_register(ICR_LOW, 0x8500);  // INIT, level trigger, de-assert
+  EXPECT_TRUE(mailboxes[1].drain().empty());
+}
+
+TEST_F(LapicTest, ResetKeepsTheIdAndClearsTheRest) {
+  lapic(1).write_register(TPR, 0x30);
+  post(1, 0x40);
+  lapic(1).reset();
+  EXPECT_EQ(lapic(1).read_register(ID), 1u << 24);
+  EXPECT_EQ(lapic(1).read_register(TPR), 0u);
+  EXPECT_FALSE(irr(1, 0x40));
+  EXPECT_EQ(lapic(1).read_register(SVR), 0xffu);
+  EXPECT_EQ(lapic(1).read_register(LVT_LINT0), 0x10000u);
+}
+
+}  // namespace
+}  // namespace ember
