@@ -125,4 +125,42 @@ Status set_entry_registers(kvm::Vcpu& vcpu, const EntryPoint& entry) {
   return vcpu.set_fpu(fpu);
 }
 
+Status set_startup_registers(kvm::Vcpu& vcpu, uint8_t vector) {
+  auto sregs = vcpu.get_sregs();
+  if (!sregs) return sregs.error();
+  // Real-mode segments: 64 KiB limit, present, read/write data or
+  // execute/read code (SDM Vol. 3A Table 10-1, state after INIT).
+  const auto real_mode = [](uint16_t selector, uint8_t type) {
+    kvm_segment s{};
+    s.selector = selector;
+    s.base = uint64_t{selector} << 4;
+    s.limit = 0xffff;
+    s.type = type;
+    s.present = 1;
+    s.s = 1;
+    return s;
+  };
+  sregs->cs = real_mode(static_cast<uint16_t>(vector << 8), 0xb);
+  sregs->ds = sregs->es = sregs->fs = sregs->gs = sregs->ss = real_mode(0, 0x3);
+  const auto system_segment = [](uint8_t type) {
+    kvm_segment s{};
+    s.limit = 0xffff;
+    s.type = type;
+    s.present = 1;
+    return s;
+  };
+  sregs->tr = system_segment(0xb);   // busy TSS
+  sregs->ldt = system_segment(0x2);  // LDT
+  sregs->gdt = {.base = 0, .limit = 0xffff, .padding = {}};
+  sregs->idt = {.base = 0, .limit = 0xffff, .padding = {}};
+  sregs->cr0 = 0x60000010;  // CD, NW, ET: the INIT value
+  sregs->cr2 = sregs->cr3 = sregs->cr4 = 0;
+  sregs->efer = 0;
+  if (auto status = vcpu.set_sregs(*sregs); !status) return status;
+  kvm_regs regs{};
+  regs.rflags = 0x2;
+  regs.rip = 0;
+  return vcpu.set_regs(regs);
+}
+
 }  // namespace ember::boot

@@ -24,4 +24,8 @@ Status write_boot_tables(const GuestMemory& memory);
 // info; or 32-bit protected mode without paging, EBX = boot info (PVH).
 Status set_entry_registers(kvm::Vcpu& vcpu, const EntryPoint& entry);
 
+// Puts an AP where a start-up IPI sends it (SDM Vol. 3A 9.4.4): real mode,
+// CS:IP = (vector << 8):0000, everything else at its INIT value.
+Status set_startup_registers(kvm::Vcpu& vcpu, uint8_t vector);
+
 }  // namespace ember::boot

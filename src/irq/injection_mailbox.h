@@ -24,6 +24,7 @@ class InjectionMailbox final {
     bool                    nmi = false;
     bool                    init = false;
     std::optional<uint8_t>  sipi;       // start-up vector, if a SIPI arrived
+    uint32_t                wake_events = 0;  // NMI/INIT/SIPI posts drained, coalesced ones included
     bool empty() const { return !nmi && !init && !sipi && (vectors[0] | vectors[1] | vectors[2] | vectors[3]) == 0; }
   };
 
@@ -58,6 +59,10 @@ class InjectionMailbox final {
       // after the exchange belongs to the next drain.
       if (pending != 0) drained.level[i] = level_[i].fetch_and(~pending, std::memory_order_acq_rel) & pending;
     }
+    // The count before the flags: a post racing with this drain can then only
+    // leave its count for the next drain (the census stays conservative),
+    // never count an event whose flag is still waiting.
+    drained.wake_events = wake_events_.exchange(0, std::memory_order_acq_rel);
     const uint32_t flags = flags_.exchange(0, std::memory_order_acq_rel);
     drained.nmi = flags & kNmi;
     drained.init = flags & kInit;
@@ -69,6 +74,7 @@ class InjectionMailbox final {
   static constexpr uint32_t kNmi = 1, kInit = 2, kSipi = 4;
 
   bool post_flag(uint32_t flag) {
+    wake_events_.fetch_add(1, std::memory_order_relaxed);
     flags_.fetch_or(flag, std::memory_order_release);
     return notify();
   }
@@ -78,6 +84,7 @@ class InjectionMailbox final {
   std::array<std::atomic<uint64_t>, 4> level_{};
   std::atomic<uint32_t>                flags_{0};
   std::atomic<uint32_t>                sipi_vector_{0};
+  std::atomic<uint32_t>                wake_events_{0};
   std::atomic<bool>                    outstanding_{false};
 };
 

@@ -42,6 +42,9 @@ bool InterruptRouter::matches(const InterruptMessage& message, uint32_t index) c
 
 void InterruptRouter::post(uint32_t index, const InterruptMessage& message) const {
   InjectionMailbox& mailbox = *cpus_[index].mailbox;
+  const bool wake_event = message.mode == DeliveryMode::Nmi || message.mode == DeliveryMode::Init ||
+                          message.mode == DeliveryMode::StartUp;
+  if (wake_event && census_ != nullptr) census_->wake_event_posted();  // before the post: see halt_census.h
   bool kick = false;
   switch (message.mode) {
     case DeliveryMode::Fixed:

@@ -13,6 +13,7 @@
 
 #include "irq/injection_mailbox.h"
 #include "irq/interrupt_message.h"
+#include "vcpu/halt_census.h"
 
 namespace ember {
 
@@ -39,6 +40,9 @@ class InterruptRouter final {
     Kickable*         kickable;
   };
 
+  // `census` (may be null in tests) counts NMI/INIT/SIPI in flight.
+  explicit InterruptRouter(HaltCensus* census = nullptr) : census_{census} {}
+
   // Machine assembly only, before any VCPU runs.
   void attach(const Cpu& cpu) { cpus_.push_back(cpu); }
   size_t size() const { return cpus_.size(); }
@@ -50,6 +54,7 @@ class InterruptRouter final {
   bool matches(const InterruptMessage& message, uint32_t index) const;
   void post(uint32_t index, const InterruptMessage& message) const;
 
+  HaltCensus*      census_;
   std::vector<Cpu> cpus_;
 };
 

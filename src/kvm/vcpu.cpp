@@ -48,6 +48,17 @@ Status Vcpu::set_sregs(const kvm_sregs& sregs) {
   return {};
 }
 
+Status Vcpu::interrupt(uint8_t vector) {
+  const kvm_interrupt request{.irq = vector};
+  if (::ioctl(fd_.get(), KVM_INTERRUPT, &request) != 0) return ioctl_error("KVM_INTERRUPT");
+  return {};
+}
+
+Status Vcpu::nmi() {
+  if (::ioctl(fd_.get(), KVM_NMI, 0) != 0) return ioctl_error("KVM_NMI");
+  return {};
+}
+
 Status Vcpu::set_fpu(const kvm_fpu& fpu) {
   if (::ioctl(fd_.get(), KVM_SET_FPU, &fpu) != 0) return ioctl_error("KVM_SET_FPU");
   return {};

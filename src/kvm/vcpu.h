@@ -36,6 +36,8 @@ class Vcpu final {
   Status            set_fpu(const kvm_fpu& fpu);
   Status            set_cpuid(std::span<const kvm_cpuid_entry2> entries);
   Status            set_msrs(std::span<const kvm_msr_entry> entries);
+  Status            interrupt(uint8_t vector);  // KVM_INTERRUPT: only without an in-kernel irqchip
+  Status            nmi();
 
  private:
   FileDescriptor fd_;

@@ -107,9 +107,7 @@ Machine::Machine(const MachineConfig& config, GuestMemory memory, kvm::Kvm kvm, 
       console_{std::move(console)},
       uart_{*console_, uart_irq_},
       exit_port_{*this},
-      i8042_{*this},
-      // Only the boot VCPU runs until INIT/SIPI exists (issue 3).
-      halt_census_{1} {}
+      i8042_{*this} {}
 
 Machine::~Machine() = default;
 
@@ -124,6 +122,12 @@ Status Machine::add_devices() {
        }) {
     if (auto inserted = pio_bus_.insert(base, length, *device); !inserted) return inserted.error();
   }
+  for (const auto& [base, length, device] : {
+           std::tuple<uint64_t, uint64_t, Device*>{Ioapic::kMmioBase, Ioapic::kMmioSize, &ioapic_},
+           {Lapic::kMmioBase, Lapic::kMmioSize, &lapic_mmio_},
+       }) {
+    if (auto inserted = mmio_bus_.insert(base, length, *device); !inserted) return inserted.error();
+  }
   return {};
 }
 
@@ -134,12 +138,15 @@ Status Machine::create_vcpus(const boot::EntryPoint& entry) {
     auto vcpu = vm_.create_vcpu(index);
     if (!vcpu) return vcpu.error();
     if (auto cpuid = vcpu->set_cpuid(cpuid_for_vcpu(*supported, index, config_.cpus)); !cpuid) return cpuid.error();
-    if (auto msrs = set_boot_msrs(*vcpu); !msrs) return msrs.error();
+    if (auto msrs = set_boot_msrs(*vcpu, index == 0); !msrs) return msrs.error();
     if (index == 0) {
       if (auto registers = boot::set_entry_registers(*vcpu, entry); !registers) return registers.error();
     }
-    runners_.push_back(std::make_unique<VcpuRunner>(index, std::move(*vcpu), Buses{pio_bus_, mmio_bus_}, *this,
-                                                    halt_census_, stopping_));
+    auto runner = std::make_unique<VcpuRunner>(index, std::move(*vcpu), Buses{pio_bus_, mmio_bus_}, *this, halt_census_,
+                                               stopping_, router_, ioapic_);
+    router_.attach({&runner->mailbox(), &runner->addressing(), runner.get()});
+    lapic_mmio_.add(runner->lapic());
+    runners_.push_back(std::move(runner));
   }
   return {};
 }
@@ -161,7 +168,7 @@ Outcome Machine::run(std::optional<std::chrono::milliseconds> timeout) {
 
   std::vector<std::thread> threads;
   for (size_t i = 0; i < runners_.size(); ++i) {
-    threads.emplace_back([runner = runners_[i].get(), runnable = i == 0] { runner->run(runnable); });
+    threads.emplace_back([runner = runners_[i].get(), boot_vcpu = i == 0] { runner->run(boot_vcpu); });
   }
 
   {

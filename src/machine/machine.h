@@ -16,6 +16,8 @@
 #include "devices/exit_port.h"
 #include "devices/i8042.h"
 #include "devices/interrupt_line.h"
+#include "devices/ioapic.h"
+#include "devices/lapic_mmio.h"
 #include "devices/post_code_port.h"
 #include "devices/uart16550.h"
 #include "kvm/kvm.h"
@@ -23,6 +25,7 @@
 #include "machine/machine_config.h"
 #include "machine/outcome.h"
 #include "memory/guest_memory.h"
+#include "irq/interrupt_router.h"
 #include "vcpu/halt_census.h"
 #include "vcpu/vcpu_runner.h"
 
@@ -53,7 +56,14 @@ class Machine final : public MachineControl {
   kvm::Vm                        vm_;
   std::unique_ptr<ConsoleOutput> console_;
 
-  UnconnectedLine uart_irq_;  // IRQ 4: wired when the IOAPIC lands
+  // Declaration order is construction order: the census before the router
+  // that counts into it, the router before the IOAPIC and LAPICs that send
+  // through it, the IOAPIC before the device lines wired to its pins.
+  HaltCensus      halt_census_;
+  InterruptRouter router_{&halt_census_};
+  Ioapic          ioapic_{router_};
+  LapicMmio       lapic_mmio_;
+  IoapicPin       uart_irq_{ioapic_, 4};  // COM1 is ISA IRQ 4
   Uart16550       uart_;
   ExitPort        exit_port_;
   I8042           i8042_;
@@ -61,7 +71,6 @@ class Machine final : public MachineControl {
   Bus             pio_bus_{"port I/O"};
   Bus             mmio_bus_{"MMIO"};
 
-  HaltCensus                               halt_census_;
   std::atomic<bool>                        stopping_{false};
   std::vector<std::unique_ptr<VcpuRunner>> runners_;
 

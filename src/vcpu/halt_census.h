@@ -1,6 +1,11 @@
-// Counts VCPUs halted with interrupts disabled. When every running VCPU is in
-// that state nothing can ever wake the guest again (no VCPU is left to send an
-// NMI or INIT), so the machine reports a dead guest instead of hanging.
+// Detects a dead guest: every started VCPU halted with interrupts disabled
+// and nothing on its way that could wake one (NMI, INIT, SIPI). Without this
+// a guest that ends with `cli; hlt` on every CPU would hang until --timeout.
+//
+// Wake events are counted from the moment the router posts them until the
+// receiving VCPU has acted on them, so a SIPI sent just before the sender
+// halts keeps the guest alive: the AP counts as started before the event
+// stops counting.
 #pragma once
 
 #include <atomic>
@@ -10,16 +15,23 @@ namespace ember {
 
 class HaltCensus final {
  public:
-  explicit HaltCensus(uint32_t running_vcpus) : running_{running_vcpus} {}
+  void vcpu_started() { started_.fetch_add(1); }
+  void vcpu_stopped() { started_.fetch_sub(1); }  // INIT: back to waiting for SIPI
+  void wake_event_posted() { wake_events_in_flight_.fetch_add(1); }
+  void wake_events_handled(uint32_t count) { wake_events_in_flight_.fetch_sub(count); }
+  void woke_from_dead_halt() { dead_halted_.fetch_sub(1); }
 
-  // Returns true when this halt makes every running VCPU halted with
-  // interrupts off. A VCPU in that state never leaves it today; the
-  // interrupt work (NMI, INIT) will add the matching "woken" call.
-  bool halted_with_interrupts_off() { return halted_.fetch_add(1) + 1 == running_; }
+  // The caller halted with interrupts off. True when that leaves nothing
+  // able to run the guest ever again.
+  bool halted_with_interrupts_off() {
+    const uint32_t halted = dead_halted_.fetch_add(1) + 1;
+    return wake_events_in_flight_.load() == 0 && halted == started_.load();
+  }
 
  private:
-  std::atomic<uint32_t> halted_{0};
-  const uint32_t        running_;
+  std::atomic<uint32_t> started_{0};
+  std::atomic<uint32_t> dead_halted_{0};
+  std::atomic<uint32_t> wake_events_in_flight_{0};
 };
 
 }  // namespace ember

@@ -6,6 +6,6 @@
 namespace ember {
 
 // MSRs firmware would have set before handing over (see msr_setup.cpp).
-Status set_boot_msrs(kvm::Vcpu& vcpu);
+Status set_boot_msrs(kvm::Vcpu& vcpu, bool bootstrap_processor);
 
 }  // namespace ember

@@ -1,11 +1,16 @@
 #include "vcpu/vcpu_runner.h"
 
+#include <linux/futex.h>
 #include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cstring>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/strings.h"
+#include "boot/boot_cpu.h"
 #include "vcpu/register_dump.h"
 
 namespace ember {
@@ -21,11 +26,37 @@ void on_kick(int) {
   if (tls_run != nullptr) tls_run->immediate_exit = 1;
 }
 
+// Sleeps while *word == expected, at most until the absolute monotonic
+// `deadline`. Returns early on a wake, a signal or a spurious wake-up; the
+// caller re-checks its state either way.
+void futex_wait(std::atomic<uint32_t>& word, uint32_t expected, std::optional<uint64_t> deadline) {
+  timespec relative{};
+  timespec* timeout = nullptr;
+  if (deadline) {
+    const uint64_t now = monotonic_ns();
+    const uint64_t wait = *deadline > now ? *deadline - now : 0;
+    relative.tv_sec = static_cast<time_t>(wait / 1'000'000'000);
+    relative.tv_nsec = static_cast<long>(wait % 1'000'000'000);
+    timeout = &relative;
+  }
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected, timeout, nullptr, 0);
+}
+
 }  // namespace
 
 VcpuRunner::VcpuRunner(uint32_t index, kvm::Vcpu vcpu, Buses buses, MachineControl& control, HaltCensus& census,
-                       const std::atomic<bool>& stopping)
-    : index_{index}, vcpu_{std::move(vcpu)}, buses_{buses}, control_{control}, census_{census}, stopping_{stopping} {}
+                       const std::atomic<bool>& stopping, const InterruptRouter& router, EoiListener& eoi)
+    : index_{index},
+      vcpu_{std::move(vcpu)},
+      buses_{buses},
+      control_{control},
+      census_{census},
+      stopping_{stopping},
+      lapic_{index, router, eoi, addressing_, monotonic_ns} {}
+
+VcpuRunner::~VcpuRunner() {
+  if (timer_created_) timer_delete(timer_);
+}
 
 void VcpuRunner::install_kick_handler() {
   struct sigaction action {};
@@ -37,24 +68,30 @@ void VcpuRunner::install_kick_handler() {
 
 void VcpuRunner::kick() {
   wake_generation_.fetch_add(1, std::memory_order_release);
-  wake_generation_.notify_all();
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&wake_generation_), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
   if (thread_known_.load(std::memory_order_acquire)) pthread_kill(thread_.load(), kick_signal());
 }
 
-void VcpuRunner::wait_for_kick() {
-  const uint32_t seen = wake_generation_.load(std::memory_order_acquire);
-  if (!stopping_.load(std::memory_order_acquire)) wake_generation_.wait(seen, std::memory_order_acquire);
-}
-
-void VcpuRunner::run(bool runnable) {
+void VcpuRunner::run(bool boot_vcpu) {
   kvm_run* const state = vcpu_.run_state();
   tls_run = state;
   thread_.store(pthread_self());
   thread_known_.store(true, std::memory_order_release);
 
-  // An AP stays parked until it is sent INIT and SIPI; until the interrupt
-  // controllers exist nothing sends them, so it parks until the VM stops.
-  while (!runnable && !stopping_.load(std::memory_order_acquire)) wait_for_kick();
+  // The LAPIC timer's deadline is a POSIX timer that sends the kick signal
+  // to this thread (SIGEV_THREAD_ID), so a running guest is interrupted on
+  // time and a sleeping one woken.
+  sigevent event{};
+  event.sigev_notify = SIGEV_THREAD_ID;
+  event.sigev_signo = kick_signal();
+  event._sigev_un._tid = gettid();  // sigev_notify_thread_id: glibc 2.36 lacks the macro
+  timer_created_ = timer_create(CLOCK_MONOTONIC, &event, &timer_) == 0;
+  if (!timer_created_) {
+    control_.request_stop(Outcome{Outcome::Kind::HostError, 0, "timer_create failed: " + std::string(std::strerror(errno))});
+    return;
+  }
+
+  if (boot_vcpu) set_activity(Activity::Running);
 
   while (true) {
     // Clear before checking: a kick after this point sets it again and makes
@@ -62,6 +99,15 @@ void VcpuRunner::run(bool runnable) {
     state->immediate_exit = 0;
     std::atomic_signal_fence(std::memory_order_seq_cst);
     if (stopping_.load(std::memory_order_acquire)) break;
+
+    const uint32_t generation = wake_generation_.load(std::memory_order_acquire);
+    service_mailbox();
+    if (activity_ != Activity::Running) {
+      sleep_until_woken(generation);
+      continue;
+    }
+    if (inject_interrupts(*state) == Next::Stop) break;
+    arm_timer(lapic_.timer_deadline());
 
     const auto result = vcpu_.run();
     if (!result) {
@@ -74,6 +120,78 @@ void VcpuRunner::run(bool runnable) {
   tls_run = nullptr;
 }
 
+void VcpuRunner::set_activity(Activity next) {
+  if (activity_ == Activity::WaitingForSipi && next != Activity::WaitingForSipi) census_.vcpu_started();
+  if (activity_ != Activity::WaitingForSipi && next == Activity::WaitingForSipi) census_.vcpu_stopped();
+  if (halted_with_interrupts_off_ && next != Activity::Halted) {
+    census_.woke_from_dead_halt();
+    halted_with_interrupts_off_ = false;
+  }
+  activity_ = next;
+}
+
+void VcpuRunner::service_mailbox() {
+  const auto drained = mailbox_.drain();
+  if (drained.init) {
+    // INIT: the LAPIC resets and the CPU waits for a start-up IPI (SDM 9.4.4).
+    lapic_.reset();
+    nmi_pending_ = false;
+    set_activity(Activity::WaitingForSipi);
+  }
+  if (drained.sipi && activity_ == Activity::WaitingForSipi) {
+    // A SIPI outside wait-for-SIPI is ignored (SDM 11.6.1).
+    if (auto status = boot::set_startup_registers(vcpu_, *drained.sipi); !status) {
+      control_.request_stop(Outcome{Outcome::Kind::HostError, 0, "VCPU " + std::to_string(index_) + ": " + status.error().message});
+    }
+    set_activity(Activity::Running);
+  }
+  if (drained.nmi && activity_ != Activity::WaitingForSipi) nmi_pending_ = true;
+  lapic_.accept(drained);
+  lapic_.expire_timer(monotonic_ns());
+  if (drained.wake_events != 0) census_.wake_events_handled(drained.wake_events);
+
+  // HLT ends at an NMI, or at an interrupt the CPU may take (SDM Vol. 2A, HLT).
+  if (activity_ == Activity::Halted && (nmi_pending_ || (!halted_with_interrupts_off_ && lapic_.deliverable_vector()))) {
+    set_activity(Activity::Running);
+  }
+}
+
+VcpuRunner::Next VcpuRunner::inject_interrupts(kvm_run& run) {
+  if (nmi_pending_) {
+    if (auto status = vcpu_.nmi(); !status) return crash(status.error().message);
+    nmi_pending_ = false;
+  }
+  // KVM reports in kvm_run whether the guest can take an interrupt now; if
+  // not, ask it to exit as soon as it can (api.rst, request_interrupt_window).
+  auto vector = lapic_.deliverable_vector();
+  if (vector && run.ready_for_interrupt_injection && run.if_flag) {
+    if (auto status = vcpu_.interrupt(*vector); !status) return crash(status.error().message);
+    lapic_.start_servicing(*vector);
+    vector = lapic_.deliverable_vector();
+  }
+  run.request_interrupt_window = vector.has_value() ? 1 : 0;
+  return Next::Continue;
+}
+
+void VcpuRunner::sleep_until_woken(uint32_t generation) {
+  // A halted CPU still counts its LAPIC timer down; one waiting for SIPI does not.
+  const auto deadline = activity_ == Activity::Halted ? lapic_.timer_deadline() : std::nullopt;
+  if (deadline && *deadline <= monotonic_ns()) return;
+  futex_wait(wake_generation_, generation, deadline);
+}
+
+void VcpuRunner::arm_timer(std::optional<uint64_t> deadline) {
+  if (deadline == armed_deadline_) return;
+  itimerspec spec{};
+  if (deadline) {
+    spec.it_value.tv_sec = static_cast<time_t>(*deadline / 1'000'000'000);
+    spec.it_value.tv_nsec = static_cast<long>(*deadline % 1'000'000'000);
+    if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) spec.it_value.tv_nsec = 1;  // zero would disarm
+  }
+  timer_settime(timer_, TIMER_ABSTIME, &spec, nullptr);
+  armed_deadline_ = deadline;
+}
+
 VcpuRunner::Next VcpuRunner::handle_exit() {
   kvm_run& run = *vcpu_.run_state();
   switch (run.exit_reason) {
@@ -81,6 +199,8 @@ VcpuRunner::Next VcpuRunner::handle_exit() {
       return handle_port_io(run);
     case KVM_EXIT_MMIO:
       return handle_mmio(run);
+    case KVM_EXIT_IRQ_WINDOW_OPEN:
+      return Next::Continue;  // the loop injects now
     case KVM_EXIT_HLT:
       return handle_halt(run.if_flag != 0);
     case KVM_EXIT_SHUTDOWN:
@@ -131,13 +251,16 @@ VcpuRunner::Next VcpuRunner::handle_mmio(kvm_run& run) {
 }
 
 VcpuRunner::Next VcpuRunner::handle_halt(bool interrupts_enabled) {
-  // HLT is handled in userspace: the thread sleeps until something can wake
-  // the VCPU. Today that is only the machine stopping.
-  if (!interrupts_enabled && census_.halted_with_interrupts_off()) {
-    return crash("every VCPU halted with interrupts disabled; nothing can wake the guest again");
+  // HLT is handled here: the thread sleeps (sleep_until_woken) until an
+  // interrupt it may take, an NMI or its LAPIC timer ends the halt.
+  set_activity(Activity::Halted);
+  if (!interrupts_enabled) {
+    halted_with_interrupts_off_ = true;
+    if (census_.halted_with_interrupts_off()) {
+      return crash("every VCPU halted with interrupts disabled; nothing can wake the guest again");
+    }
   }
-  while (!stopping_.load(std::memory_order_acquire)) wait_for_kick();
-  return Next::Stop;
+  return Next::Continue;
 }
 
 VcpuRunner::Next VcpuRunner::crash(const std::string& what) {

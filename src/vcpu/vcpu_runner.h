@@ -1,18 +1,27 @@
-// The thread that owns one VCPU. Only this thread calls KVM_RUN or touches
-// the VCPU's registers (DESIGN.md, "the one rule"); other threads kick it.
+// The thread that owns one VCPU, its LAPIC and its injection mailbox. Only
+// this thread calls KVM_RUN, injects interrupts or touches the VCPU's
+// registers and LAPIC (DESIGN.md, "the one rule"); other threads post to the
+// mailbox and kick.
 //
 // Kick: a dedicated signal whose handler sets kvm_run->immediate_exit, the
 // race-free pattern of api.rst (KVM_CAP_IMMEDIATE_EXIT): a kick that lands
 // before KVM_RUN makes KVM_RUN return EINTR at once, one that lands inside it
-// interrupts it; a VCPU halted in userspace is woken through a futex.
+// interrupts it. A VCPU halted in userspace sleeps on a futex that kick()
+// also wakes. The LAPIC timer kicks through the same signal, from a POSIX
+// timer aimed at this thread.
 #pragma once
 
 #include <pthread.h>
+#include <time.h>
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 
 #include "bus/bus.h"
+#include "devices/lapic.h"
+#include "irq/injection_mailbox.h"
+#include "irq/interrupt_router.h"
 #include "kvm/vcpu.h"
 #include "machine/outcome.h"
 #include "vcpu/halt_census.h"
@@ -24,30 +33,41 @@ struct Buses {
   const Bus& mmio;
 };
 
-class VcpuRunner final {
+class VcpuRunner final : public Kickable {
  public:
   VcpuRunner(uint32_t index, kvm::Vcpu vcpu, Buses buses, MachineControl& control, HaltCensus& census,
-             const std::atomic<bool>& stopping);
+             const std::atomic<bool>& stopping, const InterruptRouter& router, EoiListener& eoi);
+  ~VcpuRunner() override;
 
   // Installs the kick signal's handler; once per process, before any kick.
   static void install_kick_handler();
 
-  // The thread body: runs the guest until the machine stops. `runnable`
-  // false parks the VCPU (an AP waiting for INIT/SIPI).
-  void run(bool runnable);
+  // The thread body: runs until the machine stops. The boot VCPU starts
+  // running at once; the others wait for INIT and SIPI.
+  void run(bool boot_vcpu);
 
-  // Any thread: make this VCPU look at the machine's state now.
-  void kick();
+  // Any thread: make this VCPU look at its mailbox and the machine's state.
+  void kick() override;
+
+  InjectionMailbox& mailbox() { return mailbox_; }
+  ApicAddressing&   addressing() { return addressing_; }
+  Lapic&            lapic() { return lapic_; }
 
  private:
+  enum class Activity { Running, Halted, WaitingForSipi };
   enum class Next { Continue, Stop };
+
+  void service_mailbox();
+  Next inject_interrupts(kvm_run& run);
+  void sleep_until_woken(uint32_t generation);
+  void arm_timer(std::optional<uint64_t> deadline);
+  void set_activity(Activity next);
 
   Next handle_exit();
   Next handle_port_io(kvm_run& run);
   Next handle_mmio(kvm_run& run);
   Next handle_halt(bool interrupts_enabled);
   Next crash(const std::string& what);
-  void wait_for_kick();
 
   const uint32_t           index_;
   kvm::Vcpu                vcpu_;
@@ -55,9 +75,22 @@ class VcpuRunner final {
   MachineControl&          control_;
   HaltCensus&              census_;
   const std::atomic<bool>& stopping_;
-  std::atomic<pthread_t>   thread_{};
-  std::atomic<bool>        thread_known_{false};
-  std::atomic<uint32_t>    wake_generation_{0};
+
+  InjectionMailbox mailbox_;
+  ApicAddressing   addressing_;
+  Lapic            lapic_;
+
+  // Owned by the VCPU thread.
+  Activity                activity_ = Activity::WaitingForSipi;
+  bool                    halted_with_interrupts_off_ = false;
+  bool                    nmi_pending_ = false;
+  timer_t                 timer_{};
+  bool                    timer_created_ = false;
+  std::optional<uint64_t> armed_deadline_;
+
+  std::atomic<pthread_t> thread_{};
+  std::atomic<bool>      thread_known_{false};
+  std::atomic<uint32_t>  wake_generation_{0};
 };
 
 }  // namespace ember
