@@ -28,6 +28,8 @@ void serial_print(const char* text);
 void serial_print_hex(uint64_t value);
 void serial_print_dec(uint64_t value);
 __attribute__((noreturn)) void guest_exit(int status);
+/* Prints "FAIL: why" and exits with status 1. */
+__attribute__((noreturn)) void guest_fail(const char* why);
 
 /* boot_params, as the Linux 64-bit boot protocol lays them out. */
 extern uint64_t boot_params_address;

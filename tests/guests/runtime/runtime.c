@@ -62,6 +62,13 @@ void guest_exit(int status) {
   for (;;) __asm__ volatile("cli; hlt");
 }
 
+void guest_fail(const char* why) {
+  serial_print("FAIL: ");
+  serial_print(why);
+  serial_print("\n");
+  guest_exit(1);
+}
+
 const char* boot_cmdline(void) {
   const uint32_t pointer = *(volatile uint32_t*)(boot_params_address + BP_CMD_LINE_PTR);
   return pointer ? (const char*)(uintptr_t)pointer : "";

@@ -1,0 +1,33 @@
+#include "smp.h"
+
+#define TRAMPOLINE_BASE 0x30000
+#define SIPI_VECTOR     (TRAMPOLINE_BASE >> 12)
+
+extern char trampoline_start[], trampoline_end[];
+volatile uint32_t aps_online;
+static void (*volatile ap_work)(uint32_t);
+
+void ap_main(uint32_t apic_id) {
+  idt_load();
+  lapic_enable();
+  __atomic_add_fetch(&aps_online, 1, __ATOMIC_SEQ_CST);
+  enable_interrupts(); /* the trampoline ran with IF clear; work may wait for IPIs */
+  if (ap_work) ap_work(apic_id);
+  for (;;) wait_for_interrupt();
+}
+
+uint32_t start_aps(void (*work)(uint32_t apic_id)) {
+  memcpy((void*)(uintptr_t)TRAMPOLINE_BASE, trampoline_start, (size_t)(trampoline_end - trampoline_start));
+  ap_work = work;
+  const uint32_t count = cpu_count();
+  for (uint32_t id = 1; id < count; id++) {
+    /* INIT, then SIPI twice, as the MP specification's universal start-up
+     * algorithm does (SDM Vol. 3A 9.4.4.1); a second SIPI to a started AP
+     * is ignored. */
+    lapic_send_ipi(id, 0x4500);
+    lapic_send_ipi(id, 0x4600 | SIPI_VECTOR);
+    lapic_send_ipi(id, 0x4600 | SIPI_VECTOR);
+  }
+  wait_for_count(&aps_online, count - 1, 20000 * MILLION_CYCLES);
+  return aps_online;
+}

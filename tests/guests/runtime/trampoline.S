@@ -1,0 +1,78 @@
+/* Start-up code for application processors. A SIPI with vector 0x30 starts
+ * an AP in real mode at 0x30000 (SDM Vol. 3A 9.4.4); smp.c copies the code
+ * between trampoline_start and trampoline_end there. It switches to
+ * protected mode, then long mode, reusing ember's boot GDT (0x500) and
+ * identity page tables (PML4 at 0x9000), and jumps to ap_entry64. */
+        .set    TRAMPOLINE_BASE, 0x30000
+        .set    CODE32, 0x28
+        .set    CODE64, 0x10
+        .set    DATA, 0x18
+
+        .section .data
+        .code16
+        .globl  trampoline_start, trampoline_end
+trampoline_start:
+        cli
+        mov     %cs, %ax
+        mov     %ax, %ds
+        lgdtl   (gdt_pointer - trampoline_start)
+        mov     %cr0, %eax
+        and     $0x9fffffff, %eax           /* clear CD and NW left by INIT */
+        or      $1, %eax                    /* PE */
+        mov     %eax, %cr0
+        ljmpl   $CODE32, $(TRAMPOLINE_BASE + (protected - trampoline_start))
+
+        .code32
+protected:
+        mov     $DATA, %ax
+        mov     %ax, %ds
+        mov     %ax, %es
+        mov     %ax, %ss
+        mov     %ax, %fs
+        mov     %ax, %gs
+        mov     %cr4, %eax
+        or      $0x20, %eax                 /* PAE */
+        mov     %eax, %cr4
+        mov     $0x9000, %eax
+        mov     %eax, %cr3
+        mov     $0xc0000080, %ecx           /* EFER */
+        rdmsr
+        or      $0x100, %eax                /* LME */
+        wrmsr
+        mov     %cr0, %eax
+        or      $0x80000000, %eax           /* PG: long mode is now active */
+        mov     %eax, %cr0
+        ljmp    $CODE64, $(TRAMPOLINE_BASE + (long_mode - trampoline_start))
+
+        .code64
+long_mode:
+        movabs  $ap_entry64, %rax
+        jmp     *%rax
+
+        .balign 8
+gdt_pointer:
+        .word   47
+        .long   0x500
+trampoline_end:
+
+        .text
+        .globl  ap_entry64
+ap_entry64:
+        /* A 16 KiB stack per APIC ID. */
+        movabs  $0xfee00020, %rbx
+        mov     (%rbx), %eax
+        shr     $24, %eax
+        mov     %eax, %edi
+        inc     %eax
+        shl     $14, %rax
+        lea     ap_stacks(%rip), %rsp
+        add     %rax, %rsp
+        call    ap_main
+1:      cli
+        hlt
+        jmp     1b
+
+        .section .bss
+        .balign 16
+ap_stacks:
+        .skip   16384 * 16

@@ -1,0 +1,63 @@
+// The interrupt architecture under real guests: each program in
+// tests/guests/ exercises one path (LAPIC timer, IPIs, INIT/SIPI, IOAPIC,
+// TPR, storms, interrupts held while IF is clear) and must pass with 1, 2
+// and 4 VCPUs.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <tuple>
+
+#include "support/run_process.h"
+
+namespace ember::test {
+namespace {
+
+struct Program {
+  const char* name;
+  const char* success_line;  // what the program prints when every check passed
+};
+
+constexpr Program kPrograms[] = {
+    {"lapic_timer", "lapic timer: one-shot, periodic and wake from hlt ok"},
+    {"self_ipi", "self IPIs ok"},
+    {"smp_bringup", "cpus online: "},
+    {"ipi_pairs", "pairs ok"},
+    {"ioapic_level", "ioapic level: delivered, held by remote IRR, re-delivered after EOI ok"},
+    {"ioapic_edge", "ioapic edge: one delivery per rising edge ok"},
+    {"tpr_masking", "tpr masking ok"},
+    {"ipi_storm", "guest alive"},
+    {"interrupts_disabled", "held interrupts delivered exactly once after sti"},
+};
+
+class InterruptProgram : public ::testing::TestWithParam<std::tuple<Program, int>> {
+ protected:
+  void SetUp() override {
+    if (!kvm_available()) GTEST_SKIP() << "/dev/kvm cannot be opened on this host";
+  }
+};
+
+TEST_P(InterruptProgram, PassesItsChecks) {
+  const auto& [program, cpus] = GetParam();
+  const auto result = run_ember({"run", "--kernel", std::string(EMBER_GUESTS_DIR) + "/" + program.name + ".elf", "--cpus",
+                                 std::to_string(cpus), "--memory", "64M", "--timeout", "60"});
+  EXPECT_EQ(result.exit_code, 0) << "console:\n" << result.out << "stderr:\n" << result.err;
+  EXPECT_NE(result.out.find(program.success_line), std::string::npos) << result.out;
+  EXPECT_EQ(result.out.find("FAIL"), std::string::npos) << result.out;
+}
+
+TEST(InterruptProgramCpuCount, SmpBringupReportsEveryCpu) {
+  if (!kvm_available()) GTEST_SKIP() << "/dev/kvm cannot be opened on this host";
+  for (int cpus : {1, 2, 4}) {
+    const auto result = run_ember({"run", "--kernel", std::string(EMBER_GUESTS_DIR) + "/smp_bringup.elf", "--cpus",
+                                   std::to_string(cpus), "--memory", "64M", "--timeout", "60"});
+    EXPECT_EQ(result.out, "cpus online: " + std::to_string(cpus) + "\n") << result.err;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllPaths, InterruptProgram, ::testing::Combine(::testing::ValuesIn(kPrograms), ::testing::Values(1, 2, 4)),
+                         [](const auto& param_info) {
+                           return std::string(std::get<0>(param_info.param).name) + "_cpus" + std::to_string(std::get<1>(param_info.param));
+                         });
+
+}  // namespace
+}  // namespace ember::test
