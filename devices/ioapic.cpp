@@ -19,7 +19,7 @@ constexpr uint64_t kWritableHigh = 0xff000000;
 
 }  // namespace
 
-Ioapic::Ioapic(const InterruptRouter& router) : router_{router} { redirection_.fill(kMasked); }
+Ioapic::Ioapic(const InterruptRouter& router, uint8_t id) : router_{router}, id_{id} { redirection_.fill(kMasked); }
 
 uint64_t Ioapic::redirection_entry(unsigned pin) {
   std::lock_guard lock{mutex_};

@@ -29,7 +29,8 @@ class Ioapic final : public Device, public EoiListener {
   static constexpr uint64_t kMmioSize = 0x1000;
   static constexpr unsigned kPins = 24;
 
-  explicit Ioapic(const InterruptRouter& router);
+  // `id` is the IOAPIC's APIC-bus ID, as the MP table announces it.
+  Ioapic(const InterruptRouter& router, uint8_t id);
 
   std::string_view name() const override { return "ioapic"; }
   void read(const Access& access, std::span<uint8_t> data) override;

@@ -11,6 +11,7 @@
 #include "base/strings.h"
 #include "boot/boot_cpu.h"
 #include "boot/kernel_loader.h"
+#include "boot/mp_table.h"
 #include "machine/console_input.h"
 #include "vcpu/cpuid_profile.h"
 #include "vcpu/msr_setup.h"
@@ -71,6 +72,7 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
   auto entry = boot::load_kernel(*memory, inputs);
   if (!entry) return Error{"kernel '" + config.kernel_path + "' " + entry.error().message};
   if (auto tables = boot::write_boot_tables(*memory); !tables) return tables.error();
+  if (auto mp = boot::write_mp_table(*memory, config.cpus, static_cast<uint8_t>(config.cpus)); !mp) return mp.error();
 
   auto console = open_console(config.console);
   if (!console) return console.error();
@@ -105,6 +107,7 @@ Machine::Machine(const MachineConfig& config, GuestMemory memory, kvm::Kvm kvm, 
       kvm_{std::move(kvm)},
       vm_{std::move(vm)},
       console_{std::move(console)},
+      ioapic_{router_, static_cast<uint8_t>(config.cpus)},
       uart_{*console_, uart_irq_},
       exit_port_{*this},
       i8042_{*this} {}

@@ -61,7 +61,7 @@ class Machine final : public MachineControl {
   // through it, the IOAPIC before the device lines wired to its pins.
   HaltCensus      halt_census_;
   InterruptRouter router_{&halt_census_};
-  Ioapic          ioapic_{router_};
+  Ioapic          ioapic_;  // its ID follows the CPUs' APIC IDs (MP table)
   LapicMmio       lapic_mmio_;
   IoapicPin       uart_irq_{ioapic_, 4};  // COM1 is ISA IRQ 4
   Uart16550       uart_;

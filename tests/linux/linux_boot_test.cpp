@@ -1,7 +1,7 @@
 // Tier 3: the project's own Linux kernel (scripts/build-guest-kernel.sh)
 // under ember. Today this pins the foundation's promise: the kernel starts,
 // its first console line appears, and what ember handed it (command line,
-// e820 map) arrived intact. Reaching init is the Linux issue's work.
+// e820 map, MP table) arrived intact. Reaching init is the Linux issue's work.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -25,13 +25,16 @@ class LinuxBoot : public ::testing::Test {
 
 TEST_F(LinuxBoot, PvhVmlinuxPrintsItsFirstConsoleLineWithEmbersBootData) {
   const auto result = run_ember({"run", "--kernel", std::string(EMBER_GUEST_KERNEL_DIR) + "/vmlinux", "--memory", "128M",
-                                 "--timeout", "120", "--cmdline", kCmdline});
+                                 "--cpus", "2", "--timeout", "120", "--cmdline", kCmdline});
   const auto& console = result.out;
   ASSERT_NE(console.find("Linux version 6.1"), std::string::npos) << "console:\n" << console << "\nstderr:\n" << result.err;
   EXPECT_NE(console.find(std::string("Command line: ") + kCmdline), std::string::npos) << console;
   EXPECT_NE(console.find("BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable"), std::string::npos) << console;
   EXPECT_NE(console.find("BIOS-e820: [mem 0x0000000000100000-0x0000000007ffffff] usable"), std::string::npos) << console;
   EXPECT_NE(console.find("Hypervisor detected: KVM"), std::string::npos) << "ember's CPUID profile reached the guest";
+  // ember's MP table: both CPUs and the IOAPIC, and Linux switches to it.
+  EXPECT_NE(console.find("Processors: 2"), std::string::npos) << console;
+  EXPECT_NE(console.find("IOAPIC[0]: apic_id 2, version 17, address 0xfec00000, GSI 0-23"), std::string::npos) << console;
 }
 
 }  // namespace

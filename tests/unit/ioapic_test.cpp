@@ -56,7 +56,7 @@ class IoapicTest : public ::testing::Test {
   std::array<ApicAddressing, 2>   addressing;
   std::array<NoKick, 2>           kicks;
   InterruptRouter                 router;
-  Ioapic                          ioapic{router};
+  Ioapic                          ioapic{router, 0};
 };
 
 TEST_F(IoapicTest, VersionAndPinCount) {
