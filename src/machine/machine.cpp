@@ -14,6 +14,7 @@
 #include "boot/mp_table.h"
 #include "machine/console_input.h"
 #include "vcpu/cpuid_profile.h"
+#include "vcpu/kick_signal.h"
 #include "vcpu/msr_setup.h"
 
 namespace ember {
@@ -165,7 +166,7 @@ void Machine::request_stop(Outcome outcome) {
 }
 
 Outcome Machine::run(std::optional<std::chrono::milliseconds> timeout) {
-  VcpuRunner::install_kick_handler();
+  install_kick_handler();
   std::optional<ConsoleInput> input;
   if (config_.console.kind == ConsoleConfig::Kind::Stdio) input.emplace(STDIN_FILENO, uart_);
 

@@ -11,20 +11,11 @@
 #include "base/log.h"
 #include "base/strings.h"
 #include "boot/boot_cpu.h"
+#include "vcpu/kick_signal.h"
 #include "vcpu/register_dump.h"
 
 namespace ember {
 namespace {
-
-// The VCPU this thread runs, for the kick handler. Static TLS: safe to read
-// from a signal handler.
-thread_local kvm_run* tls_run = nullptr;
-
-int kick_signal() { return SIGRTMIN; }
-
-void on_kick(int) {
-  if (tls_run != nullptr) tls_run->immediate_exit = 1;
-}
 
 // Sleeps while *word == expected, at most until the absolute monotonic
 // `deadline`. Returns early on a wake, a signal or a spurious wake-up; the
@@ -58,14 +49,6 @@ VcpuRunner::~VcpuRunner() {
   if (timer_created_) timer_delete(timer_);
 }
 
-void VcpuRunner::install_kick_handler() {
-  struct sigaction action {};
-  action.sa_handler = on_kick;
-  sigemptyset(&action.sa_mask);
-  action.sa_flags = 0;  // no SA_RESTART: KVM_RUN must return EINTR
-  sigaction(kick_signal(), &action, nullptr);
-}
-
 void VcpuRunner::kick() {
   wake_generation_.fetch_add(1, std::memory_order_release);
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(&wake_generation_), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
@@ -74,7 +57,7 @@ void VcpuRunner::kick() {
 
 void VcpuRunner::run(bool boot_vcpu) {
   kvm_run* const state = vcpu_.run_state();
-  tls_run = state;
+  bind_kick_target(state);
   thread_.store(pthread_self());
   thread_known_.store(true, std::memory_order_release);
 
@@ -117,7 +100,7 @@ void VcpuRunner::run(bool boot_vcpu) {
     if (*result == kvm::RunResult::Interrupted) continue;
     if (handle_exit() == Next::Stop) break;
   }
-  tls_run = nullptr;
+  bind_kick_target(nullptr);
 }
 
 void VcpuRunner::set_activity(Activity next) {

@@ -3,12 +3,10 @@
 // registers and LAPIC (DESIGN.md, "the one rule"); other threads post to the
 // mailbox and kick.
 //
-// Kick: a dedicated signal whose handler sets kvm_run->immediate_exit, the
-// race-free pattern of api.rst (KVM_CAP_IMMEDIATE_EXIT): a kick that lands
-// before KVM_RUN makes KVM_RUN return EINTR at once, one that lands inside it
-// interrupts it. A VCPU halted in userspace sleeps on a futex that kick()
-// also wakes. The LAPIC timer kicks through the same signal, from a POSIX
-// timer aimed at this thread.
+// Kick: the kick signal (vcpu/kick_signal.h) makes KVM_RUN return; a VCPU
+// halted in userspace sleeps on a futex that kick() also wakes. The LAPIC
+// timer kicks through the same signal, from a POSIX timer aimed at this
+// thread.
 #pragma once
 
 #include <pthread.h>
@@ -38,9 +36,6 @@ class VcpuRunner final : public Kickable {
   VcpuRunner(uint32_t index, kvm::Vcpu vcpu, Buses buses, MachineControl& control, HaltCensus& census,
              const std::atomic<bool>& stopping, const InterruptRouter& router, EoiListener& eoi);
   ~VcpuRunner() override;
-
-  // Installs the kick signal's handler; once per process, before any kick.
-  static void install_kick_handler();
 
   // The thread body: runs until the machine stops. The boot VCPU starts
   // running at once; the others wait for INIT and SIPI.
