@@ -189,18 +189,22 @@ void Lapic::write_register(uint32_t offset, uint32_t value) {
   switch (offset) {
     case kId:
       id_ = value >> 24;
+      publish();
       break;
     case kTpr:
       tpr_ = value & 0xff;
+      publish();
       break;
     case kEoi:
       end_of_interrupt();
       break;
     case kLdr:
       ldr_ = value & 0xff000000;
+      publish();
       break;
     case kDfr:
       dfr_ = value | 0x0fffffff;
+      publish();
       break;
     case kSvr:
       // Bit 12 (suppress EOI broadcast) is not offered: version bit 24 is 0.
@@ -208,6 +212,7 @@ void Lapic::write_register(uint32_t offset, uint32_t value) {
       if (!software_enabled()) {
         for (auto& lvt : lvt_) lvt |= kLvtMasked;
       }
+      publish();
       break;
     case kEsr:
       // A write latches the errors seen since the last one (SDM 11.5.3).
@@ -231,7 +236,6 @@ void Lapic::write_register(uint32_t offset, uint32_t value) {
     default:
       break;  // read-only or reserved: ignored
   }
-  publish();
 }
 
 uint64_t Lapic::timer_divisor() const {

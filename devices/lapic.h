@@ -68,7 +68,7 @@ class Lapic final {
   uint64_t timer_divisor() const;
   uint64_t timer_mode() const { return (lvt_[kLvtTimer] >> 17) & 3; }
   uint32_t current_count() const;
-  void     publish();
+  void     publish();  // after writes to what the router reads: ID, TPR, LDR, DFR, SVR
 
   const uint32_t         vcpu_index_;
   const InterruptRouter& router_;
