@@ -1,5 +1,6 @@
 #include "devices/lapic.h"
 
+#include <algorithm>
 #include <bit>
 #include <string>
 
@@ -19,7 +20,7 @@ enum Register : uint32_t {
 
 constexpr uint32_t kVersionValue = 0x14 | (6u << 16);  // integrated APIC, 7 LVT entries (max index 6)
 constexpr uint32_t kEsrReceiveIllegalVector = 1 << 6;
-constexpr uint64_t kTimerOneShot = 0, kTimerPeriodic = 1;
+constexpr uint64_t kTimerOneShot = 0, kTimerPeriodic = 1, kTimerTscDeadline = 2;
 
 bool test_bit(const std::array<uint64_t, 4>& bits, unsigned v) { return (bits[v / 64] >> (v % 64)) & 1; }
 void set_bit(std::array<uint64_t, 4>& bits, unsigned v) { bits[v / 64] |= uint64_t{1} << (v % 64); }
@@ -52,8 +53,16 @@ constexpr std::array<uint32_t, 7> kLvtWritable = {0x000700ff, 0x000107ff, 0x0001
 
 }  // namespace
 
-Lapic::Lapic(uint32_t vcpu_index, const InterruptRouter& router, EoiListener& eoi, ApicAddressing& published, Clock clock)
-    : vcpu_index_{vcpu_index}, router_{router}, eoi_{eoi}, published_{published}, clock_{std::move(clock)}, id_{vcpu_index} {
+Lapic::Lapic(uint32_t vcpu_index, const InterruptRouter& router, EoiListener& eoi, ApicAddressing& published, Clock clock,
+             TscClock tsc)
+    : vcpu_index_{vcpu_index},
+      router_{router},
+      eoi_{eoi},
+      published_{published},
+      clock_{std::move(clock)},
+      tsc_{std::move(tsc)},
+      apic_base_{kMmioBase | kApicBaseEnable | (vcpu_index == 0 ? kApicBaseBsp : 0)},
+      id_{vcpu_index} {
   reset();
 }
 
@@ -65,16 +74,24 @@ void Lapic::reset() {
   svr_ = 0xff;
   esr_ = pending_esr_ = icr_low_ = icr_high_ = 0;
   initial_count_ = divide_config_ = 0;
+  tsc_deadline_ = 0;
   timer_deadline_.reset();
   publish();
 }
 
+uint32_t Lapic::x2apic_logical_id() const {
+  // x2APIC LDR is derived from the ID: cluster ID[19:4] in bits 31:16, one
+  // bit for ID[3:0] in bits 15:0 (SDM 11.12.10.2).
+  return ((id_ >> 4) << 16) | (1u << (id_ & 0xf));
+}
+
 void Lapic::publish() {
   published_.id.store(id_, std::memory_order_relaxed);
-  published_.ldr.store(ldr_, std::memory_order_relaxed);
+  published_.ldr.store(x2apic_ ? x2apic_logical_id() : ldr_, std::memory_order_relaxed);
+  published_.x2apic.store(x2apic_, std::memory_order_relaxed);
   published_.dfr.store(dfr_, std::memory_order_relaxed);
   published_.tpr.store(static_cast<uint8_t>(tpr_), std::memory_order_relaxed);
-  published_.software_enabled.store(software_enabled(), std::memory_order_release);
+  published_.software_enabled.store(hardware_enabled() && software_enabled(), std::memory_order_release);
 }
 
 uint8_t Lapic::processor_priority() const {
@@ -110,7 +127,7 @@ void Lapic::accept(const InjectionMailbox::Drained& drained) {
   // A software-disabled APIC keeps what IRR holds but takes no new fixed
   // interrupts; NMI, INIT and SIPI still arrive (SDM 11.4.7.2), handled by
   // the VCPU loop.
-  if (!software_enabled()) return;
+  if (!software_enabled() || !hardware_enabled()) return;
   for (unsigned word = 0; word < 4; ++word) {
     uint64_t pending = drained.vectors[word];
     while (pending != 0) {
@@ -130,7 +147,7 @@ void Lapic::end_of_interrupt() {
   if (test_bit(tmr_, static_cast<unsigned>(vector))) eoi_.end_of_interrupt(static_cast<uint8_t>(vector));
 }
 
-void Lapic::send_ipi(uint32_t icr_low) {
+void Lapic::send_ipi(uint32_t icr_low, uint32_t destination) {
   InterruptMessage message;
   message.vector = static_cast<uint8_t>(icr_low & 0xff);
   message.mode = static_cast<DeliveryMode>((icr_low >> 8) & 7);
@@ -138,8 +155,9 @@ void Lapic::send_ipi(uint32_t icr_low) {
   const bool level_assert = (icr_low >> 14) & 1;
   const bool level_trigger = (icr_low >> 15) & 1;
   message.shorthand = static_cast<Shorthand>((icr_low >> 18) & 3);
-  message.destination = icr_high_ >> 24;
+  message.destination = destination;
   message.source_vcpu = vcpu_index_;
+  message.x2apic = x2apic_;
   // An INIT with level de-assert only synchronises arbitration IDs on old
   // APICs; modern ones ignore it (SDM 11.6.1).
   if (message.mode == DeliveryMode::Init && level_trigger && !level_assert) return;
@@ -182,6 +200,7 @@ void Lapic::write_register(uint32_t offset, uint32_t value) {
     if (timer_mode_changed) {
       // Switching timer modes disarms the timer (SDM 11.5.4.1).
       initial_count_ = 0;
+      tsc_deadline_ = 0;
       timer_deadline_.reset();
     }
     return;
@@ -224,7 +243,7 @@ void Lapic::write_register(uint32_t offset, uint32_t value) {
       break;
     case kIcrLow:
       icr_low_ = value & 0x000ccfff;
-      send_ipi(icr_low_);
+      send_ipi(icr_low_, icr_high_ >> 24);
       break;
     case kInitialCount:
       initial_count_ = value;
@@ -266,7 +285,10 @@ void Lapic::expire_timer(uint64_t now) {
   if (!timer_deadline_ || now < *timer_deadline_) return;
   const uint32_t lvt = lvt_[kLvtTimer];
   if ((lvt & kLvtMasked) == 0) raise(static_cast<uint8_t>(lvt & 0xff), false);
-  if (timer_mode() == kTimerPeriodic) {
+  if (timer_mode() == kTimerTscDeadline) {
+    tsc_deadline_ = 0;  // reads 0 once it has fired (SDM 11.5.4.1)
+    timer_deadline_.reset();
+  } else if (timer_mode() == kTimerPeriodic) {
     // Periods missed while the VCPU was busy coalesce into one interrupt,
     // as IRR holds one bit per vector; the phase is kept.
     const uint64_t period = uint64_t{initial_count_} * timer_divisor();
@@ -275,6 +297,111 @@ void Lapic::expire_timer(uint64_t now) {
   } else {
     timer_deadline_.reset();
   }
+}
+
+// ---- MSRs: IA32_APIC_BASE, IA32_TSC_DEADLINE and x2APIC (SDM 11.12) ----
+
+namespace {
+
+constexpr uint64_t kApicBaseAddressMask = 0x000ffffffffff000;
+constexpr uint32_t kX2apicIcr = 0x830, kX2apicSelfIpi = 0x83f;
+
+uint32_t x2apic_offset(uint32_t index) { return (index - Lapic::kX2apicMsrFirst) << 4; }
+
+// Registers that exist in x2APIC mode, and which of them are read-only or
+// write-only (SDM Vol. 3A Table 11-6). DFR and the ICR's high half do not.
+bool x2apic_readable(uint32_t offset) {
+  switch (offset) {
+    case kId: case kVersion: case kTpr: case kPpr: case kLdr: case kSvr: case kEsr: case kLvtCmciRegister:
+    case kInitialCount: case kCurrentCount: case kDivideConfig:
+      return true;
+    default:
+      return (offset >= kIsr && offset < kIrr + 0x80) || (offset >= kLvtTimerRegister && offset <= kLvtErrorRegister);
+  }
+}
+
+bool x2apic_writable(uint32_t offset) {
+  switch (offset) {
+    case kTpr: case kSvr: case kEsr: case kLvtCmciRegister: case kInitialCount: case kDivideConfig: case kEoi:
+      return true;
+    default:
+      return offset >= kLvtTimerRegister && offset <= kLvtErrorRegister;
+  }
+}
+
+}  // namespace
+
+std::optional<uint64_t> Lapic::read_msr(uint32_t index) const {
+  if (index == kApicBaseMsr) return apic_base_;
+  if (index == kTscDeadlineMsr) return tsc_.khz != 0 ? std::optional<uint64_t>{tsc_deadline_} : std::nullopt;
+  if (!x2apic_ || index < kX2apicMsrFirst || index >= kX2apicMsrFirst + kX2apicMsrCount) return std::nullopt;
+  const uint32_t offset = x2apic_offset(index);
+  if (index == kX2apicIcr) return (uint64_t{icr_high_} << 32) | icr_low_;
+  if (offset == kId) return id_;  // the full 32-bit x2APIC ID
+  if (offset == kLdr) return x2apic_logical_id();
+  if (!x2apic_readable(offset)) return std::nullopt;
+  return read_register(offset);
+}
+
+bool Lapic::write_msr(uint32_t index, uint64_t value) {
+  if (index == kApicBaseMsr) return write_apic_base(value);
+  if (index == kTscDeadlineMsr) return write_tsc_deadline(value);
+  if (!x2apic_ || index < kX2apicMsrFirst || index >= kX2apicMsrFirst + kX2apicMsrCount) return false;
+  if (index == kX2apicIcr) {
+    // One 64-bit write: destination in bits 63:32 (SDM 11.12.9).
+    icr_high_ = static_cast<uint32_t>(value >> 32);
+    icr_low_ = static_cast<uint32_t>(value) & 0x000ccfff;
+    send_ipi(icr_low_, icr_high_);
+    return true;
+  }
+  if (index == kX2apicSelfIpi) {
+    // SELF IPI: a fixed, edge IPI to this APIC with vector value[7:0] (SDM 11.12.11).
+    if ((value >> 8) != 0) return false;
+    send_ipi(static_cast<uint32_t>(value & 0xff) | (1u << 18), 0);
+    return true;
+  }
+  const uint32_t offset = x2apic_offset(index);
+  if (!x2apic_writable(offset) || (value >> 32) != 0) return false;
+  if (offset == kEoi && value != 0) return false;  // a non-zero EOI write faults in x2APIC mode
+  if (offset == kEsr && value != 0) return false;
+  write_register(offset, static_cast<uint32_t>(value));
+  return true;
+}
+
+bool Lapic::write_apic_base(uint64_t value) {
+  // Reserved bits, a moved base (ember's LAPIC lives at 0xfee00000 only) and
+  // the transitions Table 11-5 forbids all fault.
+  const uint64_t writable = kApicBaseAddressMask | kApicBaseEnable | kApicBaseX2apic | kApicBaseBsp;
+  if ((value & ~writable) != 0 || (value & kApicBaseAddressMask) != kMmioBase) return false;
+  const bool enable = value & kApicBaseEnable, extended = value & kApicBaseX2apic;
+  if (extended && !enable) return false;                      // x2APIC without the APIC
+  if (x2apic_ && enable && !extended) return false;           // x2APIC -> xAPIC directly
+  if (!hardware_enabled() && enable && extended) return false; // disabled -> x2APIC directly
+  const bool disabling = !enable && hardware_enabled();
+  apic_base_ = (value & ~kApicBaseBsp) | (apic_base_ & kApicBaseBsp);  // the BSP flag is read-only
+  x2apic_ = extended;
+  if (disabling) reset();  // a globally disabled APIC comes back in its power-up state (SDM 11.4.3)
+  publish();
+  return true;
+}
+
+bool Lapic::write_tsc_deadline(uint64_t deadline) {
+  if (tsc_.khz == 0) return false;
+  // Writes count only in TSC-deadline mode; 0 disarms (SDM 11.5.4.1).
+  if (timer_mode() != kTimerTscDeadline) return true;
+  tsc_deadline_ = deadline;
+  if (deadline == 0) {
+    timer_deadline_.reset();
+    return true;
+  }
+  const uint64_t now_tsc = tsc_.now();
+  const uint64_t now = clock_();
+  const uint64_t ahead = deadline > now_tsc ? deadline - now_tsc : 0;
+  // Cycles to nanoseconds at khz; capped so the product cannot overflow
+  // (anything past ~5 hours is as good as never for a deadline).
+  const uint64_t capped = std::min<uint64_t>(ahead, uint64_t{1} << 44);
+  timer_deadline_ = now + capped * 1'000'000 / tsc_.khz;
+  return true;
 }
 
 }  // namespace ember

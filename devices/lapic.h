@@ -1,5 +1,6 @@
-// A local APIC (Intel SDM Vol. 3A ch. 11) in xAPIC mode, emulated in
-// userspace. Each one belongs to its VCPU's thread and has no lock: that
+// A local APIC (Intel SDM Vol. 3A ch. 11), emulated in userspace: xAPIC
+// mode through MMIO, x2APIC mode through MSRs (11.12), and the one-shot,
+// periodic and TSC-deadline timer modes. Each one belongs to its VCPU's thread and has no lock: that
 // thread handles the guest's register accesses, merges the drained mailbox
 // into IRR and injects what deliverable_vector() names. Other threads reach it
 // only by posting to the mailbox; what they need to know to address it (ID,
@@ -23,20 +24,41 @@ class EoiListener {
   virtual void end_of_interrupt(uint8_t vector) = 0;
 };
 
+// The guest's TSC, for TSC-deadline mode: its current value and its
+// frequency. khz == 0: TSC-deadline mode is not offered.
+struct TscClock {
+  std::function<uint64_t()> now;
+  uint64_t                  khz = 0;
+};
+
 class Lapic final {
  public:
   using Clock = std::function<uint64_t()>;  // monotonic nanoseconds
+
+  static constexpr uint32_t kApicBaseMsr = 0x1b;
+  static constexpr uint32_t kTscDeadlineMsr = 0x6e0;
+  static constexpr uint32_t kX2apicMsrFirst = 0x800;
+  static constexpr uint32_t kX2apicMsrCount = 0x100;
 
   static constexpr uint64_t kMmioBase = 0xfee00000;
   static constexpr uint64_t kMmioSize = 0x1000;
   // The timer counts at 1 GHz before the divider: one tick per nanosecond.
   static constexpr uint64_t kTimerHz = 1'000'000'000;
 
-  Lapic(uint32_t vcpu_index, const InterruptRouter& router, EoiListener& eoi, ApicAddressing& published, Clock clock);
+  Lapic(uint32_t vcpu_index, const InterruptRouter& router, EoiListener& eoi, ApicAddressing& published, Clock clock,
+        TscClock tsc = {});
 
-  // 32-bit register access at a 16-byte-aligned offset (SDM 11.4.1).
+  // xAPIC: 32-bit register access at a 16-byte-aligned offset (SDM 11.4.1).
   uint32_t read_register(uint32_t offset) const;
   void     write_register(uint32_t offset, uint32_t value);
+
+  // RDMSR/WRMSR of IA32_APIC_BASE, IA32_TSC_DEADLINE and the x2APIC range.
+  // nullopt / false: the access faults (#GP), as the SDM says it must.
+  std::optional<uint64_t> read_msr(uint32_t index) const;
+  bool                    write_msr(uint32_t index, uint64_t value);
+
+  // In x2APIC mode the MMIO page is not decoded (SDM 11.12.1).
+  bool x2apic_mode() const { return x2apic_; }
 
   // Merges drained fixed vectors into IRR (and TMR for level-triggered ones).
   void accept(const InjectionMailbox::Drained& drained);
@@ -62,7 +84,11 @@ class Lapic final {
   enum Lvt { kLvtTimer, kLvtThermal, kLvtPerf, kLvtLint0, kLvtLint1, kLvtError, kLvtCmci, kLvtCount };
 
   void     end_of_interrupt();
-  void     send_ipi(uint32_t icr_low);
+  void     send_ipi(uint32_t icr_low, uint32_t destination);
+  bool     write_apic_base(uint64_t value);
+  bool     write_tsc_deadline(uint64_t deadline);
+  uint32_t x2apic_logical_id() const;
+  bool     hardware_enabled() const { return (apic_base_ & kApicBaseEnable) != 0; }
   void     raise(uint8_t vector, bool level);
   void     start_timer();
   uint64_t timer_divisor() const;
@@ -75,6 +101,12 @@ class Lapic final {
   EoiListener&           eoi_;
   ApicAddressing&        published_;
   Clock                  clock_;
+  TscClock               tsc_;
+
+  static constexpr uint64_t kApicBaseEnable = 1 << 11, kApicBaseX2apic = 1 << 10, kApicBaseBsp = 1 << 8;
+  uint64_t apic_base_;
+  bool     x2apic_ = false;
+  uint64_t tsc_deadline_ = 0;
 
   std::array<uint64_t, 4> irr_{}, isr_{}, tmr_{};
   std::array<uint32_t, kLvtCount> lvt_{};

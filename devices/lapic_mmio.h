@@ -34,6 +34,7 @@ class LapicMmio final : public Device {
 
  private:
   bool valid(const Access& access, size_t size) const {
+    if (access.vcpu < lapics_.size() && lapics_[access.vcpu]->x2apic_mode()) return false;  // MMIO off in x2APIC mode
     if (access.vcpu < lapics_.size() && size == 4 && access.offset % 16 == 0 && access.offset < Lapic::kMmioSize) return true;
     EMBER_GUEST_WARNING("lapic: ignoring " + std::to_string(size) + "-byte access at offset " + std::to_string(access.offset));
     return false;

@@ -28,6 +28,7 @@ struct MsrsHeader {  // struct kvm_msrs without `entries`
 inline constexpr unsigned long kGetSupportedCpuid = _IOWR(KVMIO, 0x05, CpuidHeader);
 inline constexpr unsigned long kSetCpuid2         = _IOW(KVMIO, 0x90, CpuidHeader);
 inline constexpr unsigned long kSetMsrs           = _IOW(KVMIO, 0x89, MsrsHeader);
+inline constexpr unsigned long kGetMsrs           = _IOWR(KVMIO, 0x88, MsrsHeader);
 
 static_assert(sizeof(CpuidHeader) == 8 && sizeof(MsrsHeader) == 8);
 static_assert(sizeof(kvm_cpuid_entry2) == 40 && sizeof(kvm_msr_entry) == 16);

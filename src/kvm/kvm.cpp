@@ -68,6 +68,10 @@ Result<int> Kvm::vcpu_mmap_size() const {
   return size;
 }
 
+bool Kvm::supports_msr_exits() const {
+  return check_extension(KVM_CAP_X86_USER_SPACE_MSR) > 0 && check_extension(KVM_CAP_X86_MSR_FILTER) > 0;
+}
+
 int Kvm::max_vcpus() const {
   // api.rst 4.7: KVM_CAP_MAX_VCPUS is the hard limit; without it, NR_VCPUS;
   // without that, 4.

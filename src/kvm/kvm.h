@@ -20,6 +20,8 @@ class Kvm final {
   int  fd() const { return fd_.get(); }
   int  check_extension(long capability) const;  // 0 when absent
   Result<int> vcpu_mmap_size() const;
+  // KVM_CAP_X86_USER_SPACE_MSR and KVM_CAP_X86_MSR_FILTER: guest MSR accesses can be sent to ember.
+  bool supports_msr_exits() const;
   // The highest VCPU count KVM accepts for one VM.
   int  max_vcpus() const;
   Result<std::vector<kvm_cpuid_entry2>> supported_cpuid() const;

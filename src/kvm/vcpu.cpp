@@ -48,6 +48,23 @@ Status Vcpu::set_sregs(const kvm_sregs& sregs) {
   return {};
 }
 
+Result<uint64_t> Vcpu::get_msr(uint32_t index) const {
+  struct {
+    MsrsHeader    header;
+    kvm_msr_entry entry;
+  } request{{1, 0}, {.index = index, .reserved = 0, .data = 0}};
+  const int read = ::ioctl(fd_.get(), kGetMsrs, &request);
+  if (read < 0) return ioctl_error("KVM_GET_MSRS");
+  if (read != 1) return Error{"KVM_GET_MSRS refused MSR " + std::to_string(index)};
+  return request.entry.data;
+}
+
+Result<uint32_t> Vcpu::tsc_khz() const {
+  const int khz = ::ioctl(fd_.get(), KVM_GET_TSC_KHZ, 0);
+  if (khz <= 0) return ioctl_error("KVM_GET_TSC_KHZ");
+  return static_cast<uint32_t>(khz);
+}
+
 Status Vcpu::interrupt(uint8_t vector) {
   const kvm_interrupt request{.irq = vector};
   if (::ioctl(fd_.get(), KVM_INTERRUPT, &request) != 0) return ioctl_error("KVM_INTERRUPT");

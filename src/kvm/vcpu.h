@@ -36,6 +36,8 @@ class Vcpu final {
   Status            set_fpu(const kvm_fpu& fpu);
   Status            set_cpuid(std::span<const kvm_cpuid_entry2> entries);
   Status            set_msrs(std::span<const kvm_msr_entry> entries);
+  Result<uint64_t>  get_msr(uint32_t index) const;
+  Result<uint32_t>  tsc_khz() const;  // KVM_GET_TSC_KHZ: the guest TSC's frequency
   Status            interrupt(uint8_t vector);  // KVM_INTERRUPT: only without an in-kernel irqchip
   Status            nmi();
 

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include <cstring>
+#include <vector>
 
 #include "kvm/ioctl_error.h"
 
@@ -36,6 +37,29 @@ Status Vm::map_memory(uint32_t slot, uint64_t guest_address, uint64_t size, void
       .userspace_addr  = reinterpret_cast<uint64_t>(host),
   };
   if (::ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &region) != 0) return ioctl_error("KVM_SET_USER_MEMORY_REGION");
+  return {};
+}
+
+Status Vm::trap_msrs(std::span<const MsrRange> ranges) {
+  kvm_enable_cap enable{};
+  enable.cap = KVM_CAP_X86_USER_SPACE_MSR;
+  enable.args[0] = KVM_MSR_EXIT_REASON_FILTER | KVM_MSR_EXIT_REASON_INVAL | KVM_MSR_EXIT_REASON_UNKNOWN;
+  if (::ioctl(fd_.get(), KVM_ENABLE_CAP, &enable) != 0) return ioctl_error("KVM_ENABLE_CAP(KVM_CAP_X86_USER_SPACE_MSR)");
+
+  if (ranges.size() > KVM_MSR_FILTER_MAX_RANGES) return Error{"too many MSR filter ranges"};
+  // A range's bitmap holds one bit per MSR; 0 denies KVM the access, which
+  // then exits to userspace. All-zero bitmaps: every MSR in range is ours.
+  std::vector<std::vector<uint8_t>> bitmaps;
+  kvm_msr_filter filter{};
+  filter.flags = KVM_MSR_FILTER_DEFAULT_ALLOW;
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    bitmaps.emplace_back((ranges[i].count + 7) / 8, 0);
+    filter.ranges[i].flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE;
+    filter.ranges[i].nmsrs = ranges[i].count;
+    filter.ranges[i].base = ranges[i].base;
+    filter.ranges[i].bitmap = bitmaps.back().data();
+  }
+  if (::ioctl(fd_.get(), KVM_X86_SET_MSR_FILTER, &filter) != 0) return ioctl_error("KVM_X86_SET_MSR_FILTER");
   return {};
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "base/file_descriptor.h"
 #include "base/result.h"
@@ -18,6 +19,18 @@ class Vm final {
   Status set_tss_address(uint64_t address);
   Status set_identity_map_address(uint64_t address);
   Status map_memory(uint32_t slot, uint64_t guest_address, uint64_t size, void* host);
+
+  // Sends guest RDMSR/WRMSR to userspace as KVM_EXIT_X86_RDMSR/WRMSR
+  // (api.rst, KVM_CAP_X86_USER_SPACE_MSR): those in `ranges` always (MSR
+  // filter), and any access KVM itself would fault (reasons INVAL and
+  // UNKNOWN). The second is the only way to see the x2APIC MSRs, which
+  // api.rst says can never be filtered and which KVM faults when it has no
+  // in-kernel LAPIC. Userspace must then fault what it does not handle.
+  struct MsrRange {
+    uint32_t base;
+    uint32_t count;
+  };
+  Status trap_msrs(std::span<const MsrRange> ranges);
   Result<Vcpu> create_vcpu(uint32_t index) const;
   int fd() const { return fd_.get(); }
 

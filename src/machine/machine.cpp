@@ -87,6 +87,15 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
   auto vm = kvm::Vm::create(*kvm);
   if (!vm) return vm.error();
   if (auto tss = vm->set_tss_address(kTssAddress); !tss) return tss.error();
+  // x2APIC and TSC-deadline need the guest's APIC MSRs in userspace; hosts
+  // whose KVM cannot send them keep those features hidden (cpuid_profile).
+  const bool msr_exits = kvm->supports_msr_exits();
+  if (msr_exits) {
+    // KVM would handle these two itself: filter them. The x2APIC range
+    // cannot be filtered and arrives as accesses KVM would fault.
+    const kvm::Vm::MsrRange lapic_msrs[] = {{Lapic::kApicBaseMsr, 1}, {Lapic::kTscDeadlineMsr, 1}};
+    if (auto trapped = vm->trap_msrs(lapic_msrs); !trapped) return trapped.error();
+  }
 
   std::unique_ptr<Machine> machine{
       new Machine(config, std::move(*memory), std::move(*kvm), std::move(*vm), std::move(*console))};
@@ -97,7 +106,7 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
     }
   }
   if (auto devices = machine->add_devices(); !devices) return devices.error();
-  if (auto vcpus = machine->create_vcpus(*entry); !vcpus) return vcpus.error();
+  if (auto vcpus = machine->create_vcpus(*entry, msr_exits); !vcpus) return vcpus.error();
   return machine;
 }
 
@@ -135,19 +144,22 @@ Status Machine::add_devices() {
   return {};
 }
 
-Status Machine::create_vcpus(const boot::EntryPoint& entry) {
+Status Machine::create_vcpus(const boot::EntryPoint& entry, bool msr_exits) {
   auto supported = kvm_.supported_cpuid();
   if (!supported) return supported.error();
   for (uint32_t index = 0; index < config_.cpus; ++index) {
     auto vcpu = vm_.create_vcpu(index);
     if (!vcpu) return vcpu.error();
-    if (auto cpuid = vcpu->set_cpuid(cpuid_for_vcpu(*supported, index, config_.cpus)); !cpuid) return cpuid.error();
+    const auto khz = vcpu->tsc_khz();
+    const uint64_t tsc_khz = msr_exits && khz ? *khz : 0;
+    const LapicFeatures features{.x2apic = msr_exits, .tsc_deadline = tsc_khz != 0};
+    if (auto cpuid = vcpu->set_cpuid(cpuid_for_vcpu(*supported, index, config_.cpus, features)); !cpuid) return cpuid.error();
     if (auto msrs = set_boot_msrs(*vcpu, index == 0); !msrs) return msrs.error();
     if (index == 0) {
       if (auto registers = boot::set_entry_registers(*vcpu, entry); !registers) return registers.error();
     }
     auto runner = std::make_unique<VcpuRunner>(index, std::move(*vcpu), Buses{pio_bus_, mmio_bus_}, *this, halt_census_,
-                                               stopping_, router_, ioapic_);
+                                               stopping_, router_, ioapic_, tsc_khz);
     router_.attach({&runner->mailbox(), &runner->addressing(), runner.get()});
     lapic_mmio_.add(runner->lapic());
     runners_.push_back(std::move(runner));

@@ -48,7 +48,7 @@ class Machine final : public MachineControl {
   Machine(const MachineConfig& config, GuestMemory memory, kvm::Kvm kvm, kvm::Vm vm,
           std::unique_ptr<ConsoleOutput> console);
   Status add_devices();
-  Status create_vcpus(const boot::EntryPoint& entry);
+  Status create_vcpus(const boot::EntryPoint& entry, bool msr_exits);
 
   const MachineConfig            config_;
   GuestMemory                    memory_;

@@ -3,8 +3,8 @@
 //  leaf 0x1        initial APIC ID = VCPU index (EBX[31:24]); logical
 //                  processor count (EBX[23:16]) and HTT set for SMP; the
 //                  "hypervisor present" bit (ECX[31]) set; x2APIC (ECX[21])
-//                  and TSC-deadline (ECX[24]) cleared, because ember's
-//                  userspace LAPIC does not offer them yet.
+//                  and TSC-deadline (ECX[24]) set exactly when ember's
+//                  LAPIC can offer them on this host (LapicFeatures).
 //  leaf 0xb, 0x1f  x2APIC ID (EDX) = VCPU index in every subleaf.
 //  0x40000001      KVM paravirtual features that need KVM's in-kernel LAPIC
 //                  are cleared (ember never has one): PV EOI, PV unhalt,
@@ -36,13 +36,16 @@ constexpr uint32_t kKvmFeaturesNeedingInKernelLapic =
 
 }  // namespace
 
-std::vector<kvm_cpuid_entry2> cpuid_for_vcpu(std::vector<kvm_cpuid_entry2> entries, uint32_t index, uint32_t count) {
+std::vector<kvm_cpuid_entry2> cpuid_for_vcpu(std::vector<kvm_cpuid_entry2> entries, uint32_t index, uint32_t count,
+                                             LapicFeatures lapic) {
   for (auto& entry : entries) {
     switch (entry.function) {
       case 0x1:
         entry.ebx = (entry.ebx & 0x0000ffff) | (index << 24) | ((count & 0xff) << 16);
         if (count > 1) entry.edx |= kHtt;
         entry.ecx = (entry.ecx | kHypervisorPresent) & ~(kX2Apic | kTscDeadline);
+        if (lapic.x2apic) entry.ecx |= kX2Apic;
+        if (lapic.tsc_deadline) entry.ecx |= kTscDeadline;
         break;
       case 0xb:
       case 0x1f:

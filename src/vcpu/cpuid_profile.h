@@ -8,8 +8,17 @@
 
 namespace ember {
 
+// What ember's LAPIC can offer on this host: both need guest MSR accesses
+// sent to userspace (KVM_CAP_X86_USER_SPACE_MSR + MSR filter), TSC-deadline
+// also the guest TSC frequency.
+struct LapicFeatures {
+  bool x2apic = false;
+  bool tsc_deadline = false;
+};
+
 // Adjusts KVM's supported CPUID for VCPU `index` of `count`; see the profile
 // described in cpuid_profile.cpp.
-std::vector<kvm_cpuid_entry2> cpuid_for_vcpu(std::vector<kvm_cpuid_entry2> supported, uint32_t index, uint32_t count);
+std::vector<kvm_cpuid_entry2> cpuid_for_vcpu(std::vector<kvm_cpuid_entry2> supported, uint32_t index, uint32_t count,
+                                             LapicFeatures lapic = {});
 
 }  // namespace ember

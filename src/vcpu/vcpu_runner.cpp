@@ -36,14 +36,20 @@ void futex_wait(std::atomic<uint32_t>& word, uint32_t expected, std::optional<ui
 }  // namespace
 
 VcpuRunner::VcpuRunner(uint32_t index, kvm::Vcpu vcpu, Buses buses, MachineControl& control, HaltCensus& census,
-                       const std::atomic<bool>& stopping, const InterruptRouter& router, EoiListener& eoi)
+                       const std::atomic<bool>& stopping, const InterruptRouter& router, EoiListener& eoi, uint64_t tsc_khz)
     : index_{index},
       vcpu_{std::move(vcpu)},
       buses_{buses},
       control_{control},
       census_{census},
       stopping_{stopping},
-      lapic_{index, router, eoi, addressing_, monotonic_ns} {}
+      lapic_{index, router, eoi, addressing_, monotonic_ns, TscClock{[this] { return guest_tsc(); }, tsc_khz}} {}
+
+uint64_t VcpuRunner::guest_tsc() const {
+  constexpr uint32_t kIa32Tsc = 0x10;
+  const auto tsc = vcpu_.get_msr(kIa32Tsc);
+  return tsc ? *tsc : 0;
+}
 
 VcpuRunner::~VcpuRunner() {
   if (timer_created_) timer_delete(timer_);
@@ -184,6 +190,9 @@ VcpuRunner::Next VcpuRunner::handle_exit() {
       return handle_mmio(run);
     case KVM_EXIT_IRQ_WINDOW_OPEN:
       return Next::Continue;  // the loop injects now
+    case KVM_EXIT_X86_RDMSR:
+    case KVM_EXIT_X86_WRMSR:
+      return handle_msr(run);
     case KVM_EXIT_HLT:
       return handle_halt(run.if_flag != 0);
     case KVM_EXIT_SHUTDOWN:
@@ -230,6 +239,32 @@ VcpuRunner::Next VcpuRunner::handle_mmio(kvm_run& run) {
   const std::span<uint8_t> data{mmio.data, length};
   if (mmio.is_write) buses_.mmio.write(mmio.phys_addr, data, index_);
   else buses_.mmio.read(mmio.phys_addr, data, index_);
+  return Next::Continue;
+}
+
+VcpuRunner::Next VcpuRunner::handle_msr(kvm_run& run) {
+  // The LAPIC's MSRs (APIC base, TSC deadline, x2APIC) and anything KVM
+  // would have faulted arrive here; error = 1 makes KVM inject #GP
+  // (api.rst, KVM_EXIT_X86_RDMSR). MSRs that are not the LAPIC's fault, as
+  // KVM would have faulted them: guests probe MSRs this way, so no log.
+  auto& msr = run.msr;
+  const bool lapic_msr = msr.index == Lapic::kApicBaseMsr || msr.index == Lapic::kTscDeadlineMsr ||
+                         (msr.index >= Lapic::kX2apicMsrFirst && msr.index < Lapic::kX2apicMsrFirst + Lapic::kX2apicMsrCount);
+  if (!lapic_msr) {
+    msr.error = 1;
+    return Next::Continue;
+  }
+  if (run.exit_reason == KVM_EXIT_X86_RDMSR) {
+    const auto value = lapic_.read_msr(msr.index);
+    msr.data = value.value_or(0);
+    msr.error = value ? 0 : 1;
+  } else {
+    msr.error = lapic_.write_msr(msr.index, msr.data) ? 0 : 1;
+  }
+  if (msr.error) {
+    EMBER_GUEST_WARNING("VCPU " + std::to_string(index_) + ": " + (run.exit_reason == KVM_EXIT_X86_RDMSR ? "rdmsr " : "wrmsr ") +
+                        hex(msr.index) + " faults (#GP)");
+  }
   return Next::Continue;
 }
 

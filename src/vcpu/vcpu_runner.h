@@ -33,8 +33,9 @@ struct Buses {
 
 class VcpuRunner final : public Kickable {
  public:
+  // `tsc_khz` 0: the LAPIC offers no TSC-deadline mode.
   VcpuRunner(uint32_t index, kvm::Vcpu vcpu, Buses buses, MachineControl& control, HaltCensus& census,
-             const std::atomic<bool>& stopping, const InterruptRouter& router, EoiListener& eoi);
+             const std::atomic<bool>& stopping, const InterruptRouter& router, EoiListener& eoi, uint64_t tsc_khz);
   ~VcpuRunner() override;
 
   // The thread body: runs until the machine stops. The boot VCPU starts
@@ -57,10 +58,12 @@ class VcpuRunner final : public Kickable {
   void sleep_until_woken(uint32_t generation);
   void arm_timer(std::optional<uint64_t> deadline);
   void set_activity(Activity next);
+  uint64_t guest_tsc() const;
 
   Next handle_exit();
   Next handle_port_io(kvm_run& run);
   Next handle_mmio(kvm_run& run);
+  Next handle_msr(kvm_run& run);
   Next handle_halt(bool interrupts_enabled);
   Next crash(const std::string& what);
 

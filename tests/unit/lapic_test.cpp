@@ -32,7 +32,9 @@ class LapicTest : public ::testing::Test {
   LapicTest() {
     for (unsigned i = 0; i < kCpus; ++i) router.attach({&mailboxes[i], &addressing[i], &kicks[i]});
     for (unsigned i = 0; i < kCpus; ++i) {
-      lapics.push_back(std::make_unique<Lapic>(i, router, eoi, addressing[i], [this] { return now; }));
+      // A guest TSC at 1 GHz that starts at 5000 when the clock reads 1 ms.
+      TscClock tsc{[this] { return now - 1'000'000 + 5000; }, 1'000'000};
+      lapics.push_back(std::make_unique<Lapic>(i, router, eoi, addressing[i], [this] { return now; }, tsc));
       lapics[i]->write_register(SVR, 0x1ff);  // software-enable, spurious vector 0xff
     }
   }
@@ -269,6 +271,109 @@ TEST_F(LapicTest, ResetKeepsTheIdAndClearsTheRest) {
   EXPECT_FALSE(irr(1, 0x40));
   EXPECT_EQ(lapic(1).read_register(SVR), 0xffu);
   EXPECT_EQ(lapic(1).read_register(LVT_LINT0), 0x10000u);
+}
+
+// ---- MSRs: IA32_APIC_BASE, x2APIC, IA32_TSC_DEADLINE ----
+
+constexpr uint32_t APIC_BASE = 0x1b, TSC_DEADLINE = 0x6e0;
+constexpr uint32_t x2(uint32_t offset) { return 0x800 + (offset >> 4); }
+constexpr uint64_t kEnabled = 0xfee00000 | (1u << 11), kX2apic = 1u << 10, kBsp = 1u << 8;
+
+TEST_F(LapicTest, ApicBaseStartsEnabledAtFee00000WithTheBspFlagOnVcpu0) {
+  EXPECT_EQ(lapic(0).read_msr(APIC_BASE), kEnabled | kBsp);
+  EXPECT_EQ(lapic(1).read_msr(APIC_BASE), kEnabled);
+}
+
+TEST_F(LapicTest, X2apicRegistersFaultInXapicMode) {
+  EXPECT_EQ(lapic().read_msr(x2(ID)), std::nullopt);
+  EXPECT_FALSE(lapic().write_msr(x2(TPR), 0));
+}
+
+TEST_F(LapicTest, ApicBaseTransitionsFollowTheSdm) {
+  EXPECT_FALSE(lapic(1).write_msr(APIC_BASE, 0xfee00000 | kX2apic)) << "x2APIC without the enable bit";
+  EXPECT_FALSE(lapic(1).write_msr(APIC_BASE, 0xfec00000 | (1u << 11))) << "moving the base";
+  EXPECT_FALSE(lapic(1).write_msr(APIC_BASE, kEnabled | 1)) << "reserved bit";
+  ASSERT_TRUE(lapic(1).write_msr(APIC_BASE, kEnabled | kX2apic));
+  EXPECT_TRUE(lapic(1).x2apic_mode());
+  EXPECT_FALSE(lapic(1).write_msr(APIC_BASE, kEnabled)) << "x2APIC back to xAPIC directly";
+  ASSERT_TRUE(lapic(1).write_msr(APIC_BASE, 0xfee00000)) << "disable";
+  EXPECT_FALSE(lapic(1).x2apic_mode());
+  EXPECT_FALSE(lapic(1).write_msr(APIC_BASE, kEnabled | kX2apic)) << "disabled to x2APIC directly";
+  EXPECT_TRUE(lapic(1).write_msr(APIC_BASE, kEnabled));
+  EXPECT_EQ(lapic(1).read_register(SVR), 0xffu) << "re-enabled in the power-up state";
+  EXPECT_TRUE(lapic(0).write_msr(APIC_BASE, kEnabled));
+  EXPECT_EQ(lapic(0).read_msr(APIC_BASE), kEnabled | kBsp) << "the BSP flag is read-only";
+}
+
+TEST_F(LapicTest, GloballyDisabledApicTakesNoInterrupts) {
+  ASSERT_TRUE(lapic(1).write_msr(APIC_BASE, 0xfee00000));
+  lapic(1).write_register(SVR, 0x1ff);
+  post(1, 0x40);
+  EXPECT_FALSE(irr(1, 0x40));
+  EXPECT_FALSE(addressing[1].software_enabled.load());
+}
+
+TEST_F(LapicTest, X2apicIdAndDerivedLogicalId) {
+  ASSERT_TRUE(lapic(3).write_msr(APIC_BASE, kEnabled | kX2apic));
+  EXPECT_EQ(lapic(3).read_msr(x2(ID)), 3u);
+  EXPECT_EQ(lapic(3).read_msr(x2(LDR)), 1u << 3) << "cluster 0, bit 3";
+  EXPECT_EQ(addressing[3].ldr.load(), 1u << 3) << "the router sees the derived LDR";
+  EXPECT_FALSE(lapic(3).write_msr(x2(ID), 7)) << "ID is read-only in x2APIC mode";
+  EXPECT_FALSE(lapic(3).write_msr(x2(LDR), 7)) << "LDR is read-only in x2APIC mode";
+  EXPECT_EQ(lapic(3).read_msr(x2(DFR)), std::nullopt) << "no DFR in x2APIC mode";
+  EXPECT_EQ(lapic(3).read_msr(x2(EOI)), std::nullopt) << "EOI is write-only";
+  EXPECT_FALSE(lapic(3).write_msr(x2(EOI), 1)) << "a non-zero EOI write faults";
+  EXPECT_TRUE(lapic(3).write_msr(x2(EOI), 0));
+}
+
+TEST_F(LapicTest, X2apicSelfIpiAndIcr) {
+  ASSERT_TRUE(lapic(0).write_msr(APIC_BASE, kEnabled | kBsp | kX2apic));
+  EXPECT_TRUE(lapic(0).write_msr(0x83f, 0x66));
+  drain(0);
+  EXPECT_TRUE(irr(0, 0x66));
+  EXPECT_FALSE(lapic(0).write_msr(0x83f, 0x166)) << "SELF IPI takes only a vector";
+  EXPECT_TRUE(lapic(0).write_msr(x2(ICR_LOW), (uint64_t{2} << 32) | 0x67));
+  drain(2);
+  EXPECT_TRUE(irr(2, 0x67)) << "32-bit destination from ICR bits 63:32";
+  EXPECT_EQ(lapic(0).read_msr(x2(ICR_LOW)), (uint64_t{2} << 32) | 0x67);
+}
+
+TEST_F(LapicTest, TscDeadlineFiresOnceAndReadsZeroAfter) {
+  lapic().write_register(LVT_TIMER, (2u << 17) | 0x48);
+  // Guest TSC is 5000 now (1 GHz): a deadline 3000 cycles ahead is 3 us away.
+  ASSERT_TRUE(lapic().write_msr(TSC_DEADLINE, 8000));
+  EXPECT_EQ(lapic().timer_deadline(), now + 3000);
+  EXPECT_EQ(lapic().read_msr(TSC_DEADLINE), 8000u);
+  now += 3000;
+  lapic().expire_timer(now);
+  EXPECT_TRUE(irr(0, 0x48));
+  EXPECT_EQ(lapic().read_msr(TSC_DEADLINE), 0u);
+  EXPECT_EQ(lapic().timer_deadline(), std::nullopt);
+}
+
+TEST_F(LapicTest, TscDeadlineInThePastFiresAtOnceAndZeroDisarms) {
+  lapic().write_register(LVT_TIMER, (2u << 17) | 0x48);
+  ASSERT_TRUE(lapic().write_msr(TSC_DEADLINE, 1));
+  EXPECT_EQ(lapic().timer_deadline(), now);
+  ASSERT_TRUE(lapic().write_msr(TSC_DEADLINE, 0));
+  EXPECT_EQ(lapic().timer_deadline(), std::nullopt);
+}
+
+TEST_F(LapicTest, TscDeadlineWritesOutsideThatModeAreIgnored) {
+  lapic().write_register(LVT_TIMER, 0x48);  // one-shot
+  EXPECT_TRUE(lapic().write_msr(TSC_DEADLINE, 9000));
+  EXPECT_EQ(lapic().timer_deadline(), std::nullopt);
+  lapic().write_register(TMICT, 100);
+  EXPECT_TRUE(lapic().timer_deadline().has_value()) << "initial-count writes still work in one-shot mode";
+}
+
+TEST(LapicWithoutTsc, TscDeadlineMsrFaultsWhenNotOffered) {
+  InterruptRouter router;
+  ApicAddressing addressing;
+  RecordingEoi eoi;
+  Lapic lapic{0, router, eoi, addressing, [] { return uint64_t{0}; }};
+  EXPECT_EQ(lapic.read_msr(TSC_DEADLINE), std::nullopt);
+  EXPECT_FALSE(lapic.write_msr(TSC_DEADLINE, 1));
 }
 
 }  // namespace

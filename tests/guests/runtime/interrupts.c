@@ -58,6 +58,12 @@ void lapic_send_ipi(uint32_t destination, uint32_t icr_low) {
   lapic_write(LAPIC_ICR_LOW, icr_low);
 }
 
+uint32_t cpuid_1_ecx(void) {
+  uint32_t eax = 1, ebx, ecx = 0, edx;
+  __asm__ volatile("cpuid" : "+a"(eax), "=b"(ebx), "+c"(ecx), "=d"(edx));
+  return ecx;
+}
+
 uint32_t cpu_count(void) {
   uint32_t eax = 1, ebx, ecx = 0, edx;
   __asm__ volatile("cpuid" : "+a"(eax), "=b"(ebx), "+c"(ecx), "=d"(edx));

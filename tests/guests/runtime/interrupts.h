@@ -52,6 +52,19 @@ void lapic_enable(void);
 /* Sends a fixed IPI; `icr_low_extra` adds shorthand/mode bits. */
 void lapic_send_ipi(uint32_t destination, uint32_t icr_low);
 
+static inline uint64_t rdmsr(uint32_t index) {
+  uint32_t lo, hi;
+  __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(index));
+  return ((uint64_t)hi << 32) | lo;
+}
+static inline void wrmsr(uint32_t index, uint64_t value) {
+  __asm__ volatile("wrmsr" : : "c"(index), "a"((uint32_t)value), "d"((uint32_t)(value >> 32)) : "memory");
+}
+/* CPUID leaf 1 ECX. */
+uint32_t cpuid_1_ecx(void);
+/* Exit status meaning "this host cannot offer what the program tests". */
+#define GUEST_NOT_OFFERED 77
+
 /* Number of CPUs, from CPUID leaf 1 EBX[23:16] as ember sets it. */
 uint32_t cpu_count(void);
 
