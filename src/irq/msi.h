@@ -1,0 +1,20 @@
+// Message-signalled interrupts (Intel SDM Vol. 3A 11.11): a device writes
+// `data` to `address` in the 0xfeexxxxx window and that becomes an
+// interrupt message, routed like an IPI or an IOAPIC interrupt.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "irq/interrupt_message.h"
+#include "irq/interrupt_router.h"
+
+namespace ember {
+
+// Decodes an MSI; nullopt if the address is outside 0xfee00000-0xfeefffff.
+std::optional<InterruptMessage> decode_msi(uint64_t address, uint32_t data);
+
+// Decodes and delivers; returns how many VCPUs it reached (0 for a bad address).
+unsigned deliver_msi(const InterruptRouter& router, uint64_t address, uint32_t data);
+
+}  // namespace ember

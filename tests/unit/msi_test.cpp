@@ -1,0 +1,46 @@
+#include "irq/msi.h"
+
+#include <gtest/gtest.h>
+
+namespace ember {
+namespace {
+
+TEST(Msi, DecodesAddressAndData) {
+  const auto message = decode_msi(0xfee03004, 0x8145);  // APIC 3, logical; vector 0x45, lowest priority, level
+  ASSERT_TRUE(message.has_value());
+  EXPECT_EQ(message->destination, 3u);
+  EXPECT_TRUE(message->logical);
+  EXPECT_EQ(message->vector, 0x45);
+  EXPECT_EQ(message->mode, DeliveryMode::LowestPriority);
+  EXPECT_TRUE(message->level_triggered);
+}
+
+TEST(Msi, RefusesAddressesOutsideTheWindow) {
+  EXPECT_FALSE(decode_msi(0xfed00000, 0x40).has_value());
+  EXPECT_FALSE(decode_msi(0x1fee00000, 0x40).has_value());
+}
+
+class CountingKick final : public Kickable {
+ public:
+  void kick() override { ++kicks; }
+  int kicks = 0;
+};
+
+TEST(Msi, DeliversThroughTheRouterToTheNamedApic) {
+  InjectionMailbox mailboxes[2];
+  ApicAddressing addressing[2];
+  CountingKick kicks[2];
+  InterruptRouter router;
+  for (unsigned i = 0; i < 2; ++i) {
+    addressing[i].id = i;
+    router.attach({&mailboxes[i], &addressing[i], &kicks[i]});
+  }
+  EXPECT_EQ(deliver_msi(router, 0xfee01000, 0x0051), 1u);
+  EXPECT_EQ(kicks[1].kicks, 1);
+  EXPECT_TRUE((mailboxes[1].drain().vectors[1] >> (0x51 - 64)) & 1);
+  EXPECT_TRUE(mailboxes[0].drain().empty());
+  EXPECT_EQ(deliver_msi(router, 0xfed01000, 0x0051), 0u);
+}
+
+}  // namespace
+}  // namespace ember
