@@ -119,6 +119,7 @@ Machine::Machine(const MachineConfig& config, GuestMemory memory, kvm::Kvm kvm, 
       console_{std::move(console)},
       ioapic_{router_, static_cast<uint8_t>(config.cpus)},
       uart_{*console_, uart_irq_},
+      pit_{pit_irq_, monotonic_ns},
       exit_port_{*this},
       i8042_{*this} {}
 
@@ -132,6 +133,8 @@ Status Machine::add_devices() {
            {I8042::kDataPort, 1, &i8042_},
            {I8042::kCommandPort, 1, &i8042_},
            {PostCodePort::kPort, 1, &post_code_},
+           {Pit8254::kBasePort, Pit8254::kPortCount, &pit_},
+           {SystemControlPort::kPort, 1, &system_control_},
        }) {
     if (auto inserted = pio_bus_.insert(base, length, *device); !inserted) return inserted.error();
   }

@@ -18,6 +18,7 @@
 #include "devices/interrupt_line.h"
 #include "devices/ioapic.h"
 #include "devices/lapic_mmio.h"
+#include "devices/pit8254.h"
 #include "devices/post_code_port.h"
 #include "devices/uart16550.h"
 #include "kvm/kvm.h"
@@ -25,6 +26,7 @@
 #include "machine/machine_config.h"
 #include "machine/outcome.h"
 #include "memory/guest_memory.h"
+#include "base/clock.h"
 #include "irq/interrupt_router.h"
 #include "vcpu/halt_census.h"
 #include "vcpu/vcpu_runner.h"
@@ -64,7 +66,10 @@ class Machine final : public MachineControl {
   Ioapic          ioapic_;  // its ID follows the CPUs' APIC IDs (MP table)
   LapicMmio       lapic_mmio_;
   IoapicPin       uart_irq_{ioapic_, 4};  // COM1 is ISA IRQ 4
+  IoapicPin       pit_irq_{ioapic_, 2};   // ISA IRQ 0 is on pin 2 (MP table)
   Uart16550       uart_;
+  Pit8254         pit_;
+  SystemControlPort system_control_{pit_, monotonic_ns};
   ExitPort        exit_port_;
   I8042           i8042_;
   PostCodePort    post_code_;
