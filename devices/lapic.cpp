@@ -101,6 +101,13 @@ uint8_t Lapic::processor_priority() const {
   return static_cast<uint8_t>((tpr_ & 0xf0) >= (isrv & 0xf0) ? tpr_ : (isrv & 0xf0));
 }
 
+bool Lapic::accepts_extint() const {
+  if (!hardware_enabled()) return true;
+  const uint32_t lint0 = lvt_[kLvtLint0];
+  constexpr uint32_t kExtInt = 7;
+  return (lint0 & kLvtMasked) == 0 && ((lint0 >> 8) & 7) == kExtInt;
+}
+
 std::optional<uint8_t> Lapic::deliverable_vector() const {
   const int requested = highest(irr_);
   if (requested < 0) return std::nullopt;

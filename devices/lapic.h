@@ -76,6 +76,10 @@ class Lapic final {
   void reset();
 
   uint8_t processor_priority() const;
+  // Whether an 8259's INT output reaches this CPU: LINT0 unmasked in ExtINT
+  // mode (virtual wire, MP spec 3.6.2.2), or the APIC globally disabled, which
+  // wires INTR straight to the CPU.
+  bool    accepts_extint() const;
   bool    software_enabled() const { return (svr_ & kSvrEnable) != 0; }
 
  private:

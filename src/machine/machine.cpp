@@ -135,6 +135,9 @@ Status Machine::add_devices() {
            {PostCodePort::kPort, 1, &post_code_},
            {Pit8254::kBasePort, Pit8254::kPortCount, &pit_},
            {SystemControlPort::kPort, 1, &system_control_},
+           {Pic8259Pair::kMasterPort, 2, &pic_},
+           {Pic8259Pair::kSlavePort, 2, &pic_},
+           {Pic8259Pair::kElcrPort, 2, &pic_},
        }) {
     if (auto inserted = pio_bus_.insert(base, length, *device); !inserted) return inserted.error();
   }
@@ -164,6 +167,11 @@ Status Machine::create_vcpus(const boot::EntryPoint& entry, bool msr_exits) {
     auto runner = std::make_unique<VcpuRunner>(index, std::move(*vcpu), Buses{pio_bus_, mmio_bus_}, *this, halt_census_,
                                                stopping_, router_, ioapic_, tsc_khz);
     router_.attach({&runner->mailbox(), &runner->addressing(), runner.get()});
+    if (index == 0) {
+      // The 8259's INT output drives the boot VCPU's LINT0.
+      runner->connect_extint(pic_);
+      pic_.connect_output(*runner);
+    }
     lapic_mmio_.add(runner->lapic());
     runners_.push_back(std::move(runner));
   }

@@ -19,6 +19,8 @@
 #include "devices/ioapic.h"
 #include "devices/lapic_mmio.h"
 #include "devices/pit8254.h"
+#include "devices/pic8259.h"
+#include "devices/isa_irq.h"
 #include "devices/post_code_port.h"
 #include "devices/uart16550.h"
 #include "kvm/kvm.h"
@@ -65,8 +67,9 @@ class Machine final : public MachineControl {
   InterruptRouter router_{&halt_census_};
   Ioapic          ioapic_;  // its ID follows the CPUs' APIC IDs (MP table)
   LapicMmio       lapic_mmio_;
-  IoapicPin       uart_irq_{ioapic_, 4};  // COM1 is ISA IRQ 4
-  IoapicPin       pit_irq_{ioapic_, 2};   // ISA IRQ 0 is on pin 2 (MP table)
+  Pic8259Pair     pic_;
+  IsaIrq          uart_irq_{pic_, 4, ioapic_, 4};  // COM1 is ISA IRQ 4
+  IsaIrq          pit_irq_{pic_, 0, ioapic_, 2};   // ISA IRQ 0 is on IOAPIC pin 2 (MP table)
   Uart16550       uart_;
   Pit8254         pit_;
   SystemControlPort system_control_{pit_, monotonic_ns};

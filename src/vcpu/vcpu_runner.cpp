@@ -140,9 +140,14 @@ void VcpuRunner::service_mailbox() {
   if (drained.wake_events != 0) census_.wake_events_handled(drained.wake_events);
 
   // HLT ends at an NMI, or at an interrupt the CPU may take (SDM Vol. 2A, HLT).
-  if (activity_ == Activity::Halted && (nmi_pending_ || (!halted_with_interrupts_off_ && lapic_.deliverable_vector()))) {
+  if (activity_ == Activity::Halted &&
+      (nmi_pending_ || (!halted_with_interrupts_off_ && (lapic_.deliverable_vector() || extint_pending())))) {
     set_activity(Activity::Running);
   }
+}
+
+bool VcpuRunner::extint_pending() const {
+  return extint_ != nullptr && lapic_.accepts_extint() && extint_->interrupt_pending();
 }
 
 VcpuRunner::Next VcpuRunner::inject_interrupts(kvm_run& run) {
@@ -152,13 +157,22 @@ VcpuRunner::Next VcpuRunner::inject_interrupts(kvm_run& run) {
   }
   // KVM reports in kvm_run whether the guest can take an interrupt now; if
   // not, ask it to exit as soon as it can (api.rst, request_interrupt_window).
+  const bool can_inject = run.ready_for_interrupt_injection && run.if_flag;
   auto vector = lapic_.deliverable_vector();
-  if (vector && run.ready_for_interrupt_injection && run.if_flag) {
+  if (vector && can_inject) {
     if (auto status = vcpu_.interrupt(*vector); !status) return crash(status.error().message);
     lapic_.start_servicing(*vector);
-    vector = lapic_.deliverable_vector();
+    run.request_interrupt_window = lapic_.deliverable_vector() || extint_pending() ? 1 : 0;
+    return Next::Continue;
   }
-  run.request_interrupt_window = vector.has_value() ? 1 : 0;
+  // The 8259's vector comes from its interrupt-acknowledge cycle, taken only
+  // when the CPU can take the interrupt now.
+  if (!vector && can_inject && extint_pending()) {
+    if (const auto extint = extint_->acknowledge()) {
+      if (auto status = vcpu_.interrupt(*extint); !status) return crash(status.error().message);
+    }
+  }
+  run.request_interrupt_window = vector || extint_pending() ? 1 : 0;
   return Next::Continue;
 }
 

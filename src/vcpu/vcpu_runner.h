@@ -18,6 +18,7 @@
 
 #include "bus/bus.h"
 #include "devices/lapic.h"
+#include "devices/pic8259.h"
 #include "irq/injection_mailbox.h"
 #include "irq/interrupt_router.h"
 #include "kvm/vcpu.h"
@@ -45,6 +46,10 @@ class VcpuRunner final : public Kickable {
   // Any thread: make this VCPU look at its mailbox and the machine's state.
   void kick() override;
 
+  // The 8259 pair whose INT output is wired to this VCPU's LINT0 (the boot
+  // VCPU's, during assembly).
+  void connect_extint(Pic8259Pair& pic) { extint_ = &pic; }
+
   InjectionMailbox& mailbox() { return mailbox_; }
   ApicAddressing&   addressing() { return addressing_; }
   Lapic&            lapic() { return lapic_; }
@@ -54,6 +59,7 @@ class VcpuRunner final : public Kickable {
   enum class Next { Continue, Stop };
 
   void service_mailbox();
+  bool extint_pending() const;
   Next inject_interrupts(kvm_run& run);
   void sleep_until_woken(uint32_t generation);
   void arm_timer(std::optional<uint64_t> deadline);
@@ -77,6 +83,7 @@ class VcpuRunner final : public Kickable {
   InjectionMailbox mailbox_;
   ApicAddressing   addressing_;
   Lapic            lapic_;
+  Pic8259Pair*     extint_ = nullptr;
 
   // Owned by the VCPU thread.
   Activity                activity_ = Activity::WaitingForSipi;

@@ -30,6 +30,7 @@ constexpr Program kPrograms[] = {
     {"x2apic", "x2apic: mode switch, ID, LDR, SELF IPI, ICR IPI, EOI and timer by MSR ok"},
     {"tsc_deadline", "tsc-deadline: fires once, reads 0 after, past deadline at once, 0 disarms, wakes hlt ok"},
     {"pit", "pit: channel 0 modes 2 and 0 on IRQ 0, channel 2 via port 0x61 ok"},
+    {"pic", "pic: IRQ 0 through the 8259 and LINT0 ExtINT, EOI and mask ok"},
 };
 
 // Exit status of a program whose feature this host cannot offer (x2APIC and
