@@ -1,6 +1,5 @@
 #include "vcpu/vcpu_runner.h"
 
-#include <linux/futex.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -8,6 +7,7 @@
 #include <cstring>
 
 #include "base/clock.h"
+#include "base/futex.h"
 #include "base/log.h"
 #include "base/strings.h"
 #include "boot/boot_cpu.h"
@@ -15,25 +15,6 @@
 #include "vcpu/register_dump.h"
 
 namespace ember {
-namespace {
-
-// Sleeps while *word == expected, at most until the absolute monotonic
-// `deadline`. Returns early on a wake, a signal or a spurious wake-up; the
-// caller re-checks its state either way.
-void futex_wait(std::atomic<uint32_t>& word, uint32_t expected, std::optional<uint64_t> deadline) {
-  timespec relative{};
-  timespec* timeout = nullptr;
-  if (deadline) {
-    const uint64_t now = monotonic_ns();
-    const uint64_t wait = *deadline > now ? *deadline - now : 0;
-    relative.tv_sec = static_cast<time_t>(wait / 1'000'000'000);
-    relative.tv_nsec = static_cast<long>(wait % 1'000'000'000);
-    timeout = &relative;
-  }
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected, timeout, nullptr, 0);
-}
-
-}  // namespace
 
 VcpuRunner::VcpuRunner(uint32_t index, kvm::Vcpu vcpu, Buses buses, MachineControl& control, HaltCensus& census,
                        const std::atomic<bool>& stopping, const InterruptRouter& router, EoiListener& eoi, uint64_t tsc_khz)
@@ -57,7 +38,7 @@ VcpuRunner::~VcpuRunner() {
 
 void VcpuRunner::kick() {
   wake_generation_.fetch_add(1, std::memory_order_release);
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&wake_generation_), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+  futex_wake(wake_generation_);
   if (thread_known_.load(std::memory_order_acquire)) pthread_kill(thread_.load(), kick_signal());
 }
 
