@@ -76,6 +76,27 @@ Status Vcpu::nmi() {
   return {};
 }
 
+Result<kvm_fpu> Vcpu::get_fpu() const {
+  kvm_fpu fpu{};
+  if (::ioctl(fd_.get(), KVM_GET_FPU, &fpu) != 0) return ioctl_error("KVM_GET_FPU");
+  return fpu;
+}
+
+Status Vcpu::inject_exception(uint8_t vector) {
+  // api.rst, KVM_SET_VCPU_EVENTS: read the events back, set the exception,
+  // and write them with flags 0 so NMI, SIPI and shadow state stay as KVM
+  // has them.
+  kvm_vcpu_events events{};
+  if (::ioctl(fd_.get(), KVM_GET_VCPU_EVENTS, &events) != 0) return ioctl_error("KVM_GET_VCPU_EVENTS");
+  events.exception.injected = 1;
+  events.exception.nr = vector;
+  events.exception.has_error_code = 0;
+  events.exception.error_code = 0;
+  events.flags = 0;
+  if (::ioctl(fd_.get(), KVM_SET_VCPU_EVENTS, &events) != 0) return ioctl_error("KVM_SET_VCPU_EVENTS");
+  return {};
+}
+
 Status Vcpu::set_fpu(const kvm_fpu& fpu) {
   if (::ioctl(fd_.get(), KVM_SET_FPU, &fpu) != 0) return ioctl_error("KVM_SET_FPU");
   return {};

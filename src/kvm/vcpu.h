@@ -33,7 +33,10 @@ class Vcpu final {
   Status            set_regs(const kvm_regs& regs);
   Result<kvm_sregs> get_sregs() const;
   Status            set_sregs(const kvm_sregs& sregs);
+  Result<kvm_fpu>   get_fpu() const;
   Status            set_fpu(const kvm_fpu& fpu);
+  // Injects exception `vector` (without error code) at the next entry.
+  Status            inject_exception(uint8_t vector);
   Status            set_cpuid(std::span<const kvm_cpuid_entry2> entries);
   Status            set_msrs(std::span<const kvm_msr_entry> entries);
   Result<uint64_t>  get_msr(uint32_t index) const;

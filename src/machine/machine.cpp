@@ -165,7 +165,7 @@ Status Machine::create_vcpus(const boot::EntryPoint& entry, bool msr_exits) {
       if (auto registers = boot::set_entry_registers(*vcpu, entry); !registers) return registers.error();
     }
     auto runner = std::make_unique<VcpuRunner>(index, std::move(*vcpu), Buses{pio_bus_, mmio_bus_}, *this, halt_census_,
-                                               stopping_, router_, ioapic_, tsc_khz);
+                                               stopping_, router_, ioapic_, tsc_khz, memory_);
     router_.attach({&runner->mailbox(), &runner->addressing(), runner.get()});
     if (index == 0) {
       // The 8259's INT output drives the boot VCPU's LINT0.

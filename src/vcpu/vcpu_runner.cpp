@@ -11,19 +11,22 @@
 #include "base/log.h"
 #include "base/strings.h"
 #include "boot/boot_cpu.h"
+#include "emulation/instruction_emulator.h"
 #include "vcpu/kick_signal.h"
 #include "vcpu/register_dump.h"
 
 namespace ember {
 
 VcpuRunner::VcpuRunner(uint32_t index, kvm::Vcpu vcpu, Buses buses, MachineControl& control, HaltCensus& census,
-                       const std::atomic<bool>& stopping, const InterruptRouter& router, EoiListener& eoi, uint64_t tsc_khz)
+                       const std::atomic<bool>& stopping, const InterruptRouter& router, EoiListener& eoi, uint64_t tsc_khz,
+                       const GuestMemory& memory)
     : index_{index},
       vcpu_{std::move(vcpu)},
       buses_{buses},
       control_{control},
       census_{census},
       stopping_{stopping},
+      memory_{memory},
       lapic_{index, router, eoi, addressing_, monotonic_ns, TscClock{[this] { return guest_tsc(); }, tsc_khz}} {}
 
 uint64_t VcpuRunner::guest_tsc() const {
@@ -194,11 +197,9 @@ VcpuRunner::Next VcpuRunner::handle_exit() {
       return crash("triple fault (KVM_EXIT_SHUTDOWN)");
     case KVM_EXIT_FAIL_ENTRY:
       return crash("VM entry failed, hardware reason " + hex(run.fail_entry.hardware_entry_failure_reason));
-    case KVM_EXIT_INTERNAL_ERROR: {
-      std::string what = "KVM internal error, suberror " + std::to_string(run.internal.suberror);
-      if (run.internal.suberror == KVM_INTERNAL_ERROR_EMULATION) what += " (KVM could not emulate an instruction)";
-      return crash(what);
-    }
+    case KVM_EXIT_INTERNAL_ERROR:
+      if (run.internal.suberror == KVM_INTERNAL_ERROR_EMULATION) return handle_emulation_failure();
+      return crash("KVM internal error, suberror " + std::to_string(run.internal.suberror));
     case KVM_EXIT_SYSTEM_EVENT:
       switch (run.system_event.type) {
         case KVM_SYSTEM_EVENT_SHUTDOWN:
@@ -276,9 +277,36 @@ VcpuRunner::Next VcpuRunner::handle_halt(bool interrupts_enabled) {
   return Next::Continue;
 }
 
+VcpuRunner::Next VcpuRunner::handle_emulation_failure() {
+  // KVM's emulator lacked this instruction (HOST-NOTES.md): ember decodes
+  // and emulates it, or raises what the hardware would, or stops with the
+  // instruction named.
+  const auto regs = vcpu_.get_regs();
+  const auto sregs = vcpu_.get_sregs();
+  const auto fpu = vcpu_.get_fpu();
+  if (!regs || !sregs || !fpu) return crash("KVM could not emulate an instruction, and its state is unreadable");
+  const auto result = emulate_instruction(*regs, *sregs, memory_, fpu->fsw);
+  switch (result.kind) {
+    case EmulationResult::Kind::Emulated:
+      if (auto set = vcpu_.set_regs(result.regs); !set) return crash(set.error().message);
+      return Next::Continue;
+    case EmulationResult::Kind::RaiseException:
+      if (auto set = vcpu_.set_regs(result.regs); !set) return crash(set.error().message);
+      if (auto injected = vcpu_.inject_exception(result.exception); !injected) return crash(injected.error().message);
+      return Next::Continue;
+    case EmulationResult::Kind::Unsupported:
+    case EmulationResult::Kind::Unreadable:
+      break;
+  }
+  return crash("KVM could not emulate `" + result.instruction + "` (emulation failure), and ember does not emulate it either");
+}
+
 VcpuRunner::Next VcpuRunner::crash(const std::string& what) {
-  control_.request_stop(Outcome{Outcome::Kind::GuestCrash, 0,
-                                "VCPU " + std::to_string(index_) + ": " + what + "\n" + register_dump(vcpu_)});
+  std::string report = "VCPU " + std::to_string(index_) + ": " + what + "\n" + register_dump(vcpu_);
+  const auto regs = vcpu_.get_regs();
+  const auto sregs = vcpu_.get_sregs();
+  if (regs && sregs) report += "  code at rip:\n" + disassemble_at_rip(*regs, *sregs, memory_, 6);
+  control_.request_stop(Outcome{Outcome::Kind::GuestCrash, 0, report});
   return Next::Stop;
 }
 

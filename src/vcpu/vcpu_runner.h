@@ -22,6 +22,7 @@
 #include "irq/injection_mailbox.h"
 #include "irq/interrupt_router.h"
 #include "kvm/vcpu.h"
+#include "memory/guest_memory.h"
 #include "machine/outcome.h"
 #include "vcpu/halt_census.h"
 
@@ -36,7 +37,8 @@ class VcpuRunner final : public Kickable {
  public:
   // `tsc_khz` 0: the LAPIC offers no TSC-deadline mode.
   VcpuRunner(uint32_t index, kvm::Vcpu vcpu, Buses buses, MachineControl& control, HaltCensus& census,
-             const std::atomic<bool>& stopping, const InterruptRouter& router, EoiListener& eoi, uint64_t tsc_khz);
+             const std::atomic<bool>& stopping, const InterruptRouter& router, EoiListener& eoi, uint64_t tsc_khz,
+             const GuestMemory& memory);
   ~VcpuRunner() override;
 
   // The thread body: runs until the machine stops. The boot VCPU starts
@@ -71,6 +73,7 @@ class VcpuRunner final : public Kickable {
   Next handle_mmio(kvm_run& run);
   Next handle_msr(kvm_run& run);
   Next handle_halt(bool interrupts_enabled);
+  Next handle_emulation_failure();
   Next crash(const std::string& what);
 
   const uint32_t           index_;
@@ -79,6 +82,7 @@ class VcpuRunner final : public Kickable {
   MachineControl&          control_;
   HaltCensus&              census_;
   const std::atomic<bool>& stopping_;
+  const GuestMemory&       memory_;
 
   InjectionMailbox mailbox_;
   ApicAddressing   addressing_;

@@ -126,6 +126,20 @@ TEST_F(GuestProgram, ConsoleNoneDiscardsOutput) {
   EXPECT_TRUE(result.out.empty());
 }
 
+TEST_F(GuestProgram, InstructionsSomeKvmsCannotEmulateBehaveAsOnHardware) {
+  // Native on hardware; on hosts whose KVM stops on them, ember emulates them.
+  const auto result = boot("emulated_instructions");
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_EQ(result.out, "popcnt, fwait, int3 and stac/clac behave as on hardware\n");
+}
+
+TEST_F(GuestProgram, CrashReportDisassemblesTheCodeAtRip) {
+  const auto result = boot("triple_fault");
+  EXPECT_NE(result.err.find("code at rip:"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("=> 0000000000200"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("ud2 [0f 0b]"), std::string::npos) << result.err;
+}
+
 TEST_F(GuestProgram, RunsWithSeveralVcpusConfigured) {
   const auto result = boot("hello", {"--cpus", "4"});
   EXPECT_EQ(result.exit_code, 0) << result.err;

@@ -1,0 +1,250 @@
+#include "emulation/instruction_emulator.h"
+
+#include <Zydis/Zydis.h>
+
+#include <bit>
+#include <cstdio>
+#include <optional>
+
+#include "emulation/guest_paging.h"
+
+namespace ember {
+namespace {
+
+constexpr uint8_t kBreakpoint = 3, kInvalidOpcode = 6, kMathFault = 16;
+constexpr uint64_t kCr0Pe = 1, kCr4Smap = 1ull << 21, kEferLma = 1ull << 10;
+constexpr uint64_t kFlagCf = 1 << 0, kFlagPf = 1 << 2, kFlagAf = 1 << 4, kFlagZf = 1 << 6, kFlagSf = 1 << 7,
+                   kFlagOf = 1 << 11, kFlagAc = 1 << 18;
+constexpr uint16_t kFpuErrorSummary = 1 << 7;  // x87 FSW.ES: an unmasked exception is pending
+
+struct Decoded {
+  ZydisDecodedInstruction instruction;
+  ZydisDecodedOperand     operands[ZYDIS_MAX_OPERAND_COUNT];
+  uint8_t                 bytes[ZYDIS_MAX_INSTRUCTION_LENGTH];
+};
+
+ZydisMachineMode machine_mode(const kvm_sregs& sregs) {
+  if ((sregs.efer & kEferLma) && sregs.cs.l) return ZYDIS_MACHINE_MODE_LONG_64;
+  if (!(sregs.cr0 & kCr0Pe)) return ZYDIS_MACHINE_MODE_REAL_16;
+  if (sregs.efer & kEferLma) return sregs.cs.db ? ZYDIS_MACHINE_MODE_LONG_COMPAT_32 : ZYDIS_MACHINE_MODE_LONG_COMPAT_16;
+  return sregs.cs.db ? ZYDIS_MACHINE_MODE_LEGACY_32 : ZYDIS_MACHINE_MODE_LEGACY_16;
+}
+
+ZydisStackWidth stack_width(ZydisMachineMode mode) {
+  switch (mode) {
+    case ZYDIS_MACHINE_MODE_LONG_64:         return ZYDIS_STACK_WIDTH_64;
+    case ZYDIS_MACHINE_MODE_LONG_COMPAT_32:
+    case ZYDIS_MACHINE_MODE_LEGACY_32:       return ZYDIS_STACK_WIDTH_32;
+    default:                                 return ZYDIS_STACK_WIDTH_16;
+  }
+}
+
+PagingState paging_of(const kvm_sregs& sregs) { return PagingState{sregs.cr0, sregs.cr3, sregs.cr4, sregs.efer}; }
+
+// Fetches and decodes the instruction at `linear`. Reads as much as is
+// mapped, up to 15 bytes, so an instruction at the end of a page next to an
+// unmapped one still decodes.
+std::optional<Decoded> decode_at(const GuestMemory& memory, const kvm_sregs& sregs, uint64_t linear) {
+  Decoded decoded{};
+  size_t available = 0;
+  const PagingState paging = paging_of(sregs);
+  while (available < sizeof decoded.bytes &&
+         read_linear(memory, paging, linear + available, std::span{decoded.bytes + available, 1})) {
+    ++available;
+  }
+  if (available == 0) return std::nullopt;
+  const ZydisMachineMode mode = machine_mode(sregs);
+  ZydisDecoder decoder;
+  if (ZYAN_FAILED(ZydisDecoderInit(&decoder, mode, stack_width(mode)))) return std::nullopt;
+  if (ZYAN_FAILED(ZydisDecoderDecodeFull(&decoder, decoded.bytes, available, &decoded.instruction, decoded.operands))) {
+    return std::nullopt;
+  }
+  return decoded;
+}
+
+std::string describe(const Decoded& decoded, uint64_t address) {
+  ZydisFormatter formatter;
+  char text[256] = "?";
+  if (ZYAN_SUCCESS(ZydisFormatterInit(&formatter, ZYDIS_FORMATTER_STYLE_INTEL))) {
+    ZydisFormatterFormatInstruction(&formatter, &decoded.instruction, decoded.operands,
+                                    decoded.instruction.operand_count_visible, text, sizeof text, address, ZYAN_NULL);
+  }
+  std::string result = text;
+  result += " [";
+  for (uint8_t i = 0; i < decoded.instruction.length; ++i) {
+    char hex[4];
+    std::snprintf(hex, sizeof hex, i ? " %02x" : "%02x", decoded.bytes[i]);
+    result += hex;
+  }
+  return result + "]";
+}
+
+// kvm_regs' slot for a general-purpose register of any width (AL, AX, EAX,
+// RAX...). Typed as the field itself (__u64 is unsigned long long, uint64_t
+// unsigned long): a uint64_t* into kvm_regs would break strict aliasing.
+using RegisterValue = decltype(kvm_regs::rax);
+RegisterValue* register_slot(kvm_regs& regs, ZydisRegister reg) {
+  switch (ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, reg)) {
+    case ZYDIS_REGISTER_RAX: return &regs.rax;
+    case ZYDIS_REGISTER_RBX: return &regs.rbx;
+    case ZYDIS_REGISTER_RCX: return &regs.rcx;
+    case ZYDIS_REGISTER_RDX: return &regs.rdx;
+    case ZYDIS_REGISTER_RSI: return &regs.rsi;
+    case ZYDIS_REGISTER_RDI: return &regs.rdi;
+    case ZYDIS_REGISTER_RSP: return &regs.rsp;
+    case ZYDIS_REGISTER_RBP: return &regs.rbp;
+    case ZYDIS_REGISTER_R8:  return &regs.r8;
+    case ZYDIS_REGISTER_R9:  return &regs.r9;
+    case ZYDIS_REGISTER_R10: return &regs.r10;
+    case ZYDIS_REGISTER_R11: return &regs.r11;
+    case ZYDIS_REGISTER_R12: return &regs.r12;
+    case ZYDIS_REGISTER_R13: return &regs.r13;
+    case ZYDIS_REGISTER_R14: return &regs.r14;
+    case ZYDIS_REGISTER_R15: return &regs.r15;
+    default:                 return nullptr;
+  }
+}
+
+uint64_t width_mask(unsigned bits) { return bits >= 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1; }
+
+// A memory operand's linear address (SDM Vol. 1 3.7.5): segment base (only
+// FS and GS have one in 64-bit mode) + base + index * scale + displacement,
+// truncated to the address size.
+std::optional<uint64_t> operand_address(const ZydisDecodedInstruction& instruction, const ZydisDecodedOperand& operand,
+                                        kvm_regs regs, const kvm_sregs& sregs) {
+  uint64_t address = static_cast<uint64_t>(operand.mem.disp.value);
+  if (operand.mem.base == ZYDIS_REGISTER_RIP || operand.mem.base == ZYDIS_REGISTER_EIP) {
+    address += regs.rip + instruction.length;
+  } else if (operand.mem.base != ZYDIS_REGISTER_NONE) {
+    const RegisterValue* base = register_slot(regs, operand.mem.base);
+    if (base == nullptr) return std::nullopt;
+    address += *base;
+  }
+  if (operand.mem.index != ZYDIS_REGISTER_NONE) {
+    const RegisterValue* index = register_slot(regs, operand.mem.index);
+    if (index == nullptr) return std::nullopt;
+    address += *index * operand.mem.scale;
+  }
+  address &= width_mask(instruction.address_width);
+  const bool long_mode = machine_mode(sregs) == ZYDIS_MACHINE_MODE_LONG_64;
+  switch (operand.mem.segment) {
+    case ZYDIS_REGISTER_FS: return address + sregs.fs.base;
+    case ZYDIS_REGISTER_GS: return address + sregs.gs.base;
+    case ZYDIS_REGISTER_ES: return address + (long_mode ? 0 : sregs.es.base);
+    case ZYDIS_REGISTER_CS: return address + (long_mode ? 0 : sregs.cs.base);
+    case ZYDIS_REGISTER_SS: return address + (long_mode ? 0 : sregs.ss.base);
+    default:                return address + (long_mode ? 0 : sregs.ds.base);
+  }
+}
+
+std::optional<uint64_t> read_operand(const Decoded& decoded, const ZydisDecodedOperand& operand, const kvm_regs& regs,
+                                     const kvm_sregs& sregs, const GuestMemory& memory) {
+  const unsigned bits = operand.size;
+  if (operand.type == ZYDIS_OPERAND_TYPE_REGISTER) {
+    kvm_regs copy = regs;
+    const RegisterValue* slot = register_slot(copy, operand.reg.value);
+    if (slot == nullptr) return std::nullopt;
+    return *slot & width_mask(bits);
+  }
+  if (operand.type != ZYDIS_OPERAND_TYPE_MEMORY) return std::nullopt;
+  const auto address = operand_address(decoded.instruction, operand, regs, sregs);
+  if (!address) return std::nullopt;
+  uint64_t value = 0;
+  if (!read_linear(memory, paging_of(sregs), *address, std::span{reinterpret_cast<uint8_t*>(&value), bits / 8})) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+// Writes a general-purpose register as the CPU does: a 32-bit write clears
+// bits 63:32, 8- and 16-bit writes keep the rest (SDM Vol. 1 3.4.1.1).
+bool write_register(kvm_regs& regs, ZydisRegister reg, uint64_t value, unsigned bits) {
+  RegisterValue* slot = register_slot(regs, reg);
+  if (slot == nullptr) return false;
+  if (bits == 32) *slot = value & 0xffffffff;
+  else if (bits == 64) *slot = value;
+  else *slot = (*slot & ~width_mask(bits)) | (value & width_mask(bits));
+  return true;
+}
+
+}  // namespace
+
+EmulationResult emulate_instruction(const kvm_regs& regs, const kvm_sregs& sregs, const GuestMemory& memory,
+                                    uint16_t fpu_status) {
+  EmulationResult result;
+  result.regs = regs;
+  const uint64_t linear = sregs.cs.base + regs.rip;
+  const auto decoded = decode_at(memory, sregs, linear);
+  if (!decoded) {
+    result.kind = EmulationResult::Kind::Unreadable;
+    result.instruction = "(no decodable instruction in guest RAM at this address)";
+    return result;
+  }
+  result.instruction = describe(*decoded, linear);
+  const auto& instruction = decoded->instruction;
+  const uint64_t next_rip = (regs.rip + instruction.length) & width_mask(machine_mode(sregs) == ZYDIS_MACHINE_MODE_LONG_64 ? 64 : 32);
+  const auto raise = [&](uint8_t vector, bool trap) {
+    result.kind = EmulationResult::Kind::RaiseException;
+    result.exception = vector;
+    if (trap) result.regs.rip = next_rip;  // traps report the next instruction (SDM Vol. 3A 6.5)
+    return result;
+  };
+  const auto done = [&] {
+    result.kind = EmulationResult::Kind::Emulated;
+    result.regs.rip = next_rip;
+    return result;
+  };
+
+  switch (instruction.mnemonic) {
+    case ZYDIS_MNEMONIC_INT3:
+      return raise(kBreakpoint, true);
+
+    case ZYDIS_MNEMONIC_FWAIT:
+      // FWAIT raises #MF if an unmasked x87 exception is pending, else does nothing.
+      if (fpu_status & kFpuErrorSummary) return raise(kMathFault, false);
+      return done();
+
+    case ZYDIS_MNEMONIC_CLAC:
+    case ZYDIS_MNEMONIC_STAC:
+      // #UD outside CPL 0 or without CR4.SMAP (SDM Vol. 2A, CLAC/STAC).
+      if (!(sregs.cr4 & kCr4Smap) || sregs.cs.dpl != 0) return raise(kInvalidOpcode, false);
+      if (instruction.mnemonic == ZYDIS_MNEMONIC_STAC) result.regs.rflags |= kFlagAc;
+      else result.regs.rflags &= ~kFlagAc;
+      return done();
+
+    case ZYDIS_MNEMONIC_POPCNT: {
+      const auto& destination = decoded->operands[0];
+      const auto source = read_operand(*decoded, decoded->operands[1], regs, sregs, memory);
+      if (!source || destination.type != ZYDIS_OPERAND_TYPE_REGISTER) break;
+      if (!write_register(result.regs, destination.reg.value, static_cast<uint64_t>(std::popcount(*source)), destination.size)) break;
+      // ZF = (source == 0); OF, SF, AF, CF and PF are cleared (SDM Vol. 2B, POPCNT).
+      result.regs.rflags &= ~(kFlagOf | kFlagSf | kFlagZf | kFlagAf | kFlagCf | kFlagPf);
+      if (*source == 0) result.regs.rflags |= kFlagZf;
+      return done();
+    }
+
+    default:
+      break;
+  }
+  result.kind = EmulationResult::Kind::Unsupported;
+  return result;
+}
+
+std::string disassemble_at_rip(const kvm_regs& regs, const kvm_sregs& sregs, const GuestMemory& memory, int count) {
+  std::string text;
+  uint64_t linear = sregs.cs.base + regs.rip;
+  for (int i = 0; i < count; ++i) {
+    const auto decoded = decode_at(memory, sregs, linear);
+    char address[24];
+    std::snprintf(address, sizeof address, "%016llx", static_cast<unsigned long long>(linear));
+    if (!decoded) {
+      text += std::string(i == 0 ? "  => " : "     ") + address + ": (not readable or not decodable)\n";
+      break;
+    }
+    text += std::string(i == 0 ? "  => " : "     ") + address + ": " + describe(*decoded, linear) + "\n";
+    linear += decoded->instruction.length;
+  }
+  return text;
+}
+
+}  // namespace ember

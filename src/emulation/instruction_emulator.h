@@ -1,0 +1,42 @@
+// ember's answer to KVM_EXIT_INTERNAL_ERROR / emulation failure: KVM on some
+// hosts (nested ones especially, see ../shared/HOST-NOTES.md) runs guest
+// supervisor code in its instruction emulator and stops at instructions
+// that emulator lacks. ember reads the instruction at RIP through the
+// guest's page tables, decodes it with Zydis and either emulates it, or
+// names the exception the hardware would raise, or says it cannot.
+//
+// A pure function of the CPU state and guest memory, so it is unit-tested
+// instruction by instruction; the VCPU thread applies its result.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <cstdint>
+#include <string>
+
+#include "memory/guest_memory.h"
+
+namespace ember {
+
+struct EmulationResult {
+  enum class Kind {
+    Emulated,        // `regs` holds the state after the instruction
+    RaiseException,  // inject `exception` with `regs` (RIP after a trap, at the instruction for a fault)
+    Unsupported,     // neither KVM nor ember can run it
+    Unreadable,      // the instruction bytes are not mapped in guest RAM
+  };
+  Kind        kind = Kind::Unsupported;
+  kvm_regs    regs{};
+  uint8_t     exception = 0;
+  std::string instruction;  // "popcnt eax, ebx [f3 0f b8 c3]", for logs and crash reports
+};
+
+// `fpu_status` is the x87 status word (for FWAIT's pending-exception check).
+EmulationResult emulate_instruction(const kvm_regs& regs, const kvm_sregs& sregs, const GuestMemory& memory,
+                                    uint16_t fpu_status);
+
+// Up to `count` instructions decoded forward from RIP, one per line, the
+// first marked "=>", for crash reports.
+std::string disassemble_at_rip(const kvm_regs& regs, const kvm_sregs& sregs, const GuestMemory& memory, int count);
+
+}  // namespace ember
