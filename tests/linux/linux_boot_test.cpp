@@ -1,7 +1,9 @@
 // Tier 3: the project's own Linux kernel (scripts/build-guest-kernel.sh)
-// under ember. Today this pins the foundation's promise: the kernel starts,
-// its first console line appears, and what ember handed it (command line,
-// e820 map, MP table) arrived intact. Reaching init is the Linux issue's work.
+// under ember: the kernel starts, what ember handed it (command line, e820
+// map, MP table) arrives intact, and it brings up its second CPU through
+// ember's LAPICs. There is no initramfs yet, so each run ends at its
+// --timeout; the checks are on the console. Reaching init is the Linux
+// issue's work.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -25,7 +27,7 @@ class LinuxBoot : public ::testing::Test {
 
 TEST_F(LinuxBoot, PvhVmlinuxPrintsItsFirstConsoleLineWithEmbersBootData) {
   const auto result = run_ember({"run", "--kernel", std::string(EMBER_GUEST_KERNEL_DIR) + "/vmlinux", "--memory", "128M",
-                                 "--cpus", "2", "--timeout", "120", "--cmdline", kCmdline});
+                                 "--cpus", "2", "--timeout", "40", "--cmdline", kCmdline});
   const auto& console = result.out;
   ASSERT_NE(console.find("Linux version 6.1"), std::string::npos) << "console:\n" << console << "\nstderr:\n" << result.err;
   EXPECT_NE(console.find(std::string("Command line: ") + kCmdline), std::string::npos) << console;
@@ -35,6 +37,9 @@ TEST_F(LinuxBoot, PvhVmlinuxPrintsItsFirstConsoleLineWithEmbersBootData) {
   // ember's MP table: both CPUs and the IOAPIC, and Linux switches to it.
   EXPECT_NE(console.find("Processors: 2"), std::string::npos) << console;
   EXPECT_NE(console.find("IOAPIC[0]: apic_id 2, version 17, address 0xfec00000, GSI 0-23"), std::string::npos) << console;
+  // INIT/SIPI through ember's LAPICs brings the second CPU up; this needs the
+  // emulation fallback on hosts whose KVM stops at the int3 self-test.
+  EXPECT_NE(console.find("smp: Brought up 1 node, 2 CPUs"), std::string::npos) << console;
 }
 
 // The same kernel as a bzImage through the 64-bit boot protocol. Its
@@ -42,7 +47,7 @@ TEST_F(LinuxBoot, PvhVmlinuxPrintsItsFirstConsoleLineWithEmbersBootData) {
 // (guest CPL-0 code is emulated there), seconds on hardware.
 TEST_F(LinuxBoot, BzImageThroughThe64BitBootProtocolPrintsItsFirstConsoleLine) {
   const auto result = run_ember({"run", "--kernel", std::string(EMBER_GUEST_KERNEL_DIR) + "/bzImage", "--memory", "128M",
-                                 "--timeout", "600", "--cmdline", kCmdline});
+                                 "--timeout", "400", "--cmdline", kCmdline});
   const auto& console = result.out;
   ASSERT_NE(console.find("Linux version 6.1"), std::string::npos) << "console:\n" << console << "\nstderr:\n" << result.err;
   EXPECT_NE(console.find(std::string("Command line: ") + kCmdline), std::string::npos) << console;
