@@ -3,25 +3,14 @@
  * exactly once after sti. */
 #include "runtime/interrupts.h"
 
-static volatile uint32_t ipi_count, timer_count;
-
-static void on_ipi(uint8_t vector) {
-  (void)vector;
-  ipi_count++;
-  lapic_eoi();
-}
-
-static void on_timer(uint8_t vector) {
-  (void)vector;
-  timer_count++;
-  lapic_eoi();
-}
+#define ipi_count interrupt_count[0x50]
+#define timer_count interrupt_count[0x40]
 
 int guest_main(void) {
   idt_init();
   lapic_enable();
-  set_handler(0x50, on_ipi);
-  set_handler(0x40, on_timer);
+  set_handler(0x50, count_and_eoi);
+  set_handler(0x40, count_and_eoi);
   disable_interrupts();
   lapic_send_ipi(0, (1u << 18) | 0x50);
   lapic_write(LAPIC_TIMER_DIVIDE, 0xb);

@@ -6,18 +6,12 @@
 #define PERIODIC     (1u << 17)
 #define MASKED       (1u << 16)
 
-static volatile uint32_t ticks;
-
-static void on_timer(uint8_t vector) {
-  (void)vector;
-  ticks++;
-  lapic_eoi();
-}
+#define ticks interrupt_count[TIMER_VECTOR]
 
 int guest_main(void) {
   idt_init();
   lapic_enable();
-  set_handler(TIMER_VECTOR, on_timer);
+  set_handler(TIMER_VECTOR, count_and_eoi);
   lapic_write(LAPIC_TIMER_DIVIDE, 0xb); /* divide by 1 */
   enable_interrupts();
 

@@ -2,17 +2,12 @@
  * the all-including-self shorthand. */
 #include "runtime/interrupts.h"
 
-static volatile uint32_t received[3];
-
-static void on_ipi(uint8_t vector) {
-  received[vector - 0x50]++;
-  lapic_eoi();
-}
+#define received (&interrupt_count[0x50])
 
 int guest_main(void) {
   idt_init();
   lapic_enable();
-  for (uint8_t v = 0x50; v < 0x53; v++) set_handler(v, on_ipi);
+  for (uint8_t v = 0x50; v < 0x53; v++) set_handler(v, count_and_eoi);
   enable_interrupts();
   lapic_send_ipi(0, (1u << 18) | 0x50);          /* self shorthand */
   lapic_send_ipi(lapic_id(), 0x51);               /* physical, own ID */

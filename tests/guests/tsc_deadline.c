@@ -5,19 +5,13 @@
 
 #define TSC_DEADLINE 0x6e0
 #define TIMER_VECTOR 0x40
-static volatile uint32_t ticks;
-
-static void on_timer(uint8_t vector) {
-  (void)vector;
-  ticks++;
-  lapic_eoi();
-}
+#define ticks interrupt_count[TIMER_VECTOR]
 
 int guest_main(void) {
   if (!(cpuid_1_ecx() & (1u << 24))) return GUEST_NOT_OFFERED;
   idt_init();
   lapic_enable();
-  set_handler(TIMER_VECTOR, on_timer);
+  set_handler(TIMER_VECTOR, count_and_eoi);
   lapic_write(LAPIC_LVT_TIMER, (2u << 17) | TIMER_VECTOR);
   enable_interrupts();
 

@@ -1,5 +1,7 @@
 #include "devices/ioapic.h"
 
+#include "unit/interrupt_fakes.h"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -7,11 +9,8 @@
 namespace ember {
 namespace {
 
-class NoKick final : public Kickable {
- public:
-  void kick() override { ++kicks; }
-  int kicks = 0;
-};
+using test::CountingKick;
+using test::RecordingEoi;
 
 class IoapicTest : public ::testing::Test {
  protected:
@@ -54,7 +53,7 @@ class IoapicTest : public ::testing::Test {
 
   std::array<InjectionMailbox, 2> mailboxes;
   std::array<ApicAddressing, 2>   addressing;
-  std::array<NoKick, 2>           kicks;
+  std::array<CountingKick, 2>           kicks;
   InterruptRouter                 router;
   Ioapic                          ioapic{router, 0};
 };

@@ -1,5 +1,7 @@
 #include "devices/lapic.h"
 
+#include "unit/interrupt_fakes.h"
+
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -12,17 +14,8 @@ constexpr uint32_t ID = 0x20, VER = 0x30, TPR = 0x80, PPR = 0xa0, EOI = 0xb0, LD
                    ISR = 0x100, TMR = 0x180, IRR = 0x200, ESR = 0x280, ICR_LOW = 0x300, ICR_HIGH = 0x310,
                    LVT_TIMER = 0x320, LVT_LINT0 = 0x350, TMICT = 0x380, TMCCT = 0x390, TDCR = 0x3e0;
 
-class CountingKick final : public Kickable {
- public:
-  void kick() override { ++kicks; }
-  int kicks = 0;
-};
-
-class RecordingEoi final : public EoiListener {
- public:
-  void end_of_interrupt(uint8_t vector) override { vectors.push_back(vector); }
-  std::vector<uint8_t> vectors;
-};
+using test::CountingKick;
+using test::RecordingEoi;
 
 // Four VCPUs' worth of mailboxes and addressing behind one router; LAPIC 0
 // (or any) under test, with a clock the test moves by hand.

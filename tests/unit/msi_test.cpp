@@ -1,5 +1,7 @@
 #include "irq/msi.h"
 
+#include "unit/interrupt_fakes.h"
+
 #include <gtest/gtest.h>
 
 namespace ember {
@@ -20,11 +22,8 @@ TEST(Msi, RefusesAddressesOutsideTheWindow) {
   EXPECT_FALSE(decode_msi(0x1fee00000, 0x40).has_value());
 }
 
-class CountingKick final : public Kickable {
- public:
-  void kick() override { ++kicks; }
-  int kicks = 0;
-};
+using test::CountingKick;
+using test::RecordingEoi;
 
 TEST(Msi, DeliversThroughTheRouterToTheNamedApic) {
   InjectionMailbox mailboxes[2];

@@ -1,15 +1,14 @@
 #include "devices/pic8259.h"
 
+#include "unit/interrupt_fakes.h"
+
 #include <gtest/gtest.h>
 
 namespace ember {
 namespace {
 
-class CountingKick final : public Kickable {
- public:
-  void kick() override { ++kicks; }
-  int kicks = 0;
-};
+using test::CountingKick;
+using test::RecordingEoi;
 
 class Pic8259Test : public ::testing::Test {
  protected:

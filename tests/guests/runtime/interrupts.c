@@ -37,6 +37,13 @@ void idt_init(void) {
 
 void set_handler(uint8_t vector, interrupt_handler handler) { handlers[vector] = handler; }
 
+volatile uint32_t interrupt_count[256];
+
+void count_and_eoi(uint8_t vector) {
+  interrupt_count[vector]++;
+  lapic_eoi();
+}
+
 void interrupt_dispatch(uint64_t vector, uint64_t error_code) {
   if (handlers[vector]) {
     handlers[vector]((uint8_t)vector);

@@ -17,6 +17,11 @@ void idt_init(void);
 void idt_load(void); /* on each AP */
 void set_handler(uint8_t vector, interrupt_handler handler);
 
+/* The handler most programs need: counts the vector in interrupt_count[]
+ * and signals EOI to the LAPIC (xAPIC mode). */
+extern volatile uint32_t interrupt_count[256];
+void count_and_eoi(uint8_t vector);
+
 static inline void enable_interrupts(void) { __asm__ volatile("sti" ::: "memory"); }
 static inline void disable_interrupts(void) { __asm__ volatile("cli" ::: "memory"); }
 static inline void halt(void) { __asm__ volatile("hlt" ::: "memory"); }
