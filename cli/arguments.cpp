@@ -54,7 +54,29 @@ Result<std::chrono::milliseconds> parse_timeout(std::string_view text) {
   return std::chrono::milliseconds{millis};
 }
 
+// POSIX shell single quoting: 'word', with each ' written as '\''.
+std::string shell_quote(const std::string& word) {
+  std::string quoted = "'";
+  for (char c : word) {
+    if (c == '\'') quoted += "'\\''";
+    else quoted += c;
+  }
+  return quoted + "'";
+}
+
 }  // namespace
+
+std::string guest_command_parameter(const std::vector<std::string>& words) {
+  std::string command;
+  for (const auto& word : words) command += (command.empty() ? "" : " ") + shell_quote(word);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string parameter = "ember.command=";
+  for (unsigned char c : command) {
+    parameter += kHex[c >> 4];
+    parameter += kHex[c & 15];
+  }
+  return parameter;
+}
 
 Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
   Invocation invocation;
@@ -70,6 +92,11 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
   std::set<std::string, std::less<>> seen;
   for (size_t i = 1; i < args.size(); ++i) {
     std::string_view flag = args[i];
+    if (flag == "--") {
+      for (++i; i < args.size(); ++i) invocation.guest_command.emplace_back(args[i]);
+      if (invocation.guest_command.empty()) return Error{"'--' must be followed by the command to run in the guest"};
+      break;
+    }
     if (flag == "--help" || flag == "-h") {
       invocation.command = Command::RunHelp;
       return invocation;
@@ -82,8 +109,8 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
       inline_value = flag.substr(equals + 1);
       flag = flag.substr(0, equals);
     }
-    static constexpr std::string_view kKnown[] = {"--kernel", "--initrd", "--cmdline", "--memory",
-                                                  "--cpus",   "--console", "--timeout"};
+    static constexpr std::string_view kKnown[] = {"--kernel",  "--initrd",  "--cmdline", "--memory",
+                                                  "--cpus",    "--console", "--timeout", "--report"};
     if (std::find(std::begin(kKnown), std::end(kKnown), flag) == std::end(kKnown)) {
       return Error{"unknown option '" + std::string(flag) + "'"};
     }
@@ -114,6 +141,9 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
       auto console = parse_console(value);
       if (!console) return console.error();
       invocation.machine.console = *console;
+    } else if (flag == "--report") {
+      if (value != "json") return Error{"--report '" + std::string(value) + "' is not a report format (json)"};
+      invocation.report_json = true;
     } else if (flag == "--timeout") {
       auto timeout = parse_timeout(value);
       if (!timeout) return timeout.error();
@@ -121,6 +151,16 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
     }
   }
   if (invocation.machine.kernel_path.empty()) return Error{"'ember run' needs --kernel PATH"};
+  if (!invocation.guest_command.empty()) {
+    if (invocation.machine.initrd_path.empty()) {
+      return Error{"'-- COMMAND' needs --initrd with ember's initramfs (scripts/build-initramfs.sh), whose init runs it"};
+    }
+    std::string& cmdline = invocation.machine.cmdline;
+    // A panic must end the run, not hang it: panic=-1 reboots at once, and a
+    // reboot before the command reported is its own exit status (123).
+    if (cmdline.find("panic=") == std::string::npos) cmdline += " panic=-1";
+    cmdline += " " + guest_command_parameter(invocation.guest_command);
+  }
   return invocation;
 }
 

@@ -5,7 +5,9 @@
 #include <chrono>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/result.h"
 #include "machine/machine_config.h"
@@ -18,7 +20,17 @@ struct Invocation {
   Command                                  command = Command::Help;
   MachineConfig                            machine;
   std::optional<std::chrono::milliseconds> timeout;
+  // `ember run ... -- COMMAND [ARGS]`: the command the project's initramfs
+  // runs in the guest; its exit status becomes ember's.
+  std::vector<std::string>                 guest_command;
+  // --report json: a JSON line on stderr at the end of the run.
+  bool                                     report_json = false;
 };
+
+// The kernel command-line word that carries a guest command to the
+// initramfs' init: `ember.command=` and the hex of the shell-quoted words,
+// so spaces, quotes and any byte survive the kernel's parsing.
+std::string guest_command_parameter(const std::vector<std::string>& words);
 
 // `args` excludes argv[0]. Errors are usage errors (exit status 2).
 Result<Invocation> parse_arguments(std::span<const std::string_view> args);

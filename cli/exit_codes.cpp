@@ -2,11 +2,11 @@
 
 namespace ember::cli {
 
-int exit_code_for(const Outcome& outcome) {
+int exit_code_for(const Outcome& outcome, bool command_mode) {
   switch (outcome.kind) {
     case Outcome::Kind::GuestExit:  return outcome.value;
     case Outcome::Kind::Reset:
-    case Outcome::Kind::PowerOff:   return 0;
+    case Outcome::Kind::PowerOff:   return command_mode ? kExitNoCommandStatus : 0;
     case Outcome::Kind::Timeout:    return kExitTimeout;
     case Outcome::Kind::GuestCrash: return kExitGuestCrash;
     case Outcome::Kind::HostError:  return kExitHostError;

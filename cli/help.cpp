@@ -6,6 +6,8 @@ const char* const kUsage = R"(ember: a KVM virtual machine monitor for booting g
 
 Usage:
   ember run --kernel PATH [options]   boot a guest (see 'ember run --help')
+  ember run --kernel PATH --initrd INITRAMFS [options] -- COMMAND [ARGS]
+                                      boot, run COMMAND in the guest, exit with its status
   ember --help                        this text
   ember --version                     print the version
 
@@ -14,13 +16,15 @@ Exit status of 'ember run':
   0     the guest reset or powered off the machine
   1     host setup error: no /dev/kvm, a missing or unusable file
   2     usage error: a bad option or value
+  123   -- COMMAND given, but the guest stopped before reporting its status
+        (a kernel panic reboots it: ember adds panic=-1 if absent)
   124   --timeout expired
   125   the guest crashed: triple fault, KVM internal error, every VCPU
         halted with interrupts off (register dump on stderr)
   128+S ember was stopped by signal S (SIGINT, SIGTERM, SIGHUP)
 )";
 
-const char* const kRunUsage = R"(Usage: ember run --kernel PATH [options]
+const char* const kRunUsage = R"(Usage: ember run --kernel PATH [options] [-- COMMAND [ARGS]]
 
 Boots PATH, which may be:
   a Linux bzImage          64-bit boot protocol (2.12 or later)
@@ -41,7 +45,18 @@ Options (each at most once; --opt VALUE and --opt=VALUE both work):
                      stdio (default; stdin feeds it), file:PATH, none
   --timeout SECONDS  stop the guest after SECONDS (fractions allowed) and
                      exit with status 124
+  --report json      at the end, print one JSON line on stderr: exit status,
+                     outcome, wall time, boot-to-init time (from ember's boot
+                     timer, port 0xf5, which the initramfs' init writes) and
+                     KVM exits by reason
   -h, --help         this text
+
+With '-- COMMAND [ARGS]', ember boots the kernel with its initramfs (built by
+scripts/build-initramfs.sh; --initrd is required), whose init runs COMMAND
+with the guest's sh, shows its output on the console and makes ember exit
+with COMMAND's exit status. The command reaches the guest hex-encoded in the
+kernel parameter ember.command=, so it counts against the kernel command
+line's length limit.
 
 Exit status: see 'ember --help'.
 )";

@@ -56,9 +56,42 @@ void report(const Outcome& outcome, const ember::cli::Invocation& invocation) {
     case Outcome::Kind::Signal:
       ember::log::error(std::string("stopped by signal ") + strsignal(outcome.value));
       break;
+    case Outcome::Kind::Reset:
+    case Outcome::Kind::PowerOff:
+      if (!invocation.guest_command.empty()) {
+        ember::log::error("the guest stopped (" + outcome.detail + ") before the command reported its exit status; "
+                          "a kernel panic does this");
+      }
+      break;
     default:
       break;
   }
+}
+
+const char* outcome_name(Outcome::Kind kind) {
+  switch (kind) {
+    case Outcome::Kind::GuestExit:  return "guest_exit";
+    case Outcome::Kind::Reset:      return "reset";
+    case Outcome::Kind::PowerOff:   return "power_off";
+    case Outcome::Kind::Timeout:    return "timeout";
+    case Outcome::Kind::GuestCrash: return "guest_crash";
+    case Outcome::Kind::HostError:  return "host_error";
+    case Outcome::Kind::Signal:     return "signal";
+  }
+  return "unknown";
+}
+
+// --report json: one line, so CI can take the last line of stderr.
+void print_report(const Outcome& outcome, int status, const ember::Machine::Statistics& statistics) {
+  std::string json = std::string("{\"status\":") + std::to_string(status) + ",\"outcome\":\"" + outcome_name(outcome.kind) +
+                     "\",\"wall_ms\":" + std::to_string(statistics.wall_ns / 1'000'000) + ",\"boot_to_init_ms\":" +
+                     (statistics.init_reached_ns ? std::to_string(*statistics.init_reached_ns / 1'000'000) : "null") +
+                     ",\"exits\":{";
+  for (size_t i = 0; i < statistics.exits.size(); ++i) {
+    json += (i ? ",\"" : "\"") + statistics.exits[i].first + "\":" + std::to_string(statistics.exits[i].second);
+  }
+  json += "}}\n";
+  std::fputs(json.c_str(), stderr);
 }
 
 int run(const ember::cli::Invocation& invocation) {
@@ -79,10 +112,13 @@ int run(const ember::cli::Invocation& invocation) {
 
   const Outcome outcome = (*machine)->run(invocation.timeout);
   report(outcome, invocation);
+  const int status = ember::cli::exit_code_for(outcome, !invocation.guest_command.empty());
+  if (invocation.report_json) print_report(outcome, status, (*machine)->statistics());
   std::fflush(stdout);
+  std::fflush(stderr);
   // Leave without destroying the machine: the detached signal thread may
   // still hold a reference to it.
-  std::_Exit(ember::cli::exit_code_for(outcome));
+  std::_Exit(status);
 }
 
 }  // namespace

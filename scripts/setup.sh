@@ -12,7 +12,7 @@ packages=(
   libzydis-dev libfdt-dev libcap-ng-dev
   # guest images: kernel source and what building it needs, initramfs parts
   linux-source-6.1 bc bison flex libelf-dev libssl-dev cpio xz-utils
-  busybox-static
+  busybox-static file
 )
 
 missing=()

@@ -133,6 +133,7 @@ Status Machine::add_devices() {
            {I8042::kDataPort, 1, &i8042_},
            {I8042::kCommandPort, 1, &i8042_},
            {PostCodePort::kPort, 1, &post_code_},
+           {BootTimer::kPort, 1, &boot_timer_},
            {Pit8254::kBasePort, Pit8254::kPortCount, &pit_},
            {SystemControlPort::kPort, 1, &system_control_},
            {Pic8259Pair::kMasterPort, 2, &pic_},
@@ -190,6 +191,8 @@ void Machine::request_stop(Outcome outcome) {
 
 Outcome Machine::run(std::optional<std::chrono::milliseconds> timeout) {
   install_kick_handler();
+  run_started_ns_ = monotonic_ns();
+  boot_timer_.start();
   std::optional<ConsoleInput> input;
   if (config_.console.kind == ConsoleConfig::Kind::Stdio) input.emplace(STDIN_FILENO, uart_);
 
@@ -211,9 +214,39 @@ Outcome Machine::run(std::optional<std::chrono::milliseconds> timeout) {
     }
   }
   for (auto& thread : threads) thread.join();
+  run_ended_ns_ = monotonic_ns();
   input.reset();
   std::lock_guard lock{outcome_mutex_};
   return *outcome_;
+}
+
+Machine::Statistics Machine::statistics() const {
+  // Names for the exits a guest causes (linux/kvm.h KVM_EXIT_*).
+  static constexpr std::pair<uint32_t, const char*> kNames[] = {
+      {KVM_EXIT_IO, "io"},           {KVM_EXIT_MMIO, "mmio"},          {KVM_EXIT_HLT, "hlt"},
+      {KVM_EXIT_IRQ_WINDOW_OPEN, "irq_window"}, {KVM_EXIT_X86_RDMSR, "rdmsr"}, {KVM_EXIT_X86_WRMSR, "wrmsr"},
+      {KVM_EXIT_INTERNAL_ERROR, "internal_error"}, {KVM_EXIT_SHUTDOWN, "shutdown"}, {KVM_EXIT_SYSTEM_EVENT, "system_event"},
+      {KVM_EXIT_FAIL_ENTRY, "fail_entry"},
+  };
+  std::array<uint64_t, VcpuRunner::kExitReasons + 1> totals{};
+  for (const auto& runner : runners_) {
+    for (size_t i = 0; i < totals.size(); ++i) totals[i] += runner->exit_counts()[i];
+  }
+  Statistics statistics;
+  statistics.wall_ns = run_ended_ns_ - run_started_ns_;
+  statistics.init_reached_ns = boot_timer_.init_reached_ns();
+  uint64_t named = 0;
+  for (const auto& [reason, name] : kNames) {
+    if (reason < VcpuRunner::kExitReasons && totals[reason] != 0) {
+      statistics.exits.emplace_back(name, totals[reason]);
+      named += totals[reason];
+    }
+  }
+  uint64_t all = 0;
+  for (size_t i = 0; i < VcpuRunner::kExitReasons; ++i) all += totals[i];
+  if (all > named) statistics.exits.emplace_back("other", all - named);
+  if (totals[VcpuRunner::kExitReasons] != 0) statistics.exits.emplace_back("kicked", totals[VcpuRunner::kExitReasons]);
+  return statistics;
 }
 
 }  // namespace ember

@@ -12,6 +12,7 @@
 #include "base/result.h"
 #include "boot/boot_image.h"
 #include "bus/bus.h"
+#include "devices/boot_timer.h"
 #include "devices/console_output.h"
 #include "devices/exit_port.h"
 #include "devices/i8042.h"
@@ -46,6 +47,14 @@ class Machine final : public MachineControl {
 
   void request_stop(Outcome outcome) override;
 
+  // What a finished run measured, for --report.
+  struct Statistics {
+    uint64_t                                    wall_ns = 0;
+    std::optional<uint64_t>                     init_reached_ns;  // from the boot timer
+    std::vector<std::pair<std::string, uint64_t>> exits;          // by reason, non-zero only
+  };
+  Statistics statistics() const;
+
   ~Machine() override;
 
  private:
@@ -76,6 +85,8 @@ class Machine final : public MachineControl {
   ExitPort        exit_port_;
   I8042           i8042_;
   PostCodePort    post_code_;
+  BootTimer       boot_timer_;
+  uint64_t        run_started_ns_ = 0, run_ended_ns_ = 0;
   Bus             pio_bus_{"port I/O"};
   Bus             mmio_bus_{"MMIO"};
 

@@ -87,7 +87,11 @@ void VcpuRunner::run(bool boot_vcpu) {
       control_.request_stop(Outcome{Outcome::Kind::HostError, 0, "VCPU " + std::to_string(index_) + ": " + result.error().message});
       break;
     }
-    if (*result == kvm::RunResult::Interrupted) continue;
+    if (*result == kvm::RunResult::Interrupted) {
+      ++exit_counts_[kExitReasons];
+      continue;
+    }
+    ++exit_counts_[std::min<size_t>(state->exit_reason, kExitReasons - 1)];
     if (handle_exit() == Next::Stop) break;
   }
   bind_kick_target(nullptr);

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <time.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <optional>
@@ -51,6 +52,11 @@ class VcpuRunner final : public Kickable {
   // The 8259 pair whose INT output is wired to this VCPU's LINT0 (the boot
   // VCPU's, during assembly).
   void connect_extint(Pic8259Pair& pic) { extint_ = &pic; }
+
+  // KVM exits by kvm_run::exit_reason (the last slot counts larger reasons)
+  // and KVM_RUN calls a kick interrupted. Read after the thread ended.
+  static constexpr size_t kExitReasons = 48;
+  const std::array<uint64_t, kExitReasons + 1>& exit_counts() const { return exit_counts_; }
 
   InjectionMailbox& mailbox() { return mailbox_; }
   ApicAddressing&   addressing() { return addressing_; }
@@ -96,6 +102,8 @@ class VcpuRunner final : public Kickable {
   timer_t                 timer_{};
   bool                    timer_created_ = false;
   std::optional<uint64_t> armed_deadline_;
+
+  std::array<uint64_t, kExitReasons + 1> exit_counts_{};  // the last slot: interrupted by a kick
 
   std::atomic<pthread_t> thread_{};
   std::atomic<bool>      thread_known_{false};

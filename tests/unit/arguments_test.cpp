@@ -1,5 +1,7 @@
 #include "cli/arguments.h"
 
+#include "cli/exit_codes.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -111,6 +113,52 @@ TEST(Arguments, HelpAfterRunShowsRunHelp) {
   const auto result = parse({"run", "--memory", "0", "--help"});
   ASSERT_FALSE(result.ok()) << "options are validated in order; an error before --help is still an error";
   EXPECT_EQ(parse({"run", "--help"})->command, Command::RunHelp);
+}
+
+TEST(Arguments, GuestCommandAfterDoubleDash) {
+  const auto result = parse({"run", "--kernel", "k", "--initrd", "i", "--", "echo", "a b", "--cpus"});
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  EXPECT_EQ(result->guest_command, (std::vector<std::string>{"echo", "a b", "--cpus"})) << "everything after -- is the command";
+  EXPECT_NE(result->machine.cmdline.find(" panic=-1 "), std::string::npos) << result->machine.cmdline;
+  EXPECT_TRUE(result->machine.cmdline.ends_with(guest_command_parameter({"echo", "a b", "--cpus"})));
+}
+
+TEST(Arguments, GuestCommandKeepsAUserPanicSetting) {
+  const auto result = parse({"run", "--kernel", "k", "--initrd", "i", "--cmdline", "console=ttyS0 panic=5", "--", "true"});
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->machine.cmdline.find("panic=-1"), std::string::npos);
+}
+
+TEST(Arguments, GuestCommandNeedsAnInitrdAndAWord) {
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--", "ls"}).find("needs --initrd"), std::string::npos);
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--initrd", "i", "--"}).find("must be followed by the command"), std::string::npos);
+}
+
+TEST(Arguments, GuestCommandIsShellQuotedThenHexEncoded) {
+  // 'it'\''s' is how sh spells it's inside single quotes.
+  EXPECT_EQ(guest_command_parameter({"a"}), "ember.command=276127");
+  const std::string quoted = "'it'\\''s' ''";
+  std::string hex;
+  for (unsigned char c : quoted) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    hex += kHex[c >> 4];
+    hex += kHex[c & 15];
+  }
+  EXPECT_EQ(guest_command_parameter({"it's", ""}), "ember.command=" + hex);
+}
+
+TEST(Arguments, ReportFormat) {
+  EXPECT_TRUE(parse({"run", "--kernel", "k", "--report", "json"})->report_json);
+  EXPECT_FALSE(parse({"run", "--kernel", "k"})->report_json);
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--report", "xml"}).find("not a report format"), std::string::npos);
+}
+
+TEST(ExitCodes, ResetMeansNoCommandStatusOnlyInCommandMode) {
+  const Outcome reset{Outcome::Kind::Reset, 0, "reset"};
+  EXPECT_EQ(exit_code_for(reset), 0);
+  EXPECT_EQ(exit_code_for(reset, true), 123);
+  EXPECT_EQ(exit_code_for(Outcome{Outcome::Kind::GuestExit, 3, {}}, true), 3);
+  EXPECT_EQ(exit_code_for(Outcome{Outcome::Kind::Timeout, 0, {}}, true), 124);
 }
 
 }  // namespace
