@@ -25,6 +25,10 @@ namespace {
 // hole, as QEMU and Firecracker do.
 constexpr uint64_t kTssAddress = 0xfffbd000;
 
+// The IOAPIC's APIC-bus ID: the first after the CPUs' (0 .. cpus-1). The MP
+// table announces it and the IOAPIC answers with it; both take it from here.
+uint8_t ioapic_id(uint32_t cpus) { return static_cast<uint8_t>(cpus); }
+
 Status check_host_ram(uint64_t wanted) {
   struct sysinfo info {};
   if (::sysinfo(&info) != 0) return {};
@@ -73,7 +77,7 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
   auto entry = boot::load_kernel(*memory, inputs);
   if (!entry) return Error{"kernel '" + config.kernel_path + "' " + entry.error().message};
   if (auto tables = boot::write_boot_tables(*memory); !tables) return tables.error();
-  if (auto mp = boot::write_mp_table(*memory, config.cpus, static_cast<uint8_t>(config.cpus)); !mp) return mp.error();
+  if (auto mp = boot::write_mp_table(*memory, config.cpus, ioapic_id(config.cpus)); !mp) return mp.error();
 
   auto console = open_console(config.console);
   if (!console) return console.error();
@@ -117,7 +121,7 @@ Machine::Machine(const MachineConfig& config, GuestMemory memory, kvm::Kvm kvm, 
       kvm_{std::move(kvm)},
       vm_{std::move(vm)},
       console_{std::move(console)},
-      ioapic_{router_, static_cast<uint8_t>(config.cpus)},
+      ioapic_{router_, ioapic_id(config.cpus)},
       uart_{*console_, uart_irq_},
       pit_{pit_irq_, monotonic_ns},
       exit_port_{*this},

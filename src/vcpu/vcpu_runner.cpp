@@ -1,7 +1,6 @@
 #include "vcpu/vcpu_runner.h"
 
 #include <signal.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -146,21 +145,19 @@ VcpuRunner::Next VcpuRunner::inject_interrupts(kvm_run& run) {
   // KVM reports in kvm_run whether the guest can take an interrupt now; if
   // not, ask it to exit as soon as it can (api.rst, request_interrupt_window).
   const bool can_inject = run.ready_for_interrupt_injection && run.if_flag;
-  auto vector = lapic_.deliverable_vector();
-  if (vector && can_inject) {
-    if (auto status = vcpu_.interrupt(*vector); !status) return crash(status.error().message);
-    lapic_.start_servicing(*vector);
-    run.request_interrupt_window = lapic_.deliverable_vector() || extint_pending() ? 1 : 0;
-    return Next::Continue;
-  }
-  // The 8259's vector comes from its interrupt-acknowledge cycle, taken only
-  // when the CPU can take the interrupt now.
-  if (!vector && can_inject && extint_pending()) {
+  if (const auto vector = lapic_.deliverable_vector()) {
+    if (can_inject) {
+      if (auto status = vcpu_.interrupt(*vector); !status) return crash(status.error().message);
+      lapic_.start_servicing(*vector);
+    }
+  } else if (can_inject && extint_pending()) {
+    // The 8259's vector comes from its interrupt-acknowledge cycle, taken
+    // only when the CPU can take the interrupt now.
     if (const auto extint = extint_->acknowledge()) {
       if (auto status = vcpu_.interrupt(*extint); !status) return crash(status.error().message);
     }
   }
-  run.request_interrupt_window = vector || extint_pending() ? 1 : 0;
+  run.request_interrupt_window = lapic_.deliverable_vector() || extint_pending() ? 1 : 0;
   return Next::Continue;
 }
 
