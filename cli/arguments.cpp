@@ -35,6 +35,32 @@ Result<ConsoleConfig> parse_console(std::string_view text) {
   return Error{"--console '" + std::string(text) + "' is not one of stdio, none, file:PATH"};
 }
 
+Result<ExitDevice> parse_exit_device(std::string_view text) {
+  if (text == "ember") return ExitDevice::Ember;
+  if (text == "qemu") return ExitDevice::Qemu;
+  return Error{"--exit-device '" + std::string(text) + "' is not one of ember, qemu"};
+}
+
+// "name=NAME,file=PATH" or "name=NAME,string=TEXT", as QEMU's -fw_cfg; the
+// file path or text is everything after its '=', commas included.
+Result<FwCfgFileConfig> parse_fw_cfg(std::string_view text) {
+  const auto bad = Error{"--fw-cfg '" + std::string(text) + "' is not name=NAME,file=PATH or name=NAME,string=TEXT"};
+  if (!text.starts_with("name=")) return bad;
+  const auto comma = text.find(',');
+  if (comma == std::string_view::npos) return bad;
+  FwCfgFileConfig file{std::string(text.substr(5, comma - 5)), {}, {}};
+  const auto rest = text.substr(comma + 1);
+  if (rest.starts_with("file=") && rest.size() > 5) {
+    file.path = rest.substr(5);
+  } else if (rest.starts_with("string=")) {
+    file.text = rest.substr(7);
+  } else {
+    return bad;
+  }
+  if (file.name.empty() || file.name.size() > 55) return Error{"--fw-cfg name '" + file.name + "' must have 1 to 55 characters"};
+  return file;
+}
+
 // Seconds, whole or with up to three decimals ("2", "0.5").
 Result<std::chrono::milliseconds> parse_timeout(std::string_view text) {
   const auto bad = Error{"--timeout '" + std::string(text) + "' is not a number of seconds (examples: 30, 0.5)"};
@@ -109,12 +135,14 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
       inline_value = flag.substr(equals + 1);
       flag = flag.substr(0, equals);
     }
-    static constexpr std::string_view kKnown[] = {"--kernel",  "--initrd",  "--cmdline", "--memory",
-                                                  "--cpus",    "--console", "--timeout", "--report"};
-    if (std::find(std::begin(kKnown), std::end(kKnown), flag) == std::end(kKnown)) {
+    static constexpr std::string_view kKnown[] = {"--kernel", "--initrd",  "--cmdline", "--memory",      "--cpus",
+                                                  "--console", "--timeout", "--report", "--exit-device"};
+    static constexpr std::string_view kRepeatable[] = {"--module", "--fw-cfg"};
+    const bool repeatable = std::find(std::begin(kRepeatable), std::end(kRepeatable), flag) != std::end(kRepeatable);
+    if (!repeatable && std::find(std::begin(kKnown), std::end(kKnown), flag) == std::end(kKnown)) {
       return Error{"unknown option '" + std::string(flag) + "'"};
     }
-    if (!seen.insert(std::string(flag)).second) return Error{std::string(flag) + " is given more than once"};
+    if (!repeatable && !seen.insert(std::string(flag)).second) return Error{std::string(flag) + " is given more than once"};
     std::string_view value;
     if (inline_value) {
       value = *inline_value;
@@ -127,6 +155,17 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
     if (flag == "--kernel" || flag == "--initrd") {
       if (value.empty()) return Error{std::string(flag) + " needs a path"};
       (flag == "--kernel" ? invocation.machine.kernel_path : invocation.machine.initrd_path) = value;
+    } else if (flag == "--module") {
+      if (value.empty() || value.front() == ' ') return Error{"--module needs a path (then, optionally, a space and arguments)"};
+      invocation.machine.modules.emplace_back(value);
+    } else if (flag == "--exit-device") {
+      auto device = parse_exit_device(value);
+      if (!device) return device.error();
+      invocation.machine.exit_device = *device;
+    } else if (flag == "--fw-cfg") {
+      auto file = parse_fw_cfg(value);
+      if (!file) return file.error();
+      invocation.machine.fw_cfg_files.push_back(std::move(*file));
     } else if (flag == "--cmdline") {
       invocation.machine.cmdline = value;
     } else if (flag == "--memory") {

@@ -12,7 +12,8 @@ Usage:
   ember --version                     print the version
 
 Exit status of 'ember run':
-  N     the guest wrote N to the exit port (I/O port 0xf4)
+  N     the guest wrote N to the exit port (I/O port 0xf4); with
+        --exit-device qemu, the guest wrote V and N is (V << 1) | 1
   0     the guest reset or powered off the machine
   1     host setup error: no /dev/kvm, a missing or unusable file
   2     usage error: a bad option or value
@@ -28,19 +29,30 @@ const char* const kRunUsage = R"(Usage: ember run --kernel PATH [options] [-- CO
 
 Boots PATH, which may be:
   a Linux bzImage          64-bit boot protocol (2.12 or later)
+  a multiboot kernel       ELF or flat image with a multiboot (v1) header in its
+                           first 8 KiB; entered in 32-bit protected mode with
+                           EAX = 0x2BADB002, EBX = the multiboot information
+                           (memory map, command line, modules), as
+                           qemu-system-x86_64 -kernel and GRUB start it
   an ELF vmlinux           entered through its PVH note when it has one
   any other ELF64 program  entered at e_entry in 64-bit mode, RSI = boot_params
 
-Options (each at most once; --opt VALUE and --opt=VALUE both work):
+Options (each at most once unless said; --opt VALUE and --opt=VALUE both work):
   --kernel PATH      the kernel or guest program to boot (required)
-  --initrd PATH      an initial ramdisk for the kernel
+  --initrd PATH      an initial ramdisk for the kernel (for a multiboot
+                     kernel: its first module)
+  --module 'PATH [ARGS]'
+                     multiboot only, repeatable: load PATH as a module; the
+                     kernel sees the whole value as the module's string.
+                     A multiboot kernel's own command line is its path, a
+                     space and --cmdline, as GRUB and QEMU give it
   --cmdline STR      the kernel command line
                      (default: "console=ttyS0 reboot=k panic=-1")
   --memory SIZE      guest RAM: a number with K, M, G or T (binary units);
                      a bare number is MiB; at least 4M (default: 128M)
   --cpus N           number of VCPUs, 1 to 254 and at most KVM's limit
-                     (default: 1). VCPUs after the first wait for INIT/SIPI,
-                     which ember cannot send yet.
+                     (default: 1). VCPUs after the first wait for the
+                     INIT/SIPI the guest sends them (MP table: APIC IDs 0..N-1)
   --console MODE     where the serial console (COM1, 0x3f8) goes:
                      stdio (default; stdin feeds it), file:PATH, none
   --timeout SECONDS  stop the guest after SECONDS (fractions allowed) and
@@ -49,6 +61,16 @@ Options (each at most once; --opt VALUE and --opt=VALUE both work):
                      outcome, wall time, boot-to-init time (from ember's boot
                      timer, port 0xf5, which the initramfs' init writes) and
                      KVM exits by reason
+  --exit-device ember|qemu
+                     what a write to port 0xf4 means: ember (default): byte N
+                     exits with status N; qemu: like QEMU's isa-debug-exit
+                     (-device isa-debug-exit,iobase=0xf4), value V exits with
+                     status (V << 1) | 1 (low 8 bits)
+  --fw-cfg name=NAME,file=PATH | name=NAME,string=TEXT
+                     repeatable: an extra file in the fw_cfg device (ports
+                     0x510-0x51b, QEMU's interface; DMA included), which
+                     always has the signature, ID, RAM size, CPU count,
+                     command line and etc/e820
   -h, --help         this text
 
 With '-- COMMAND [ARGS]', ember boots the kernel with its initramfs (built by

@@ -3,10 +3,11 @@
 namespace ember {
 
 void ExitPort::write(const Access& access, std::span<const uint8_t> data) {
-  // Any access width works; the status is the low byte, as a process exit
-  // status has only 8 bits.
   if (access.offset != 0 || data.empty()) return;
-  control_.request_stop(Outcome{Outcome::Kind::GuestExit, data[0], {}});
+  uint32_t value = 0;
+  for (size_t i = 0; i < data.size() && i < sizeof value; ++i) value |= uint32_t{data[i]} << (8 * i);
+  const uint32_t status = meaning_ == ExitDevice::Qemu ? (value << 1) | 1 : value;
+  control_.request_stop(Outcome{Outcome::Kind::GuestExit, static_cast<uint8_t>(status & 0xff), {}});
 }
 
 }  // namespace ember

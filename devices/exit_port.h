@@ -1,8 +1,13 @@
-// ember's exit port (0xf4): a guest `out` of byte N ends the VM with process
-// exit status N. The guest test programs report through it.
+// The exit port (0xf4): a guest write ends the VM with an exit status.
+//  - ember's meaning: byte N gives status N. ember's guest programs use it.
+//  - QEMU's (`--exit-device qemu`): as QEMU's isa-debug-exit, the value N
+//    written (any width) gives status (N << 1) | 1, so guests built for
+//    `-device isa-debug-exit,iobase=0xf4` report the same status under
+//    ember. A process exit status keeps only the low 8 bits of either.
 #pragma once
 
 #include "bus/device.h"
+#include "machine/machine_config.h"
 #include "machine/outcome.h"
 
 namespace ember {
@@ -10,7 +15,7 @@ namespace ember {
 class ExitPort final : public Device {
  public:
   static constexpr uint16_t kPort = 0xf4;
-  explicit ExitPort(MachineControl& control) : control_{control} {}
+  ExitPort(MachineControl& control, ExitDevice meaning) : control_{control}, meaning_{meaning} {}
 
   std::string_view name() const override { return "exit-port"; }
   void read(const Access&, std::span<uint8_t>) override {}
@@ -18,6 +23,7 @@ class ExitPort final : public Device {
 
  private:
   MachineControl& control_;
+  ExitDevice      meaning_;
 };
 
 }  // namespace ember

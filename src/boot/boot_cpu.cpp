@@ -101,6 +101,7 @@ Status set_entry_registers(kvm::Vcpu& vcpu, const EntryPoint& entry) {
     sregs->efer = kEferLme | kEferLma;
   } else {
     // PVH: "CR0: PE set, PG clear; CR4: all bits clear" (xen docs/misc/pvh.pandoc).
+    // Multiboot asks the same of CR0 and flat 4 GiB segments (spec 3.2).
     sregs->cr0 = kCr0Pe | kCr0Et;
     sregs->cr3 = 0;
     sregs->cr4 = 0;
@@ -116,6 +117,7 @@ Status set_entry_registers(kvm::Vcpu& vcpu, const EntryPoint& entry) {
     regs.rsp = regs.rbp = layout::kBootStackTop;
   } else {
     regs.rbx = entry.boot_info;
+    regs.rax = entry.eax;
   }
   if (auto status = vcpu.set_regs(regs); !status) return status;
 

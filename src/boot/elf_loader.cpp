@@ -7,30 +7,16 @@
 #include <optional>
 #include <vector>
 
+#include "base/bytes.h"
 #include "base/strings.h"
 #include "boot/boot_params.h"
 #include "boot/e820.h"
+#include "boot/elf_image.h"
 #include "boot/layout.h"
 #include "boot/placement.h"
 
 namespace ember::boot {
 namespace {
-
-constexpr uint16_t kMaxProgramHeaders = 128;
-
-template <class T>
-std::optional<T> read_at(std::span<const uint8_t> bytes, uint64_t offset) {
-  if (offset > bytes.size() || bytes.size() - offset < sizeof(T)) return std::nullopt;
-  T value;
-  std::memcpy(&value, bytes.data() + offset, sizeof(T));
-  return value;
-}
-
-struct Segment {
-  uint64_t guest_address;
-  uint64_t virtual_address;
-  uint64_t memory_size;
-};
 
 // Finds the PVH entry in a PT_NOTE segment: a note named "Xen" of type
 // XEN_ELFNOTE_PHYS32_ENTRY whose descriptor is the 32-bit physical entry.
@@ -81,71 +67,24 @@ Result<uint64_t> write_pvh_start_info(const GuestMemory& memory, uint64_t cmdlin
 
 }  // namespace
 
-bool looks_like_elf(std::span<const uint8_t> image) {
-  return image.size() >= SELFMAG && std::memcmp(image.data(), ELFMAG, SELFMAG) == 0;
-}
-
 Result<EntryPoint> load_elf(const GuestMemory& memory, const BootInputs& inputs) {
   const auto image = inputs.kernel;
-  const auto header = read_at<Elf64_Ehdr>(image, 0);
-  if (!header || !looks_like_elf(image)) return Error{"is not an ELF image (truncated header or bad magic)"};
-  if (header->e_ident[EI_CLASS] != ELFCLASS64) return Error{"is a 32-bit ELF image; ember loads ELF64 kernels"};
-  if (header->e_ident[EI_DATA] != ELFDATA2LSB) return Error{"is a big-endian ELF image"};
-  if (header->e_machine != EM_X86_64) return Error{"is an ELF image for machine " + std::to_string(header->e_machine) + ", not x86-64"};
-  if (header->e_type != ET_EXEC) return Error{"is not an executable ELF image (e_type " + std::to_string(header->e_type) + ")"};
-  if (header->e_phentsize != sizeof(Elf64_Phdr)) return Error{"has program headers of an unexpected size"};
-  if (header->e_phnum == 0 || header->e_phnum > kMaxProgramHeaders) {
-    return Error{"has " + std::to_string(header->e_phnum) + " program headers (ember accepts 1 to " +
-                 std::to_string(kMaxProgramHeaders) + ")"};
+  if (image.size() > EI_CLASS && image[EI_CLASS] == ELFCLASS32) {
+    return Error{"is a 32-bit ELF image without a multiboot header; ember loads ELF64 kernels"};
   }
+  auto elf = parse_elf(image);
+  if (!elf) return elf.error();
+  if (elf->machine != EM_X86_64) return Error{"is an ELF image for machine " + std::to_string(elf->machine) + ", not x86-64"};
 
-  std::vector<Segment> segments;
   std::optional<uint64_t> pvh_entry;
-  uint64_t highest_end = layout::kHighMemory;
-  for (uint16_t i = 0; i < header->e_phnum; ++i) {
-    const auto ph = read_at<Elf64_Phdr>(image, header->e_phoff + uint64_t{i} * sizeof(Elf64_Phdr));
-    if (!ph || header->e_phoff > image.size()) return Error{"is truncated: program header " + std::to_string(i) + " lies past the end of the file"};
-    const std::string which = "segment " + std::to_string(i);
-    uint64_t file_end = 0;
-    if (__builtin_add_overflow(ph->p_offset, ph->p_filesz, &file_end) || file_end > image.size()) {
-      return Error{"is truncated: " + which + " runs past the end of the file"};
-    }
-    const auto contents = image.subspan(ph->p_offset, ph->p_filesz);
-    if (ph->p_type == PT_NOTE && !pvh_entry) pvh_entry = find_pvh_entry(contents);
-    if (ph->p_type != PT_LOAD || ph->p_memsz == 0) continue;
-
-    if (ph->p_filesz > ph->p_memsz) return Error{"has " + which + " with more file bytes than memory bytes"};
-    uint64_t end = 0;
-    if (__builtin_add_overflow(ph->p_paddr, ph->p_memsz, &end)) return Error{"has " + which + " whose address range wraps 2^64"};
-    if (ph->p_paddr < layout::kHighMemory) {
-      return Error{"has " + which + " at " + hex(ph->p_paddr) + ", below 1 MiB where ember keeps boot structures"};
-    }
-    if (!memory.contains(ph->p_paddr, ph->p_memsz)) {
-      return Error{"has " + which + " at " + hex(ph->p_paddr) + "-" + hex(end - 1) + ", outside the guest's " +
-                   format_size(memory.total_size()) + " of RAM"};
-    }
-    for (const auto& other : segments) {
-      if (ph->p_paddr < other.guest_address + other.memory_size && other.guest_address < end) {
-        return Error{"has " + which + " overlapping the segment at " + hex(other.guest_address)};
-      }
-    }
-    auto target = memory.slice(ph->p_paddr, ph->p_memsz);
-    std::memcpy(target.data(), contents.data(), contents.size());
-    std::memset(target.data() + contents.size(), 0, target.size() - contents.size());
-    segments.push_back({ph->p_paddr, ph->p_vaddr, ph->p_memsz});
-    highest_end = std::max(highest_end, end);
+  for (const auto& ph : elf->program_headers) {
+    if (ph.type == PT_NOTE && !pvh_entry) pvh_entry = find_pvh_entry(segment_bytes(image, ph));
   }
-  if (segments.empty()) return Error{"has no loadable segment"};
-
-  // e_entry is physical for vmlinux and for ember's programs; accept a
-  // virtual one too and translate it through its segment.
-  const auto entry_in = [&](uint64_t address) -> std::optional<uint64_t> {
-    for (const auto& s : segments) {
-      if (address - s.guest_address < s.memory_size) return address;
-      if (address - s.virtual_address < s.memory_size) return s.guest_address + (address - s.virtual_address);
-    }
-    return std::nullopt;
-  };
+  auto segments = load_segments(memory, image, *elf);
+  if (!segments) return segments.error();
+  uint64_t highest_end = layout::kHighMemory;
+  for (const auto& s : *segments) highest_end = std::max(highest_end, s.physical_address + s.memory_size);
+  const auto entry_in = [&](uint64_t address) { return physical_in_segments(*segments, address); };
 
   const uint64_t cmdline_limit = kLinuxCommandLineSize;
   auto cmdline = write_cmdline(memory, inputs.cmdline, cmdline_limit);
@@ -153,7 +92,7 @@ Result<EntryPoint> load_elf(const GuestMemory& memory, const BootInputs& inputs)
 
   std::optional<uint64_t> initrd;
   if (!inputs.initrd.empty()) {
-    auto placed = place_initrd(memory, inputs.initrd, highest_end, kMmioHoleStart - 1);
+    auto placed = place_high(memory, inputs.initrd, highest_end, kMmioHoleStart - 1, "the initrd");
     if (!placed) return placed.error();
     initrd = *placed;
   }
@@ -168,8 +107,8 @@ Result<EntryPoint> load_elf(const GuestMemory& memory, const BootInputs& inputs)
     return EntryPoint{EntryMode::Protected32, *entry, *start_info};
   }
 
-  const auto entry = entry_in(header->e_entry);
-  if (!entry) return Error{"has its entry point " + hex(header->e_entry) + " outside every loaded segment"};
+  const auto entry = entry_in(elf->entry);
+  if (!entry) return Error{"has its entry point " + hex(elf->entry) + " outside every loaded segment"};
   // A setup header as a bootloader would present it, so a vmlinux entered at
   // startup_64 and ember's guest programs read the same boot_params.
   BootParams params{};

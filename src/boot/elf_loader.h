@@ -6,11 +6,10 @@
 
 #include "base/result.h"
 #include "boot/boot_image.h"
+#include "boot/elf_image.h"
 #include "memory/guest_memory.h"
 
 namespace ember::boot {
-
-bool looks_like_elf(std::span<const uint8_t> image);
 
 Result<EntryPoint> load_elf(const GuestMemory& memory, const BootInputs& inputs);
 

@@ -2,12 +2,20 @@
 
 #include "boot/bzimage_loader.h"
 #include "boot/elf_loader.h"
+#include "boot/multiboot_loader.h"
 
 namespace ember::boot {
 
 Result<EntryPoint> load_kernel(const GuestMemory& memory, const BootInputs& inputs) {
+  // QEMU's order for -kernel: a Linux setup header wins, then a multiboot
+  // header, then an ELF image of its own (PVH or 64-bit entry).
+  if (looks_like_bzimage(inputs.kernel)) {
+    if (!inputs.modules.empty()) return Error{"is a Linux bzImage; --module is for multiboot kernels (Linux takes --initrd)"};
+    return load_bzimage(memory, inputs);
+  }
+  if (const auto multiboot = find_multiboot_header(inputs.kernel)) return load_multiboot(memory, inputs, *multiboot);
+  if (!inputs.modules.empty()) return Error{"has no multiboot header; --module is for multiboot kernels only"};
   if (looks_like_elf(inputs.kernel)) return load_elf(memory, inputs);
-  if (looks_like_bzimage(inputs.kernel)) return load_bzimage(memory, inputs);
   // A boot sector signature without the setup header: a bzImage cut short.
   if (inputs.kernel.size() >= 0x200 && inputs.kernel[0x1fe] == 0x55 && inputs.kernel[0x1ff] == 0xaa) {
     return Error{"is truncated: it has a boot sector but no complete setup header"};

@@ -10,6 +10,7 @@ namespace ember::layout {
 inline constexpr uint64_t kGdt           = 0x500;    // 5 descriptors, see boot_cpu.cpp
 inline constexpr uint64_t kIdt           = 0x520;    // empty: the guest installs its own
 inline constexpr uint64_t kPvhStartInfo  = 0x6000;   // hvm_start_info, then its memmap and modlist
+inline constexpr uint64_t kMultibootInfo = 0x6000;   // or multiboot's information (one protocol per boot)
 inline constexpr uint64_t kZeroPage      = 0x7000;   // Linux boot_params ("zero page")
 inline constexpr uint64_t kBootStackTop  = 0x8ff0;
 inline constexpr uint64_t kPml4          = 0x9000;

@@ -18,17 +18,17 @@ Result<uint64_t> write_cmdline(const GuestMemory& memory, const std::string& cmd
   return layout::kCmdline;
 }
 
-Result<uint64_t> place_initrd(const GuestMemory& memory, std::span<const uint8_t> initrd, uint64_t lowest,
-                              uint64_t highest_last_byte) {
+Result<uint64_t> place_high(const GuestMemory& memory, std::span<const uint8_t> bytes, uint64_t lowest,
+                            uint64_t highest_last_byte, const std::string& what) {
   const uint64_t ceiling = std::min(highest_last_byte, low_ram_end(memory) - 1);
-  const uint64_t size = initrd.size();
+  const uint64_t size = bytes.size();
   const auto too_big = [&] {
-    return Error{"the initrd (" + format_size(size) + ") does not fit in guest RAM between " + hex(lowest) + " and " +
+    return Error{what + " (" + format_size(size) + ") does not fit in guest RAM between " + hex(lowest) + " and " +
                  hex(ceiling) + "; give the guest more --memory"};
   };
   if (size > ceiling + 1 || ceiling + 1 - size < lowest) return too_big();
   const uint64_t address = (ceiling + 1 - size) & ~(kPageSize - 1);
-  if (address < lowest || !memory.write(address, initrd)) return too_big();
+  if (address < lowest || !memory.write(address, bytes)) return too_big();
   return address;
 }
 

@@ -15,11 +15,12 @@ namespace ember::boot {
 // NUL, as the boot protocol's cmdline_size does.
 Result<uint64_t> write_cmdline(const GuestMemory& memory, const std::string& cmdline, uint64_t max_bytes);
 
-// Places the initrd page-aligned as high as possible with its last byte at or
-// below `highest_last_byte` and its first byte at or above `lowest`.
-// Returns the address.
-Result<uint64_t> place_initrd(const GuestMemory& memory, std::span<const uint8_t> initrd, uint64_t lowest,
-                              uint64_t highest_last_byte);
+// Copies `bytes` (an initrd or a module) page-aligned as high as possible
+// into the RAM that starts at 0, with its last byte at or below
+// `highest_last_byte` and its first at or above `lowest`. Returns the
+// address. `what` names it in the error ("the initrd").
+Result<uint64_t> place_high(const GuestMemory& memory, std::span<const uint8_t> bytes, uint64_t lowest,
+                            uint64_t highest_last_byte, const std::string& what);
 
 // Fills the zero page's e820 table from `memory` and writes `params` at
 // layout::kZeroPage.

@@ -10,6 +10,7 @@
 #include "base/file.h"
 #include "base/strings.h"
 #include "boot/boot_cpu.h"
+#include "boot/e820.h"
 #include "boot/kernel_loader.h"
 #include "boot/mp_table.h"
 #include "machine/console_input.h"
@@ -71,9 +72,31 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
     initrd = std::move(*read);
   }
 
+  std::vector<std::vector<uint8_t>> module_files;
+  module_files.reserve(config.modules.size());  // the spans below point into these
+  std::vector<boot::BootModule> modules;
+  for (const auto& module : config.modules) {
+    const std::string path = module.substr(0, module.find(' '));
+    auto read = read_whole_file(path, "module", config.memory_bytes);
+    if (!read) return read.error();
+    module_files.push_back(std::move(*read));
+    modules.push_back({module_files.back(), module});
+  }
+
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> fw_cfg_files;
+  for (const auto& file : config.fw_cfg_files) {
+    if (file.path.empty()) {
+      fw_cfg_files.emplace_back(file.name, std::vector<uint8_t>(file.text.begin(), file.text.end()));
+      continue;
+    }
+    auto read = read_whole_file(file.path, "fw_cfg file", config.memory_bytes);
+    if (!read) return read.error();
+    fw_cfg_files.emplace_back(file.name, std::move(*read));
+  }
+
   auto memory = GuestMemory::create(ram_regions_for(config.memory_bytes));
   if (!memory) return memory.error();
-  const boot::BootInputs inputs{*kernel, initrd, config.cmdline};
+  const boot::BootInputs inputs{*kernel, initrd, config.cmdline, config.kernel_path, config.initrd_path, modules};
   auto entry = boot::load_kernel(*memory, inputs);
   if (!entry) return Error{"kernel '" + config.kernel_path + "' " + entry.error().message};
   if (auto tables = boot::write_boot_tables(*memory); !tables) return tables.error();
@@ -109,7 +132,7 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
       return mapped.error();
     }
   }
-  if (auto devices = machine->add_devices(); !devices) return devices.error();
+  if (auto devices = machine->add_devices(std::move(fw_cfg_files)); !devices) return devices.error();
   if (auto vcpus = machine->create_vcpus(*entry, msr_exits); !vcpus) return vcpus.error();
   return machine;
 }
@@ -124,12 +147,13 @@ Machine::Machine(const MachineConfig& config, GuestMemory memory, kvm::Kvm kvm, 
       ioapic_{router_, ioapic_id(config.cpus)},
       uart_{*console_, uart_irq_},
       pit_{pit_irq_, monotonic_ns},
-      exit_port_{*this},
+      exit_port_{*this, config.exit_device},
       i8042_{*this} {}
 
 Machine::~Machine() = default;
 
-Status Machine::add_devices() {
+Status Machine::add_devices(std::vector<std::pair<std::string, std::vector<uint8_t>>> fw_cfg_files) {
+  if (auto filled = fill_fw_cfg(std::move(fw_cfg_files)); !filled) return filled;
   constexpr uint16_t kCom1 = 0x3f8;
   for (const auto& [base, length, device] : {
            std::tuple<uint64_t, uint64_t, Device*>{kCom1, Uart16550::kRegisterCount, &uart_},
@@ -143,6 +167,7 @@ Status Machine::add_devices() {
            {Pic8259Pair::kMasterPort, 2, &pic_},
            {Pic8259Pair::kSlavePort, 2, &pic_},
            {Pic8259Pair::kElcrPort, 2, &pic_},
+           {FwCfg::kBasePort, FwCfg::kPortCount, &fw_cfg_},
        }) {
     if (auto inserted = pio_bus_.insert(base, length, *device); !inserted) return inserted.error();
   }
@@ -151,6 +176,37 @@ Status Machine::add_devices() {
            {Lapic::kMmioBase, Lapic::kMmioSize, &lapic_mmio_},
        }) {
     if (auto inserted = mmio_bus_.insert(base, length, *device); !inserted) return inserted.error();
+  }
+  return {};
+}
+
+Status Machine::fill_fw_cfg(std::vector<std::pair<std::string, std::vector<uint8_t>>> files) {
+  // What guests built for QEMU's PC machine read (QEMU hw/i386/fw_cfg.c,
+  // hw/nvram/fw_cfg.c): little-endian numbers, the command line with its
+  // NUL, and the e820 map as "etc/e820".
+  const auto little_endian = [](uint64_t value, size_t bytes) {
+    std::vector<uint8_t> out(bytes);
+    for (size_t i = 0; i < bytes; ++i) out[i] = static_cast<uint8_t>(value >> (8 * i));
+    return out;
+  };
+  fw_cfg_.add_item(FwCfg::kUuid, std::vector<uint8_t>(16, 0));
+  fw_cfg_.add_item(FwCfg::kRamSize, little_endian(config_.memory_bytes, 8));
+  fw_cfg_.add_item(FwCfg::kNoGraphic, little_endian(1, 2));
+  fw_cfg_.add_item(FwCfg::kNbCpus, little_endian(config_.cpus, 2));
+  fw_cfg_.add_item(FwCfg::kMaxCpus, little_endian(config_.cpus, 2));
+  fw_cfg_.add_item(FwCfg::kCmdlineSize, little_endian(config_.cmdline.size() + 1, 4));
+  std::vector<uint8_t> cmdline(config_.cmdline.begin(), config_.cmdline.end());
+  cmdline.push_back(0);
+  fw_cfg_.add_item(FwCfg::kCmdlineData, std::move(cmdline));
+  std::vector<uint8_t> e820;
+  for (const auto& entry : boot::e820_map(memory_)) {
+    for (const auto& field : {little_endian(entry.address, 8), little_endian(entry.size, 8), little_endian(entry.type, 4)}) {
+      e820.insert(e820.end(), field.begin(), field.end());
+    }
+  }
+  if (auto added = fw_cfg_.add_file("etc/e820", std::move(e820)); !added) return added;
+  for (auto& [name, bytes] : files) {
+    if (auto added = fw_cfg_.add_file(name, std::move(bytes)); !added) return added;
   }
   return {};
 }

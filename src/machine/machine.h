@@ -15,6 +15,7 @@
 #include "devices/boot_timer.h"
 #include "devices/console_output.h"
 #include "devices/exit_port.h"
+#include "devices/fw_cfg.h"
 #include "devices/i8042.h"
 #include "devices/interrupt_line.h"
 #include "devices/ioapic.h"
@@ -60,7 +61,8 @@ class Machine final : public MachineControl {
  private:
   Machine(const MachineConfig& config, GuestMemory memory, kvm::Kvm kvm, kvm::Vm vm,
           std::unique_ptr<ConsoleOutput> console);
-  Status add_devices();
+  Status add_devices(std::vector<std::pair<std::string, std::vector<uint8_t>>> fw_cfg_files);
+  Status fill_fw_cfg(std::vector<std::pair<std::string, std::vector<uint8_t>>> files);
   Status create_vcpus(const boot::EntryPoint& entry, bool msr_exits);
 
   const MachineConfig            config_;
@@ -86,6 +88,7 @@ class Machine final : public MachineControl {
   I8042           i8042_;
   PostCodePort    post_code_;
   BootTimer       boot_timer_;
+  FwCfg           fw_cfg_{memory_};
   uint64_t        run_started_ns_ = 0, run_ended_ns_ = 0;
   Bus             pio_bus_{"port I/O"};
   Bus             mmio_bus_{"MMIO"};

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace ember {
 
@@ -14,9 +15,28 @@ struct ConsoleConfig {
   std::string path;  // for Kind::File
 };
 
+// What a guest's write to port 0xf4 means.
+enum class ExitDevice {
+  Ember,  // byte N: exit status N
+  Qemu,   // value N: exit status (N << 1) | 1, as QEMU's isa-debug-exit
+};
+
+struct FwCfgFileConfig {
+  std::string name;
+  std::string path;    // the file's contents, or
+  std::string text;    // these bytes when path is empty
+};
+
 struct MachineConfig {
   std::string   kernel_path;
   std::string   initrd_path;  // empty: no initrd
+  // Multiboot modules, each "PATH" or "PATH ARGS": the file is PATH, and the
+  // kernel sees the whole string as the module's command line (as QEMU's
+  // -initrd "file args,..." and GRUB's `module` give it).
+  std::vector<std::string> modules;
+  ExitDevice    exit_device = ExitDevice::Ember;
+  // Extra fw_cfg files (QEMU's -fw_cfg name=...,file=|string=...).
+  std::vector<FwCfgFileConfig> fw_cfg_files;
   std::string   cmdline;
   uint64_t      memory_bytes = 128ull << 20;
   uint32_t      cpus = 1;

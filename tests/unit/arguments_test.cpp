@@ -163,3 +163,43 @@ TEST(ExitCodes, ResetMeansNoCommandStatusOnlyInCommandMode) {
 
 }  // namespace
 }  // namespace ember::cli
+
+namespace ember::cli {
+namespace {
+
+TEST(QemuConventionArguments, ModulesAndFwCfgFilesRepeatAndKeepTheirOrder) {
+  const auto result = parse_arguments(std::vector<std::string_view>{
+      "run", "--kernel", "k", "--module", "a.bin x=1", "--module=b.bin", "--fw-cfg", "name=opt/a,string=hi, there",
+      "--fw-cfg", "name=opt/b,file=/tmp/f"});
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  EXPECT_EQ(result->machine.modules, (std::vector<std::string>{"a.bin x=1", "b.bin"}));
+  ASSERT_EQ(result->machine.fw_cfg_files.size(), 2u);
+  EXPECT_EQ(result->machine.fw_cfg_files[0].name, "opt/a");
+  EXPECT_EQ(result->machine.fw_cfg_files[0].text, "hi, there");
+  EXPECT_EQ(result->machine.fw_cfg_files[1].path, "/tmp/f");
+}
+
+TEST(QemuConventionArguments, ExitDevice) {
+  EXPECT_EQ(parse_arguments(std::vector<std::string_view>{"run", "--kernel", "k"})->machine.exit_device, ExitDevice::Ember);
+  EXPECT_EQ(parse_arguments(std::vector<std::string_view>{"run", "--kernel", "k", "--exit-device", "qemu"})->machine.exit_device,
+            ExitDevice::Qemu);
+  const auto bad = parse_arguments(std::vector<std::string_view>{"run", "--kernel", "k", "--exit-device", "isa"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("not one of ember, qemu"), std::string::npos);
+  EXPECT_FALSE(parse_arguments(std::vector<std::string_view>{"run", "--kernel", "k", "--exit-device", "qemu", "--exit-device",
+                                                              "qemu"})
+                   .ok())
+      << "at most once";
+}
+
+TEST(QemuConventionArguments, BadValuesAreRefused) {
+  for (const auto* value : {"opt/a,string=x", "name=opt/a", "name=opt/a,blob=x", "name=,string=x", "name=opt/a,file="}) {
+    const auto result = parse_arguments(std::vector<std::string_view>{"run", "--kernel", "k", "--fw-cfg", value});
+    EXPECT_FALSE(result.ok()) << value;
+  }
+  EXPECT_FALSE(parse_arguments(std::vector<std::string_view>{"run", "--kernel", "k", "--module", ""}).ok());
+  EXPECT_FALSE(parse_arguments(std::vector<std::string_view>{"run", "--kernel", "k", "--module", " args"}).ok());
+}
+
+}  // namespace
+}  // namespace ember::cli

@@ -4,6 +4,8 @@
 #define SIPI_VECTOR     (TRAMPOLINE_BASE >> 12)
 
 extern char trampoline_start[], trampoline_end[];
+extern uint16_t trampoline_gdt_limit;
+extern uint32_t trampoline_gdt_base, trampoline_cr3;
 volatile uint32_t aps_online;
 static void (*volatile ap_work)(uint32_t);
 
@@ -16,10 +18,19 @@ void ap_main(uint32_t apic_id) {
   for (;;) wait_for_interrupt();
 }
 
-uint32_t start_aps(void (*work)(uint32_t apic_id)) {
+uint32_t start_aps(void (*work)(uint32_t apic_id)) { return start_cpus(cpu_count(), work); }
+
+uint32_t start_cpus(uint32_t count, void (*work)(uint32_t apic_id)) {
+  /* The APs use this CPU's GDT and page tables, both below 4 GiB. */
+  struct __attribute__((packed)) { uint16_t limit; uint64_t base; } gdtr;
+  uint64_t cr3;
+  __asm__ volatile("sgdt %0" : "=m"(gdtr));
+  __asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
+  trampoline_gdt_limit = gdtr.limit;
+  trampoline_gdt_base = (uint32_t)gdtr.base;
+  trampoline_cr3 = (uint32_t)cr3;
   memcpy((void*)(uintptr_t)TRAMPOLINE_BASE, trampoline_start, (size_t)(trampoline_end - trampoline_start));
   ap_work = work;
-  const uint32_t count = cpu_count();
   for (uint32_t id = 1; id < count; id++) {
     /* INIT, then SIPI twice, as the MP specification's universal start-up
      * algorithm does (SDM Vol. 3A 9.4.4.1); a second SIPI to a started AP

@@ -1,8 +1,10 @@
 /* Start-up code for application processors. A SIPI with vector 0x30 starts
  * an AP in real mode at 0x30000 (SDM Vol. 3A 9.4.4); smp.c copies the code
  * between trampoline_start and trampoline_end there. It switches to
- * protected mode, then long mode, reusing ember's boot GDT (0x500) and
- * identity page tables (PML4 at 0x9000), and jumps to ap_entry64. */
+ * protected mode, then long mode, with the boot CPU's GDT and page tables
+ * (smp.c fills in trampoline_gdt_base and trampoline_cr3 before copying; the
+ * GDT has ember's boot GDT selectors, which multiboot/entry.S copies), and
+ * jumps to ap_entry64. */
         .set    TRAMPOLINE_BASE, 0x30000
         .set    CODE32, 0x28
         .set    CODE64, 0x10
@@ -33,7 +35,7 @@ protected:
         mov     %cr4, %eax
         or      $0x20, %eax                 /* PAE */
         mov     %eax, %cr4
-        mov     $0x9000, %eax
+        mov     (TRAMPOLINE_BASE + (trampoline_cr3 - trampoline_start)), %eax
         mov     %eax, %cr3
         mov     $0xc0000080, %ecx           /* EFER */
         rdmsr
@@ -50,9 +52,14 @@ long_mode:
         jmp     *%rax
 
         .balign 8
+        .globl  trampoline_gdt_limit, trampoline_gdt_base, trampoline_cr3
 gdt_pointer:
-        .word   47
-        .long   0x500
+trampoline_gdt_limit:
+        .word   0
+trampoline_gdt_base:
+        .long   0
+trampoline_cr3:
+        .long   0
 trampoline_end:
 
         .text

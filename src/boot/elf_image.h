@@ -1,0 +1,54 @@
+// Reading ELF executables, 32- or 64-bit, into one neutral form, and copying
+// their PT_LOAD segments into guest RAM with every offset, size and address
+// checked (System V gABI, "Program Header"). Used by the ELF loader (vmlinux,
+// ember's guest programs) and the multiboot loader.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "base/result.h"
+#include "memory/guest_memory.h"
+
+namespace ember::boot {
+
+struct ProgramHeader {
+  uint32_t type;
+  uint64_t offset, virtual_address, physical_address, file_size, memory_size;
+};
+
+struct ElfImage {
+  bool                       is64;
+  uint16_t                   machine;  // e_machine
+  uint64_t                   entry;    // e_entry
+  std::vector<ProgramHeader> program_headers;
+};
+
+bool looks_like_elf(std::span<const uint8_t> image);
+
+// Checks the identification, that it is a little-endian executable, and that
+// every program header lies inside the file. Errors read after "kernel 'x' ".
+Result<ElfImage> parse_elf(std::span<const uint8_t> image);
+
+struct LoadedSegment {
+  uint64_t physical_address;
+  uint64_t virtual_address;
+  uint64_t memory_size;
+};
+
+// Copies every non-empty PT_LOAD segment to its physical address and zeroes
+// its tail (bss). Refused: file bytes past the end of the file, more file
+// than memory bytes, ranges that wrap, start below 1 MiB (ember's boot
+// structures), lie outside RAM or overlap each other.
+Result<std::vector<LoadedSegment>> load_segments(const GuestMemory& memory, std::span<const uint8_t> image,
+                                                 const ElfImage& elf);
+
+// `address` as a physical address inside a loaded segment: physical
+// addresses as they are, virtual ones translated through their segment.
+std::optional<uint64_t> physical_in_segments(const std::vector<LoadedSegment>& segments, uint64_t address);
+
+// The contents of segment `header` in the file (checked by parse_elf).
+std::span<const uint8_t> segment_bytes(std::span<const uint8_t> image, const ProgramHeader& header);
+
+}  // namespace ember::boot
