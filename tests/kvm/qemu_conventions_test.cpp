@@ -43,6 +43,16 @@ TEST(QemuConformance, QemuRunsTheSameProgramToTheSameStatusAndOutput) {
   EXPECT_EQ(qemu.exit_code, ((10 + 4) << 1) | 1) << qemu.out << qemu.err;
   EXPECT_NE(qemu.out.find("fw_cfg: 4 CPUs, RAM 96 MiB\nsmp: 4 CPUs online\n"), std::string::npos) << qemu.out;
 }
+
+// The user-mode SYSCALL probe's success path, on QEMU's exact CPU model:
+// what tests/kvm (and the Linux user-space tests) expect on hardware KVM.
+TEST(QemuConformance, UserModeSyscallProbePassesOnAnExactCpu) {
+  const auto qemu = run_process({EMBER_QEMU_BINARY, "-accel", "tcg", "-m", "64", "-kernel", guest("multiboot_user_syscall"),
+                                 "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-display", "none", "-serial", "stdio",
+                                 "-no-reboot", "-nodefaults"});
+  EXPECT_EQ(qemu.exit_code, 1) << "status 0, QEMU-style: " << qemu.out << qemu.err;
+  EXPECT_NE(qemu.out.find("SYSCALL entered CPL 0 twice, SYSRETQ returned to CPL 3"), std::string::npos) << qemu.out;
+}
 #endif
 
 TEST(ExitDevice, EmberMeaningGivesTheByteItself) {
