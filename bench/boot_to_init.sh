@@ -4,7 +4,8 @@
 # command line, run alternately ROUNDS times (default 3). A run's time is wall
 # time from starting the VMM to the console line "Run /init as init process";
 # the VMM is stopped there. A run that never gets there prints why (the last
-# console/stderr line), e.g. QEMU stopping at a KVM emulation failure.
+# console/stderr line), e.g. QEMU stopping at a KVM emulation failure (where
+# it pauses the guest rather than exiting, so the script stops it).
 #
 #   bench/boot_to_init.sh [ROUNDS]    (after scripts/build.sh; builds the
 #                                      kernel and initramfs if needed)
@@ -36,6 +37,8 @@ measure() {
       break
     fi
     [[ -n ${line//[[:space:]]/} ]] && last=$line
+    # QEMU keeps running, paused, after a KVM emulation failure.
+    [[ $line == *"KVM internal error"* || $line == *"emulation failure"* ]] && break
   done
   kill "$VMM_PID" 2>/dev/null || true
   wait "$VMM_PID" 2>/dev/null || true

@@ -26,6 +26,24 @@ void expect_one_clear_line(const ProcessResult& result, const std::string& needl
   EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
 }
 
+TEST(CliErrors, MultibootHeaderWithBadChecksumExits1) {
+  // Magic and flags, then a checksum that does not sum to zero.
+  std::string image(64, '\0');
+  const uint32_t header[3] = {0x1badb002, 0x00010000, 0x12345678};
+  image.replace(16, sizeof header, reinterpret_cast<const char*>(header), sizeof header);
+  const auto path = scratch_file("bad_multiboot", image);
+  const auto result = run_ember({"run", "--kernel", path});
+  EXPECT_EQ(result.exit_code, 1);
+  expect_one_clear_line(result, "has a multiboot header at offset 0x10 with a bad checksum");
+}
+
+TEST(CliErrors, MissingModuleFileExits1) {
+  const auto kernel = scratch_file("module_kernel", std::string(64, '\0'));
+  const auto result = run_ember({"run", "--kernel", kernel, "--module", "/nonexistent/mod args"});
+  EXPECT_EQ(result.exit_code, 1);
+  expect_one_clear_line(result, "module '/nonexistent/mod' does not exist");
+}
+
 TEST(CliErrors, MissingKernelFileExits1) {
   const auto result = run_ember({"run", "--kernel", "/nonexistent/kernel"});
   EXPECT_EQ(result.exit_code, 1);
