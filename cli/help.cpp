@@ -19,7 +19,7 @@ Exit status of 'ember run':
   2     usage error: a bad option or value
   123   -- COMMAND given, but the guest stopped before reporting its status
         (a kernel panic reboots it: ember adds panic=-1 if absent)
-  124   --timeout expired
+  124   --timeout expired (stderr says where each VCPU was: its RIP)
   125   the guest crashed: triple fault, KVM internal error, every VCPU
         halted with interrupts off (register dump on stderr)
   128+S ember was stopped by signal S (SIGINT, SIGTERM, SIGHUP)

@@ -51,7 +51,8 @@ void report(const Outcome& outcome, const ember::cli::Invocation& invocation) {
       ember::log::error(outcome.detail);
       break;
     case Outcome::Kind::Timeout:
-      ember::log::error("--timeout of " + seconds_text(*invocation.timeout) + " s expired; the guest was stopped");
+      ember::log::error("--timeout of " + seconds_text(*invocation.timeout) + " s expired; the guest was stopped. Where its VCPUs were:\n" +
+                        outcome.detail);
       break;
     case Outcome::Kind::Signal:
       ember::log::error(std::string("stopped by signal ") + strsignal(outcome.value));

@@ -277,6 +277,13 @@ Outcome Machine::run(std::optional<std::chrono::milliseconds> timeout) {
   run_ended_ns_ = monotonic_ns();
   input.reset();
   std::lock_guard lock{outcome_mutex_};
+  if (outcome_->kind == Outcome::Kind::Timeout) {
+    // Where each VCPU was, to look up in the kernel's symbols.
+    for (const auto& runner : runners_) {
+      outcome_->detail += (outcome_->detail.empty() ? "" : "\n") + std::string("VCPU ") + std::to_string(&runner - &runners_[0]) +
+                          ": " + runner->final_state();
+    }
+  }
   return *outcome_;
 }
 

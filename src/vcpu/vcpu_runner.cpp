@@ -94,6 +94,17 @@ void VcpuRunner::run(bool boot_vcpu) {
     if (handle_exit() == Next::Stop) break;
   }
   bind_kick_target(nullptr);
+  record_final_state();
+}
+
+void VcpuRunner::record_final_state() {
+  if (activity_ == Activity::WaitingForSipi) {
+    final_state_ = "waiting for INIT/SIPI";
+    return;
+  }
+  const auto regs = vcpu_.get_regs();
+  const std::string rip = regs ? "RIP " + hex(regs->rip) : "RIP unreadable";
+  final_state_ = (activity_ == Activity::Halted ? "halted at " : "running at ") + rip;
 }
 
 void VcpuRunner::set_activity(Activity next) {

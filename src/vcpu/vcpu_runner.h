@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstdint>
 #include <optional>
+#include <string>
 
 #include "bus/bus.h"
 #include "devices/lapic.h"
@@ -58,6 +59,11 @@ class VcpuRunner final : public Kickable {
   static constexpr size_t kExitReasons = 48;
   const std::array<uint64_t, kExitReasons + 1>& exit_counts() const { return exit_counts_; }
 
+  // Where this VCPU was when its thread ended ("running at RIP 0x...",
+  // "halted at RIP 0x...", "waiting for INIT/SIPI"), so a timed-out guest
+  // shows where it hung. Read after the thread ended.
+  const std::string& final_state() const { return final_state_; }
+
   InjectionMailbox& mailbox() { return mailbox_; }
   ApicAddressing&   addressing() { return addressing_; }
   Lapic&            lapic() { return lapic_; }
@@ -81,6 +87,7 @@ class VcpuRunner final : public Kickable {
   Next handle_halt(bool interrupts_enabled);
   Next handle_emulation_failure();
   Next crash(const std::string& what);
+  void record_final_state();
 
   const uint32_t           index_;
   kvm::Vcpu                vcpu_;
@@ -104,6 +111,7 @@ class VcpuRunner final : public Kickable {
   std::optional<uint64_t> armed_deadline_;
 
   std::array<uint64_t, kExitReasons + 1> exit_counts_{};  // the last slot: interrupted by a kick
+  std::string                            final_state_;
 
   std::atomic<pthread_t> thread_{};
   std::atomic<bool>      thread_known_{false};

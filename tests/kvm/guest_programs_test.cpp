@@ -84,6 +84,10 @@ TEST_F(GuestProgram, TimeoutStopsASpinningGuestWith124) {
 TEST_F(GuestProgram, TimeoutStopsAGuestWithParkedApsToo) {
   const auto result = boot("spin", {"--cpus", "2"}, "0.5");
   EXPECT_EQ(result.exit_code, 124) << result.err;
+  // Where each VCPU was: the boot VCPU inside the program (linked at 2 MiB),
+  // the AP never started.
+  EXPECT_NE(result.err.find("VCPU 0: running at RIP 0x2"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("VCPU 1: waiting for INIT/SIPI"), std::string::npos) << result.err;
 }
 
 TEST_F(GuestProgram, TripleFaultIsACrashWithARegisterDump) {
