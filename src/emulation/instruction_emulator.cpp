@@ -167,6 +167,39 @@ bool write_register(kvm_regs& regs, ZydisRegister reg, uint64_t value, unsigned 
   return true;
 }
 
+// LSL's answer for `selector`: the byte-granular limit of a GDT/LDT
+// descriptor LSL may read, or nullopt where LSL clears ZF (SDM Vol. 2A, LSL):
+// a null selector, one past the table's limit, a descriptor type LSL does not
+// accept, or a privilege check that fails. The LDT is not read (ember's
+// guests keep none); an LDT selector counts as failing.
+std::optional<uint32_t> segment_limit_for_lsl(uint16_t selector, const kvm_sregs& sregs, const GuestMemory& memory,
+                                              bool long_mode) {
+  const bool in_ldt = selector & 4;
+  const auto index_bytes = static_cast<uint16_t>(selector & ~7u);
+  if (index_bytes == 0 || in_ldt || index_bytes + 7u > sregs.gdt.limit) return std::nullopt;
+  uint64_t descriptor = 0;
+  if (!read_linear(memory, paging_of(sregs), sregs.gdt.base + index_bytes,
+                   std::span{reinterpret_cast<uint8_t*>(&descriptor), sizeof descriptor})) {
+    return std::nullopt;
+  }
+  const unsigned type = (descriptor >> 40) & 0xf;
+  const bool code_or_data = (descriptor >> 44) & 1;
+  const unsigned dpl = (descriptor >> 45) & 3;
+  if (code_or_data) {
+    const bool conforming_code = (type & 0xc) == 0xc;
+    const unsigned cpl = sregs.cs.dpl, rpl = selector & 3;
+    if (!conforming_code && (dpl < cpl || dpl < rpl)) return std::nullopt;
+  } else {
+    // System descriptors LSL accepts: LDT and available/busy TSS; the 16-bit
+    // TSS types only outside 64-bit mode.
+    const bool accepted = type == 2 || type == 9 || type == 11 || (!long_mode && (type == 1 || type == 3));
+    if (!accepted) return std::nullopt;
+  }
+  const uint32_t raw_limit = static_cast<uint32_t>((descriptor & 0xffff) | ((descriptor >> 32) & 0xf0000));
+  const bool granular = (descriptor >> 55) & 1;
+  return granular ? (raw_limit << 12) | 0xfff : raw_limit;
+}
+
 }  // namespace
 
 EmulationResult emulate_instruction(const kvm_regs& regs, const kvm_sregs& sregs, const GuestMemory& memory,
@@ -220,6 +253,21 @@ EmulationResult emulate_instruction(const kvm_regs& regs, const kvm_sregs& sregs
       // ZF = (source == 0); OF, SF, AF, CF and PF are cleared (SDM Vol. 2B, POPCNT).
       result.regs.rflags &= ~(kFlagOf | kFlagSf | kFlagZf | kFlagAf | kFlagCf | kFlagPf);
       if (*source == 0) result.regs.rflags |= kFlagZf;
+      return done();
+    }
+
+    case ZYDIS_MNEMONIC_LSL: {
+      // Linux reads its CPU number this way in paranoid entry (NMI, #MC).
+      const auto& destination = decoded->operands[0];
+      const auto selector = read_operand(*decoded, decoded->operands[1], regs, sregs, memory);
+      if (!selector || destination.type != ZYDIS_OPERAND_TYPE_REGISTER) break;
+      const bool long_mode = machine_mode(sregs) == ZYDIS_MACHINE_MODE_LONG_64;
+      const auto limit = segment_limit_for_lsl(static_cast<uint16_t>(*selector), sregs, memory, long_mode);
+      result.regs.rflags &= ~kFlagZf;
+      if (limit) {
+        if (!write_register(result.regs, destination.reg.value, *limit, destination.size)) break;
+        result.regs.rflags |= kFlagZf;
+      }
       return done();
     }
 

@@ -35,6 +35,58 @@ class InstructionEmulatorTest : public ::testing::Test {
   kvm_sregs   sregs{};
 };
 
+// LSL against a GDT in guest RAM, as Linux's paranoid entry uses it: the
+// per-CPU segment's limit holds the CPU number.
+class LslTest : public InstructionEmulatorTest {
+ protected:
+  static constexpr uint64_t kGdtBase = 0x300000;
+  LslTest() {
+    const uint64_t gdt[6] = {
+        0,
+        0,
+        0x00af9b000000ffffull,  // 0x10: kernel code, DPL 0, 4 GiB (granular)
+        0x00cf93000000ffffull,  // 0x18: kernel data
+        0x0000f50000000003ull,  // 0x20: data, DPL 3, byte limit 3 (Linux's CPU/node segment shape)
+        0x0000890000000067ull,  // 0x28: available 64-bit TSS, limit 0x67
+    };
+    EXPECT_TRUE(memory.write(kGdtBase, std::span{reinterpret_cast<const uint8_t*>(gdt), sizeof gdt}));
+    sregs.gdt.base = kGdtBase;
+    sregs.gdt.limit = sizeof gdt - 1;
+  }
+  EmulationResult lsl(uint64_t selector) {
+    regs.rax = selector;
+    regs.rbx = 0x5555;
+    return run({0x48, 0x0f, 0x03, 0xd8});  // lsl rbx, eax
+  }
+};
+
+TEST_F(LslTest, LoadsAByteGranularLimitAndSetsZf) {
+  const auto result = lsl(0x23);  // RPL 3 selector of the DPL 3 segment
+  ASSERT_EQ(result.kind, EmulationResult::Kind::Emulated) << result.instruction;
+  EXPECT_EQ(result.regs.rbx, 3u);
+  EXPECT_TRUE(result.regs.rflags & 0x40);
+  EXPECT_EQ(result.regs.rip, kCode + 4);
+}
+
+TEST_F(LslTest, ScalesAPageGranularLimit) {
+  const auto result = lsl(0x10);
+  EXPECT_EQ(result.regs.rbx, 0xffffffffu);
+  EXPECT_TRUE(result.regs.rflags & 0x40);
+}
+
+TEST_F(LslTest, AcceptsATssInLongMode) {
+  EXPECT_EQ(lsl(0x28).regs.rbx, 0x67u);
+}
+
+TEST_F(LslTest, NullOutOfRangeAndPrivilegeFailuresClearZfAndKeepTheDestination) {
+  for (uint64_t selector : {0x0ull, 0x30ull, 0x0cull /* LDT */, 0x13ull /* RPL 3 > DPL 0 */}) {
+    const auto result = lsl(selector);
+    ASSERT_EQ(result.kind, EmulationResult::Kind::Emulated) << selector;
+    EXPECT_EQ(result.regs.rbx, 0x5555u) << selector;
+    EXPECT_FALSE(result.regs.rflags & 0x40) << selector;
+  }
+}
+
 TEST_F(InstructionEmulatorTest, PopcntRegisterToRegister) {
   regs.rbx = 0xf0f0;
   regs.rax = 0xffffffff'ffffffff;
