@@ -76,7 +76,7 @@ class LinuxUserspace : public LinuxBoot {
 };
 
 TEST_F(LinuxUserspace, KernelWithInitramfsReachesInitAndTheRunEnds) {
-  const auto result = boot_command({"sh", "-c", kShowCpus}, "600");
+  const auto result = boot_command({"sh", "-c", kShowCpus}, "900");
   const auto& console = result.out;
   ASSERT_NE(console.find("Run /init as init process"), std::string::npos) << "console:\n" << console << "\nstderr:\n" << result.err;
   EXPECT_NE(console.find("smp: Brought up 1 node, 2 CPUs"), std::string::npos) << console;
@@ -92,7 +92,7 @@ TEST_F(LinuxUserspace, KernelWithInitramfsReachesInitAndTheRunEnds) {
 
 TEST_F(LinuxUserspace, RunsNprocAndProcInterruptsOnBothCpus) {
   if (const auto limitation = syscall_limitation(); !limitation.empty()) GTEST_SKIP() << "host limitation: " << limitation;
-  const auto result = boot_command({"sh", "-c", kShowCpus}, "600");
+  const auto result = boot_command({"sh", "-c", kShowCpus}, "900");
   EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
   EXPECT_NE(result.out.find("nproc=2"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("CPU0       CPU1"), std::string::npos) << result.out;
@@ -101,7 +101,7 @@ TEST_F(LinuxUserspace, RunsNprocAndProcInterruptsOnBothCpus) {
 
 TEST_F(LinuxUserspace, CommandExitStatusBecomesEmbersExitStatus) {
   if (const auto limitation = syscall_limitation(); !limitation.empty()) GTEST_SKIP() << "host limitation: " << limitation;
-  const auto result = boot_command({"sh", "-c", "exit 3"}, "600");
+  const auto result = boot_command({"sh", "-c", "exit 3"}, "900");
   EXPECT_EQ(result.exit_code, 3) << result.out << result.err;
 }
 #endif
