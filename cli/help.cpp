@@ -59,8 +59,9 @@ Options (each at most once unless said; --opt VALUE and --opt=VALUE both work):
                      exit with status 124
   --report json      at the end, print one JSON line on stderr: exit status,
                      outcome, wall time, boot-to-init time (from ember's boot
-                     timer, port 0xf5, which the initramfs' init writes) and
-                     KVM exits by reason
+                     timer, port 0xf5, which the initramfs' init writes),
+                     KVM exits by reason, start-up time (main() to the first
+                     KVM_RUN), peak RSS and guest RAM touched
   --exit-device ember|qemu
                      what a write to port 0xf4 means: ember (default): byte N
                      exits with status N; qemu: like QEMU's isa-debug-exit

@@ -1,6 +1,7 @@
 // ember's command-line entry point: parse, build the machine, run it, and turn
 // the outcome into the documented exit status. Exceptions stop here.
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <exception>
@@ -9,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "cli/arguments.h"
 #include "cli/exit_codes.h"
@@ -82,6 +84,9 @@ const char* outcome_name(Outcome::Kind kind) {
   return "unknown";
 }
 
+// When main() began (monotonic), for the start-up figure in --report json.
+uint64_t g_main_entered_ns = 0;
+
 // --report json: one line, so CI can take the last line of stderr.
 void print_report(const Outcome& outcome, int status, const ember::Machine::Statistics& statistics) {
   std::string json = std::string("{\"status\":") + std::to_string(status) + ",\"outcome\":\"" + outcome_name(outcome.kind) +
@@ -91,7 +96,15 @@ void print_report(const Outcome& outcome, int status, const ember::Machine::Stat
   for (size_t i = 0; i < statistics.exits.size(); ++i) {
     json += (i ? ",\"" : "\"") + statistics.exits[i].first + "\":" + std::to_string(statistics.exits[i].second);
   }
-  json += "}}\n";
+  json += "}";
+  // Start-up: main() to the boot VCPU's first KVM_RUN (exec and dynamic
+  // linking come before main and are not in it). Memory: peak RSS, and how
+  // much of it is guest RAM the guest touched.
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  if (statistics.first_run_ns != 0) json += ",\"startup_us\":" + std::to_string((statistics.first_run_ns - g_main_entered_ns) / 1000);
+  json += ",\"peak_rss_kib\":" + std::to_string(usage.ru_maxrss) +
+          ",\"guest_resident_kib\":" + std::to_string(statistics.guest_resident_bytes / 1024) + "}\n";
   std::fputs(json.c_str(), stderr);
 }
 
@@ -125,6 +138,7 @@ int run(const ember::cli::Invocation& invocation) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  g_main_entered_ns = ember::monotonic_ns();
   try {
     const std::vector<std::string_view> args(argv + 1, argv + argc);
     const auto invocation = ember::cli::parse_arguments(args);

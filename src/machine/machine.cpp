@@ -302,6 +302,8 @@ Machine::Statistics Machine::statistics() const {
   Statistics statistics;
   statistics.wall_ns = run_ended_ns_ - run_started_ns_;
   statistics.init_reached_ns = boot_timer_.init_reached_ns();
+  statistics.first_run_ns = runners_.empty() ? 0 : runners_.front()->first_run_ns();
+  statistics.guest_resident_bytes = memory_.resident_bytes();
   uint64_t named = 0;
   for (const auto& [reason, name] : kNames) {
     if (reason < VcpuRunner::kExitReasons && totals[reason] != 0) {

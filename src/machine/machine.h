@@ -52,6 +52,8 @@ class Machine final : public MachineControl {
   struct Statistics {
     uint64_t                                    wall_ns = 0;
     std::optional<uint64_t>                     init_reached_ns;  // from the boot timer
+    uint64_t                                    first_run_ns = 0;  // monotonic: the boot VCPU's first KVM_RUN
+    uint64_t                                    guest_resident_bytes = 0;
     std::vector<std::pair<std::string, uint64_t>> exits;          // by reason, non-zero only
   };
   Statistics statistics() const;

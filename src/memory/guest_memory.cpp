@@ -1,5 +1,7 @@
 #include "memory/guest_memory.h"
 
+#include <vector>
+
 #include <sys/mman.h>
 
 #include <cerrno>
@@ -81,6 +83,17 @@ uint64_t GuestMemory::total_size() const {
   uint64_t total = 0;
   for (const auto& region : regions_) total += region.size;
   return total;
+}
+
+uint64_t GuestMemory::resident_bytes() const {
+  uint64_t resident = 0;
+  std::vector<unsigned char> pages;
+  for (const auto& region : regions_) {
+    pages.assign(region.size / kPageSize, 0);
+    if (::mincore(region.host, region.size, pages.data()) != 0) continue;
+    for (unsigned char page : pages) resident += (page & 1) ? kPageSize : 0;
+  }
+  return resident;
 }
 
 uint64_t GuestMemory::end() const { return regions_.empty() ? 0 : regions_.back().guest_address + regions_.back().size; }

@@ -58,6 +58,9 @@ class GuestMemory final {
 
   const std::vector<Region>& regions() const { return regions_; }
   uint64_t total_size() const;
+  // Guest RAM the host has actually backed so far (mincore), for memory
+  // accounting: ember's own footprint is the process RSS minus this.
+  uint64_t resident_bytes() const;
   // One past the highest RAM address.
   uint64_t end() const;
 

@@ -81,6 +81,7 @@ void VcpuRunner::run(bool boot_vcpu) {
     if (inject_interrupts(*state) == Next::Stop) break;
     arm_timer(lapic_.timer_deadline());
 
+    if (first_run_ns_ == 0) first_run_ns_ = monotonic_ns();
     const auto result = vcpu_.run();
     if (!result) {
       control_.request_stop(Outcome{Outcome::Kind::HostError, 0, "VCPU " + std::to_string(index_) + ": " + result.error().message});

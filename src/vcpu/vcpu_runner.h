@@ -64,6 +64,10 @@ class VcpuRunner final : public Kickable {
   // shows where it hung. Read after the thread ended.
   const std::string& final_state() const { return final_state_; }
 
+  // When this VCPU first entered KVM_RUN (monotonic ns; 0: never). Read
+  // after the thread ended.
+  uint64_t first_run_ns() const { return first_run_ns_; }
+
   InjectionMailbox& mailbox() { return mailbox_; }
   ApicAddressing&   addressing() { return addressing_; }
   Lapic&            lapic() { return lapic_; }
@@ -112,6 +116,7 @@ class VcpuRunner final : public Kickable {
 
   std::array<uint64_t, kExitReasons + 1> exit_counts_{};  // the last slot: interrupted by a kick
   std::string                            final_state_;
+  uint64_t                               first_run_ns_ = 0;
 
   std::atomic<pthread_t> thread_{};
   std::atomic<bool>      thread_known_{false};

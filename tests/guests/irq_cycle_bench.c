@@ -1,8 +1,8 @@
 /* Benchmark guest: the full interrupt cycle through a real device. Each
  * round raises the UART's THR-empty interrupt (IRQ 4, edge, through the
  * IOAPIC to the LAPIC), halts, and lets the handler read IIR and EOI.
- * Prints the median round in TSC cycles. bench/raw_interrupt_cycle runs the
- * same program on a bare KVM exit loop for comparison. */
+ * Prints the median round in TSC cycles. bench/raw_exit_loop runs the same
+ * program on a bare KVM exit loop for comparison. */
 #include "runtime/interrupts.h"
 
 #define VECTOR 0x44
@@ -15,18 +15,6 @@ static void on_uart(uint8_t vector) {
   (void)inb(GUEST_COM1 + 2); /* IIR read: clears THR-empty */
   lapic_eoi();
   handled++;
-}
-
-static void sort(uint64_t* values, int count) {
-  for (int i = 1; i < count; i++) {
-    const uint64_t value = values[i];
-    int j = i - 1;
-    while (j >= 0 && values[j] > value) {
-      values[j + 1] = values[j];
-      j--;
-    }
-    values[j + 1] = value;
-  }
 }
 
 int guest_main(void) {
@@ -46,9 +34,8 @@ int guest_main(void) {
     if (round >= 0) samples[round] = end - start;
   }
   outb(GUEST_COM1 + 1, 0x00);
-  sort(samples, ROUNDS);
   serial_print("interrupt cycle median tsc cycles: ");
-  serial_print_dec(samples[ROUNDS / 2]);
+  serial_print_dec(median_u64(samples, ROUNDS));
   serial_print("\n");
   return 0;
 }

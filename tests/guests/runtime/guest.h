@@ -41,6 +41,9 @@ void        e820_entry(uint32_t index, uint64_t* address, uint64_t* size, uint32
  * if absent or malformed. */
 uint64_t cmdline_number(const char* key, uint64_t fallback);
 
+/* Sorts `values` in place and returns the middle one (benchmarks). */
+uint64_t median_u64(uint64_t* values, int count);
+
 void* memset(void* d, int c, size_t n);
 void* memcpy(void* d, const void* s, size_t n);
 size_t strlen(const char* s);

@@ -111,3 +111,16 @@ uint64_t cmdline_number(const char* key, uint64_t fallback) {
   }
   return fallback;
 }
+
+uint64_t median_u64(uint64_t* values, int count) {
+  for (int i = 1; i < count; i++) { /* insertion sort: benchmark sample counts are small */
+    const uint64_t value = values[i];
+    int j = i - 1;
+    while (j >= 0 && values[j] > value) {
+      values[j + 1] = values[j];
+      j--;
+    }
+    values[j + 1] = value;
+  }
+  return values[count / 2];
+}

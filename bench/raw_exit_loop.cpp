@@ -1,13 +1,16 @@
-// The raw KVM_INTERRUPT cycle, for comparison with ember's: runs the same
-// guest program (tests/guests/irq_cycle_bench.c) on a bare exit loop with
-// no devices, no buses and no LAPIC. The guest's UART IER write that raises
-// the interrupt marks it pending; the HLT exit injects it with KVM_INTERRUPT
-// (when ready_for_interrupt_injection && if_flag, as HOST-NOTES.md measured);
-// every other exit is answered with the least work possible (IIR reads as
-// "THR empty", EOI and other MMIO writes are ignored). The guest prints its
-// median round in TSC cycles.
+// The least-work KVM exit loop, the "raw" side of ember's comparisons: runs
+// a benchmark guest program on a bare exit loop with no devices, no buses
+// and no LAPIC, so the guest's own TSC measurements show what ember adds.
+//  - tests/guests/exit_cost_bench.c: each `out` to port 0x80 is answered by
+//    returning to KVM_RUN at once (bench/exit_cost.sh).
+//  - tests/guests/irq_cycle_bench.c: the guest's UART IER write that raises
+//    the interrupt marks it pending; the HLT exit injects it with
+//    KVM_INTERRUPT (when ready_for_interrupt_injection && if_flag, as
+//    HOST-NOTES.md measured); IIR reads as "THR empty", EOI and other MMIO
+//    writes are ignored (bench/interrupt_cycle.sh).
+// COM1 output goes to stdout; a write to the exit port ends the run.
 //
-//   build/bench/raw_interrupt_cycle build/guests/irq_cycle_bench.elf
+//   build/bench/raw_exit_loop build/guests/PROGRAM.elf
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -23,7 +26,7 @@
 namespace {
 
 int fail(const std::string& message) {
-  std::fprintf(stderr, "raw_interrupt_cycle: %s\n", message.c_str());
+  std::fprintf(stderr, "raw_exit_loop: %s\n", message.c_str());
   return 1;
 }
 
@@ -33,7 +36,7 @@ constexpr uint8_t kVector = 0x44;  // what the guest programs into the IOAPIC
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) return fail("usage: raw_interrupt_cycle GUEST.elf");
+  if (argc != 2) return fail("usage: raw_exit_loop GUEST.elf");
   constexpr uint64_t kRam = 64 << 20;
   auto image = ember::read_whole_file(argv[1], "guest", kRam);
   if (!image) return fail(image.error().message);
