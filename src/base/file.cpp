@@ -12,8 +12,7 @@
 
 namespace ember {
 
-Result<std::vector<uint8_t>> read_whole_file(const std::string& path, const std::string& role,
-                                             uint64_t max_size) {
+Result<FileBytes> read_whole_file(const std::string& path, const std::string& role, uint64_t max_size) {
   const auto fail = [&](const std::string& why) {
     return Error{role + " '" + path + "' " + why};
   };
@@ -33,7 +32,7 @@ Result<std::vector<uint8_t>> read_whole_file(const std::string& path, const std:
     return fail("is " + format_size(size) + ", larger than the guest's " + format_size(max_size) + " of RAM");
   }
 
-  std::vector<uint8_t> data(size);
+  FileBytes data(size);
   size_t done = 0;
   while (done < data.size()) {
     const ssize_t got = ::read(fd.get(), data.data() + done, data.size() - done);

@@ -3,17 +3,42 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/result.h"
 
 namespace ember {
 
+// An allocator whose value-initialisation leaves bytes unset: a buffer that
+// read() fills at once need not be zeroed first. Zeroing a 17 MiB vmlinux
+// was a fifth of ember's own instructions in a profiled Linux boot.
+template <class T>
+struct UninitializedAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = UninitializedAllocator<U>;
+  };
+  UninitializedAllocator() = default;
+  template <class U>
+  UninitializedAllocator(const UninitializedAllocator<U>&) noexcept {}
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;  // default-, not value-initialised
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
+using FileBytes = std::vector<uint8_t, UninitializedAllocator<uint8_t>>;
+
 // Reads the whole regular file at `path`. `role` names it in errors ("kernel").
 // Refuses missing, unreadable, non-regular and empty files, and files larger
 // than `max_size` bytes.
-Result<std::vector<uint8_t>> read_whole_file(const std::string& path, const std::string& role,
-                                             uint64_t max_size);
+Result<FileBytes> read_whole_file(const std::string& path, const std::string& role, uint64_t max_size);
 
 }  // namespace ember

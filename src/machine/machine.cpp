@@ -65,14 +65,14 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
   // bad image gets its own message on any host.
   auto kernel = read_whole_file(config.kernel_path, "kernel", config.memory_bytes);
   if (!kernel) return kernel.error();
-  std::vector<uint8_t> initrd;
+  FileBytes initrd;
   if (!config.initrd_path.empty()) {
     auto read = read_whole_file(config.initrd_path, "initrd", config.memory_bytes);
     if (!read) return read.error();
     initrd = std::move(*read);
   }
 
-  std::vector<std::vector<uint8_t>> module_files;
+  std::vector<FileBytes> module_files;
   module_files.reserve(config.modules.size());  // the spans below point into these
   std::vector<boot::BootModule> modules;
   for (const auto& module : config.modules) {
@@ -91,7 +91,7 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
     }
     auto read = read_whole_file(file.path, "fw_cfg file", config.memory_bytes);
     if (!read) return read.error();
-    fw_cfg_files.emplace_back(file.name, std::move(*read));
+    fw_cfg_files.emplace_back(file.name, std::vector<uint8_t>(read->begin(), read->end()));
   }
 
   auto memory = GuestMemory::create(ram_regions_for(config.memory_bytes));
