@@ -35,6 +35,17 @@ Result<ConsoleConfig> parse_console(std::string_view text) {
   return Error{"--console '" + std::string(text) + "' is not one of stdio, none, file:PATH"};
 }
 
+// "UID:GID", both decimal.
+Result<RunAsConfig> parse_user(std::string_view text) {
+  const auto bad = Error{"--user '" + std::string(text) + "' is not UID:GID (numbers, e.g. 65534:65534)"};
+  const auto colon = text.find(':');
+  if (colon == std::string_view::npos) return bad;
+  const auto uid = parse_decimal(text.substr(0, colon));
+  const auto gid = parse_decimal(text.substr(colon + 1));
+  if (!uid || !gid || *uid > 0xfffffffe || *gid > 0xfffffffe) return bad;
+  return RunAsConfig{static_cast<uint32_t>(*uid), static_cast<uint32_t>(*gid)};
+}
+
 Result<ExitDevice> parse_exit_device(std::string_view text) {
   if (text == "ember") return ExitDevice::Ember;
   if (text == "qemu") return ExitDevice::Qemu;
@@ -136,7 +147,7 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
       flag = flag.substr(0, equals);
     }
     static constexpr std::string_view kKnown[] = {"--kernel", "--initrd",  "--cmdline", "--memory",      "--cpus",
-                                                  "--console", "--timeout", "--report", "--exit-device"};
+                                                  "--console", "--timeout", "--report", "--exit-device", "--user"};
     static constexpr std::string_view kRepeatable[] = {"--module", "--fw-cfg"};
     const bool repeatable = std::find(std::begin(kRepeatable), std::end(kRepeatable), flag) != std::end(kRepeatable);
     if (!repeatable && std::find(std::begin(kKnown), std::end(kKnown), flag) == std::end(kKnown)) {
@@ -158,6 +169,10 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
     } else if (flag == "--module") {
       if (value.empty() || value.front() == ' ') return Error{"--module needs a path (then, optionally, a space and arguments)"};
       invocation.machine.modules.emplace_back(value);
+    } else if (flag == "--user") {
+      auto user = parse_user(value);
+      if (!user) return user.error();
+      invocation.machine.run_as = *user;
     } else if (flag == "--exit-device") {
       auto device = parse_exit_device(value);
       if (!device) return device.error();

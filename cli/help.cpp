@@ -72,6 +72,9 @@ Options (each at most once unless said; --opt VALUE and --opt=VALUE both work):
                      0x510-0x51b, QEMU's interface; DMA included), which
                      always has the signature, ID, RAM size, CPU count,
                      command line and etc/e820
+  --user UID:GID     once everything is open, become this user and group
+                     (needs root). Always, before the guest runs, ember drops
+                     every capability and sets no_new_privs
   -h, --help         this text
 
 With '-- COMMAND [ARGS]', ember boots the kernel with its initramfs (built by

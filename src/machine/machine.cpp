@@ -14,6 +14,7 @@
 #include "boot/kernel_loader.h"
 #include "boot/mp_table.h"
 #include "machine/console_input.h"
+#include "security/privileges.h"
 #include "vcpu/cpuid_profile.h"
 #include "vcpu/kick_signal.h"
 #include "vcpu/msr_setup.h"
@@ -123,6 +124,12 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
     const kvm::Vm::MsrRange lapic_msrs[] = {{Lapic::kApicBaseMsr, 1}, {Lapic::kTscDeadlineMsr, 1}};
     if (auto trapped = vm->trap_msrs(lapic_msrs); !trapped) return trapped.error();
   }
+
+  // Everything ember opens is open: drop privileges before the machine
+  // starts its first thread (the PIT's), so no thread keeps them.
+  std::optional<RunAs> run_as;
+  if (config.run_as) run_as = RunAs{config.run_as->uid, config.run_as->gid};
+  if (auto dropped = drop_privileges(run_as); !dropped) return dropped.error();
 
   std::unique_ptr<Machine> machine{
       new Machine(config, std::move(*memory), std::move(*kvm), std::move(*vm), std::move(*console))};

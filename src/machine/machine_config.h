@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,11 @@ struct FwCfgFileConfig {
   std::string text;    // these bytes when path is empty
 };
 
+struct RunAsConfig {
+  uint32_t uid;
+  uint32_t gid;
+};
+
 struct MachineConfig {
   std::string   kernel_path;
   std::string   initrd_path;  // empty: no initrd
@@ -41,6 +47,9 @@ struct MachineConfig {
   uint64_t      memory_bytes = 128ull << 20;
   uint32_t      cpus = 1;
   ConsoleConfig console;
+  // Before the guest runs, ember drops every capability and sets
+  // no_new_privs; with this it also becomes this user (--user).
+  std::optional<RunAsConfig> run_as;
 };
 
 }  // namespace ember

@@ -203,3 +203,22 @@ TEST(QemuConventionArguments, BadValuesAreRefused) {
 
 }  // namespace
 }  // namespace ember::cli
+
+namespace ember::cli {
+namespace {
+
+TEST(UserArgument, NumericUidAndGid) {
+  const auto result = parse_arguments(std::vector<std::string_view>{"run", "--kernel", "k", "--user", "65534:100"});
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  ASSERT_TRUE(result->machine.run_as);
+  EXPECT_EQ(result->machine.run_as->uid, 65534u);
+  EXPECT_EQ(result->machine.run_as->gid, 100u);
+  EXPECT_FALSE(parse_arguments(std::vector<std::string_view>{"run", "--kernel", "k"})->machine.run_as);
+  for (const auto* bad : {"nobody", "65534", ":1", "1:", "1:2:3", "-1:0", "4294967295:0"}) {
+    const auto refused = parse_arguments(std::vector<std::string_view>{"run", "--kernel", "k", "--user", bad});
+    EXPECT_FALSE(refused.ok()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace ember::cli

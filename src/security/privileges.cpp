@@ -1,0 +1,34 @@
+#include "security/privileges.h"
+
+#include <cap-ng.h>
+#include <sys/prctl.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+namespace ember {
+
+Status drop_privileges(const std::optional<RunAs>& run_as) {
+  // Only a process with CAP_SETPCAP may shrink its bounding set; one without
+  // (an ordinary user) drops what it has and keeps the bounding set, which
+  // no_new_privs makes unusable anyway.
+  capng_get_caps_process();
+  const bool may_clear_bounding = capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP) != 0;
+  capng_clear(CAPNG_SELECT_BOTH);
+  if (run_as) {
+    const auto flags = static_cast<capng_flags_t>(CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING);
+    if (const int rc = capng_change_id(static_cast<int>(run_as->uid), static_cast<int>(run_as->gid), flags); rc != 0) {
+      return Error{"cannot become uid " + std::to_string(run_as->uid) + ", gid " + std::to_string(run_as->gid) +
+                   " (libcap-ng capng_change_id returned " + std::to_string(rc) + "; --user needs root)"};
+    }
+  } else if (const int rc = capng_apply(may_clear_bounding ? CAPNG_SELECT_BOTH : CAPNG_SELECT_CAPS); rc != 0) {
+    return Error{"cannot drop capabilities (libcap-ng capng_apply returned " + std::to_string(rc) + ")"};
+  }
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+    return Error{std::string("cannot set no_new_privs: ") + std::strerror(errno)};
+  }
+  return {};
+}
+
+}  // namespace ember

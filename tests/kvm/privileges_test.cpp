@@ -1,0 +1,115 @@
+// A running ember holds no capabilities and cannot gain any (issue 7): its
+// /proc status, read while the guest runs, for every thread.
+#include <dirent.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/run_process.h"
+
+extern char** environ;
+
+namespace ember::test {
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The value after "Key:\t" in a /proc status file.
+std::string status_field(const std::string& status, const std::string& key) {
+  const auto at = status.find("\n" + key + ":\t");
+  if (at == std::string::npos) return "";
+  const auto start = at + key.size() + 3;
+  return status.substr(start, status.find('\n', start) - start);
+}
+
+// Starts ember on a spinning guest, waits until it has dropped privileges
+// (no_new_privs is set just before the guest starts), and returns the status
+// of each of its threads; then stops it.
+std::vector<std::string> thread_statuses_while_running(std::vector<std::string> extra) {
+  std::vector<std::string> args{EMBER_BINARY, "run", "--kernel", std::string(EMBER_GUESTS_DIR) + "/spin.elf", "--cpus", "2",
+                                "--console", "none", "--timeout", "20"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  if (posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0) return {};
+  std::vector<std::string> statuses;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < give_up) {
+    const std::string base = "/proc/" + std::to_string(pid);
+    // The VCPU threads exist once the guest runs: ember's main thread, the
+    // PIT's and two VCPUs at least.
+    std::vector<std::string> tasks;
+    if (DIR* dir = opendir((base + "/task").c_str())) {
+      while (const dirent* entry = readdir(dir)) {
+        if (entry->d_name[0] != '.') tasks.push_back(read_file(base + "/task/" + entry->d_name + "/status"));
+      }
+      closedir(dir);
+    }
+    if (tasks.size() >= 4 && status_field(tasks.front(), "NoNewPrivs") == "1") {
+      statuses = tasks;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  kill(pid, SIGTERM);
+  int wstatus = 0;
+  waitpid(pid, &wstatus, 0);
+  return statuses;
+}
+
+class Privileges : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!kvm_available()) GTEST_SKIP() << "/dev/kvm cannot be opened on this host";
+  }
+};
+
+TEST_F(Privileges, EveryThreadHoldsNoCapabilityAndNoNewPrivsIsSet) {
+  const auto statuses = thread_statuses_while_running({});
+  ASSERT_GE(statuses.size(), 4u) << "ember did not reach a running guest with no_new_privs set";
+  for (const auto& status : statuses) {
+    EXPECT_EQ(status_field(status, "CapEff"), "0000000000000000") << status;
+    EXPECT_EQ(status_field(status, "CapPrm"), "0000000000000000") << status;
+    EXPECT_EQ(status_field(status, "CapInh"), "0000000000000000") << status;
+    EXPECT_EQ(status_field(status, "CapAmb"), "0000000000000000") << status;
+    if (geteuid() == 0) {
+      EXPECT_EQ(status_field(status, "CapBnd"), "0000000000000000") << status;
+    }
+    EXPECT_EQ(status_field(status, "NoNewPrivs"), "1") << status;
+  }
+}
+
+TEST_F(Privileges, UserOptionSwitchesToAnUnprivilegedUser) {
+  if (geteuid() != 0) GTEST_SKIP() << "--user needs root";
+  const auto statuses = thread_statuses_while_running({"--user", "65534:65534"});
+  ASSERT_GE(statuses.size(), 4u);
+  for (const auto& status : statuses) {
+    EXPECT_EQ(status_field(status, "Uid"), "65534\t65534\t65534\t65534") << status;
+    EXPECT_EQ(status_field(status, "Gid"), "65534\t65534\t65534\t65534") << status;
+    EXPECT_EQ(status_field(status, "CapEff"), "0000000000000000") << status;
+  }
+}
+
+TEST_F(Privileges, GuestStillRunsToItsExitAfterTheDrop) {
+  const auto result = run_ember({"run", "--kernel", std::string(EMBER_GUESTS_DIR) + "/hello.elf", "--timeout", "30"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+}
+
+}  // namespace
+}  // namespace ember::test
