@@ -147,7 +147,7 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
       flag = flag.substr(0, equals);
     }
     static constexpr std::string_view kKnown[] = {"--kernel", "--initrd",  "--cmdline", "--memory",      "--cpus",
-                                                  "--console", "--timeout", "--report", "--exit-device", "--user"};
+                                                  "--console", "--timeout", "--report", "--exit-device", "--user", "--seccomp"};
     static constexpr std::string_view kRepeatable[] = {"--module", "--fw-cfg"};
     const bool repeatable = std::find(std::begin(kRepeatable), std::end(kRepeatable), flag) != std::end(kRepeatable);
     if (!repeatable && std::find(std::begin(kKnown), std::end(kKnown), flag) == std::end(kKnown)) {
@@ -169,6 +169,9 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
     } else if (flag == "--module") {
       if (value.empty() || value.front() == ' ') return Error{"--module needs a path (then, optionally, a space and arguments)"};
       invocation.machine.modules.emplace_back(value);
+    } else if (flag == "--seccomp") {
+      if (value != "on" && value != "off") return Error{"--seccomp '" + std::string(value) + "' is not on or off"};
+      invocation.machine.seccomp = value == "on";
     } else if (flag == "--user") {
       auto user = parse_user(value);
       if (!user) return user.error();

@@ -20,6 +20,8 @@ Exit status of 'ember run':
   123   -- COMMAND given, but the guest stopped before reporting its status
         (a kernel panic reboots it: ember adds panic=-1 if absent)
   124   --timeout expired (stderr says where each VCPU was: its RIP)
+  122   ember's seccomp filter stopped it (a bug in ember; the system call
+        is named on stderr)
   125   the guest crashed: triple fault, KVM internal error, every VCPU
         halted with interrupts off (register dump on stderr)
   128+S ember was stopped by signal S (SIGINT, SIGTERM, SIGHUP)
@@ -75,6 +77,9 @@ Options (each at most once unless said; --opt VALUE and --opt=VALUE both work):
   --user UID:GID     once everything is open, become this user and group
                      (needs root). Always, before the guest runs, ember drops
                      every capability and sets no_new_privs
+  --seccomp on|off   seccomp filters from the guest's first instruction on
+                     (default on; off only to debug ember itself). A system
+                     call outside them stops ember with status 122
   -h, --help         this text
 
 With '-- COMMAND [ARGS]', ember boots the kernel with its initramfs (built by

@@ -9,7 +9,7 @@ packages=(
   build-essential cmake pkg-config
   # libraries ember links against
   libgtest-dev libgmock-dev googletest libbenchmark-dev
-  libzydis-dev libfdt-dev libcap-ng-dev
+  libzydis-dev libfdt-dev libcap-ng-dev libseccomp-dev
   # guest images: kernel source and what building it needs, initramfs parts
   linux-source-6.1 bc bison flex libelf-dev libssl-dev cpio xz-utils
   busybox-static file

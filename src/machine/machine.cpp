@@ -15,6 +15,7 @@
 #include "boot/mp_table.h"
 #include "machine/console_input.h"
 #include "security/privileges.h"
+#include "security/seccomp_filters.h"
 #include "vcpu/cpuid_profile.h"
 #include "vcpu/kick_signal.h"
 #include "vcpu/msr_setup.h"
@@ -258,6 +259,10 @@ void Machine::request_stop(Outcome outcome) {
 
 Outcome Machine::run(std::optional<std::chrono::milliseconds> timeout) {
   install_kick_handler();
+  if (config_.seccomp) {
+    // Every thread that exists (the PIT's, the caller's) and every later one.
+    if (auto filtered = install_process_filter(); !filtered) return Outcome{Outcome::Kind::HostError, 0, filtered.error().message};
+  }
   run_started_ns_ = monotonic_ns();
   boot_timer_.start();
   std::optional<ConsoleInput> input;
@@ -265,7 +270,9 @@ Outcome Machine::run(std::optional<std::chrono::milliseconds> timeout) {
 
   std::vector<std::thread> threads;
   for (size_t i = 0; i < runners_.size(); ++i) {
-    threads.emplace_back([runner = runners_[i].get(), boot_vcpu = i == 0] { runner->run(boot_vcpu); });
+    threads.emplace_back([runner = runners_[i].get(), boot_vcpu = i == 0, seccomp = config_.seccomp] {
+      runner->run(boot_vcpu, seccomp);
+    });
   }
 
   {

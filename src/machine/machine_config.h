@@ -50,6 +50,9 @@ struct MachineConfig {
   // Before the guest runs, ember drops every capability and sets
   // no_new_privs; with this it also becomes this user (--user).
   std::optional<RunAsConfig> run_as;
+  // seccomp filters from the guest's first instruction on (--seccomp off
+  // is for debugging ember only).
+  bool seccomp = true;
 };
 
 }  // namespace ember

@@ -1,8 +1,10 @@
 #include "vcpu/vcpu_runner.h"
 
 #include <signal.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "base/clock.h"
@@ -11,6 +13,7 @@
 #include "base/strings.h"
 #include "boot/boot_cpu.h"
 #include "emulation/instruction_emulator.h"
+#include "security/seccomp_filters.h"
 #include "vcpu/kick_signal.h"
 #include "vcpu/register_dump.h"
 
@@ -44,7 +47,7 @@ void VcpuRunner::kick() {
   if (thread_known_.load(std::memory_order_acquire)) pthread_kill(thread_.load(), kick_signal());
 }
 
-void VcpuRunner::run(bool boot_vcpu) {
+void VcpuRunner::run(bool boot_vcpu, bool seccomp) {
   kvm_run* const state = vcpu_.run_state();
   bind_kick_target(state);
   thread_.store(pthread_self());
@@ -61,6 +64,15 @@ void VcpuRunner::run(bool boot_vcpu) {
   if (!timer_created_) {
     control_.request_stop(Outcome{Outcome::Kind::HostError, 0, "timer_create failed: " + std::string(std::strerror(errno))});
     return;
+  }
+  if (seccomp) {
+    if (auto filtered = install_vcpu_filter(); !filtered) {
+      control_.request_stop(Outcome{Outcome::Kind::HostError, 0, "VCPU " + std::to_string(index_) + ": " + filtered.error().message});
+      return;
+    }
+    // The test suite's proof that the filter is live and a violation is
+    // reported (tests/kvm/privileges_test.cpp): a call no filter allows.
+    if (boot_vcpu && std::getenv("EMBER_SECCOMP_SELF_TEST") != nullptr) ::syscall(SYS_getppid);
   }
 
   if (boot_vcpu) set_activity(Activity::Running);

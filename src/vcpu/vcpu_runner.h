@@ -44,8 +44,9 @@ class VcpuRunner final : public Kickable {
   ~VcpuRunner() override;
 
   // The thread body: runs until the machine stops. The boot VCPU starts
-  // running at once; the others wait for INIT and SIPI.
-  void run(bool boot_vcpu);
+  // running at once; the others wait for INIT and SIPI. With `seccomp` the
+  // thread adds the VCPU seccomp filter once its timer exists.
+  void run(bool boot_vcpu, bool seccomp);
 
   // Any thread: make this VCPU look at its mailbox and the machine's state.
   void kick() override;

@@ -1,6 +1,7 @@
 // A running ember holds no capabilities and cannot gain any (issue 7): its
 // /proc status, read while the guest runs, for every thread.
 #include <dirent.h>
+#include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,10 +31,11 @@ std::string read_file(const std::string& path) {
 
 // The value after "Key:\t" in a /proc status file.
 std::string status_field(const std::string& status, const std::string& key) {
-  const auto at = status.find("\n" + key + ":\t");
+  const std::string text = "\n" + status;  // the first line has no newline before it
+  const auto at = text.find("\n" + key + ":\t");
   if (at == std::string::npos) return "";
   const auto start = at + key.size() + 3;
-  return status.substr(start, status.find('\n', start) - start);
+  return text.substr(start, text.find('\n', start) - start);
 }
 
 // Starts ember on a spinning guest, waits until it has dropped privileges
@@ -47,7 +49,12 @@ std::vector<std::string> thread_statuses_while_running(std::vector<std::string> 
   for (auto& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
   pid_t pid = 0;
-  if (posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0) return {};
+  posix_spawn_file_actions_t quiet;
+  posix_spawn_file_actions_init(&quiet);
+  posix_spawn_file_actions_addopen(&quiet, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+  const int spawned = posix_spawn(&pid, argv[0], &quiet, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&quiet);
+  if (spawned != 0) return {};
   std::vector<std::string> statuses;
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (std::chrono::steady_clock::now() < give_up) {
@@ -92,7 +99,29 @@ TEST_F(Privileges, EveryThreadHoldsNoCapabilityAndNoNewPrivsIsSet) {
       EXPECT_EQ(status_field(status, "CapBnd"), "0000000000000000") << status;
     }
     EXPECT_EQ(status_field(status, "NoNewPrivs"), "1") << status;
+    EXPECT_EQ(status_field(status, "Seccomp"), "2") << "every thread runs under a seccomp filter: " << status;
   }
+  // The VCPU threads stack their own filter on the process-wide one. (KVM's
+  // own worker, kvm-nx-lpage-recovery, inherits a VCPU thread's filters.)
+  int with_two_filters = 0;
+  for (const auto& status : statuses) {
+    if (status_field(status, "Name") == "ember") with_two_filters += status_field(status, "Seccomp_filters") == "2" ? 1 : 0;
+  }
+  EXPECT_EQ(with_two_filters, 2) << "two VCPU threads";
+}
+
+TEST_F(Privileges, ASystemCallOutsideTheFilterStopsEmberNamingIt) {
+  const std::string command = std::string("EMBER_SECCOMP_SELF_TEST=1 ") + EMBER_BINARY + " run --kernel " + EMBER_GUESTS_DIR +
+                              "/hello.elf --timeout 30";
+  const auto result = run_process({"/bin/sh", "-c", command});
+  EXPECT_EQ(result.exit_code, 122) << result.out << result.err;
+  EXPECT_NE(result.err.find("system call 110 (getppid) is outside its filter"), std::string::npos) << result.err;
+}
+
+TEST_F(Privileges, SeccompOffLeavesThreadsUnfiltered) {
+  const auto statuses = thread_statuses_while_running({"--seccomp", "off"});
+  ASSERT_GE(statuses.size(), 4u);
+  for (const auto& status : statuses) EXPECT_EQ(status_field(status, "Seccomp"), "0") << status;
 }
 
 TEST_F(Privileges, UserOptionSwitchesToAnUnprivilegedUser) {

@@ -207,6 +207,12 @@ TEST(QemuConventionArguments, BadValuesAreRefused) {
 namespace ember::cli {
 namespace {
 
+TEST(SeccompArgument, OnByDefaultOffOnRequest) {
+  EXPECT_TRUE(parse_arguments(std::vector<std::string_view>{"run", "--kernel", "k"})->machine.seccomp);
+  EXPECT_FALSE(parse_arguments(std::vector<std::string_view>{"run", "--kernel", "k", "--seccomp", "off"})->machine.seccomp);
+  EXPECT_FALSE(parse_arguments(std::vector<std::string_view>{"run", "--kernel", "k", "--seccomp", "no"}).ok());
+}
+
 TEST(UserArgument, NumericUidAndGid) {
   const auto result = parse_arguments(std::vector<std::string_view>{"run", "--kernel", "k", "--user", "65534:100"});
   ASSERT_TRUE(result.ok()) << result.error().message;

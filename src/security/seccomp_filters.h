@@ -1,0 +1,23 @@
+// seccomp filters (libseccomp), installed before the guest's first
+// instruction: one for the whole process and a narrower one each VCPU thread
+// adds for itself. A system call outside them stops ember at once with exit
+// status kSeccompViolationStatus and a line naming the call: such a call is
+// a bug in ember (or an attack on it), never something to retry.
+#pragma once
+
+#include "base/result.h"
+
+namespace ember {
+
+inline constexpr int kSeccompViolationStatus = 122;
+
+// Every thread of the process, now and later (SECCOMP_FILTER_FLAG_TSYNC):
+// what the main, PIT, console-input and signal threads do once the machine
+// is built. No open, exec, socket or ptrace.
+Status install_process_filter();
+
+// The calling VCPU thread, on top of the process filter: KVM ioctls, its
+// timer, futexes, kicks, console writes and memory allocation.
+Status install_vcpu_filter();
+
+}  // namespace ember
