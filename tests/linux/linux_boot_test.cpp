@@ -60,9 +60,9 @@ TEST_F(LinuxBoot, BzImageThroughThe64BitBootProtocolPrintsItsFirstConsoleLine) {
 // working shell skip there, naming the reason; on hardware KVM they run.
 class LinuxUserspace : public LinuxBoot {
  protected:
-  static ProcessResult boot_command(const std::vector<std::string>& command, const std::string& timeout) {
+  static ProcessResult boot_command(const std::vector<std::string>& command, const std::string& timeout, int cpus = 2) {
     std::vector<std::string> args{"run",      "--kernel", std::string(EMBER_GUEST_KERNEL_DIR) + "/vmlinux",
-                                  "--initrd", EMBER_GUEST_INITRAMFS, "--memory", "128M", "--cpus", "2",
+                                  "--initrd", EMBER_GUEST_INITRAMFS, "--memory", "128M", "--cpus", std::to_string(cpus),
                                   "--timeout", timeout, "--cmdline", kCmdline, "--"};
     args.insert(args.end(), command.begin(), command.end());
     return run_ember(args);
@@ -75,11 +75,15 @@ class LinuxUserspace : public LinuxBoot {
   static constexpr const char* kShowCpus = "echo nproc=$(nproc); cat /proc/interrupts";
 };
 
-TEST_F(LinuxUserspace, KernelWithInitramfsReachesInitAndTheRunEnds) {
-  const auto result = boot_command({"sh", "-c", kShowCpus}, "900");
+class LinuxInit : public LinuxUserspace, public ::testing::WithParamInterface<int> {};
+
+TEST_P(LinuxInit, KernelWithInitramfsReachesInitAndTheRunEnds) {
+  const int cpus = GetParam();
+  const auto result = boot_command({"sh", "-c", kShowCpus}, "900", cpus);
   const auto& console = result.out;
   ASSERT_NE(console.find("Run /init as init process"), std::string::npos) << "console:\n" << console << "\nstderr:\n" << result.err;
-  EXPECT_NE(console.find("smp: Brought up 1 node, 2 CPUs"), std::string::npos) << console;
+  const std::string brought_up = "smp: Brought up 1 node, " + std::to_string(cpus) + (cpus == 1 ? " CPU" : " CPUs");
+  EXPECT_NE(console.find(brought_up), std::string::npos) << console;
   EXPECT_NE(result.exit_code, 124) << "the run must end on its own, by the command's status or by a reboot";
   if (syscall_limitation().empty()) {
     EXPECT_EQ(result.exit_code, 0) << console << result.err;
@@ -89,6 +93,10 @@ TEST_F(LinuxUserspace, KernelWithInitramfsReachesInitAndTheRunEnds) {
     EXPECT_EQ(result.exit_code, 123) << console << result.err;
   }
 }
+
+// 4 VCPUs are not here yet: on the 2-core nested host that boot stalls (RCU)
+// before init; see the README's status table.
+INSTANTIATE_TEST_SUITE_P(Cpus, LinuxInit, ::testing::Values(1, 2));
 
 TEST_F(LinuxUserspace, RunsNprocAndProcInterruptsOnBothCpus) {
   if (const auto limitation = syscall_limitation(); !limitation.empty()) GTEST_SKIP() << "host limitation: " << limitation;
