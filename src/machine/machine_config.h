@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "security/seccomp_filters.h"
+
 namespace ember {
 
 struct ConsoleConfig {
@@ -52,7 +54,7 @@ struct MachineConfig {
   std::optional<RunAsConfig> run_as;
   // seccomp filters from the guest's first instruction on (--seccomp off
   // is for debugging ember only).
-  bool seccomp = true;
+  bool seccomp = kSeccompByDefault;
 };
 
 }  // namespace ember

@@ -11,6 +11,15 @@ namespace ember {
 
 inline constexpr int kSeccompViolationStatus = 122;
 
+// Sanitizer runtimes make system calls of their own (pipe2,
+// sched_getaffinity, ...) that the filters rightly forbid, so sanitizer
+// builds (scripts/test-sanitizers.sh) run without seccomp by default.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kSeccompByDefault = false;
+#else
+inline constexpr bool kSeccompByDefault = true;
+#endif
+
 // Every thread of the process, now and later (SECCOMP_FILTER_FLAG_TSYNC):
 // what the main, PIT, console-input and signal threads do once the machine
 // is built. No open, exec, socket or ptrace.

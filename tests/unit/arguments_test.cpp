@@ -208,7 +208,9 @@ namespace ember::cli {
 namespace {
 
 TEST(SeccompArgument, OnByDefaultOffOnRequest) {
-  EXPECT_TRUE(parse_arguments(std::vector<std::string_view>{"run", "--kernel", "k"})->machine.seccomp);
+  // On unless this is a sanitizer build (security/seccomp_filters.h).
+  EXPECT_EQ(parse_arguments(std::vector<std::string_view>{"run", "--kernel", "k"})->machine.seccomp, kSeccompByDefault);
+  EXPECT_TRUE(parse_arguments(std::vector<std::string_view>{"run", "--kernel", "k", "--seccomp", "on"})->machine.seccomp);
   EXPECT_FALSE(parse_arguments(std::vector<std::string_view>{"run", "--kernel", "k", "--seccomp", "off"})->machine.seccomp);
   EXPECT_FALSE(parse_arguments(std::vector<std::string_view>{"run", "--kernel", "k", "--seccomp", "no"}).ok());
 }

@@ -69,12 +69,12 @@ TEST(BzImageLoader, FillsTheZeroPage) {
   const auto image = FakeBzImage{}.build();
   ASSERT_TRUE(load_bzimage(memory, {image, {}, "console=ttyS0 quiet"}).ok());
   const auto params = zero_page(memory);
-  EXPECT_EQ(params.hdr.header, kHeaderMagic) << "the kernel's own header is copied in";
-  EXPECT_EQ(params.hdr.type_of_loader, kLoaderUndefined);
-  EXPECT_EQ(params.hdr.cmd_line_ptr, layout::kCmdline);
-  EXPECT_EQ(params.hdr.ramdisk_image, 0u);
+  EXPECT_EQ(uint64_t{params.hdr.header}, kHeaderMagic) << "the kernel's own header is copied in";
+  EXPECT_EQ(uint64_t{params.hdr.type_of_loader}, kLoaderUndefined);
+  EXPECT_EQ(uint64_t{params.hdr.cmd_line_ptr}, layout::kCmdline);
+  EXPECT_EQ(uint64_t{params.hdr.ramdisk_image}, 0u);
   ASSERT_EQ(params.e820_entries, 3);
-  EXPECT_EQ(params.e820_table[2].address + params.e820_table[2].size, 64u << 20);
+  EXPECT_EQ(uint64_t{params.e820_table[2].address + params.e820_table[2].size}, 64u << 20);
 
   char cmdline[32] = {};
   ASSERT_TRUE(memory.read(layout::kCmdline, std::span{reinterpret_cast<uint8_t*>(cmdline), 20}));
@@ -89,8 +89,8 @@ TEST(BzImageLoader, PlacesTheInitrdHighestBelowInitrdAddrMax) {
   const std::vector<uint8_t> initrd(10000, 0x5a);
   ASSERT_TRUE(load_bzimage(memory, {image, initrd, ""}).ok());
   const auto params = zero_page(memory);
-  EXPECT_EQ(params.hdr.ramdisk_size, 10000u);
-  EXPECT_EQ(params.hdr.ramdisk_image % kPageSize, 0u);
+  EXPECT_EQ(uint64_t{params.hdr.ramdisk_size}, 10000u);
+  EXPECT_EQ(uint64_t{params.hdr.ramdisk_image % kPageSize}, 0u);
   EXPECT_LE(params.hdr.ramdisk_image + 10000u - 1, 0x2ffffffu);
   EXPECT_GT(params.hdr.ramdisk_image + 10000u - 1, 0x2ffffffu - kPageSize) << "as high as possible";
   EXPECT_EQ(memory.read_object<uint8_t>(params.hdr.ramdisk_image + 9999), 0x5a);

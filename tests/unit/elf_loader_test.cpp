@@ -107,9 +107,9 @@ TEST(ElfLoader, PlainElfEntersIn64BitModeWithBootParams) {
   EXPECT_EQ(entry->address, 0x200010u);
   EXPECT_EQ(entry->boot_info, layout::kZeroPage);
   const auto params = memory.read_object<BootParams>(layout::kZeroPage).value();
-  EXPECT_EQ(params.hdr.cmd_line_ptr, layout::kCmdline);
-  EXPECT_EQ(params.hdr.header, kHeaderMagic);
-  EXPECT_EQ(params.e820_entries, 3);
+  EXPECT_EQ(uint64_t{params.hdr.cmd_line_ptr}, layout::kCmdline);
+  EXPECT_EQ(uint64_t{params.hdr.header}, kHeaderMagic);
+  EXPECT_EQ(uint64_t{params.e820_entries}, 3);
 }
 
 TEST(ElfLoader, TranslatesAVirtualEntryThroughItsSegment) {
@@ -132,21 +132,21 @@ TEST(ElfLoader, PvhNoteSelectsThe32BitEntryWithStartInfo) {
   EXPECT_EQ(entry->boot_info, layout::kPvhStartInfo);
 
   const auto info = memory.read_object<HvmStartInfo>(layout::kPvhStartInfo).value();
-  EXPECT_EQ(info.magic, kHvmStartMagic);
-  EXPECT_EQ(info.version, 1u);
-  EXPECT_EQ(info.cmdline_paddr, layout::kCmdline);
+  EXPECT_EQ(uint64_t{info.magic}, kHvmStartMagic);
+  EXPECT_EQ(uint64_t{info.version}, 1u);
+  EXPECT_EQ(uint64_t{info.cmdline_paddr}, layout::kCmdline);
   ASSERT_EQ(info.nr_modules, 1u);
   const auto module = memory.read_object<HvmModlistEntry>(info.modlist_paddr).value();
-  EXPECT_EQ(module.size, 5000u);
+  EXPECT_EQ(uint64_t{module.size}, 5000u);
   EXPECT_EQ(memory.read_object<uint8_t>(module.paddr), 0x11);
 
   const auto map = e820_map(memory);
   ASSERT_EQ(info.memmap_entries, map.size());
   for (uint32_t i = 0; i < info.memmap_entries; ++i) {
     const auto entry_i = memory.read_object<HvmMemmapEntry>(info.memmap_paddr + i * sizeof(HvmMemmapEntry)).value();
-    EXPECT_EQ(entry_i.addr, map[i].address);
-    EXPECT_EQ(entry_i.size, map[i].size);
-    EXPECT_EQ(entry_i.type, map[i].type);
+    EXPECT_EQ(uint64_t{entry_i.addr}, uint64_t{map[i].address});
+    EXPECT_EQ(uint64_t{entry_i.size}, uint64_t{map[i].size});
+    EXPECT_EQ(uint64_t{entry_i.type}, uint64_t{map[i].type});
   }
 }
 
