@@ -123,7 +123,7 @@ TEST(CliErrors, MemoryLargerThanTheHostExits1) {
 
 TEST(CliErrors, UnwritableConsoleFileExits1) {
   // The console file is opened only after the kernel loaded, so use a real ELF.
-  const auto result = run_ember({"run", "--kernel", std::string(EMBER_GUESTS_DIR) + "/hello.elf", "--console",
+  const auto result = run_ember({"run", "--kernel", guest_program("hello"), "--console",
                                  "file:/nonexistent/dir/console.log"});
   EXPECT_EQ(result.exit_code, 1);
   expect_one_clear_line(result, "console file '/nonexistent/dir/console.log' cannot be opened");

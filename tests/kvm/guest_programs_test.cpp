@@ -11,8 +11,6 @@
 namespace ember::test {
 namespace {
 
-std::string guest(const std::string& name) { return std::string(EMBER_GUESTS_DIR) + "/" + name + ".elf"; }
-
 class GuestProgram : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -20,7 +18,7 @@ class GuestProgram : public ::testing::Test {
   }
   // Every run is bounded, so a broken ember fails the test instead of hanging it.
   static ProcessResult boot(const std::string& name, std::vector<std::string> extra = {}, const std::string& timeout = "30") {
-    std::vector<std::string> args{"run", "--kernel", guest(name), "--memory", "64M", "--timeout", timeout};
+    std::vector<std::string> args{"run", "--kernel", guest_program(name), "--memory", "64M", "--timeout", timeout};
     args.insert(args.end(), extra.begin(), extra.end());
     return run_ember(args);
   }
@@ -87,7 +85,7 @@ TEST_F(GuestProgram, TouchesTheTopOfRam) {
 
 TEST_F(GuestProgram, TouchesRamAboveTheMmioHole) {
   // 3200 MiB: 3 GiB below the hole, 128 MiB moved above 4 GiB.
-  const auto result = run_ember({"run", "--kernel", guest("top_of_ram"), "--memory", "3200M", "--timeout", "30",
+  const auto result = run_ember({"run", "--kernel", guest_program("top_of_ram"), "--memory", "3200M", "--timeout", "30",
                                  "--cmdline", "expect_top=0x108000000"});
   EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
   EXPECT_NE(result.out.find("RAM 0x100000000-0x107ffffff ok"), std::string::npos) << result.out;

@@ -46,7 +46,7 @@ class InterruptProgram : public ::testing::TestWithParam<std::tuple<Program, int
 
 TEST_P(InterruptProgram, PassesItsChecks) {
   const auto& [program, cpus] = GetParam();
-  const auto result = run_ember({"run", "--kernel", std::string(EMBER_GUESTS_DIR) + "/" + program.name + ".elf", "--cpus",
+  const auto result = run_ember({"run", "--kernel", guest_program(program.name), "--cpus",
                                  std::to_string(cpus), "--memory", "64M", "--timeout", "60"});
   if (result.exit_code == kNotOffered) GTEST_SKIP() << "this host's KVM cannot send APIC MSRs to userspace";
   EXPECT_EQ(result.exit_code, 0) << "console:\n" << result.out << "stderr:\n" << result.err;
@@ -57,7 +57,7 @@ TEST_P(InterruptProgram, PassesItsChecks) {
 TEST(InterruptProgramCpuCount, SmpBringupReportsEveryCpu) {
   if (!kvm_available()) GTEST_SKIP() << "/dev/kvm cannot be opened on this host";
   for (int cpus : {1, 2, 4}) {
-    const auto result = run_ember({"run", "--kernel", std::string(EMBER_GUESTS_DIR) + "/smp_bringup.elf", "--cpus",
+    const auto result = run_ember({"run", "--kernel", guest_program("smp_bringup"), "--cpus",
                                    std::to_string(cpus), "--memory", "64M", "--timeout", "60"});
     EXPECT_EQ(result.out, "cpus online: " + std::to_string(cpus) + "\n") << result.err;
   }

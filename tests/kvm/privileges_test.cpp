@@ -43,7 +43,7 @@ std::string status_field(const std::string& status, const std::string& key) {
 // (no_new_privs is set just before the guest starts), and returns the status
 // of each of its threads; then stops it.
 std::vector<std::string> thread_statuses_while_running(std::vector<std::string> extra) {
-  std::vector<std::string> args{EMBER_BINARY, "run", "--kernel", std::string(EMBER_GUESTS_DIR) + "/spin.elf", "--cpus", "2",
+  std::vector<std::string> args{EMBER_BINARY, "run", "--kernel", guest_program("spin"), "--cpus", "2",
                                 "--console", "none", "--timeout", "20"};
   args.insert(args.end(), extra.begin(), extra.end());
   std::vector<char*> argv;
@@ -119,8 +119,8 @@ TEST_F(Privileges, EveryThreadHoldsNoCapabilityAndNoNewPrivsIsSet) {
 
 TEST_F(Privileges, ASystemCallOutsideTheFilterStopsEmberNamingIt) {
   if (!seccomp_by_default()) GTEST_SKIP() << "sanitizer build: ember runs without seccomp";
-  const std::string command = std::string("EMBER_SECCOMP_SELF_TEST=1 ") + EMBER_BINARY + " run --kernel " + EMBER_GUESTS_DIR +
-                              "/hello.elf --timeout 30";
+  const std::string command = std::string("EMBER_SECCOMP_SELF_TEST=1 ") + EMBER_BINARY + " run --kernel " + guest_program("hello") +
+                              " --timeout 30";
   const auto result = run_process({"/bin/sh", "-c", command});
   EXPECT_EQ(result.exit_code, 122) << result.out << result.err;
   EXPECT_NE(result.err.find("system call 110 (getppid) is outside its filter"), std::string::npos) << result.err;
@@ -144,7 +144,7 @@ TEST_F(Privileges, UserOptionSwitchesToAnUnprivilegedUser) {
 }
 
 TEST_F(Privileges, GuestStillRunsToItsExitAfterTheDrop) {
-  const auto result = run_ember({"run", "--kernel", std::string(EMBER_GUESTS_DIR) + "/hello.elf", "--timeout", "30"});
+  const auto result = run_ember({"run", "--kernel", guest_program("hello"), "--timeout", "30"});
   EXPECT_EQ(result.exit_code, 0) << result.err;
 }
 

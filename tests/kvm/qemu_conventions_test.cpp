@@ -10,8 +10,6 @@
 namespace ember::test {
 namespace {
 
-std::string guest(const std::string& name) { return std::string(EMBER_GUESTS_DIR) + "/" + name + ".elf"; }
-
 class MultibootSmp : public ::testing::TestWithParam<int> {
  protected:
   void SetUp() override {
@@ -21,14 +19,14 @@ class MultibootSmp : public ::testing::TestWithParam<int> {
 
 TEST_P(MultibootSmp, BootsReadsFwCfgStartsEveryCpuAndExitsQemuStyle) {
   const int cpus = GetParam();
-  const auto result = run_ember({"run", "--kernel", guest("multiboot_smp"), "--cpus", std::to_string(cpus), "--memory", "96M",
+  const auto result = run_ember({"run", "--kernel", guest_program("multiboot_smp"), "--cpus", std::to_string(cpus), "--memory", "96M",
                                  "--exit-device", "qemu", "--cmdline", "alpha beta", "--timeout", "60"});
   // The program exits with value 10 + CPUs online; isa-debug-exit turns V into (V << 1) | 1.
   EXPECT_EQ(result.exit_code, ((10 + cpus) << 1) | 1) << result.out << result.err;
   EXPECT_NE(result.out.find("fw_cfg: " + std::to_string(cpus) + " CPUs, RAM 96 MiB"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("smp: " + std::to_string(cpus) + " CPUs online"), std::string::npos) << result.out;
   // The kernel's path comes first on its command line, as GRUB and QEMU put it.
-  EXPECT_NE(result.out.find("cmdline \"" + guest("multiboot_smp") + " alpha beta\""), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("cmdline \"" + guest_program("multiboot_smp") + " alpha beta\""), std::string::npos) << result.out;
 }
 
 INSTANTIATE_TEST_SUITE_P(Cpus, MultibootSmp, ::testing::Values(1, 2, 4));
@@ -37,7 +35,7 @@ INSTANTIATE_TEST_SUITE_P(Cpus, MultibootSmp, ::testing::Values(1, 2, 4));
 TEST(QemuConformance, QemuRunsTheSameProgramToTheSameStatusAndOutput) {
   // TCG, so it needs no /dev/kvm; QEMU's own firmware supplies fw_cfg and the
   // multiboot information. Only the line ember and QEMU share is compared.
-  const auto qemu = run_process({EMBER_QEMU_BINARY, "-accel", "tcg", "-smp", "4", "-m", "96", "-kernel", guest("multiboot_smp"),
+  const auto qemu = run_process({EMBER_QEMU_BINARY, "-accel", "tcg", "-smp", "4", "-m", "96", "-kernel", guest_program("multiboot_smp"),
                                  "-append", "alpha beta", "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-display", "none",
                                  "-serial", "stdio", "-no-reboot", "-nodefaults"});
   EXPECT_EQ(qemu.exit_code, ((10 + 4) << 1) | 1) << qemu.out << qemu.err;
@@ -47,7 +45,7 @@ TEST(QemuConformance, QemuRunsTheSameProgramToTheSameStatusAndOutput) {
 // The user-mode SYSCALL probe's success path, on QEMU's exact CPU model:
 // what tests/kvm (and the Linux user-space tests) expect on hardware KVM.
 TEST(QemuConformance, UserModeSyscallProbePassesOnAnExactCpu) {
-  const auto qemu = run_process({EMBER_QEMU_BINARY, "-accel", "tcg", "-m", "64", "-kernel", guest("multiboot_user_syscall"),
+  const auto qemu = run_process({EMBER_QEMU_BINARY, "-accel", "tcg", "-m", "64", "-kernel", guest_program("multiboot_user_syscall"),
                                  "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-display", "none", "-serial", "stdio",
                                  "-no-reboot", "-nodefaults"});
   EXPECT_EQ(qemu.exit_code, 1) << "status 0, QEMU-style: " << qemu.out << qemu.err;
@@ -58,12 +56,12 @@ TEST(QemuConformance, UserModeSyscallProbePassesOnAnExactCpu) {
 TEST(ExitDevice, EmberMeaningGivesTheByteItself) {
   if (!kvm_available()) GTEST_SKIP() << "/dev/kvm cannot be opened on this host";
   // Without --exit-device qemu the same program's value 10 + 1 is the status.
-  const auto result = run_ember({"run", "--kernel", guest("multiboot_smp"), "--timeout", "60"});
+  const auto result = run_ember({"run", "--kernel", guest_program("multiboot_smp"), "--timeout", "60"});
   EXPECT_EQ(result.exit_code, 11) << result.out << result.err;
 }
 
 TEST(MultibootErrors, InitrdAndModulesAreRefusedForNonMultibootKernels) {
-  const auto result = run_ember({"run", "--kernel", guest("hello"), "--module", guest("hello")});
+  const auto result = run_ember({"run", "--kernel", guest_program("hello"), "--module", guest_program("hello")});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_NE(result.err.find("--module is for multiboot kernels only"), std::string::npos) << result.err;
 }

@@ -69,7 +69,7 @@ class LinuxUserspace : public LinuxBoot {
   }
   // Empty when this host's KVM runs user-mode SYSCALL correctly.
   static std::string syscall_limitation() {
-    const auto probe = run_ember({"run", "--kernel", std::string(EMBER_GUESTS_DIR) + "/user_syscall.elf", "--timeout", "30"});
+    const auto probe = run_ember({"run", "--kernel", guest_program("user_syscall"), "--timeout", "30"});
     return probe.exit_code == 77 ? probe.out : "";
   }
   static constexpr const char* kShowCpus = "echo nproc=$(nproc); cat /proc/interrupts";

@@ -70,6 +70,8 @@ ProcessResult run_ember(const std::vector<std::string>& args) {
   return run_process(argv);
 }
 
+std::string guest_program(const std::string& name) { return std::string(EMBER_GUESTS_DIR) + "/" + name + ".elf"; }
+
 bool kvm_available() {
   const int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
   if (fd < 0) return false;

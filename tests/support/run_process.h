@@ -18,6 +18,10 @@ ProcessResult run_process(const std::vector<std::string>& argv);
 // Runs build/ember with `args`.
 ProcessResult run_ember(const std::vector<std::string>& args);
 
+// The path of guest program NAME (tests/guests/NAME.c, or multiboot/NAME.c)
+// as built: EMBER_GUESTS_DIR/NAME.elf.
+std::string guest_program(const std::string& name);
+
 // Whether /dev/kvm can be opened; KVM tests skip (with this reason) otherwise.
 bool kvm_available();
 
