@@ -8,6 +8,8 @@
  *
  * The header carries the address fields (flags bit 16), so the image loads
  * the same way whatever its ELF class. */
+#include "runtime/enter_long_mode.h"
+
         .set    MB_MAGIC, 0x1badb002
         .set    MB_FLAGS, (1 << 1) | (1 << 16)    /* memory info; address fields */
         .set    CODE64, 0x10
@@ -67,19 +69,7 @@ multiboot_entry:
         cmp     $(4 * 512), %ecx
         jne     3b
 
-        mov     %cr4, %eax
-        or      $0x20, %eax                 /* PAE */
-        mov     %eax, %cr4
-        mov     $pml4, %eax
-        mov     %eax, %cr3
-        mov     $0xc0000080, %ecx           /* EFER */
-        rdmsr
-        or      $0x100, %eax                /* LME */
-        wrmsr
-        mov     %cr0, %eax
-        or      $0x80000000, %eax           /* PG */
-        mov     %eax, %cr0
-        ljmp    $CODE64, $long_mode
+        ENTER_LONG_MODE $pml4, $CODE64, $long_mode
 
         .code64
 long_mode:

@@ -5,6 +5,8 @@
  * (smp.c fills in trampoline_gdt_base and trampoline_cr3 before copying; the
  * GDT has ember's boot GDT selectors, which multiboot/entry.S copies), and
  * jumps to ap_entry64. */
+#include "enter_long_mode.h"
+
         .set    TRAMPOLINE_BASE, 0x30000
         .set    CODE32, 0x28
         .set    CODE64, 0x10
@@ -32,19 +34,7 @@ protected:
         mov     %ax, %ss
         mov     %ax, %fs
         mov     %ax, %gs
-        mov     %cr4, %eax
-        or      $0x20, %eax                 /* PAE */
-        mov     %eax, %cr4
-        mov     (TRAMPOLINE_BASE + (trampoline_cr3 - trampoline_start)), %eax
-        mov     %eax, %cr3
-        mov     $0xc0000080, %ecx           /* EFER */
-        rdmsr
-        or      $0x100, %eax                /* LME */
-        wrmsr
-        mov     %cr0, %eax
-        or      $0x80000000, %eax           /* PG: long mode is now active */
-        mov     %eax, %cr0
-        ljmp    $CODE64, $(TRAMPOLINE_BASE + (long_mode - trampoline_start))
+        ENTER_LONG_MODE (TRAMPOLINE_BASE + (trampoline_cr3 - trampoline_start)), $CODE64, $(TRAMPOLINE_BASE + (long_mode - trampoline_start))
 
         .code64
 long_mode:
