@@ -11,6 +11,7 @@
 #                                      kernel and initramfs if needed)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/bench/median.sh"
 rounds=${1:-3}
 cpus=2 memory=128
 kernel=$(bash "$root/scripts/build-guest-kernel.sh" | tail -n 1)/vmlinux
@@ -53,12 +54,6 @@ for ((i = 0; i < rounds; i++)); do
   echo "round $((i + 1)) qemu:  ${qemu_runs[-1]}" >&2
 done
 
-median() {
-  local numbers
-  numbers=$(printf '%s\n' "$@" | grep -E '^[0-9]+$' || true)
-  [[ -z $numbers ]] && { echo "none"; return; }
-  echo "$numbers" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
-}
 echo "ember boot-to-init (ms): ${ember_runs[*]}"
 echo "qemu  boot-to-init (ms): ${qemu_runs[*]}"
 echo "median: ember $(median "${ember_runs[@]}") ms, qemu microvm $(median "${qemu_runs[@]}") ms"

@@ -10,10 +10,10 @@
 #   bench/startup.sh [RUNS]      (after scripts/build.sh)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/bench/median.sh"
 runs=${1:-20}
 ember="$root/build/ember"
 field() { sed -n "s/.*\"$1\":\\([0-9]*\\).*/\\1/p"; }
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 startup=() own=() exec=()
 for ((i = 0; i < runs; i++)); do

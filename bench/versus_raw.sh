@@ -7,6 +7,7 @@
 #   bench/versus_raw.sh PROGRAM LABEL ROUNDS    (after scripts/build.sh)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/bench/median.sh"
 program=$1 label=$2 rounds=$3
 guest="$root/build/guests/$program.elf"
 cycles() { sed -n "s/^$label: //p"; }
@@ -16,7 +17,6 @@ for ((i = 0; i < rounds; i++)); do
   ember_runs+=("$("$root/build/ember" run --kernel "$guest" --memory 64M --timeout 120 | cycles)")
   raw_runs+=("$("$root/build/bench/raw_exit_loop" "$guest" | cycles)")
 done
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ember=$(median "${ember_runs[@]}")
 raw=$(median "${raw_runs[@]}")
 mhz=$(awk -F: '/^cpu MHz/ {print $2; exit}' /proc/cpuinfo)

@@ -293,9 +293,8 @@ Outcome Machine::run(std::optional<std::chrono::milliseconds> timeout) {
   std::lock_guard lock{outcome_mutex_};
   if (outcome_->kind == Outcome::Kind::Timeout) {
     // Where each VCPU was, to look up in the kernel's symbols.
-    for (const auto& runner : runners_) {
-      outcome_->detail += (outcome_->detail.empty() ? "" : "\n") + std::string("VCPU ") + std::to_string(&runner - &runners_[0]) +
-                          ": " + runner->final_state();
+    for (size_t i = 0; i < runners_.size(); ++i) {
+      outcome_->detail += (i == 0 ? "" : "\n") + std::string("VCPU ") + std::to_string(i) + ": " + runners_[i]->final_state();
     }
   }
   return *outcome_;
