@@ -18,6 +18,17 @@ Result<Vm> Vm::create(const Kvm& kvm) {
   return Vm{std::move(fd), *mmap_size};
 }
 
+Status Vm::add_ioeventfd(uint64_t address, uint32_t length, uint64_t value, int eventfd) {
+  kvm_ioeventfd request{};
+  request.datamatch = value;
+  request.addr = address;
+  request.len = length;
+  request.fd = eventfd;
+  request.flags = KVM_IOEVENTFD_FLAG_DATAMATCH;
+  if (::ioctl(fd_.get(), KVM_IOEVENTFD, &request) != 0) return ioctl_error("KVM_IOEVENTFD");
+  return {};
+}
+
 Status Vm::set_tss_address(uint64_t address) {
   if (::ioctl(fd_.get(), KVM_SET_TSS_ADDR, static_cast<unsigned long>(address)) != 0) return ioctl_error("KVM_SET_TSS_ADDR");
   return {};

@@ -32,6 +32,11 @@ class Vm final {
   };
   Status trap_msrs(std::span<const MsrRange> ranges);
   Result<Vcpu> create_vcpu(uint32_t index) const;
+
+  // Makes a guest MMIO write of `length` bytes equal to `value` at `address`
+  // signal `eventfd` inside KVM instead of exiting to the VCPU thread
+  // (api.rst, KVM_IOEVENTFD). Writes of other values still exit.
+  Status add_ioeventfd(uint64_t address, uint32_t length, uint64_t value, int eventfd);
   int fd() const { return fd_.get(); }
 
  private:

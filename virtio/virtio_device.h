@@ -1,0 +1,41 @@
+// What a virtio device type (block, rng, ...) provides to a transport. The
+// transport owns the feature negotiation, the status state machine, the
+// queues and the interrupt; a device only answers requests.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "virtio/descriptor_chain.h"
+
+namespace ember::virtio {
+
+// Transport-independent feature bits the transports offer (virtio 1.2 §6).
+inline constexpr uint64_t kFeatureIndirectDescriptors = 1ull << 28;
+inline constexpr uint64_t kFeatureEventIndex = 1ull << 29;
+inline constexpr uint64_t kFeatureVersion1 = 1ull << 32;
+
+class VirtioDevice {
+ public:
+  virtual ~VirtioDevice() = default;
+
+  virtual std::string_view name() const = 0;
+  virtual uint32_t         device_type() const = 0;      // virtio 1.2 §5 (block 2, rng 4, ...)
+  virtual uint64_t         device_features() const = 0;  // its own feature bits only
+  virtual uint16_t         queue_count() const = 0;
+  virtual uint16_t         max_queue_size() const { return 256; }
+  // The device-specific configuration space, read-only for the driver.
+  virtual std::span<const uint8_t> config_space() const = 0;
+
+  // The driver set DRIVER_OK with these features; queues are live from now on.
+  virtual void activate(uint64_t /*negotiated*/) {}
+  // Serves one request from `queue` and returns how many bytes it wrote into
+  // the chain's writable buffers. Runs on the transport's worker thread,
+  // never on a VCPU thread (STYLE.md 7), so it may block on host I/O.
+  virtual uint32_t handle(uint16_t queue, const DescriptorChain& chain) = 0;
+  // The driver reset the device (status 0); no request is in flight.
+  virtual void reset() {}
+};
+
+}  // namespace ember::virtio
