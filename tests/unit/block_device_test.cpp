@@ -1,0 +1,236 @@
+// virtio-blk requests (virtio 1.2 §5.2.6) against a real image file: the
+// parser's refusals from TESTING.md (sector overflow, past the end,
+// read-only, unknown types, no status byte) and the I/O itself, plus the
+// image lock.
+#include "virtio/block_device.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <vector>
+
+namespace ember::virtio {
+namespace {
+
+constexpr uint64_t kSectors = 64;
+
+std::string make_image(uint64_t bytes) {
+  char path[] = "/tmp/ember-disk-XXXXXX";
+  const int fd = ::mkstemp(path);
+  EXPECT_GE(fd, 0);
+  std::vector<uint8_t> content(bytes);
+  for (size_t i = 0; i < content.size(); ++i) content[i] = static_cast<uint8_t>(i / 512);  // each sector holds its number
+  EXPECT_EQ(::write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
+  ::close(fd);
+  return path;
+}
+
+std::vector<uint8_t> file_bytes(const std::string& path) {
+  std::ifstream in{path, std::ios::binary};
+  return {std::istreambuf_iterator<char>{in}, {}};
+}
+
+// One request's buffers, laid out as a driver would: header, data, status.
+struct Request {
+  std::vector<uint8_t> header = std::vector<uint8_t>(16);
+  std::vector<uint8_t> data;
+  std::vector<uint8_t> status = {0xff};
+  bool                 data_writable = false;
+
+  Request(uint32_t type, uint64_t sector, size_t data_bytes, bool writable) : data(data_bytes), data_writable{writable} {
+    std::memcpy(header.data(), &type, 4);
+    std::memcpy(header.data() + 8, &sector, 8);
+  }
+  DescriptorChain chain() {
+    DescriptorChain c;
+    c.readable.push_back(header);
+    c.readable_bytes = 16;
+    if (!data.empty()) {
+      (data_writable ? c.writable : c.readable).push_back(data);
+      (data_writable ? c.writable_bytes : c.readable_bytes) += static_cast<uint32_t>(data.size());
+    }
+    c.writable.push_back(status);
+    c.writable_bytes += 1;
+    return c;
+  }
+};
+
+class BlockDeviceTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    device_.reset();
+    ::unlink(path_.c_str());
+  }
+  BlockDevice& open(bool read_only = false) {
+    auto disk = DiskImage::open(path_, read_only);
+    EXPECT_TRUE(disk.ok()) << disk.error().message;
+    device_ = std::make_unique<BlockDevice>(std::move(*disk), 1);
+    device_->activate(kFeatureVersion1 | BlockDevice::kFeatureFlush);
+    return *device_;
+  }
+  uint8_t run(Request& request) {
+    const DescriptorChain chain = request.chain();
+    device_->handle(0, chain);
+    return request.status[0];
+  }
+
+  std::string                  path_ = make_image(kSectors * 512);
+  std::unique_ptr<BlockDevice> device_;
+};
+
+TEST_F(BlockDeviceTest, ConfigurationAnnouncesCapacityInSectors) {
+  auto& device = open();
+  uint64_t capacity;
+  std::memcpy(&capacity, device.config_space().data(), 8);
+  EXPECT_EQ(capacity, kSectors);
+  EXPECT_EQ(device.device_type(), 2u);
+  EXPECT_NE(device.device_features() & BlockDevice::kFeatureFlush, 0u);
+  EXPECT_EQ(device.device_features() & BlockDevice::kFeatureReadOnly, 0u);
+}
+
+TEST_F(BlockDeviceTest, ReadReturnsTheSectorsAndReportsBytesWritten) {
+  open();
+  Request read{0, 3, 1024, true};
+  const DescriptorChain chain = read.chain();
+  EXPECT_EQ(device_->handle(0, chain), 1025u);
+  EXPECT_EQ(read.status[0], 0);
+  EXPECT_EQ(read.data[0], 3);
+  EXPECT_EQ(read.data[1023], 4);
+}
+
+TEST_F(BlockDeviceTest, WriteThenFlushReachesTheFile) {
+  open();
+  Request write{1, 10, 512, false};
+  std::fill(write.data.begin(), write.data.end(), 0xee);
+  EXPECT_EQ(run(write), 0);
+  Request flush{4, 0, 0, false};
+  EXPECT_EQ(run(flush), 0);
+  const auto bytes = file_bytes(path_);
+  EXPECT_EQ(bytes[10 * 512], 0xee);
+  EXPECT_EQ(bytes[11 * 512], 11);
+}
+
+TEST_F(BlockDeviceTest, RequestsPastTheEndOrOverflowingAreIoErrors) {
+  open();
+  Request last{0, kSectors - 1, 512, true};
+  EXPECT_EQ(run(last), 0);
+  Request past{0, kSectors - 1, 1024, true};
+  EXPECT_EQ(run(past), 1);
+  Request overflow{0, ~0ull, 512, true};
+  EXPECT_EQ(run(overflow), 1);
+  Request write_overflow{1, ~0ull - 1, 1024, false};
+  EXPECT_EQ(run(write_overflow), 1);
+  Request partial{0, 0, 100, true};
+  EXPECT_EQ(run(partial), 1) << "not a whole number of sectors";
+  EXPECT_EQ(file_bytes(path_).size(), kSectors * 512) << "nothing was written outside the disk";
+}
+
+TEST_F(BlockDeviceTest, WritesToReadOnlyDiskAreRefusedAndTheFileIsUnchanged) {
+  auto& device = open(true);
+  EXPECT_NE(device.device_features() & BlockDevice::kFeatureReadOnly, 0u);
+  Request write{1, 0, 512, false};
+  std::fill(write.data.begin(), write.data.end(), 0xee);
+  EXPECT_EQ(run(write), 1);
+  Request zeroes{13, 0, 16, false};
+  EXPECT_EQ(run(zeroes), 2) << "read-only disks do not offer WRITE_ZEROES";
+  EXPECT_EQ(file_bytes(path_)[0], 0);
+  EXPECT_EQ(file_bytes(path_)[511], 0);
+}
+
+TEST_F(BlockDeviceTest, UnknownRequestTypeIsUnsupported) {
+  open();
+  Request odd{99, 0, 0, false};
+  EXPECT_EQ(run(odd), 2);
+}
+
+TEST_F(BlockDeviceTest, ShortHeaderIsAnIoError) {
+  open();
+  std::vector<uint8_t> header(8), status{0xff};
+  DescriptorChain chain;
+  chain.readable.push_back(header);
+  chain.readable_bytes = 8;
+  chain.writable.push_back(status);
+  chain.writable_bytes = 1;
+  device_->handle(0, chain);
+  EXPECT_EQ(status[0], 1);
+}
+
+TEST_F(BlockDeviceTest, RequestWithoutStatusByteIsDroppedWithoutWriting) {
+  open();
+  std::vector<uint8_t> header(16);
+  DescriptorChain chain;
+  chain.readable.push_back(header);
+  chain.readable_bytes = 16;
+  EXPECT_EQ(device_->handle(0, chain), 0u);
+}
+
+TEST_F(BlockDeviceTest, GetIdAnswersTheSerial) {
+  open();
+  Request id{8, 0, 20, true};
+  EXPECT_EQ(run(id), 0);
+  EXPECT_NE(id.data[0], 0);
+  Request small{8, 0, 10, true};
+  EXPECT_EQ(run(small), 1);
+}
+
+TEST_F(BlockDeviceTest, WriteZeroesZeroesAndDiscardIsAccepted) {
+  open();
+  Request zeroes{13, 0, 16, false};
+  const uint64_t sector = 5;
+  const uint32_t count = 2;
+  std::memcpy(zeroes.data.data(), &sector, 8);
+  std::memcpy(zeroes.data.data() + 8, &count, 4);
+  EXPECT_EQ(run(zeroes), 0);
+  const auto bytes = file_bytes(path_);
+  EXPECT_EQ(bytes[5 * 512], 0);
+  EXPECT_EQ(bytes[7 * 512 - 1], 0);
+  EXPECT_EQ(bytes[7 * 512], 7);
+  Request discard{11, 0, 16, false};
+  std::memcpy(discard.data.data(), &sector, 8);
+  std::memcpy(discard.data.data() + 8, &count, 4);
+  EXPECT_EQ(run(discard), 0);
+  Request past{13, 0, 16, false};
+  const uint64_t far = kSectors;
+  std::memcpy(past.data.data(), &far, 8);
+  std::memcpy(past.data.data() + 8, &count, 4);
+  EXPECT_EQ(run(past), 1);
+  Request flags{11, 0, 16, false};
+  const uint32_t unmap = 1;
+  std::memcpy(flags.data.data() + 12, &unmap, 4);
+  EXPECT_EQ(run(flags), 2) << "unmap is not a discard flag";
+  Request ragged{13, 0, 20, false};
+  EXPECT_EQ(run(ragged), 1);
+}
+
+TEST_F(BlockDeviceTest, WritableImageIsLockedAgainstASecondOpener) {
+  open();
+  auto second = DiskImage::open(path_, false);
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.error().message.find("in use by another process"), std::string::npos) << second.error().message;
+  EXPECT_FALSE(DiskImage::open(path_, true).ok()) << "a reader must not share a disk being written";
+}
+
+TEST_F(BlockDeviceTest, ReadOnlyOpenersShareAnImage) {
+  open(true);
+  EXPECT_TRUE(DiskImage::open(path_, true).ok());
+  EXPECT_FALSE(DiskImage::open(path_, false).ok());
+}
+
+TEST(DiskImage, MissingDirectoryAndEmptyFilesAreRefusedWithTheirName) {
+  auto missing = DiskImage::open("/nonexistent/disk.img", false);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().message.find("'/nonexistent/disk.img'"), std::string::npos);
+  auto directory = DiskImage::open("/tmp", true);
+  ASSERT_FALSE(directory.ok());
+  EXPECT_NE(directory.error().message.find("not a regular file"), std::string::npos) << directory.error().message;
+  const std::string empty = make_image(0);
+  auto tiny = DiskImage::open(empty, false);
+  ::unlink(empty.c_str());
+  ASSERT_FALSE(tiny.ok());
+  EXPECT_NE(tiny.error().message.find("smaller than one"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ember::virtio

@@ -1,0 +1,344 @@
+// The virtio-mmio transport (virtio 1.2 §4.2.2): registers, negotiation,
+// queue setup frozen at DRIVER_OK, notifications served off the VCPU
+// thread, level interrupts, and TESTING.md's register and reset cases.
+#include "virtio/mmio_transport.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "memory/memory_map.h"
+#include "unit/virtio_fake_driver.h"
+
+namespace ember::virtio {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::FakeDriver;
+using testing::kWrite;
+
+constexpr uint64_t kBuffer = 0x100000;
+
+// Answers each request by writing one byte 0x5a; can be made to block so a
+// test can reset the device while a request is in flight.
+class EchoDevice final : public VirtioDevice {
+ public:
+  std::string_view         name() const override { return "echo"; }
+  uint32_t                 device_type() const override { return 42; }
+  uint64_t                 device_features() const override { return 1u << 3; }
+  uint16_t                 queue_count() const override { return 2; }
+  uint16_t                 max_queue_size() const override { return 16; }
+  std::span<const uint8_t> config_space() const override { return config_; }
+  uint32_t handle(uint16_t queue, const DescriptorChain& chain) override {
+    {
+      std::unique_lock lock{mutex_};
+      ++started;
+      changed_.notify_all();
+      changed_.wait(lock, [&] { return !hold; });
+    }
+    last_queue = queue;
+    ChainWriter writer{chain};
+    const uint8_t byte = 0x5a;
+    (void)writer.write({&byte, 1});
+    ++handled;
+    return writer.written();
+  }
+  void reset() override { ++resets; }
+
+  void set_hold(bool value) {
+    std::lock_guard lock{mutex_};
+    hold = value;
+    changed_.notify_all();
+  }
+  bool wait_started(int count) {
+    std::unique_lock lock{mutex_};
+    return changed_.wait_for(lock, 5s, [&] { return started >= count; });
+  }
+
+  std::array<uint8_t, 6> config_{1, 2, 3, 4, 5, 6};
+  std::atomic<int>       handled{0}, resets{0}, last_queue{-1};
+
+ private:
+  std::mutex              mutex_;
+  std::condition_variable changed_;
+  int                     started = 0;
+  bool                    hold = false;
+};
+
+class RecordingLine final : public InterruptLine {
+ public:
+  void set_level(bool asserted) override { level = asserted; }
+  std::atomic<bool> level{false};
+};
+
+class MmioTransportTest : public ::testing::Test {
+ protected:
+  uint32_t read32(uint64_t offset) {
+    std::array<uint8_t, 4> data{};
+    transport_.read({offset, offset, 0}, data);
+    uint32_t value;
+    std::memcpy(&value, data.data(), 4);
+    return value;
+  }
+  void write32(uint64_t offset, uint32_t value) {
+    std::array<uint8_t, 4> data;
+    std::memcpy(data.data(), &value, 4);
+    transport_.write({offset, offset, 0}, data);
+  }
+  void negotiate(uint64_t features) {
+    write32(0x070, 1);
+    write32(0x070, 1 | 2);
+    write32(0x024, 0);
+    write32(0x020, static_cast<uint32_t>(features));
+    write32(0x024, 1);
+    write32(0x020, static_cast<uint32_t>(features >> 32));
+    write32(0x070, 1 | 2 | 8);
+  }
+  void set_up_queue(uint16_t index, const QueueLayout& layout) {
+    write32(0x030, index);
+    write32(0x038, layout.size);
+    write32(0x080, static_cast<uint32_t>(layout.descriptor_table));
+    write32(0x084, static_cast<uint32_t>(layout.descriptor_table >> 32));
+    write32(0x090, static_cast<uint32_t>(layout.available_ring));
+    write32(0x094, 0);
+    write32(0x0a0, static_cast<uint32_t>(layout.used_ring));
+    write32(0x0a4, 0);
+    write32(0x044, 1);
+  }
+  // The whole driver start-up of §3.1.1 with queue 0 at driver_'s layout.
+  void start() {
+    negotiate(kFeatureVersion1);
+    set_up_queue(0, driver_.layout());
+    write32(0x070, 1 | 2 | 8 | 4);
+    ASSERT_EQ(read32(0x070), 1u | 2 | 8 | 4);
+  }
+  void notify(uint16_t queue) { write32(0x050, queue); }
+  bool wait_for(const std::function<bool()>& done) {
+    for (auto until = std::chrono::steady_clock::now() + 5s; std::chrono::steady_clock::now() < until;) {
+      if (done()) return true;
+      std::this_thread::sleep_for(1ms);
+    }
+    return done();
+  }
+
+  GuestMemory   memory_ = std::move(GuestMemory::create(ram_regions_for(16 << 20)).value());
+  EchoDevice    device_;
+  RecordingLine line_;
+  MmioTransport transport_{memory_, device_, line_};
+  FakeDriver    driver_{memory_, 8};
+};
+
+TEST_F(MmioTransportTest, IdentifiesAsVersion2DeviceOfItsType) {
+  EXPECT_EQ(read32(0x000), 0x74726976u);
+  EXPECT_EQ(read32(0x004), 2u);
+  EXPECT_EQ(read32(0x008), 42u);
+}
+
+TEST_F(MmioTransportTest, OffersDeviceFeaturesPlusVersion1EventIndexAndIndirect) {
+  write32(0x014, 0);
+  EXPECT_EQ(read32(0x010), (1u << 3) | (1u << 28) | (1u << 29));
+  write32(0x014, 1);
+  EXPECT_EQ(read32(0x010), 1u);  // VIRTIO_F_VERSION_1 is bit 32
+  write32(0x014, 7);
+  EXPECT_EQ(read32(0x010), 0u);
+}
+
+TEST_F(MmioTransportTest, FeaturesOkRefusedWithoutVersion1) {
+  negotiate(1u << 3);
+  EXPECT_EQ(read32(0x070) & 8, 0u);
+}
+
+TEST_F(MmioTransportTest, FeaturesOkRefusedForFeaturesNotOffered) {
+  negotiate(kFeatureVersion1 | (1u << 5));
+  EXPECT_EQ(read32(0x070) & 8, 0u);
+}
+
+TEST_F(MmioTransportTest, DriverOkWithoutFeaturesOkIsIgnored) {
+  write32(0x070, 1 | 2);
+  write32(0x070, 1 | 2 | 4);
+  EXPECT_EQ(read32(0x070), 1u | 2);
+}
+
+TEST_F(MmioTransportTest, QueueNumMaxIsZeroForQueuesThatDoNotExist) {
+  write32(0x030, 1);
+  EXPECT_EQ(read32(0x034), 16u);
+  write32(0x030, 2);
+  EXPECT_EQ(read32(0x034), 0u);
+  write32(0x030, 0xffffffff);
+  EXPECT_EQ(read32(0x034), 0u);
+  write32(0x038, 8);  // writes for a queue that does not exist are dropped
+  write32(0x044, 1);
+  EXPECT_EQ(read32(0x044), 0u);
+}
+
+TEST_F(MmioTransportTest, ServesNotifiedQueueAndRaisesLevelInterruptUntilAcknowledged) {
+  start();
+  driver_.set_descriptor(0, kBuffer, 4, kWrite);
+  driver_.make_available(0);
+  notify(0);
+  ASSERT_TRUE(wait_for([&] { return driver_.used_index() == 1; }));
+  EXPECT_EQ(driver_.used_length(0), 1u);
+  EXPECT_EQ(memory_.read_object<uint8_t>(kBuffer), 0x5a);
+  ASSERT_TRUE(wait_for([&] { return line_.level.load(); }));
+  EXPECT_EQ(read32(0x060), 1u);
+  write32(0x064, 1);
+  EXPECT_FALSE(line_.level);
+  EXPECT_EQ(read32(0x060), 0u);
+}
+
+TEST_F(MmioTransportTest, RequestsMadeBeforeDriverOkAreServedAtDriverOk) {
+  negotiate(kFeatureVersion1);
+  set_up_queue(0, driver_.layout());
+  driver_.set_descriptor(0, kBuffer, 4, kWrite);
+  driver_.make_available(0);
+  notify(0);  // before DRIVER_OK: nothing may happen yet
+  std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(device_.handled, 0);
+  write32(0x070, 1 | 2 | 8 | 4);
+  EXPECT_TRUE(wait_for([&] { return driver_.used_index() == 1; }));
+}
+
+TEST_F(MmioTransportTest, QueueRegistersAreFrozenAfterDriverOk) {
+  start();
+  write32(0x030, 0);
+  write32(0x038, 4);
+  write32(0x080, 0x500000);
+  write32(0x044, 0);
+  EXPECT_EQ(read32(0x044), 1u);
+  // The queue still works where it was.
+  driver_.set_descriptor(0, kBuffer, 4, kWrite);
+  driver_.make_available(0);
+  notify(0);
+  EXPECT_TRUE(wait_for([&] { return driver_.used_index() == 1; }));
+}
+
+TEST_F(MmioTransportTest, BadQueueLayoutAtDriverOkSetsNeedsReset) {
+  negotiate(kFeatureVersion1);
+  QueueLayout bad = driver_.layout();
+  bad.size = 12;  // not a power of two
+  set_up_queue(0, bad);
+  write32(0x070, 1 | 2 | 8 | 4);
+  EXPECT_NE(read32(0x070) & 64, 0u);
+  EXPECT_NE(read32(0x060) & 2, 0u) << "needs-reset is announced as a configuration change";
+  EXPECT_TRUE(line_.level);
+}
+
+TEST_F(MmioTransportTest, QueueSizeAboveMaximumSetsNeedsReset) {
+  negotiate(kFeatureVersion1);
+  QueueLayout big = driver_.layout();
+  big.size = 32;  // QueueNumMax is 16
+  set_up_queue(0, big);
+  write32(0x070, 1 | 2 | 8 | 4);
+  EXPECT_NE(read32(0x070) & 64, 0u);
+}
+
+TEST_F(MmioTransportTest, BrokenChainSetsNeedsResetAndResetRecovers) {
+  start();
+  driver_.set_descriptor(0, kBuffer, 4, kWrite | 1, 0);  // a self-loop
+  driver_.make_available(0);
+  notify(0);
+  ASSERT_TRUE(wait_for([&] { return (read32(0x070) & 64) != 0; }));
+  write32(0x070, 0);
+  EXPECT_EQ(read32(0x070), 0u);
+  EXPECT_FALSE(line_.level);
+  FakeDriver fresh{memory_, 8, 0x400000};
+  negotiate(kFeatureVersion1);
+  set_up_queue(0, fresh.layout());
+  write32(0x070, 1 | 2 | 8 | 4);
+  fresh.set_descriptor(0, kBuffer, 4, kWrite);
+  fresh.make_available(0);
+  notify(0);
+  EXPECT_TRUE(wait_for([&] { return fresh.used_index() == 1; }));
+}
+
+TEST_F(MmioTransportTest, ResetWaitsForTheRequestInFlightThenTheDeviceIsReusable) {
+  start();
+  device_.set_hold(true);
+  driver_.set_descriptor(0, kBuffer, 4, kWrite);
+  driver_.make_available(0);
+  notify(0);
+  ASSERT_TRUE(device_.wait_started(1));
+  auto reset = std::async(std::launch::async, [&] { write32(0x070, 0); });
+  EXPECT_EQ(reset.wait_for(50ms), std::future_status::timeout) << "reset must wait for the request in flight";
+  device_.set_hold(false);
+  reset.get();
+  EXPECT_EQ(device_.resets, 1);
+  EXPECT_EQ(driver_.used_index(), 1) << "the request in flight was completed, not lost";
+  FakeDriver fresh{memory_, 8, 0x400000};
+  negotiate(kFeatureVersion1);
+  set_up_queue(0, fresh.layout());
+  write32(0x070, 1 | 2 | 8 | 4);
+  fresh.set_descriptor(0, kBuffer, 4, kWrite);
+  fresh.make_available(0);
+  notify(0);
+  EXPECT_TRUE(wait_for([&] { return fresh.used_index() == 1; }));
+}
+
+TEST_F(MmioTransportTest, NotifyForMissingQueueAndNotifyFloodsAreHarmless) {
+  start();
+  notify(2);
+  notify(0xffff);
+  driver_.set_descriptor(0, kBuffer, 4, kWrite);
+  driver_.make_available(0);
+  for (int i = 0; i < 10000; ++i) notify(0);
+  ASSERT_TRUE(wait_for([&] { return driver_.used_index() == 1; }));
+  std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(device_.handled, 1) << "a flood of notifies serves each request once";
+}
+
+TEST_F(MmioTransportTest, ClearingStatusBitsWithoutResetIsIgnored) {
+  write32(0x070, 1 | 2);
+  write32(0x070, 1);
+  EXPECT_EQ(read32(0x070), 1u | 2);
+}
+
+TEST_F(MmioTransportTest, RegistersAnswerOnlyAligned32BitAccesses) {
+  for (size_t size : {1u, 2u, 8u}) {
+    SCOPED_TRACE(size);
+    std::vector<uint8_t> data(size, 0);
+    transport_.read({0, 0, 0}, data);
+    EXPECT_EQ(data, std::vector<uint8_t>(size, 0));
+    std::vector<uint8_t> one(size, 1);
+    transport_.write({0x070, 0x070, 0}, one);
+    EXPECT_EQ(read32(0x070), 0u);
+  }
+  std::array<uint8_t, 4> misaligned{};
+  transport_.read({2, 2, 0}, misaligned);
+  EXPECT_EQ(misaligned, (std::array<uint8_t, 4>{}));
+}
+
+TEST_F(MmioTransportTest, ConfigurationReadsAtAnyWidthStayInsideTheSpace) {
+  std::array<uint8_t, 2> two{};
+  transport_.read({0x104, 0x104, 0}, two);
+  EXPECT_EQ(two, (std::array<uint8_t, 2>{5, 6}));
+  std::array<uint8_t, 4> straddling{};
+  transport_.read({0x104, 0x104, 0}, straddling);  // runs past the 6-byte space
+  EXPECT_EQ(straddling, (std::array<uint8_t, 4>{}));
+  std::array<uint8_t, 8> beyond{};
+  transport_.read({0xff8, 0xff8, 0}, beyond);
+  EXPECT_EQ(beyond, (std::array<uint8_t, 8>{}));
+  transport_.write({0x100, 0x100, 0}, std::array<uint8_t, 1>{9});
+  std::array<uint8_t, 1> first{};
+  transport_.read({0x100, 0x100, 0}, first);
+  EXPECT_EQ(first[0], 1) << "the configuration space is read-only";
+}
+
+TEST_F(MmioTransportTest, SecondQueueIsServedSeparately) {
+  negotiate(kFeatureVersion1);
+  FakeDriver second{memory_, 8, 0x400000};
+  set_up_queue(1, second.layout());
+  write32(0x070, 1 | 2 | 8 | 4);
+  second.set_descriptor(0, kBuffer, 4, kWrite);
+  second.make_available(0);
+  notify(1);
+  ASSERT_TRUE(wait_for([&] { return second.used_index() == 1; }));
+  EXPECT_EQ(device_.last_queue, 1);
+}
+
+}  // namespace
+}  // namespace ember::virtio
