@@ -6,6 +6,7 @@
 
 #include "base/strings.h"
 #include "memory/memory_map.h"
+#include "virtio/mmio_slots.h"
 
 namespace ember::cli {
 namespace {
@@ -70,6 +71,29 @@ Result<FwCfgFileConfig> parse_fw_cfg(std::string_view text) {
   }
   if (file.name.empty() || file.name.size() > 55) return Error{"--fw-cfg name '" + file.name + "' must have 1 to 55 characters"};
   return file;
+}
+
+// "PATH[,ro][,queues=N]": a virtio-blk disk. The path ends at the first comma.
+Result<DiskConfig> parse_disk(std::string_view text) {
+  const auto comma = text.find(',');
+  DiskConfig disk{std::string(text.substr(0, comma)), false, 1};
+  if (disk.path.empty()) return Error{"--disk '" + std::string(text) + "' needs a path (PATH[,ro][,queues=N])"};
+  std::string_view rest = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+  while (!rest.empty()) {
+    const auto next = rest.find(',');
+    const std::string_view option = rest.substr(0, next);
+    rest = next == std::string_view::npos ? std::string_view{} : rest.substr(next + 1);
+    if (option == "ro") {
+      disk.read_only = true;
+    } else if (option.starts_with("queues=")) {
+      const auto queues = parse_decimal(option.substr(7));
+      if (!queues || *queues < 1 || *queues > 16) return Error{"--disk queues='" + std::string(option.substr(7)) + "' is not 1 to 16"};
+      disk.queues = static_cast<uint16_t>(*queues);
+    } else {
+      return Error{"--disk option '" + std::string(option) + "' is not ro or queues=N"};
+    }
+  }
+  return disk;
 }
 
 // Seconds, whole or with up to three decimals ("2", "0.5").
@@ -148,7 +172,13 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
     }
     static constexpr std::string_view kKnown[] = {"--kernel", "--initrd",  "--cmdline", "--memory",      "--cpus",
                                                   "--console", "--timeout", "--report", "--exit-device", "--user", "--seccomp"};
-    static constexpr std::string_view kRepeatable[] = {"--module", "--fw-cfg"};
+    static constexpr std::string_view kRepeatable[] = {"--module", "--fw-cfg", "--disk"};
+    if (flag == "--rng") {  // the one option without a value
+      if (inline_value) return Error{"--rng takes no value"};
+      if (!seen.insert(std::string(flag)).second) return Error{"--rng is given more than once"};
+      invocation.machine.rng = true;
+      continue;
+    }
     const bool repeatable = std::find(std::begin(kRepeatable), std::end(kRepeatable), flag) != std::end(kRepeatable);
     if (!repeatable && std::find(std::begin(kKnown), std::end(kKnown), flag) == std::end(kKnown)) {
       return Error{"unknown option '" + std::string(flag) + "'"};
@@ -184,6 +214,10 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
       auto file = parse_fw_cfg(value);
       if (!file) return file.error();
       invocation.machine.fw_cfg_files.push_back(std::move(*file));
+    } else if (flag == "--disk") {
+      auto disk = parse_disk(value);
+      if (!disk) return disk.error();
+      invocation.machine.disks.push_back(std::move(*disk));
     } else if (flag == "--cmdline") {
       invocation.machine.cmdline = value;
     } else if (flag == "--memory") {
@@ -208,6 +242,9 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
     }
   }
   if (invocation.machine.kernel_path.empty()) return Error{"'ember run' needs --kernel PATH"};
+  if (invocation.machine.disks.size() + (invocation.machine.rng ? 1 : 0) > virtio::kMaxMmioDevices) {
+    return Error{"at most " + std::to_string(virtio::kMaxMmioDevices) + " virtio devices (--disk and --rng together) fit"};
+  }
   if (!invocation.guest_command.empty()) {
     if (invocation.machine.initrd_path.empty()) {
       return Error{"'-- COMMAND' needs --initrd with ember's initramfs (scripts/build-initramfs.sh), whose init runs it"};

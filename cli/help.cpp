@@ -74,6 +74,20 @@ Options (each at most once unless said; --opt VALUE and --opt=VALUE both work):
                      0x510-0x51b, QEMU's interface; DMA included), which
                      always has the signature, ID, RAM size, CPU count,
                      command line and etc/e820
+  --disk PATH[,ro][,queues=N]
+                     repeatable: a virtio-blk disk backed by the raw image
+                     PATH (a file or block device; the path ends at the first
+                     comma). ro: read-only. queues=N: N request queues (1-16).
+                     ember locks the image (a write lock, or a read lock with
+                     ro) so two VMMs cannot share a writable disk. A FLUSH
+                     the guest sees acknowledged is on the host disk
+                     (fdatasync); guests that do not flush get write-through
+  --rng              a virtio-rng device fed by the host's getrandom()
+                     Virtio devices are virtio-mmio (version 2), 4 KiB each
+                     from 0xd0000000 in this order: disks, then the rng;
+                     device i interrupts on IOAPIC pin 16+i (level). ember
+                     announces each to Linux with virtio_mmio.device=... on
+                     the kernel command line (CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES)
   --user UID:GID     once everything is open, become this user and group
                      (needs root). Always, before the guest runs, ember drops
                      every capability and sets no_new_privs

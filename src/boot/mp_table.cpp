@@ -1,5 +1,7 @@
 #include "boot/mp_table.h"
 
+#include "virtio/mmio_slots.h"
+
 #include <cstring>
 #include <numeric>
 #include <vector>
@@ -82,6 +84,7 @@ uint8_t checksum(const uint8_t* bytes, size_t length) {
 
 constexpr uint8_t kIntTypeInt = 0, kIntTypeNmi = 1, kIntTypeExtInt = 3;
 constexpr uint32_t kCpuSignature = 0x600;         // family 6
+constexpr uint16_t kLevelActiveHigh = 0x1 | (0x3 << 2);
 constexpr uint32_t kCpuFeatures = (1 << 0) | (1 << 9);  // FPU, APIC
 
 }  // namespace
@@ -98,6 +101,12 @@ Status write_mp_table(const GuestMemory& memory, uint32_t cpus, uint8_t ioapic_i
   entries += 2;
   for (uint8_t irq = 0; irq < 16; ++irq, ++entries) {
     append(table, InterruptEntry{3, kIntTypeInt, 0, 0, irq, ioapic_id, static_cast<uint8_t>(irq == 0 ? 2 : irq)});
+  }
+  // Pins 16-23 carry virtio-mmio interrupts (virtio/mmio_slots.h): level,
+  // active high (MP spec 1.4 Table 4-10: PO = 01, EL = 11). Linux takes the
+  // source IRQ on the ISA bus as its IRQ number, as Firecracker relies on.
+  for (uint8_t pin = virtio::kFirstPin; pin < virtio::kFirstPin + virtio::kMaxMmioDevices; ++pin, ++entries) {
+    append(table, InterruptEntry{3, kIntTypeInt, kLevelActiveHigh, 0, pin, ioapic_id, pin});
   }
   append(table, InterruptEntry{4, kIntTypeExtInt, 0, 0, 0, 0xff, 0});
   append(table, InterruptEntry{4, kIntTypeNmi, 0, 0, 0, 0xff, 1});

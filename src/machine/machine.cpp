@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "base/file.h"
+#include "base/log.h"
 #include "base/strings.h"
 #include "boot/boot_cpu.h"
 #include "boot/e820.h"
@@ -19,6 +20,9 @@
 #include "vcpu/cpuid_profile.h"
 #include "vcpu/kick_signal.h"
 #include "vcpu/msr_setup.h"
+#include "virtio/block_device.h"
+#include "virtio/mmio_slots.h"
+#include "virtio/rng_device.h"
 
 namespace ember {
 namespace {
@@ -96,9 +100,21 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
     fw_cfg_files.emplace_back(file.name, std::vector<uint8_t>(read->begin(), read->end()));
   }
 
+  std::vector<virtio::DiskImage> disks;
+  for (const auto& disk : config.disks) {
+    auto opened = virtio::DiskImage::open(disk.path, disk.read_only);
+    if (!opened) return opened.error();
+    disks.push_back(std::move(*opened));
+  }
+  // Linux finds virtio-mmio devices through the command line (no ACPI or
+  // device tree here), one parameter per device in slot order.
+  std::string cmdline = config.cmdline;
+  const size_t virtio_devices = config.disks.size() + (config.rng ? 1 : 0);
+  for (unsigned slot = 0; slot < virtio_devices; ++slot) cmdline += " " + virtio::kernel_parameter(slot);
+
   auto memory = GuestMemory::create(ram_regions_for(config.memory_bytes));
   if (!memory) return memory.error();
-  const boot::BootInputs inputs{*kernel, initrd, config.cmdline, config.kernel_path, config.initrd_path, modules};
+  const boot::BootInputs inputs{*kernel, initrd, cmdline, config.kernel_path, config.initrd_path, modules};
   auto entry = boot::load_kernel(*memory, inputs);
   if (!entry) return Error{"kernel '" + config.kernel_path + "' " + entry.error().message};
   if (auto tables = boot::write_boot_tables(*memory); !tables) return tables.error();
@@ -140,7 +156,7 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
       return mapped.error();
     }
   }
-  if (auto devices = machine->add_devices(std::move(fw_cfg_files)); !devices) return devices.error();
+  if (auto devices = machine->add_devices(std::move(fw_cfg_files), std::move(disks)); !devices) return devices.error();
   if (auto vcpus = machine->create_vcpus(*entry, msr_exits); !vcpus) return vcpus.error();
   return machine;
 }
@@ -160,8 +176,16 @@ Machine::Machine(const MachineConfig& config, GuestMemory memory, kvm::Kvm kvm, 
 
 Machine::~Machine() = default;
 
-Status Machine::add_devices(std::vector<std::pair<std::string, std::vector<uint8_t>>> fw_cfg_files) {
+Status Machine::add_devices(std::vector<std::pair<std::string, std::vector<uint8_t>>> fw_cfg_files,
+                            std::vector<virtio::DiskImage> disks) {
   if (auto filled = fill_fw_cfg(std::move(fw_cfg_files)); !filled) return filled;
+  for (size_t i = 0; i < disks.size(); ++i) {
+    auto added = add_virtio_device(std::make_unique<virtio::BlockDevice>(std::move(disks[i]), config_.disks[i].queues));
+    if (!added) return added;
+  }
+  if (config_.rng) {
+    if (auto added = add_virtio_device(std::make_unique<virtio::RngDevice>()); !added) return added;
+  }
   constexpr uint16_t kCom1 = 0x3f8;
   for (const auto& [base, length, device] : {
            std::tuple<uint64_t, uint64_t, Device*>{kCom1, Uart16550::kRegisterCount, &uart_},
@@ -184,6 +208,26 @@ Status Machine::add_devices(std::vector<std::pair<std::string, std::vector<uint8
            {Lapic::kMmioBase, Lapic::kMmioSize, &lapic_mmio_},
        }) {
     if (auto inserted = mmio_bus_.insert(base, length, *device); !inserted) return inserted.error();
+  }
+  return {};
+}
+
+Status Machine::add_virtio_device(std::unique_ptr<virtio::VirtioDevice> device) {
+  const auto slot = static_cast<unsigned>(virtio_transports_.size());
+  if (slot >= virtio::kMaxMmioDevices) return Error{"at most " + std::to_string(virtio::kMaxMmioDevices) + " virtio devices fit"};
+  auto& pin = virtio_pins_.emplace_back(std::make_unique<IoapicPin>(ioapic_, virtio::kFirstPin + slot));
+  auto& transport = virtio_transports_.emplace_back(std::make_unique<virtio::MmioTransport>(memory_, *device, *pin));
+  virtio_devices_.push_back(std::move(device));
+  const uint64_t base = virtio::mmio_address(slot);
+  if (auto inserted = mmio_bus_.insert(base, virtio::MmioTransport::kSize, *transport); !inserted) return inserted.error();
+  // Queue notifications go straight to the worker (KVM_IOEVENTFD); where
+  // KVM refuses, they arrive as MMIO exits and take the same path.
+  for (uint16_t queue = 0; queue < transport->queue_count(); ++queue) {
+    auto added = vm_.add_ioeventfd(base + virtio::MmioTransport::kQueueNotifyOffset, 4, queue, transport->notify_eventfd(queue));
+    if (!added) {
+      log::warning(std::string(transport->name()) + ": queue notifications will exit to ember: " + added.error().message);
+      break;
+    }
   }
   return {};
 }

@@ -34,6 +34,9 @@
 #include "irq/interrupt_router.h"
 #include "vcpu/halt_census.h"
 #include "vcpu/vcpu_runner.h"
+#include "virtio/disk_image.h"
+#include "virtio/mmio_transport.h"
+#include "virtio/virtio_device.h"
 
 namespace ember {
 
@@ -63,7 +66,8 @@ class Machine final : public MachineControl {
  private:
   Machine(const MachineConfig& config, GuestMemory memory, kvm::Kvm kvm, kvm::Vm vm,
           std::unique_ptr<ConsoleOutput> console);
-  Status add_devices(std::vector<std::pair<std::string, std::vector<uint8_t>>> fw_cfg_files);
+  Status add_devices(std::vector<std::pair<std::string, std::vector<uint8_t>>> fw_cfg_files, std::vector<virtio::DiskImage> disks);
+  Status add_virtio_device(std::unique_ptr<virtio::VirtioDevice> device);
   Status fill_fw_cfg(std::vector<std::pair<std::string, std::vector<uint8_t>>> files);
   Status create_vcpus(const boot::EntryPoint& entry, bool msr_exits);
 
@@ -92,6 +96,11 @@ class Machine final : public MachineControl {
   BootTimer       boot_timer_;
   FwCfg           fw_cfg_{memory_};
   uint64_t        run_started_ns_ = 0, run_ended_ns_ = 0;
+  // virtio-mmio devices: transports last, as their workers use the device
+  // and the pin and must stop first.
+  std::vector<std::unique_ptr<virtio::VirtioDevice>>  virtio_devices_;
+  std::vector<std::unique_ptr<IoapicPin>>             virtio_pins_;
+  std::vector<std::unique_ptr<virtio::MmioTransport>> virtio_transports_;
   Bus             pio_bus_{"port I/O"};
   Bus             mmio_bus_{"MMIO"};
 

@@ -30,6 +30,13 @@ struct FwCfgFileConfig {
   std::string text;    // these bytes when path is empty
 };
 
+// A virtio-blk disk (--disk PATH[,ro][,queues=N]).
+struct DiskConfig {
+  std::string path;
+  bool        read_only = false;
+  uint16_t    queues = 1;
+};
+
 struct RunAsConfig {
   uint32_t uid;
   uint32_t gid;
@@ -49,6 +56,9 @@ struct MachineConfig {
   uint64_t      memory_bytes = 128ull << 20;
   uint32_t      cpus = 1;
   ConsoleConfig console;
+  // virtio-mmio devices, in this order: disks, then the rng.
+  std::vector<DiskConfig> disks;
+  bool                    rng = false;
   // Before the guest runs, ember drops every capability and sets
   // no_new_privs; with this it also becomes this user (--user).
   std::optional<RunAsConfig> run_as;

@@ -95,6 +95,8 @@ Status install_process_filter() {
       {
           // I/O on descriptors already open: console, stdin, eventfd, KVM
           "read", "write", "close", "ioctl", "poll", "ppoll", "fstat", "newfstatat", "lseek",
+          // virtio workers: disk I/O on the open image, entropy for virtio-rng
+          "preadv", "pwritev", "pread64", "pwrite64", "fdatasync", "fallocate", "getrandom",
           // memory: malloc, thread stacks, guest RAM accounting
           "mmap", "munmap", "mprotect", "madvise", "brk", "mremap", "mincore",
           // threads and their synchronisation

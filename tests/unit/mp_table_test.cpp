@@ -38,7 +38,7 @@ TEST(MpTable, FloatingPointerAndConfigTableAreWellFormed) {
   std::memcpy(&lapic, header.data() + 36, 4);
   EXPECT_EQ(sum(bytes_at(memory, config, length)), 0) << "the whole base table sums to zero";
   EXPECT_EQ(lapic, 0xfee00000u);
-  EXPECT_EQ(entries, 4 + 1 + 1 + 16 + 2);
+  EXPECT_EQ(entries, 4 + 1 + 1 + 16 + 8 + 2);
 
   // Walk the entries: processors first, VCPU 0 the BSP.
   const auto table = bytes_at(memory, config, length);
@@ -59,6 +59,10 @@ TEST(MpTable, FloatingPointerAndConfigTableAreWellFormed) {
       }
       if (type == 3) {
         EXPECT_EQ(table[offset + 7], table[offset + 5] == 0 ? 2 : table[offset + 5]) << "ISA IRQ 0 on pin 2, others identity";
+        uint16_t flags;
+        std::memcpy(&flags, table.data() + offset + 2, 2);
+        // Pins 16-23 (virtio-mmio) are level-triggered, active high; ISA IRQs conform to the bus.
+        EXPECT_EQ(flags, table[offset + 7] >= 16 ? 0x0d : 0) << "pin " << int{table[offset + 7]};
         ++irqs;
       }
       offset += 8;
@@ -66,7 +70,7 @@ TEST(MpTable, FloatingPointerAndConfigTableAreWellFormed) {
   }
   EXPECT_EQ(processors, 4u);
   EXPECT_EQ(ioapics, 1u);
-  EXPECT_EQ(irqs, 16u);
+  EXPECT_EQ(irqs, 16u + 8u);
   EXPECT_EQ(offset, length);
 }
 
