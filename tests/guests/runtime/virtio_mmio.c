@@ -1,0 +1,93 @@
+#include "virtio_mmio.h"
+
+#include "interrupts.h"
+
+#define REG_MAGIC 0x000
+#define REG_VERSION 0x004
+#define REG_DEVICE_ID 0x008
+#define REG_DEVICE_FEATURES 0x010
+#define REG_DEVICE_FEATURES_SEL 0x014
+#define REG_DRIVER_FEATURES 0x020
+#define REG_DRIVER_FEATURES_SEL 0x024
+#define REG_QUEUE_SEL 0x030
+#define REG_QUEUE_NUM_MAX 0x034
+#define REG_QUEUE_NUM 0x038
+#define REG_QUEUE_READY 0x044
+#define REG_QUEUE_NOTIFY 0x050
+#define REG_STATUS 0x070
+#define REG_QUEUE_DESC 0x080
+#define REG_QUEUE_DRIVER 0x090
+#define REG_QUEUE_DEVICE 0x0a0
+
+#define STATUS_ACKNOWLEDGE 1
+#define STATUS_DRIVER 2
+#define STATUS_DRIVER_OK 4
+#define STATUS_FEATURES_OK 8
+
+const char* virtio_start(struct virtio_device* d, uint64_t base, uint32_t device_type, uint64_t wanted, void* ring_memory) {
+  d->base = base;
+  if (virtio_read(d, REG_MAGIC) != 0x74726976) return "no virtio-mmio magic value";
+  if (virtio_read(d, REG_VERSION) != 2) return "not virtio-mmio version 2";
+  if (virtio_read(d, REG_DEVICE_ID) != device_type) return "wrong device type";
+  virtio_write(d, REG_STATUS, 0);
+  virtio_write(d, REG_STATUS, STATUS_ACKNOWLEDGE);
+  virtio_write(d, REG_STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER);
+  virtio_write(d, REG_DEVICE_FEATURES_SEL, 0);
+  uint64_t offered = virtio_read(d, REG_DEVICE_FEATURES);
+  virtio_write(d, REG_DEVICE_FEATURES_SEL, 1);
+  offered |= (uint64_t)virtio_read(d, REG_DEVICE_FEATURES) << 32;
+  d->features = (offered & wanted) | (1ull << 32);
+  virtio_write(d, REG_DRIVER_FEATURES_SEL, 0);
+  virtio_write(d, REG_DRIVER_FEATURES, (uint32_t)d->features);
+  virtio_write(d, REG_DRIVER_FEATURES_SEL, 1);
+  virtio_write(d, REG_DRIVER_FEATURES, (uint32_t)(d->features >> 32));
+  virtio_write(d, REG_STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK);
+  if (!(virtio_read(d, REG_STATUS) & STATUS_FEATURES_OK)) return "the device refused the features";
+
+  /* Descriptors at +0, available ring at +0x100, used ring at +0x200. */
+  uint8_t* ring = (uint8_t*)ring_memory;
+  memset(ring, 0, 4096);
+  d->desc = (struct virtq_desc*)ring;
+  d->avail = (volatile uint16_t*)(ring + 0x100);
+  d->used = (volatile uint32_t*)(ring + 0x200);
+  d->last_used = 0;
+  d->avail_idx = 0;
+  virtio_write(d, REG_QUEUE_SEL, 0);
+  if (virtio_read(d, REG_QUEUE_NUM_MAX) < VIRTIO_QUEUE_SIZE) return "queue 0 is too small";
+  if (virtio_read(d, REG_QUEUE_READY) != 0) return "queue 0 is ready before set-up";
+  virtio_write(d, REG_QUEUE_NUM, VIRTIO_QUEUE_SIZE);
+  virtio_write(d, REG_QUEUE_DESC, (uint32_t)(uint64_t)ring);
+  virtio_write(d, REG_QUEUE_DESC + 4, 0);
+  virtio_write(d, REG_QUEUE_DRIVER, (uint32_t)(uint64_t)(ring + 0x100));
+  virtio_write(d, REG_QUEUE_DRIVER + 4, 0);
+  virtio_write(d, REG_QUEUE_DEVICE, (uint32_t)(uint64_t)(ring + 0x200));
+  virtio_write(d, REG_QUEUE_DEVICE + 4, 0);
+  virtio_write(d, REG_QUEUE_READY, 1);
+  virtio_write(d, REG_STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK);
+  if (virtio_read(d, REG_STATUS) & 64) return "the device needs a reset right after DRIVER_OK";
+  return 0;
+}
+
+void virtio_submit(struct virtio_device* d, uint16_t head) {
+  d->avail[2 + d->avail_idx % VIRTIO_QUEUE_SIZE] = head;
+  __asm__ volatile("" ::: "memory"); /* x86: stores are ordered; keep the compiler from reordering */
+  d->avail_idx++;
+  d->avail[1] = d->avail_idx;
+  __asm__ volatile("mfence" ::: "memory");
+  virtio_write(d, REG_QUEUE_NOTIFY, 0);
+}
+
+int64_t virtio_wait_used(struct virtio_device* d, uint16_t* id) {
+  for (uint64_t start = rdtsc(); rdtsc() - start < 20000ull * 1000 * 1000;) {
+    const uint16_t used_idx = (uint16_t)(d->used[0] >> 16);
+    if (used_idx != d->last_used) {
+      __asm__ volatile("" ::: "memory");
+      const volatile uint32_t* element = d->used + 1 + 2 * (d->last_used % VIRTIO_QUEUE_SIZE);
+      d->last_used++;
+      if (id) *id = (uint16_t)element[0];
+      return element[1];
+    }
+    cpu_relax();
+  }
+  return -1;
+}

@@ -1,0 +1,58 @@
+/* A minimal virtio-mmio (version 2) driver for guest programs: one split
+ * queue of 8 descriptors, requests submitted synchronously (virtio 1.2
+ * §3.1.1 start-up, §2.7.13 supplying buffers, §4.2.2 registers). */
+#pragma once
+
+#include "guest.h"
+
+#define VIRTIO_MMIO_BASE   0xd0000000ul
+#define VIRTIO_MMIO_SLOT(i) (VIRTIO_MMIO_BASE + 0x1000ul * (i))
+#define VIRTIO_QUEUE_SIZE  8
+
+#define VIRTQ_DESC_F_NEXT  1
+#define VIRTQ_DESC_F_WRITE 2
+
+struct virtq_desc {
+  uint64_t addr;
+  uint32_t len;
+  uint16_t flags;
+  uint16_t next;
+};
+
+struct virtio_device {
+  uint64_t base;
+  uint64_t features;  /* negotiated */
+  uint16_t last_used;
+  uint16_t avail_idx;
+  struct virtq_desc* desc;
+  volatile uint16_t* avail;  /* flags, idx, ring[8], used_event */
+  volatile uint32_t* used;   /* flags|idx, then {id, len} pairs */
+};
+
+static inline uint32_t virtio_read(const struct virtio_device* d, uint32_t offset) {
+  return *(volatile uint32_t*)(d->base + offset);
+}
+static inline void virtio_write(const struct virtio_device* d, uint32_t offset, uint32_t value) {
+  *(volatile uint32_t*)(d->base + offset) = value;
+}
+
+/* Checks magic, version and device type at `base`; resets the device,
+ * negotiates `wanted` & offered (plus VIRTIO_F_VERSION_1) and sets up queue
+ * 0 in `ring_memory` (4 KiB, page-aligned). Returns 0, or a failure text. */
+const char* virtio_start(struct virtio_device* d, uint64_t base, uint32_t device_type, uint64_t wanted, void* ring_memory);
+
+/* Offers the chain starting at descriptor `head` (already filled in d->desc)
+ * and notifies the device. */
+void virtio_submit(struct virtio_device* d, uint16_t head);
+
+/* Waits for the next used element; returns its written length, or -1 on
+ * timeout (polling the used ring; interrupts are the caller's business). */
+int64_t virtio_wait_used(struct virtio_device* d, uint16_t* id);
+
+/* The byte at `offset` of the device-specific configuration. */
+static inline uint8_t virtio_config8(const struct virtio_device* d, uint32_t offset) {
+  return *(volatile uint8_t*)(d->base + 0x100 + offset);
+}
+static inline uint32_t virtio_config32(const struct virtio_device* d, uint32_t offset) {
+  return *(volatile uint32_t*)(d->base + 0x100 + offset);
+}
