@@ -1,0 +1,76 @@
+// libFuzzer target: the guest-visible register files (16550 UART, LAPIC,
+// IOAPIC, virtio-mmio transport with virtio-rng behind it) under arbitrary
+// sequences of accesses of any width and offset, including past each
+// device's end. Each access is 12 bytes: device, width, offset (2), value (8).
+#include <cstdint>
+#include <cstring>
+#include <memory>
+
+#include "devices/console_output.h"
+#include "devices/ioapic.h"
+#include "devices/lapic.h"
+#include "devices/uart16550.h"
+#include "irq/interrupt_router.h"
+#include "memory/memory_map.h"
+#include "virtio/mmio_transport.h"
+#include "virtio/rng_device.h"
+
+using namespace ember;
+
+namespace {
+struct NoKick final : Kickable {
+  void kick() override {}
+};
+struct NoEoi final : EoiListener {
+  void end_of_interrupt(uint8_t) override {}
+};
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const GuestMemory memory = std::move(GuestMemory::create(ram_regions_for(1 << 20)).value());
+  InjectionMailbox mailbox;
+  ApicAddressing   addressing;
+  NoKick           kick;
+  NoEoi            eoi;
+  InterruptRouter  router;
+  router.attach({&mailbox, &addressing, &kick});
+  Lapic             lapic{0, router, eoi, addressing, [] { return uint64_t{1000}; }, TscClock{[] { return uint64_t{5000}; }, 1000}};
+  Ioapic            ioapic{router, 1};
+  NullConsoleOutput console;
+  IoapicPin         uart_pin{ioapic, 4}, virtio_pin{ioapic, 16};
+  Uart16550         uart{console, uart_pin};
+  virtio::RngDevice rng;
+  virtio::MmioTransport transport{memory, rng, virtio_pin};
+
+  for (size_t at = 0; at + 12 <= size; at += 12) {
+    const uint8_t which = data[at] & 3;
+    const bool write = (data[at] & 4) != 0;
+    static constexpr size_t kWidths[] = {1, 2, 4, 8};
+    const size_t width = kWidths[data[at + 1] & 3];
+    uint16_t offset;
+    std::memcpy(&offset, data + at + 2, 2);
+    uint8_t value[8];
+    std::memcpy(value, data + at + 4, 8);
+    std::span<uint8_t> bytes{value, width};
+    const Access access{offset, offset, 0};
+    switch (which) {
+      case 0:
+        write ? uart.write({offset % 16u, 0, 0}, bytes) : uart.read({offset % 16u, 0, 0}, bytes);
+        break;
+      case 1: {
+        uint32_t word;
+        std::memcpy(&word, value, 4);
+        if (write) lapic.write_register(offset & 0xff0u, word);
+        else (void)lapic.read_register(offset & 0xff0u);
+        break;
+      }
+      case 2:
+        write ? ioapic.write(access, bytes) : ioapic.read(access, bytes);
+        break;
+      case 3:
+        write ? transport.write(access, bytes) : transport.read(access, bytes);
+        break;
+    }
+  }
+  return 0;
+}
