@@ -13,6 +13,8 @@ packages=(
   # guest images: kernel source and what building it needs, initramfs parts
   linux-source-6.1 bc bison flex libelf-dev libssl-dev cpio xz-utils
   busybox-static file
+  # ext4 disk images for the virtio-blk Linux test (mkfs.ext4 -d)
+  e2fsprogs
   # the peer VMM: conformance runs of guest programs, boot-time comparisons
   qemu-system-x86
 )

@@ -5,6 +5,8 @@
 // `ember run ... -- COMMAND`.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "support/run_process.h"
@@ -51,6 +53,34 @@ TEST_F(LinuxBoot, BzImageThroughThe64BitBootProtocolPrintsItsFirstConsoleLine) {
   ASSERT_NE(console.find("Linux version 6.1"), std::string::npos) << "console:\n" << console << "\nstderr:\n" << result.err;
   EXPECT_NE(console.find(std::string("Command line: ") + kCmdline), std::string::npos) << console;
   EXPECT_NE(console.find("BIOS-e820: [mem 0x0000000000100000-0x0000000007ffffff] usable"), std::string::npos) << console;
+}
+
+// virtio-mmio as Linux sees it: the devices ember announces on the command
+// line register at their addresses and IRQs (IOAPIC pins 16 and 17, level),
+// virtio-blk reads the image's size and the kernel mounts the ext4 file
+// system on it as its root, without any user space. The disk is read-only,
+// so the image comes back unchanged.
+TEST_F(LinuxBoot, KernelFindsVirtioBlkOverMmioAndMountsItsExt4Root) {
+  char directory[] = "/tmp/ember-rootfs-XXXXXX";
+  ASSERT_NE(::mkdtemp(directory), nullptr);
+  const std::string root = directory, image = root + ".img";
+  std::filesystem::create_directories(root + "/etc");
+  std::ofstream{root + "/etc/ember-disk"} << "written by the virtio-blk Linux test\n";
+  const auto made = run_process({"/usr/sbin/mkfs.ext4", "-q", "-F", "-d", root, image, "16M"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const auto result = run_ember({"run", "--kernel", std::string(EMBER_GUEST_KERNEL_DIR) + "/vmlinux", "--memory", "128M",
+                                 "--disk", image + ",ro", "--rng", "--timeout", "400", "--cmdline",
+                                 std::string(kCmdline) + " panic=-1 root=/dev/vda rootfstype=ext4 ro"});
+  std::filesystem::remove_all(root);
+  std::filesystem::remove(image);
+  const auto& console = result.out;
+  EXPECT_NE(console.find("virtio_mmio.device=4K@0xd0000000:16 virtio_mmio.device=4K@0xd0001000:17"), std::string::npos)
+      << console;
+  EXPECT_NE(console.find("Registering device virtio-mmio.0 at 0xd0000000-0xd0000fff, IRQ 16."), std::string::npos) << console;
+  EXPECT_NE(console.find("Registering device virtio-mmio.1 at 0xd0001000-0xd0001fff, IRQ 17."), std::string::npos) << console;
+  EXPECT_NE(console.find("virtio_blk virtio0: [vda] 32768 512-byte logical blocks"), std::string::npos) << console;
+  EXPECT_NE(console.find("EXT4-fs (vda): mounted filesystem"), std::string::npos) << console;
+  EXPECT_NE(console.find("VFS: Mounted root (ext4 filesystem) readonly"), std::string::npos) << console << result.err;
 }
 
 #ifdef EMBER_GUEST_INITRAMFS
