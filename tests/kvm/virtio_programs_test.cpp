@@ -88,16 +88,24 @@ TEST_F(VirtioPrograms, DiskInUseByAnotherEmberIsRefusedBeforeTheGuestStarts) {
   for (auto& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
   ASSERT_EQ(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ), 0);
-  // The first ember holds the lock once its guest runs; the second must
-  // say so and exit 1 without starting its guest.
-  ProcessResult second;
-  for (auto until = std::chrono::steady_clock::now() + 20s; std::chrono::steady_clock::now() < until;) {
-    second = run_ember({"run", "--kernel", guest_program("hello"), "--disk", image_});
-    if (second.exit_code != 0) break;
-    std::this_thread::sleep_for(50ms);
+  // Wait until the first ember holds its lock (F_OFD_GETLK reports the
+  // conflicting lock) before starting the second: started any earlier, the
+  // second could win the lock and the first be the one refused.
+  bool held = false;
+  for (auto until = std::chrono::steady_clock::now() + 20s; !held && std::chrono::steady_clock::now() < until;) {
+    const int fd = ::open(image_.c_str(), O_RDONLY | O_CLOEXEC);
+    struct flock probe {};
+    probe.l_type = F_WRLCK;
+    probe.l_whence = SEEK_SET;
+    held = fd >= 0 && ::fcntl(fd, F_OFD_GETLK, &probe) == 0 && probe.l_type != F_UNLCK;
+    if (fd >= 0) ::close(fd);
+    if (!held) std::this_thread::sleep_for(10ms);
   }
+  // The second must say the disk is in use and exit 1 without starting its guest.
+  const ProcessResult second = held ? run_ember({"run", "--kernel", guest_program("hello"), "--disk", image_}) : ProcessResult{};
   kill(pid, SIGKILL);
   waitpid(pid, nullptr, 0);
+  ASSERT_TRUE(held) << "the first ember never locked the disk";
   EXPECT_EQ(second.exit_code, 1) << second.out << second.err;
   EXPECT_NE(second.err.find("is in use by another process"), std::string::npos) << second.err;
   EXPECT_EQ(second.out.find("Hello"), std::string::npos) << "the guest must not start";
