@@ -93,9 +93,10 @@ uint32_t BlockDevice::handle(uint16_t, const DescriptorChain& chain) {
   }
   // The status goes in the last writable byte, after any data.
   const uint32_t data_written = writer.written();
-  const auto skipped = writer.take(parsed->status_at - data_written);
   const uint8_t code = static_cast<uint8_t>(status);
-  if (!skipped || !writer.write({&code, 1})) return data_written;  // cannot happen: status_at < writable_bytes
+  if (!writer.skip(parsed->status_at - data_written) || !writer.write({&code, 1})) {
+    return data_written;  // cannot happen: status_at < writable_bytes
+  }
   return writer.written();
 }
 

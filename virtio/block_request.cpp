@@ -42,22 +42,18 @@ std::optional<ParsedBlockRequest> parse_block_request(const DescriptorChain& cha
   BlockRequest request;
   request.first_sector = header->sector;
   switch (header->type) {
-    case static_cast<uint32_t>(BlockRequestType::In): {
-      request.type = BlockRequestType::In;
-      if (room % DiskImage::kSectorSize != 0) return answer(BlockStatus::IoError, room, "a read that is not a whole number of sectors");
-      if (!inside_disk(header->sector, room / DiskImage::kSectorSize, limits.sectors)) {
-        return answer(BlockStatus::IoError, room, "a read past the end of the disk, at sector " + std::to_string(header->sector));
-      }
-      request.data_bytes = room;
-      return ParsedBlockRequest{std::move(request), BlockStatus::Ok, room, {}};
-    }
+    case static_cast<uint32_t>(BlockRequestType::In):
     case static_cast<uint32_t>(BlockRequestType::Out): {
-      request.type = BlockRequestType::Out;
-      const uint32_t data = reader.remaining();
-      if (limits.read_only) return answer(BlockStatus::IoError, room, "a write to a read-only disk");
-      if (data % DiskImage::kSectorSize != 0) return answer(BlockStatus::IoError, room, "a write that is not a whole number of sectors");
+      // Reads fill the writable room before the status; writes take what
+      // is readable after the header.
+      const bool write = header->type == static_cast<uint32_t>(BlockRequestType::Out);
+      request.type = write ? BlockRequestType::Out : BlockRequestType::In;
+      const std::string what = write ? "a write" : "a read";
+      const uint32_t data = write ? reader.remaining() : room;
+      if (write && limits.read_only) return answer(BlockStatus::IoError, room, "a write to a read-only disk");
+      if (data % DiskImage::kSectorSize != 0) return answer(BlockStatus::IoError, room, what + " that is not a whole number of sectors");
       if (!inside_disk(header->sector, data / DiskImage::kSectorSize, limits.sectors)) {
-        return answer(BlockStatus::IoError, room, "a write past the end of the disk, at sector " + std::to_string(header->sector));
+        return answer(BlockStatus::IoError, room, what + " past the end of the disk, at sector " + std::to_string(header->sector));
       }
       request.data_bytes = data;
       return ParsedBlockRequest{std::move(request), BlockStatus::Ok, room, {}};

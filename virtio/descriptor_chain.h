@@ -116,6 +116,8 @@ class ChainWriter final {
     return write({reinterpret_cast<const uint8_t*>(&value), sizeof(T)});
   }
   std::optional<std::vector<iovec>> take(uint32_t length) { return cursor_.take(length); }
+  // Leaves `length` bytes as they are (they count as written).
+  bool skip(uint32_t length) { return cursor_.skip(length); }
 
  private:
   BufferCursor   cursor_;

@@ -50,6 +50,13 @@ constexpr uint32_t kVendor = 0x52424d45; // "EMBR"
 // How many requests the worker serves before letting a reset in.
 constexpr uint32_t kBatch = 64;
 
+// Adds one to an eventfd's counter. A full counter (EAGAIN) already means
+// "pending", so only the stop signal, which is blocking, can fail.
+bool signal(int eventfd) {
+  const uint64_t one = 1;
+  return ::write(eventfd, &one, sizeof one) == sizeof one;
+}
+
 void set_low(uint64_t& field, uint32_t value) { field = (field & ~0xffffffffull) | value; }
 void set_high(uint64_t& field, uint32_t value) { field = (field & 0xffffffffull) | (static_cast<uint64_t>(value) << 32); }
 
@@ -67,8 +74,7 @@ MmioTransport::MmioTransport(const GuestMemory& memory, VirtioDevice& device, In
 }
 
 MmioTransport::~MmioTransport() {
-  const uint64_t one = 1;
-  if (::write(stop_.get(), &one, sizeof one) != sizeof one) log::error("cannot stop a virtio worker");
+  if (!signal(stop_.get())) log::error("cannot stop a virtio worker");
   worker_.join();
 }
 
@@ -139,16 +145,14 @@ void MmioTransport::write(const Access& access, std::span<const uint8_t> data) {
       EMBER_GUEST_WARNING(std::string(device_.name()) + ": notify for queue " + std::to_string(value) + ", which does not exist");
       return;
     }
-    const uint64_t one = 1;
-    if (::write(queues_[value].notify.get(), &one, sizeof one) != sizeof one) {
-      // The counter is saturated: a notification is pending anyway.
-    }
+    (void)signal(queues_[value].notify.get());
     return;
   }
   write_register(access.offset, value);
 }
 
-MmioTransport::Queue* MmioTransport::selected_queue_for_write(const char* register_name) {
+MmioTransport::Queue* MmioTransport::selected_queue_for_write(uint64_t offset) {
+  const char* register_name = offset == kQueueNum ? "QueueNum" : offset == kQueueReady ? "QueueReady" : "a queue address";
   if (queue_select_ >= queues_.size()) {
     EMBER_GUEST_WARNING(std::string(device_.name()) + ": " + register_name + " written for queue " + std::to_string(queue_select_) +
                         ", which does not exist");
@@ -157,7 +161,7 @@ MmioTransport::Queue* MmioTransport::selected_queue_for_write(const char* regist
   // §4.2.2.3 and STYLE.md: the layout is frozen once the queue is ready or
   // the driver is running.
   Queue& queue = queues_[queue_select_];
-  if ((status_ & kDriverOk) != 0 || (queue.ready && std::strcmp(register_name, "QueueReady") != 0)) {
+  if ((status_ & kDriverOk) != 0 || (queue.ready && offset != kQueueReady)) {
     EMBER_GUEST_WARNING(std::string(device_.name()) + ": " + register_name + " written while the queue is in use; ignored");
     return nullptr;
   }
@@ -188,7 +192,6 @@ void MmioTransport::write_register(uint64_t offset, uint32_t value) {
     case kShmSel: return;
     default: break;
   }
-  const char* name = offset == kQueueNum ? "QueueNum" : offset == kQueueReady ? "QueueReady" : "a queue address";
   switch (offset) {
     case kQueueNum: case kQueueReady: case kQueueDescLow: case kQueueDescHigh: case kQueueDriverLow: case kQueueDriverHigh:
     case kQueueDeviceLow: case kQueueDeviceHigh: break;
@@ -196,7 +199,7 @@ void MmioTransport::write_register(uint64_t offset, uint32_t value) {
       EMBER_GUEST_WARNING(std::string(device_.name()) + ": write to read-only or unknown register at offset " + std::to_string(offset));
       return;
   }
-  Queue* queue = selected_queue_for_write(name);
+  Queue* queue = selected_queue_for_write(offset);
   if (queue == nullptr) return;
   switch (offset) {
     // Sizes and addresses are checked once, when the driver starts the
@@ -246,10 +249,8 @@ void MmioTransport::write_status(uint32_t value) {
   status_ = next;
   if ((added & kDriverOk) != 0 && (status_ & kDriverOk) != 0 && activate_locked()) {
     // Anything the driver queued before DRIVER_OK is served now.
-    const uint64_t one = 1;
     for (auto& queue : queues_) {
-      if (queue.live && ::write(queue.notify.get(), &one, sizeof one) != sizeof one) {
-      }
+      if (queue.live) (void)signal(queue.notify.get());
     }
   }
 }

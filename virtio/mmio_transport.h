@@ -68,7 +68,7 @@ class MmioTransport final : public Device {
   bool     activate_locked();
   void     raise_locked(uint32_t reason);
   void     set_needs_reset_locked(std::string_view why);
-  Queue*   selected_queue_for_write(const char* register_name);
+  Queue*   selected_queue_for_write(uint64_t offset);
 
   void run_worker();
   bool serve(uint16_t index);

@@ -12,26 +12,18 @@
 #include "devices/uart16550.h"
 #include "irq/interrupt_router.h"
 #include "memory/memory_map.h"
+#include "unit/interrupt_fakes.h"
 #include "virtio/mmio_transport.h"
 #include "virtio/rng_device.h"
 
 using namespace ember;
 
-namespace {
-struct NoKick final : Kickable {
-  void kick() override {}
-};
-struct NoEoi final : EoiListener {
-  void end_of_interrupt(uint8_t) override {}
-};
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const GuestMemory memory = std::move(GuestMemory::create(ram_regions_for(1 << 20)).value());
   InjectionMailbox mailbox;
   ApicAddressing   addressing;
-  NoKick           kick;
-  NoEoi            eoi;
+  test::CountingKick kick;
+  test::RecordingEoi eoi;
   InterruptRouter  router;
   router.attach({&mailbox, &addressing, &kick});
   Lapic             lapic{0, router, eoi, addressing, [] { return uint64_t{1000}; }, TscClock{[] { return uint64_t{5000}; }, 1000}};

@@ -118,6 +118,23 @@ class MmioTransportTest : public ::testing::Test {
     ASSERT_EQ(read32(0x070), 1u | 2 | 8 | 4);
   }
   void notify(uint16_t queue) { write32(0x050, queue); }
+  // Offers one request (a 4-byte device-writable buffer) on `driver`'s ring
+  // and notifies queue `index`.
+  void offer_one(FakeDriver& driver, uint16_t index = 0) {
+    driver.set_descriptor(0, kBuffer, 4, kWrite);
+    driver.make_available(0);
+    notify(index);
+  }
+  // After a reset: the driver starts the device again on fresh rings, and a
+  // request there is served.
+  void expect_served_after_restart() {
+    FakeDriver fresh{memory_, 8, 0x400000};
+    negotiate(kFeatureVersion1);
+    set_up_queue(0, fresh.layout());
+    write32(0x070, 1 | 2 | 8 | 4);
+    offer_one(fresh);
+    EXPECT_TRUE(wait_for([&] { return fresh.used_index() == 1; }));
+  }
   bool wait_for(const std::function<bool()>& done) {
     for (auto until = std::chrono::steady_clock::now() + 5s; std::chrono::steady_clock::now() < until;) {
       if (done()) return true;
@@ -178,9 +195,7 @@ TEST_F(MmioTransportTest, QueueNumMaxIsZeroForQueuesThatDoNotExist) {
 
 TEST_F(MmioTransportTest, ServesNotifiedQueueAndRaisesLevelInterruptUntilAcknowledged) {
   start();
-  driver_.set_descriptor(0, kBuffer, 4, kWrite);
-  driver_.make_available(0);
-  notify(0);
+  offer_one(driver_);
   ASSERT_TRUE(wait_for([&] { return driver_.used_index() == 1; }));
   EXPECT_EQ(driver_.used_length(0), 1u);
   EXPECT_EQ(memory_.read_object<uint8_t>(kBuffer), 0x5a);
@@ -194,9 +209,7 @@ TEST_F(MmioTransportTest, ServesNotifiedQueueAndRaisesLevelInterruptUntilAcknowl
 TEST_F(MmioTransportTest, RequestsMadeBeforeDriverOkAreServedAtDriverOk) {
   negotiate(kFeatureVersion1);
   set_up_queue(0, driver_.layout());
-  driver_.set_descriptor(0, kBuffer, 4, kWrite);
-  driver_.make_available(0);
-  notify(0);  // before DRIVER_OK: nothing may happen yet
+  offer_one(driver_);  // before DRIVER_OK: nothing may happen yet
   std::this_thread::sleep_for(20ms);
   EXPECT_EQ(device_.handled, 0);
   write32(0x070, 1 | 2 | 8 | 4);
@@ -211,9 +224,7 @@ TEST_F(MmioTransportTest, QueueRegistersAreFrozenAfterDriverOk) {
   write32(0x044, 0);
   EXPECT_EQ(read32(0x044), 1u);
   // The queue still works where it was.
-  driver_.set_descriptor(0, kBuffer, 4, kWrite);
-  driver_.make_available(0);
-  notify(0);
+  offer_one(driver_);
   EXPECT_TRUE(wait_for([&] { return driver_.used_index() == 1; }));
 }
 
@@ -246,22 +257,13 @@ TEST_F(MmioTransportTest, BrokenChainSetsNeedsResetAndResetRecovers) {
   write32(0x070, 0);
   EXPECT_EQ(read32(0x070), 0u);
   EXPECT_FALSE(line_.level);
-  FakeDriver fresh{memory_, 8, 0x400000};
-  negotiate(kFeatureVersion1);
-  set_up_queue(0, fresh.layout());
-  write32(0x070, 1 | 2 | 8 | 4);
-  fresh.set_descriptor(0, kBuffer, 4, kWrite);
-  fresh.make_available(0);
-  notify(0);
-  EXPECT_TRUE(wait_for([&] { return fresh.used_index() == 1; }));
+  expect_served_after_restart();
 }
 
 TEST_F(MmioTransportTest, ResetWaitsForTheRequestInFlightThenTheDeviceIsReusable) {
   start();
   device_.set_hold(true);
-  driver_.set_descriptor(0, kBuffer, 4, kWrite);
-  driver_.make_available(0);
-  notify(0);
+  offer_one(driver_);
   ASSERT_TRUE(device_.wait_started(1));
   auto reset = std::async(std::launch::async, [&] { write32(0x070, 0); });
   EXPECT_EQ(reset.wait_for(50ms), std::future_status::timeout) << "reset must wait for the request in flight";
@@ -269,14 +271,7 @@ TEST_F(MmioTransportTest, ResetWaitsForTheRequestInFlightThenTheDeviceIsReusable
   reset.get();
   EXPECT_EQ(device_.resets, 1);
   EXPECT_EQ(driver_.used_index(), 1) << "the request in flight was completed, not lost";
-  FakeDriver fresh{memory_, 8, 0x400000};
-  negotiate(kFeatureVersion1);
-  set_up_queue(0, fresh.layout());
-  write32(0x070, 1 | 2 | 8 | 4);
-  fresh.set_descriptor(0, kBuffer, 4, kWrite);
-  fresh.make_available(0);
-  notify(0);
-  EXPECT_TRUE(wait_for([&] { return fresh.used_index() == 1; }));
+  expect_served_after_restart();
 }
 
 TEST_F(MmioTransportTest, NotifyForMissingQueueAndNotifyFloodsAreHarmless) {
@@ -333,9 +328,7 @@ TEST_F(MmioTransportTest, SecondQueueIsServedSeparately) {
   FakeDriver second{memory_, 8, 0x400000};
   set_up_queue(1, second.layout());
   write32(0x070, 1 | 2 | 8 | 4);
-  second.set_descriptor(0, kBuffer, 4, kWrite);
-  second.make_available(0);
-  notify(1);
+  offer_one(second, 1);
   ASSERT_TRUE(wait_for([&] { return second.used_index() == 1; }));
   EXPECT_EQ(device_.last_queue, 1);
 }

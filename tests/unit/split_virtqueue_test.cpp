@@ -21,7 +21,10 @@ constexpr uint64_t kBuffer = 0x100000;
 
 class SplitVirtqueueTest : public ::testing::Test {
  protected:
-  SplitVirtqueue queue(QueueFeatures features = {}) { return std::move(SplitVirtqueue::create(memory_, driver_.layout(), features).value()); }
+  SplitVirtqueue queue(QueueFeatures features = {}) { return queue_on(driver_, features); }
+  SplitVirtqueue queue_on(const FakeDriver& driver, QueueFeatures features = {}) {
+    return std::move(SplitVirtqueue::create(memory_, driver.layout(), features).value());
+  }
   // Pops and expects the walker to refuse the chain with a message containing `why`.
   void expect_refused(SplitVirtqueue& q, const std::string& why) {
     auto popped = q.pop();
@@ -166,7 +169,7 @@ TEST_F(SplitVirtqueueTest, MalformedIndirectTablesAreRefused) {
     driver.set_descriptor(1, kBuffer, 16, 0, 0, table);
     driver.set_descriptor(0, table, c.table_bytes, c.flags, 1);
     driver.make_available(0);
-    auto q = std::move(SplitVirtqueue::create(memory_, driver.layout(), {.indirect_descriptors = true}).value());
+    auto q = queue_on(driver, {.indirect_descriptors = true});
     expect_refused(q, c.why);
   }
 }
@@ -208,7 +211,7 @@ TEST_F(SplitVirtqueueTest, BuffersOutsideRamAreRefused) {
     FakeDriver driver{memory_, 8, 0x200000};
     driver.set_descriptor(0, c.address, c.length, 0);
     driver.make_available(0);
-    auto q = std::move(SplitVirtqueue::create(memory_, driver.layout(), {}).value());
+    auto q = queue_on(driver);
     expect_refused(q, "not inside guest RAM");
   }
 }
