@@ -32,8 +32,9 @@ Result<uint32_t> parse_cpus(std::string_view text) {
 Result<ConsoleConfig> parse_console(std::string_view text) {
   if (text == "stdio") return ConsoleConfig{ConsoleConfig::Kind::Stdio, {}};
   if (text == "none") return ConsoleConfig{ConsoleConfig::Kind::None, {}};
+  if (text == "virtio") return ConsoleConfig{ConsoleConfig::Kind::Virtio, {}};
   if (text.starts_with("file:") && text.size() > 5) return ConsoleConfig{ConsoleConfig::Kind::File, std::string(text.substr(5))};
-  return Error{"--console '" + std::string(text) + "' is not one of stdio, none, file:PATH"};
+  return Error{"--console '" + std::string(text) + "' is not one of stdio, virtio, file:PATH, none"};
 }
 
 // "UID:GID", both decimal.
@@ -242,8 +243,13 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
     }
   }
   if (invocation.machine.kernel_path.empty()) return Error{"'ember run' needs --kernel PATH"};
-  if (invocation.machine.disks.size() + (invocation.machine.rng ? 1 : 0) > virtio::kMaxMmioDevices) {
-    return Error{"at most " + std::to_string(virtio::kMaxMmioDevices) + " virtio devices (--disk and --rng together) fit"};
+  if (invocation.machine.virtio_device_count() > virtio::kMaxMmioDevices) {
+    return Error{"at most " + std::to_string(virtio::kMaxMmioDevices) +
+                 " virtio devices (--disk, --rng and --console virtio together) fit"};
+  }
+  // The default command line names the console the guest will have.
+  if (invocation.machine.console.kind == ConsoleConfig::Kind::Virtio && !seen.contains("--cmdline")) {
+    invocation.machine.cmdline = kDefaultVirtioConsoleCmdline;
   }
   if (!invocation.guest_command.empty()) {
     if (invocation.machine.initrd_path.empty()) {

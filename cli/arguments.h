@@ -39,5 +39,6 @@ inline constexpr uint64_t kMinimumMemory = 4ull << 20;
 inline constexpr uint64_t kMaximumMemory = 1ull << 40;
 inline constexpr uint32_t kMaximumCpus   = 254;  // xAPIC IDs are 8 bits and 0xff is broadcast
 inline constexpr const char* kDefaultCmdline = "console=ttyS0 reboot=k panic=-1";
+inline constexpr const char* kDefaultVirtioConsoleCmdline = "console=hvc0 reboot=k panic=-1";  // with --console virtio
 
 }  // namespace ember::cli

@@ -55,8 +55,15 @@ Options (each at most once unless said; --opt VALUE and --opt=VALUE both work):
   --cpus N           number of VCPUs, 1 to 254 and at most KVM's limit
                      (default: 1). VCPUs after the first wait for the
                      INIT/SIPI the guest sends them (MP table: APIC IDs 0..N-1)
-  --console MODE     where the serial console (COM1, 0x3f8) goes:
-                     stdio (default; stdin feeds it), file:PATH, none
+  --console MODE     the guest's console:
+                     stdio (default): the serial port (COM1, 0x3f8) on
+                       stdout, fed by stdin
+                     virtio: a virtio-console device (Linux: hvc0) on
+                       stdout, fed by stdin; the serial port's output is
+                       discarded, and the default command line says
+                       console=hvc0 instead of console=ttyS0
+                     file:PATH: the serial port's output to PATH, no input
+                     none: the serial port's output is discarded
   --timeout SECONDS  stop the guest after SECONDS (fractions allowed) and
                      exit with status 124
   --report json      at the end, print one JSON line on stderr: exit status,

@@ -24,6 +24,13 @@ struct DescriptorChain {
   uint32_t                        writable_bytes = 0;
 };
 
+// A chain given back to the driver with how much the device wrote into it
+// (a used ring element, §2.7.8).
+struct UsedElement {
+  uint16_t head;
+  uint32_t written;
+};
+
 // Consumes a list of buffers front to back, without ever running past it.
 class BufferCursor final {
  public:

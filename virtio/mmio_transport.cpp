@@ -310,7 +310,13 @@ void MmioTransport::run_worker() {
   std::vector<pollfd> fds;
   fds.push_back({stop_.get(), POLLIN, 0});
   for (const auto& queue : queues_) fds.push_back({queue.notify.get(), POLLIN, 0});
+  // The device's host data (console input, a TAP device) is watched only
+  // while a receive queue has buffers to put it in; otherwise it waits on
+  // the host side, where its memory is bounded.
+  fds.push_back({-1, POLLIN, 0});
+  pollfd& host_data = fds.back();
   for (;;) {
+    host_data.fd = waiting_for_host() ? device_.host_data_fd() : -1;
     if (::poll(fds.data(), fds.size(), -1) < 0) {
       if (errno == EINTR) continue;
       log::error(std::string(device_.name()) + ": worker cannot wait for notifications: " + std::strerror(errno));
@@ -318,13 +324,71 @@ void MmioTransport::run_worker() {
     }
     if (fds[0].revents != 0) return;
     for (uint16_t i = 0; i < queues_.size(); ++i) {
-      if (fds[i + 1].revents == 0) continue;
-      uint64_t count;
-      if (::read(fds[i + 1].fd, &count, sizeof count) < 0) continue;  // already drained
+      const bool notified = fds[i + 1].revents != 0;
+      if (notified) {
+        uint64_t count;
+        (void)::read(fds[i + 1].fd, &count, sizeof count);  // may already be drained
+      }
+      if (device_.is_receive_queue(i)) {
+        if (notified || (host_data.fd >= 0 && host_data.revents != 0)) serve_receive(i);
+        continue;
+      }
+      if (!notified) continue;
       while (serve(i)) {
       }
     }
   }
+}
+
+bool MmioTransport::waiting_for_host() const {
+  for (const auto& queue : queues_) {
+    if (queue.waiting_for_host) return true;
+  }
+  return false;
+}
+
+// A receive queue's buffers as the device sees them while it fills them.
+class MmioTransport::LentBuffers final : public ReceiveBuffers {
+ public:
+  explicit LentBuffers(SplitVirtqueue& ring) : ring_{ring} {}
+
+  std::optional<DescriptorChain> take() override {
+    for (;;) {
+      auto next = ring_.pop();
+      if (!next) {
+        error_ = next.error().message;
+        return std::nullopt;
+      }
+      if (next->has_value()) return std::move(**next);
+      // Empty: with event index, ask for the next notification and look
+      // once more, so a buffer added meanwhile is not missed.
+      if (!ring_.rearm_notification()) return std::nullopt;
+    }
+  }
+  void give_back(uint16_t count) override { ring_.give_back(count); }
+  void fill(std::span<const UsedElement> filled) override { ring_.push(filled); }
+
+  const std::optional<std::string>& error() const { return error_; }
+
+ private:
+  SplitVirtqueue&            ring_;
+  std::optional<std::string> error_;
+};
+
+void MmioTransport::serve_receive(uint16_t index) {
+  std::lock_guard processing{processing_mutex_};
+  Queue& queue = queues_[index];
+  queue.waiting_for_host = false;
+  if (!queue.live) return;  // not started, or reset
+  LentBuffers buffers{*queue.live};
+  const ReceiveWait wait = device_.receive(index, buffers);
+  std::lock_guard lock{mutex_};
+  if (buffers.error()) {
+    set_needs_reset_locked("queue " + std::to_string(index) + ": " + *buffers.error());
+    return;
+  }
+  queue.waiting_for_host = wait == ReceiveWait::kHostData;
+  if (queue.live->needs_interrupt()) raise_locked(kUsedBufferInterrupt);
 }
 
 bool MmioTransport::serve(uint16_t index) {

@@ -59,7 +59,9 @@ class MmioTransport final : public Device {
     bool                          ready = false;
     FileDescriptor                notify;  // eventfd the worker waits on
     std::optional<SplitVirtqueue> live;    // from DRIVER_OK until reset
+    bool waiting_for_host = false;         // a receive queue with buffers; the worker's alone
   };
+  class LentBuffers;
 
   uint32_t read_register(uint64_t offset);
   void     write_register(uint64_t offset, uint32_t value);
@@ -72,6 +74,8 @@ class MmioTransport final : public Device {
 
   void run_worker();
   bool serve(uint16_t index);
+  void serve_receive(uint16_t index);
+  bool waiting_for_host() const;
 
   const GuestMemory& memory_;
   VirtioDevice&      device_;

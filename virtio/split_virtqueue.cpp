@@ -156,13 +156,31 @@ Status SplitVirtqueue::add_buffer(const Descriptor& d, bool& seen_writable, Desc
 }
 
 void SplitVirtqueue::push(uint16_t head, uint32_t written) {
-  uint8_t* element = used_.data() + 4 + 8 * (next_used_ % size_);
-  const uint32_t id = head;
-  std::memcpy(element, &id, 4);
-  std::memcpy(element + 4, &written, 4);
-  // The element must be visible before the index that publishes it (§2.7.8).
-  ++next_used_;
+  const UsedElement element{head, written};
+  push(std::span{&element, 1});
+}
+
+void SplitVirtqueue::push(std::span<const UsedElement> elements) {
+  uint16_t index = next_used_;
+  for (const auto& [head, written] : elements) {
+    uint8_t* element = used_.data() + 4 + 8 * (index % size_);
+    const uint32_t id = head;
+    std::memcpy(element, &id, 4);
+    std::memcpy(element + 4, &written, 4);
+    ++index;
+  }
+  // The elements must be visible before the index that publishes them
+  // (§2.7.8), and all of them at once: a driver reading a merged receive
+  // buffer expects every part of it to be there (§5.1.6.4.2).
+  next_used_ = index;
   store16(used_.data() + 2, next_used_);
+}
+
+void SplitVirtqueue::give_back(uint16_t count) {
+  // The ring entries are still the driver's (it may not touch a buffer it
+  // made available until it is used, §2.7.13), so the next pop reads and
+  // walks them again.
+  next_available_ = static_cast<uint16_t>(next_available_ - count);
 }
 
 bool SplitVirtqueue::needs_interrupt() {

@@ -55,6 +55,14 @@ class SplitVirtqueue final {
 
   // Returns a chain to the driver with the number of bytes written into it.
   void push(uint16_t head, uint32_t written);
+  // Returns several chains, published together by one used.idx update.
+  void push(std::span<const UsedElement> elements);
+
+  // The last `count` chains pop() returned were not used: the next pop()
+  // returns them again. For a device that took buffers and then found it
+  // could not fill them yet (a receive queue with too few for a packet).
+  // `count` must not exceed the number popped since the last push.
+  void give_back(uint16_t count);
 
   // Whether the driver wants an interrupt for what was pushed since the last
   // time this said yes (§2.7.7.2, §2.7.10: used_event or NO_INTERRUPT).

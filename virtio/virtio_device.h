@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string_view>
 
@@ -15,6 +16,29 @@ namespace ember::virtio {
 inline constexpr uint64_t kFeatureIndirectDescriptors = 1ull << 28;
 inline constexpr uint64_t kFeatureEventIndex = 1ull << 29;
 inline constexpr uint64_t kFeatureVersion1 = 1ull << 32;
+
+// The buffers of a receive queue (console input, network receive), lent to
+// the device while it fills them with host data. Receive queues are served
+// when the host has data, not when the driver adds a buffer.
+class ReceiveBuffers {
+ public:
+  virtual ~ReceiveBuffers() = default;
+  // The next buffer the driver made available; nothing when it has none
+  // left (it will notify when it adds one) or broke the queue.
+  virtual std::optional<DescriptorChain> take() = 0;
+  // The last `count` buffers taken, not yet filled, go back to the queue;
+  // take() returns them again later.
+  virtual void give_back(uint16_t count) = 0;
+  // Hands filled buffers to the driver, all in one used-ring update.
+  virtual void fill(std::span<const UsedElement> filled) = 0;
+};
+
+// Why a device stopped filling a receive queue, so the transport knows
+// what to wait for before asking again.
+enum class ReceiveWait {
+  kHostData,  // buffers are left; wait until host_data_fd() is readable
+  kBuffers,   // no buffers (or no more host data ever); wait for a notify
+};
 
 class VirtioDevice {
  public:
@@ -36,6 +60,13 @@ class VirtioDevice {
   virtual uint32_t handle(uint16_t queue, const DescriptorChain& chain) = 0;
   // The driver reset the device (status 0); no request is in flight.
   virtual void reset() {}
+
+  // Receive queues: handle() is never called for them; receive() is, when
+  // the driver adds buffers or host_data_fd() turns readable. It fills what
+  // it can and says what it is waiting for. Runs on the worker thread.
+  virtual bool        is_receive_queue(uint16_t /*queue*/) const { return false; }
+  virtual int         host_data_fd() const { return -1; }
+  virtual ReceiveWait receive(uint16_t /*queue*/, ReceiveBuffers& /*buffers*/) { return ReceiveWait::kBuffers; }
 };
 
 }  // namespace ember::virtio

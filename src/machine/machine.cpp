@@ -21,6 +21,7 @@
 #include "vcpu/kick_signal.h"
 #include "vcpu/msr_setup.h"
 #include "virtio/block_device.h"
+#include "virtio/console_device.h"
 #include "virtio/mmio_slots.h"
 #include "virtio/rng_device.h"
 
@@ -50,6 +51,7 @@ Status check_host_ram(uint64_t wanted) {
 Result<std::unique_ptr<ConsoleOutput>> open_console(const ConsoleConfig& console) {
   switch (console.kind) {
     case ConsoleConfig::Kind::Stdio:
+    case ConsoleConfig::Kind::Virtio:
       return std::unique_ptr<ConsoleOutput>{std::make_unique<FdConsoleOutput>(STDOUT_FILENO)};
     case ConsoleConfig::Kind::None:
       return std::unique_ptr<ConsoleOutput>{std::make_unique<NullConsoleOutput>()};
@@ -109,8 +111,7 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
   // Linux finds virtio-mmio devices through the command line (no ACPI or
   // device tree here), one parameter per device in slot order.
   std::string cmdline = config.cmdline;
-  const size_t virtio_devices = config.disks.size() + (config.rng ? 1 : 0);
-  for (unsigned slot = 0; slot < virtio_devices; ++slot) cmdline += " " + virtio::kernel_parameter(slot);
+  for (unsigned slot = 0; slot < config.virtio_device_count(); ++slot) cmdline += " " + virtio::kernel_parameter(slot);
 
   auto memory = GuestMemory::create(ram_regions_for(config.memory_bytes));
   if (!memory) return memory.error();
@@ -169,7 +170,7 @@ Machine::Machine(const MachineConfig& config, GuestMemory memory, kvm::Kvm kvm, 
       vm_{std::move(vm)},
       console_{std::move(console)},
       ioapic_{router_, ioapic_id(config.cpus)},
-      uart_{*console_, uart_irq_},
+      uart_{config.console.kind == ConsoleConfig::Kind::Virtio ? discarded_output_ : *console_, uart_irq_},
       pit_{pit_irq_, monotonic_ns},
       exit_port_{*this, config.exit_device},
       i8042_{*this} {}
@@ -185,6 +186,10 @@ Status Machine::add_devices(std::vector<std::pair<std::string, std::vector<uint8
   }
   if (config_.rng) {
     if (auto added = add_virtio_device(std::make_unique<virtio::RngDevice>()); !added) return added;
+  }
+  if (config_.console.kind == ConsoleConfig::Kind::Virtio) {
+    auto added = add_virtio_device(std::make_unique<virtio::ConsoleDevice>(*console_, STDIN_FILENO));
+    if (!added) return added;
   }
   constexpr uint16_t kCom1 = 0x3f8;
   for (const auto& [base, length, device] : {

@@ -87,6 +87,7 @@ class Machine final : public MachineControl {
   Pic8259Pair     pic_;
   IsaIrq          uart_irq_{pic_, 4, ioapic_, 4};  // COM1 is ISA IRQ 4
   IsaIrq          pit_irq_{pic_, 0, ioapic_, 2};   // ISA IRQ 0 is on IOAPIC pin 2 (MP table)
+  NullConsoleOutput discarded_output_;  // the UART's, when the console is virtio
   Uart16550       uart_;
   Pit8254         pit_;
   SystemControlPort system_control_{pit_, monotonic_ns};

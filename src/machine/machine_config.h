@@ -13,7 +13,9 @@
 namespace ember {
 
 struct ConsoleConfig {
-  enum class Kind { Stdio, File, None };
+  // Virtio: the guest's console is a virtio-console device (hvc0) on
+  // stdin/stdout, and the UART's output is discarded.
+  enum class Kind { Stdio, File, None, Virtio };
   Kind        kind = Kind::Stdio;
   std::string path;  // for Kind::File
 };
@@ -56,9 +58,12 @@ struct MachineConfig {
   uint64_t      memory_bytes = 128ull << 20;
   uint32_t      cpus = 1;
   ConsoleConfig console;
-  // virtio-mmio devices, in this order: disks, then the rng.
+  // virtio-mmio devices, in this order: disks, the rng, the console.
   std::vector<DiskConfig> disks;
   bool                    rng = false;
+  size_t virtio_device_count() const {
+    return disks.size() + (rng ? 1 : 0) + (console.kind == ConsoleConfig::Kind::Virtio ? 1 : 0);
+  }
   // Before the guest runs, ember drops every capability and sets
   // no_new_privs; with this it also becomes this user (--user).
   std::optional<RunAsConfig> run_as;

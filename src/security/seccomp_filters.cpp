@@ -95,6 +95,8 @@ Status install_process_filter() {
       {
           // I/O on descriptors already open: console, stdin, eventfd, KVM
           "read", "write", "close", "ioctl", "poll", "ppoll", "fstat", "newfstatat", "lseek",
+          // virtio-console input into guest buffers, virtio-net frames to and from the TAP device
+          "readv", "writev",
           // virtio workers: disk I/O on the open image, entropy for virtio-rng
           "preadv", "pwritev", "pread64", "pwrite64", "fdatasync", "fallocate", "getrandom",
           // memory: malloc, thread stacks, guest RAM accounting

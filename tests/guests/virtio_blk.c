@@ -41,7 +41,7 @@ int guest_main(void) {
   ioapic_write(0x10 + 2 * PIN, VECTOR | (1u << 15)); /* level, active high, unmasked */
   enable_interrupts();
 
-  const char* failed = virtio_start(&disk, VIRTIO_MMIO_SLOT(0), 2, VIRTIO_BLK_F_FLUSH | VIRTIO_BLK_F_RO, ring);
+  const char* failed = virtio_start(&disk, VIRTIO_MMIO_SLOT(0), 2, VIRTIO_BLK_F_FLUSH | VIRTIO_BLK_F_RO, ring, 1);
   if (failed) guest_fail(failed);
   const uint64_t sectors = virtio_config32(&disk, 0) | ((uint64_t)virtio_config32(&disk, 4) << 32);
   if (sectors != cmdline_number("sectors", 0)) guest_fail("capacity differs from the image size");

@@ -45,7 +45,7 @@ static void run(const char* name, uint32_t type, uint32_t size, int random, uint
 }
 
 int guest_main(void) {
-  const char* failed = virtio_start(&disk, VIRTIO_MMIO_SLOT(0), 2, VIRTIO_BLK_F_FLUSH, ring);
+  const char* failed = virtio_start(&disk, VIRTIO_MMIO_SLOT(0), 2, VIRTIO_BLK_F_FLUSH, ring, 1);
   if (failed) guest_fail(failed);
   const uint64_t sectors = virtio_config32(&disk, 0);
   memset(buffer, 0x5a, sizeof buffer);

@@ -10,7 +10,7 @@ static uint64_t block[64] __attribute__((aligned(512)));
 static struct virtio_device disk;
 
 int guest_main(void) {
-  const char* failed = virtio_start(&disk, VIRTIO_MMIO_SLOT(0), 2, VIRTIO_BLK_F_FLUSH, ring);
+  const char* failed = virtio_start(&disk, VIRTIO_MMIO_SLOT(0), 2, VIRTIO_BLK_F_FLUSH, ring, 1);
   if (failed) guest_fail(failed);
   if (!(disk.features & VIRTIO_BLK_F_FLUSH)) guest_fail("the disk does not offer FLUSH");
   const uint64_t sectors = virtio_config32(&disk, 0);

@@ -14,13 +14,13 @@ extern char** environ;
 
 namespace ember::test {
 
-ProcessResult run_process(const std::vector<std::string>& argv) {
+ProcessResult run_process(const std::vector<std::string>& argv, const std::string& stdin_path) {
   int out_pipe[2], err_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, stdin_path.c_str(), O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
 
@@ -64,10 +64,10 @@ ProcessResult run_process(const std::vector<std::string>& argv) {
   return result;
 }
 
-ProcessResult run_ember(const std::vector<std::string>& args) {
+ProcessResult run_ember(const std::vector<std::string>& args, const std::string& stdin_path) {
   std::vector<std::string> argv{EMBER_BINARY};
   argv.insert(argv.end(), args.begin(), args.end());
-  return run_process(argv);
+  return run_process(argv, stdin_path);
 }
 
 std::string guest_program(const std::string& name) { return std::string(EMBER_GUESTS_DIR) + "/" + name + ".elf"; }

@@ -1,5 +1,6 @@
-// Runs a program to completion with stdin from /dev/null and returns its exit
-// status and everything it wrote, for tests that drive the ember binary.
+// Runs a program to completion with stdin from a file (/dev/null unless
+// said) and returns its exit status and everything it wrote, for tests that
+// drive the ember binary.
 #pragma once
 
 #include <string>
@@ -13,10 +14,10 @@ struct ProcessResult {
   std::string err;
 };
 
-ProcessResult run_process(const std::vector<std::string>& argv);
+ProcessResult run_process(const std::vector<std::string>& argv, const std::string& stdin_path = "/dev/null");
 
 // Runs build/ember with `args`.
-ProcessResult run_ember(const std::vector<std::string>& args);
+ProcessResult run_ember(const std::vector<std::string>& args, const std::string& stdin_path = "/dev/null");
 
 // The path of guest program NAME (tests/guests/NAME.c, or multiboot/NAME.c)
 // as built: EMBER_GUESTS_DIR/NAME.elf.

@@ -90,6 +90,23 @@ TEST(Arguments, ConsoleModes) {
   EXPECT_NE(error_of({"run", "--kernel", "k", "--console", "tcp"}).find("not one of"), std::string::npos);
 }
 
+TEST(Arguments, VirtioConsoleMakesHvc0TheDefaultConsoleButKeepsAGivenCmdline) {
+  const auto virtio = parse({"run", "--kernel", "k", "--console", "virtio"});
+  ASSERT_TRUE(virtio.ok()) << virtio.error().message;
+  EXPECT_EQ(virtio->machine.console.kind, ConsoleConfig::Kind::Virtio);
+  EXPECT_EQ(virtio->machine.cmdline, kDefaultVirtioConsoleCmdline);
+  EXPECT_EQ(virtio->machine.virtio_device_count(), 1u);
+  EXPECT_EQ(parse({"run", "--kernel", "k", "--cmdline", "quiet", "--console", "virtio"})->machine.cmdline, "quiet");
+}
+
+TEST(Arguments, VirtioConsoleCountsTowardsTheVirtioDeviceLimit) {
+  std::vector<std::string_view> args{"run", "--kernel", "k", "--rng", "--console", "virtio"};
+  for (int i = 0; i < 7; ++i) args.insert(args.end(), {"--disk", "d"});
+  EXPECT_NE(error_of(args).find("at most 8 virtio devices"), std::string::npos) << error_of(args);
+  args.resize(args.size() - 2);
+  EXPECT_EQ(error_of(args), "");
+}
+
 TEST(Arguments, Timeouts) {
   EXPECT_EQ(parse({"run", "--kernel", "k", "--timeout", "30"})->timeout, std::chrono::milliseconds{30000});
   EXPECT_EQ(parse({"run", "--kernel", "k", "--timeout", "0.05"})->timeout, std::chrono::milliseconds{50});

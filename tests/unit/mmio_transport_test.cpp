@@ -13,7 +13,9 @@
 #include <thread>
 
 #include "memory/memory_map.h"
+#include "unit/interrupt_fakes.h"
 #include "unit/virtio_fake_driver.h"
+#include "unit/virtio_mmio_registers.h"
 
 namespace ember::virtio {
 namespace {
@@ -21,6 +23,8 @@ namespace {
 using namespace std::chrono_literals;
 using testing::FakeDriver;
 using testing::kWrite;
+using testing::wait_for;
+using test::RecordingLine;
 
 constexpr uint64_t kBuffer = 0x100000;
 
@@ -70,46 +74,12 @@ class EchoDevice final : public VirtioDevice {
   bool                    hold = false;
 };
 
-class RecordingLine final : public InterruptLine {
- public:
-  void set_level(bool asserted) override { level = asserted; }
-  std::atomic<bool> level{false};
-};
-
 class MmioTransportTest : public ::testing::Test {
  protected:
-  uint32_t read32(uint64_t offset) {
-    std::array<uint8_t, 4> data{};
-    transport_.read({offset, offset, 0}, data);
-    uint32_t value;
-    std::memcpy(&value, data.data(), 4);
-    return value;
-  }
-  void write32(uint64_t offset, uint32_t value) {
-    std::array<uint8_t, 4> data;
-    std::memcpy(data.data(), &value, 4);
-    transport_.write({offset, offset, 0}, data);
-  }
-  void negotiate(uint64_t features) {
-    write32(0x070, 1);
-    write32(0x070, 1 | 2);
-    write32(0x024, 0);
-    write32(0x020, static_cast<uint32_t>(features));
-    write32(0x024, 1);
-    write32(0x020, static_cast<uint32_t>(features >> 32));
-    write32(0x070, 1 | 2 | 8);
-  }
-  void set_up_queue(uint16_t index, const QueueLayout& layout) {
-    write32(0x030, index);
-    write32(0x038, layout.size);
-    write32(0x080, static_cast<uint32_t>(layout.descriptor_table));
-    write32(0x084, static_cast<uint32_t>(layout.descriptor_table >> 32));
-    write32(0x090, static_cast<uint32_t>(layout.available_ring));
-    write32(0x094, 0);
-    write32(0x0a0, static_cast<uint32_t>(layout.used_ring));
-    write32(0x0a4, 0);
-    write32(0x044, 1);
-  }
+  uint32_t read32(uint64_t offset) { return registers_.read32(offset); }
+  void     write32(uint64_t offset, uint32_t value) { registers_.write32(offset, value); }
+  void     negotiate(uint64_t features) { registers_.negotiate(features); }
+  void     set_up_queue(uint16_t index, const QueueLayout& layout) { registers_.set_up_queue(index, layout); }
   // The whole driver start-up of §3.1.1 with queue 0 at driver_'s layout.
   void start() {
     negotiate(kFeatureVersion1);
@@ -135,19 +105,12 @@ class MmioTransportTest : public ::testing::Test {
     offer_one(fresh);
     EXPECT_TRUE(wait_for([&] { return fresh.used_index() == 1; }));
   }
-  bool wait_for(const std::function<bool()>& done) {
-    for (auto until = std::chrono::steady_clock::now() + 5s; std::chrono::steady_clock::now() < until;) {
-      if (done()) return true;
-      std::this_thread::sleep_for(1ms);
-    }
-    return done();
-  }
-
   GuestMemory   memory_ = std::move(GuestMemory::create(ram_regions_for(16 << 20)).value());
   EchoDevice    device_;
   RecordingLine line_;
   MmioTransport transport_{memory_, device_, line_};
   FakeDriver    driver_{memory_, 8};
+  testing::MmioRegisters registers_{transport_};
 };
 
 TEST_F(MmioTransportTest, IdentifiesAsVersion2DeviceOfItsType) {

@@ -80,6 +80,41 @@ TEST_F(SplitVirtqueueTest, UsedRingGetsHeadAndLengthThenIndex) {
   EXPECT_EQ(driver_.used_length(0), 8u);
 }
 
+TEST_F(SplitVirtqueueTest, ChainsPushedTogetherArePublishedByOneIndexUpdate) {
+  for (const uint16_t head : std::initializer_list<uint16_t>{4, 6}) {
+    driver_.set_descriptor(head, kBuffer + 0x1000ull * head, 64, kWrite);
+    driver_.make_available(head);
+  }
+  auto q = queue();
+  ASSERT_TRUE(q.pop().ok());
+  ASSERT_TRUE(q.pop().ok());
+  const UsedElement used[] = {{4, 10}, {6, 20}};
+  q.push(used);
+  EXPECT_EQ(driver_.used_index(), 2);
+  EXPECT_EQ(driver_.used_id(0), 4u);
+  EXPECT_EQ(driver_.used_length(0), 10u);
+  EXPECT_EQ(driver_.used_id(1), 6u);
+  EXPECT_EQ(driver_.used_length(1), 20u);
+}
+
+TEST_F(SplitVirtqueueTest, ChainsGivenBackArePoppedAgainInOrder) {
+  for (const uint16_t head : std::initializer_list<uint16_t>{1, 2, 3}) {
+    driver_.set_descriptor(head, kBuffer + 0x1000ull * head, 64, kWrite);
+    driver_.make_available(head);
+  }
+  auto q = queue();
+  EXPECT_EQ((*q.pop())->head, 1);
+  EXPECT_EQ((*q.pop())->head, 2);
+  q.give_back(1);
+  EXPECT_EQ((*q.pop())->head, 2);
+  EXPECT_EQ((*q.pop())->head, 3);
+  q.give_back(2);
+  EXPECT_EQ((*q.pop())->head, 2);
+  EXPECT_EQ((*q.pop())->head, 3);
+  EXPECT_FALSE(q.pop()->has_value());
+  EXPECT_EQ(driver_.used_index(), 0);  // giving back uses nothing
+}
+
 TEST_F(SplitVirtqueueTest, HeadIndexAtQueueSizeIsRefused) {
   driver_.make_available(8);
   auto q = queue();

@@ -24,7 +24,9 @@
 #define STATUS_DRIVER_OK 4
 #define STATUS_FEATURES_OK 8
 
-const char* virtio_start(struct virtio_device* d, uint64_t base, uint32_t device_type, uint64_t wanted, void* ring_memory) {
+const char* virtio_start(struct virtio_device* d, uint64_t base, uint32_t device_type, uint64_t wanted, void* ring_memory,
+                         uint16_t queues) {
+  if (queues == 0 || queues > VIRTIO_MAX_QUEUES) return "virtio_start: unsupported queue count";
   d->base = base;
   if (virtio_read(d, REG_MAGIC) != 0x74726976) return "no virtio-mmio magic value";
   if (virtio_read(d, REG_VERSION) != 2) return "not virtio-mmio version 2";
@@ -44,46 +46,50 @@ const char* virtio_start(struct virtio_device* d, uint64_t base, uint32_t device
   virtio_write(d, REG_STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK);
   if (!(virtio_read(d, REG_STATUS) & STATUS_FEATURES_OK)) return "the device refused the features";
 
-  /* Descriptors at +0, available ring at +0x100, used ring at +0x200. */
-  uint8_t* ring = (uint8_t*)ring_memory;
-  memset(ring, 0, 4096);
-  d->desc = (struct virtq_desc*)ring;
-  d->avail = (volatile uint16_t*)(ring + 0x100);
-  d->used = (volatile uint32_t*)(ring + 0x200);
-  d->last_used = 0;
-  d->avail_idx = 0;
-  virtio_write(d, REG_QUEUE_SEL, 0);
-  if (virtio_read(d, REG_QUEUE_NUM_MAX) < VIRTIO_QUEUE_SIZE) return "queue 0 is too small";
-  if (virtio_read(d, REG_QUEUE_READY) != 0) return "queue 0 is ready before set-up";
-  virtio_write(d, REG_QUEUE_NUM, VIRTIO_QUEUE_SIZE);
-  virtio_write(d, REG_QUEUE_DESC, (uint32_t)(uint64_t)ring);
-  virtio_write(d, REG_QUEUE_DESC + 4, 0);
-  virtio_write(d, REG_QUEUE_DRIVER, (uint32_t)(uint64_t)(ring + 0x100));
-  virtio_write(d, REG_QUEUE_DRIVER + 4, 0);
-  virtio_write(d, REG_QUEUE_DEVICE, (uint32_t)(uint64_t)(ring + 0x200));
-  virtio_write(d, REG_QUEUE_DEVICE + 4, 0);
-  virtio_write(d, REG_QUEUE_READY, 1);
+  /* Per queue: descriptors at +0, available ring at +0x100, used ring at +0x200. */
+  for (uint16_t i = 0; i < queues; ++i) {
+    uint8_t* ring = (uint8_t*)ring_memory + 4096 * i;
+    struct virtq* q = &d->queue[i];
+    memset(ring, 0, 4096);
+    q->index = i;
+    q->desc = (struct virtq_desc*)ring;
+    q->avail = (volatile uint16_t*)(ring + 0x100);
+    q->used = (volatile uint32_t*)(ring + 0x200);
+    q->last_used = 0;
+    q->avail_idx = 0;
+    virtio_write(d, REG_QUEUE_SEL, i);
+    if (virtio_read(d, REG_QUEUE_NUM_MAX) < VIRTIO_QUEUE_SIZE) return "a queue is too small or missing";
+    if (virtio_read(d, REG_QUEUE_READY) != 0) return "a queue is ready before set-up";
+    virtio_write(d, REG_QUEUE_NUM, VIRTIO_QUEUE_SIZE);
+    virtio_write(d, REG_QUEUE_DESC, (uint32_t)(uint64_t)ring);
+    virtio_write(d, REG_QUEUE_DESC + 4, 0);
+    virtio_write(d, REG_QUEUE_DRIVER, (uint32_t)(uint64_t)(ring + 0x100));
+    virtio_write(d, REG_QUEUE_DRIVER + 4, 0);
+    virtio_write(d, REG_QUEUE_DEVICE, (uint32_t)(uint64_t)(ring + 0x200));
+    virtio_write(d, REG_QUEUE_DEVICE + 4, 0);
+    virtio_write(d, REG_QUEUE_READY, 1);
+  }
   virtio_write(d, REG_STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK);
   if (virtio_read(d, REG_STATUS) & 64) return "the device needs a reset right after DRIVER_OK";
   return 0;
 }
 
-void virtio_submit(struct virtio_device* d, uint16_t head) {
-  d->avail[2 + d->avail_idx % VIRTIO_QUEUE_SIZE] = head;
+void virtio_submit(struct virtio_device* d, struct virtq* q, uint16_t head) {
+  q->avail[2 + q->avail_idx % VIRTIO_QUEUE_SIZE] = head;
   __asm__ volatile("" ::: "memory"); /* x86: stores are ordered; keep the compiler from reordering */
-  d->avail_idx++;
-  d->avail[1] = d->avail_idx;
+  q->avail_idx++;
+  q->avail[1] = q->avail_idx;
   __asm__ volatile("mfence" ::: "memory");
-  virtio_write(d, REG_QUEUE_NOTIFY, 0);
+  virtio_write(d, REG_QUEUE_NOTIFY, q->index);
 }
 
-int64_t virtio_wait_used(struct virtio_device* d, uint16_t* id) {
-  for (uint64_t start = rdtsc(); rdtsc() - start < 20000ull * 1000 * 1000;) {
-    const uint16_t used_idx = (uint16_t)(d->used[0] >> 16);
-    if (used_idx != d->last_used) {
+int64_t virtio_wait_used_for(struct virtq* q, uint16_t* id, uint32_t seconds) {
+  for (uint64_t start = rdtsc(); rdtsc() - start < seconds * 1000ull * 1000 * 1000;) {
+    const uint16_t used_idx = (uint16_t)(q->used[0] >> 16);
+    if (used_idx != q->last_used) {
       __asm__ volatile("" ::: "memory");
-      const volatile uint32_t* element = d->used + 1 + 2 * (d->last_used % VIRTIO_QUEUE_SIZE);
-      d->last_used++;
+      const volatile uint32_t* element = q->used + 1 + 2 * (q->last_used % VIRTIO_QUEUE_SIZE);
+      q->last_used++;
       if (id) *id = (uint16_t)element[0];
       return element[1];
     }

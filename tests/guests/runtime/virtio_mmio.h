@@ -1,6 +1,7 @@
-/* A minimal virtio-mmio (version 2) driver for guest programs: one split
- * queue of 8 descriptors, requests submitted synchronously (virtio 1.2
- * §3.1.1 start-up, §2.7.13 supplying buffers, §4.2.2 registers). */
+/* A minimal virtio-mmio (version 2) driver for guest programs: up to two
+ * split queues of 8 descriptors each, requests submitted synchronously
+ * (virtio 1.2 §3.1.1 start-up, §2.7.13 supplying buffers, §4.2.2
+ * registers). */
 #pragma once
 
 #include "guest.h"
@@ -8,6 +9,7 @@
 #define VIRTIO_MMIO_BASE   0xd0000000ul
 #define VIRTIO_MMIO_SLOT(i) (VIRTIO_MMIO_BASE + 0x1000ul * (i))
 #define VIRTIO_QUEUE_SIZE  8
+#define VIRTIO_MAX_QUEUES  2
 
 #define VIRTQ_DESC_F_NEXT  1
 #define VIRTQ_DESC_F_WRITE 2
@@ -19,14 +21,19 @@ struct virtq_desc {
   uint16_t next;
 };
 
-struct virtio_device {
-  uint64_t base;
-  uint64_t features;  /* negotiated */
+struct virtq {
+  uint16_t index;
   uint16_t last_used;
   uint16_t avail_idx;
   struct virtq_desc* desc;
   volatile uint16_t* avail;  /* flags, idx, ring[8], used_event */
   volatile uint32_t* used;   /* flags|idx, then {id, len} pairs */
+};
+
+struct virtio_device {
+  uint64_t base;
+  uint64_t features;  /* negotiated */
+  struct virtq queue[VIRTIO_MAX_QUEUES];
 };
 
 static inline uint32_t virtio_read(const struct virtio_device* d, uint32_t offset) {
@@ -37,17 +44,21 @@ static inline void virtio_write(const struct virtio_device* d, uint32_t offset, 
 }
 
 /* Checks magic, version and device type at `base`; resets the device,
- * negotiates `wanted` & offered (plus VIRTIO_F_VERSION_1) and sets up queue
- * 0 in `ring_memory` (4 KiB, page-aligned). Returns 0, or a failure text. */
-const char* virtio_start(struct virtio_device* d, uint64_t base, uint32_t device_type, uint64_t wanted, void* ring_memory);
+ * negotiates `wanted` & offered (plus VIRTIO_F_VERSION_1) and sets up
+ * queues 0 .. queues-1, each in its own 4 KiB page of `ring_memory`
+ * (page-aligned). Returns 0, or a failure text. */
+const char* virtio_start(struct virtio_device* d, uint64_t base, uint32_t device_type, uint64_t wanted, void* ring_memory,
+                         uint16_t queues);
 
-/* Offers the chain starting at descriptor `head` (already filled in d->desc)
- * and notifies the device. */
-void virtio_submit(struct virtio_device* d, uint16_t head);
+/* Offers the chain starting at descriptor `head` (already filled in
+ * q->desc) and notifies the device. */
+void virtio_submit(struct virtio_device* d, struct virtq* q, uint16_t head);
 
-/* Waits for the next used element; returns its written length, or -1 on
- * timeout (polling the used ring; interrupts are the caller's business). */
-int64_t virtio_wait_used(struct virtio_device* d, uint16_t* id);
+/* Waits up to `seconds` for the queue's next used element; returns its
+ * written length, or -1 on timeout (polling the used ring; interrupts are
+ * the caller's business). */
+int64_t virtio_wait_used_for(struct virtq* q, uint16_t* id, uint32_t seconds);
+static inline int64_t virtio_wait_used(struct virtq* q, uint16_t* id) { return virtio_wait_used_for(q, id, 20); }
 
 /* The byte at `offset` of the device-specific configuration. */
 static inline uint8_t virtio_config8(const struct virtio_device* d, uint32_t offset) {
