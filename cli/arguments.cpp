@@ -97,6 +97,51 @@ Result<DiskConfig> parse_disk(std::string_view text) {
   return disk;
 }
 
+// "52:54:00:12:34:56": six hex bytes, unicast (§5.1.4: the device's own address).
+std::optional<std::array<uint8_t, 6>> parse_mac(std::string_view text) {
+  std::array<uint8_t, 6> mac{};
+  if (text.size() != 17) return std::nullopt;
+  for (size_t i = 0; i < 6; ++i) {
+    if (i > 0 && text[3 * i - 1] != ':') return std::nullopt;
+    unsigned value = 0;
+    for (const char c : text.substr(3 * i, 2)) {
+      const int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+      if (digit < 0) return std::nullopt;
+      value = value * 16 + static_cast<unsigned>(digit);
+    }
+    mac[i] = static_cast<uint8_t>(value);
+  }
+  if ((mac[0] & 1) != 0) return std::nullopt;  // a multicast address cannot be a NIC's
+  return mac;
+}
+
+// tap=NAME[,mac=MAC]
+Result<NetConfig> parse_net(std::string_view text, size_t index) {
+  const auto usage = " (tap=NAME[,mac=MAC])";
+  NetConfig net{{}, default_mac(index)};
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    const auto next = rest.find(',');
+    const std::string_view option = rest.substr(0, next);
+    rest = next == std::string_view::npos ? std::string_view{} : rest.substr(next + 1);
+    if (option.starts_with("tap=")) {
+      net.tap = option.substr(4);
+      // IFNAMSIZ - 1 characters; '/' and whitespace are not valid in names.
+      if (net.tap.empty() || net.tap.size() > 15 || net.tap.find_first_of("/ \t\n:") != std::string::npos) {
+        return Error{"--net tap='" + net.tap + "' is not an interface name (1 to 15 characters, no '/', ':' or spaces)"};
+      }
+    } else if (option.starts_with("mac=")) {
+      auto mac = parse_mac(option.substr(4));
+      if (!mac) return Error{"--net mac='" + std::string(option.substr(4)) + "' is not a unicast MAC address like 52:54:00:12:34:56"};
+      net.mac = *mac;
+    } else {
+      return Error{"--net option '" + std::string(option) + "' is not tap=NAME or mac=MAC" + usage};
+    }
+  }
+  if (net.tap.empty()) return Error{"--net '" + std::string(text) + "' needs tap=NAME" + usage};
+  return net;
+}
+
 // Seconds, whole or with up to three decimals ("2", "0.5").
 Result<std::chrono::milliseconds> parse_timeout(std::string_view text) {
   const auto bad = Error{"--timeout '" + std::string(text) + "' is not a number of seconds (examples: 30, 0.5)"};
@@ -173,7 +218,7 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
     }
     static constexpr std::string_view kKnown[] = {"--kernel", "--initrd",  "--cmdline", "--memory",      "--cpus",
                                                   "--console", "--timeout", "--report", "--exit-device", "--user", "--seccomp"};
-    static constexpr std::string_view kRepeatable[] = {"--module", "--fw-cfg", "--disk"};
+    static constexpr std::string_view kRepeatable[] = {"--module", "--fw-cfg", "--disk", "--net"};
     if (flag == "--rng") {  // the one option without a value
       if (inline_value) return Error{"--rng takes no value"};
       if (!seen.insert(std::string(flag)).second) return Error{"--rng is given more than once"};
@@ -219,6 +264,10 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
       auto disk = parse_disk(value);
       if (!disk) return disk.error();
       invocation.machine.disks.push_back(std::move(*disk));
+    } else if (flag == "--net") {
+      auto net = parse_net(value, invocation.machine.nets.size());
+      if (!net) return net.error();
+      invocation.machine.nets.push_back(std::move(*net));
     } else if (flag == "--cmdline") {
       invocation.machine.cmdline = value;
     } else if (flag == "--memory") {
@@ -245,7 +294,14 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
   if (invocation.machine.kernel_path.empty()) return Error{"'ember run' needs --kernel PATH"};
   if (invocation.machine.virtio_device_count() > virtio::kMaxMmioDevices) {
     return Error{"at most " + std::to_string(virtio::kMaxMmioDevices) +
-                 " virtio devices (--disk, --rng and --console virtio together) fit"};
+                 " virtio devices (--disk, --net, --rng and --console virtio together) fit"};
+  }
+  for (size_t i = 0; i < invocation.machine.nets.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (invocation.machine.nets[i].tap == invocation.machine.nets[j].tap) {
+        return Error{"--net tap='" + invocation.machine.nets[i].tap + "' is given twice; each interface needs its own TAP device"};
+      }
+    }
   }
   // The default command line names the console the guest will have.
   if (invocation.machine.console.kind == ConsoleConfig::Kind::Virtio && !seen.contains("--cmdline")) {

@@ -23,6 +23,7 @@
 #include "virtio/block_device.h"
 #include "virtio/console_device.h"
 #include "virtio/mmio_slots.h"
+#include "virtio/net_device.h"
 #include "virtio/rng_device.h"
 
 namespace ember {
@@ -108,6 +109,12 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
     if (!opened) return opened.error();
     disks.push_back(std::move(*opened));
   }
+  std::vector<virtio::Tap> taps;
+  for (const auto& net : config.nets) {
+    auto opened = virtio::Tap::open(net.tap);
+    if (!opened) return opened.error();
+    taps.push_back(std::move(*opened));
+  }
   // Linux finds virtio-mmio devices through the command line (no ACPI or
   // device tree here), one parameter per device in slot order.
   std::string cmdline = config.cmdline;
@@ -157,7 +164,9 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
       return mapped.error();
     }
   }
-  if (auto devices = machine->add_devices(std::move(fw_cfg_files), std::move(disks)); !devices) return devices.error();
+  if (auto devices = machine->add_devices(std::move(fw_cfg_files), std::move(disks), std::move(taps)); !devices) {
+    return devices.error();
+  }
   if (auto vcpus = machine->create_vcpus(*entry, msr_exits); !vcpus) return vcpus.error();
   return machine;
 }
@@ -178,10 +187,14 @@ Machine::Machine(const MachineConfig& config, GuestMemory memory, kvm::Kvm kvm, 
 Machine::~Machine() = default;
 
 Status Machine::add_devices(std::vector<std::pair<std::string, std::vector<uint8_t>>> fw_cfg_files,
-                            std::vector<virtio::DiskImage> disks) {
+                            std::vector<virtio::DiskImage> disks, std::vector<virtio::Tap> taps) {
   if (auto filled = fill_fw_cfg(std::move(fw_cfg_files)); !filled) return filled;
   for (size_t i = 0; i < disks.size(); ++i) {
     auto added = add_virtio_device(std::make_unique<virtio::BlockDevice>(std::move(disks[i]), config_.disks[i].queues));
+    if (!added) return added;
+  }
+  for (size_t i = 0; i < taps.size(); ++i) {
+    auto added = add_virtio_device(std::make_unique<virtio::NetDevice>(std::move(taps[i]), config_.nets[i].mac));
     if (!added) return added;
   }
   if (config_.rng) {

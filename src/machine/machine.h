@@ -36,6 +36,7 @@
 #include "vcpu/vcpu_runner.h"
 #include "virtio/disk_image.h"
 #include "virtio/mmio_transport.h"
+#include "virtio/tap.h"
 #include "virtio/virtio_device.h"
 
 namespace ember {
@@ -66,7 +67,8 @@ class Machine final : public MachineControl {
  private:
   Machine(const MachineConfig& config, GuestMemory memory, kvm::Kvm kvm, kvm::Vm vm,
           std::unique_ptr<ConsoleOutput> console);
-  Status add_devices(std::vector<std::pair<std::string, std::vector<uint8_t>>> fw_cfg_files, std::vector<virtio::DiskImage> disks);
+  Status add_devices(std::vector<std::pair<std::string, std::vector<uint8_t>>> fw_cfg_files, std::vector<virtio::DiskImage> disks,
+                     std::vector<virtio::Tap> taps);
   Status add_virtio_device(std::unique_ptr<virtio::VirtioDevice> device);
   Status fill_fw_cfg(std::vector<std::pair<std::string, std::vector<uint8_t>>> files);
   Status create_vcpus(const boot::EntryPoint& entry, bool msr_exits);

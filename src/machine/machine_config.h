@@ -3,6 +3,7 @@
 // the host (files, /dev/kvm, host RAM).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -39,6 +40,17 @@ struct DiskConfig {
   uint16_t    queues = 1;
 };
 
+// A virtio-net interface on a TAP device (--net tap=NAME[,mac=MAC]).
+struct NetConfig {
+  std::string            tap;
+  std::array<uint8_t, 6> mac;
+};
+// The MAC address of the i-th --net without mac=: QEMU's locally
+// administered prefix, so guests see familiar addresses.
+inline std::array<uint8_t, 6> default_mac(size_t index) {
+  return {0x52, 0x54, 0x00, 0x12, 0x34, static_cast<uint8_t>(0x56 + index)};
+}
+
 struct RunAsConfig {
   uint32_t uid;
   uint32_t gid;
@@ -58,11 +70,13 @@ struct MachineConfig {
   uint64_t      memory_bytes = 128ull << 20;
   uint32_t      cpus = 1;
   ConsoleConfig console;
-  // virtio-mmio devices, in this order: disks, the rng, the console.
+  // virtio-mmio devices, in this order: disks, network interfaces, the
+  // rng, the console.
   std::vector<DiskConfig> disks;
+  std::vector<NetConfig>  nets;
   bool                    rng = false;
   size_t virtio_device_count() const {
-    return disks.size() + (rng ? 1 : 0) + (console.kind == ConsoleConfig::Kind::Virtio ? 1 : 0);
+    return disks.size() + nets.size() + (rng ? 1 : 0) + (console.kind == ConsoleConfig::Kind::Virtio ? 1 : 0);
   }
   // Before the guest runs, ember drops every capability and sets
   // no_new_privs; with this it also becomes this user (--user).
