@@ -23,6 +23,10 @@ class Tap final {
   // interface and the reason.
   static Result<Tap> open(const std::string& name);
 
+  // A descriptor that behaves like a TAP device's (one packet per read and
+  // write, a SOCK_SEQPACKET socket in unit tests), under `name`.
+  static Tap adopt(FileDescriptor fd, std::string name) { return Tap{std::move(fd), std::move(name)}; }
+
   // Which offloaded packets the host may send the guest (TUNSETOFFLOAD):
   // only those the driver negotiated.
   Status set_offload(unsigned flags) const;
