@@ -89,9 +89,20 @@ Options (each at most once unless said; --opt VALUE and --opt=VALUE both work):
                      ro) so two VMMs cannot share a writable disk. A FLUSH
                      the guest sees acknowledged is on the host disk
                      (fdatasync); guests that do not flush get write-through
+  --net tap=NAME[,mac=MAC]
+                     repeatable: a virtio-net interface on the TAP device
+                     NAME, which ember creates (for its own lifetime) when it
+                     does not exist and ember has CAP_NET_ADMIN; an existing
+                     one must belong to ember's user (ip tuntap add NAME mode
+                     tap user USER). mac: the guest's address (default
+                     52:54:00:12:34:56, then :57 ... for the next --net).
+                     Checksum and segmentation offloads and mergeable receive
+                     buffers are offered; the host end (address, bridge,
+                     routing) is configured outside ember
   --rng              a virtio-rng device fed by the host's getrandom()
                      Virtio devices are virtio-mmio (version 2), 4 KiB each
-                     from 0xd0000000 in this order: disks, then the rng;
+                     from 0xd0000000 in this order: disks, network
+                     interfaces, the rng, the console (--console virtio);
                      device i interrupts on IOAPIC pin 16+i (level). ember
                      announces each to Linux with virtio_mmio.device=... on
                      the kernel command line (CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES)

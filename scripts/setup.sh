@@ -15,6 +15,8 @@ packages=(
   busybox-static file
   # ext4 disk images for the virtio-blk Linux test (mkfs.ext4 -d)
   e2fsprogs
+  # the virtio-net tests configure their TAP device with ip (addr, link, neigh)
+  iproute2
   # the peer VMM: conformance runs of guest programs, boot-time comparisons
   qemu-system-x86
 )

@@ -107,6 +107,29 @@ TEST(Arguments, VirtioConsoleCountsTowardsTheVirtioDeviceLimit) {
   EXPECT_EQ(error_of(args), "");
 }
 
+TEST(Arguments, NetInterfacesGetTheirTapAndDistinctDefaultMacs) {
+  const auto result = parse({"run", "--kernel", "k", "--net", "tap=tap0", "--net=tap=tap1,mac=02:00:00:AA:bb:01"});
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  ASSERT_EQ(result->machine.nets.size(), 2u);
+  EXPECT_EQ(result->machine.nets[0].tap, "tap0");
+  EXPECT_EQ(result->machine.nets[0].mac, (std::array<uint8_t, 6>{0x52, 0x54, 0, 0x12, 0x34, 0x56}));
+  EXPECT_EQ(result->machine.nets[1].mac, (std::array<uint8_t, 6>{0x02, 0, 0, 0xaa, 0xbb, 0x01}));
+  EXPECT_EQ(parse({"run", "--kernel", "k", "--net", "tap=a", "--net", "tap=b"})->machine.nets[1].mac[5], 0x57);
+}
+
+TEST(Arguments, MalformedNetOptionsAreRefused) {
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--net", "mac=52:54:00:12:34:56"}).find("needs tap=NAME"), std::string::npos);
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--net", "tap="}).find("is not an interface name"), std::string::npos);
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--net", "tap=a-name-of-16-chr"}).find("is not an interface name"), std::string::npos);
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--net", "tap=../x"}).find("is not an interface name"), std::string::npos);
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--net", "tap=t,mac=01:00:00:00:00:01"}).find("not a unicast MAC"), std::string::npos);
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--net", "tap=t,mac=52:54:00:12:34"}).find("not a unicast MAC"), std::string::npos);
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--net", "tap=t,mac=52-54-00-12-34-56"}).find("not a unicast MAC"), std::string::npos);
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--net", "tap=t,mac=52:54:00:12:34:5g"}).find("not a unicast MAC"), std::string::npos);
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--net", "tap=t,queues=2"}).find("is not tap=NAME or mac=MAC"), std::string::npos);
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--net", "tap=t", "--net", "tap=t"}).find("is given twice"), std::string::npos);
+}
+
 TEST(Arguments, Timeouts) {
   EXPECT_EQ(parse({"run", "--kernel", "k", "--timeout", "30"})->timeout, std::chrono::milliseconds{30000});
   EXPECT_EQ(parse({"run", "--kernel", "k", "--timeout", "0.05"})->timeout, std::chrono::milliseconds{50});
