@@ -114,35 +114,15 @@ TEST_F(VirtioPrograms, DiskInUseByAnotherEmberIsRefusedBeforeTheGuestStarts) {
 TEST_F(VirtioPrograms, SigkillLosesNoBlockWhoseFlushWasAcknowledged) {
   constexpr uint64_t kSectors = 4096;
   make_image(kSectors);
-  const std::string console = image_ + ".console";
-  pid_t pid;
-  std::vector<std::string> args{EMBER_BINARY, "run", "--kernel", guest_program("virtio_blk_sequence"), "--disk", image_,
-                                "--console", "file:" + console, "--timeout", "300"};
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  ASSERT_EQ(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ), 0);
-
-  const auto read_console = [&] {
-    std::ifstream in{console};
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-  };
+  BackgroundProcess ember{{EMBER_BINARY, "run", "--kernel", guest_program("virtio_blk_sequence"), "--disk", image_, "--timeout", "300"}};
   // Kill once a good number of flushes were acknowledged, well before the end.
-  bool enough = false;
-  for (auto until = std::chrono::steady_clock::now() + 120s; !enough && std::chrono::steady_clock::now() < until;) {
-    enough = read_console().find("flushed 200\n") != std::string::npos;
-    if (!enough) std::this_thread::sleep_for(5ms);
-  }
-  kill(pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ASSERT_TRUE(enough) << "the guest never reported 200 flushes:\n" << read_console();
-  ASSERT_TRUE(WIFSIGNALED(status)) << "ember ended before it was killed";
+  const bool enough = ember.wait_for_out("flushed 200\n", 120);
+  const ProcessResult killed = ember.stop(SIGKILL);
+  ASSERT_TRUE(enough) << "the guest never reported 200 flushes:\n" << killed.out;
+  ASSERT_EQ(killed.exit_code, 128 + SIGKILL) << "ember ended before it was killed";
 
   // The last complete "flushed N" line: every sector up to N must hold its number.
-  const std::string text = read_console();
+  const std::string& text = killed.out;
   uint64_t last = 0;
   const std::regex line{"flushed ([0-9]+)\n"};
   for (auto it = std::sregex_iterator(text.begin(), text.end(), line); it != std::sregex_iterator(); ++it) {
@@ -157,7 +137,6 @@ TEST_F(VirtioPrograms, SigkillLosesNoBlockWhoseFlushWasAcknowledged) {
     ASSERT_EQ(first_word, i) << "sector " << i << " was acknowledged as flushed but is not on disk";
     ASSERT_EQ(last_word, i) << "sector " << i << " is torn";
   }
-  ::unlink(console.c_str());
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 // drive the ember binary.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -15,6 +17,29 @@ struct ProcessResult {
 };
 
 ProcessResult run_process(const std::vector<std::string>& argv, const std::string& stdin_path = "/dev/null");
+
+// A program running while a test watches its output: stdin from
+// /dev/null, stdout and stderr into files the test reads as they grow.
+// The destructor kills it (SIGKILL) if it still runs.
+class BackgroundProcess {
+ public:
+  explicit BackgroundProcess(const std::vector<std::string>& argv);
+  ~BackgroundProcess();
+  BackgroundProcess(const BackgroundProcess&) = delete;
+  BackgroundProcess& operator=(const BackgroundProcess&) = delete;
+
+  std::string out() const;
+  std::string err() const;
+  // Whether stdout contains `text` within `seconds`.
+  bool wait_for_out(const std::string& text, int seconds) const;
+  // Sends `signal` and waits; the result's exit_code is as run_process's.
+  ProcessResult stop(int signal);
+  pid_t pid() const { return pid_; }
+
+ private:
+  std::string out_path_, err_path_;
+  pid_t       pid_ = -1;
+};
 
 // Runs build/ember with `args`.
 ProcessResult run_ember(const std::vector<std::string>& args, const std::string& stdin_path = "/dev/null");
