@@ -178,7 +178,8 @@ std::string guest_command_parameter(const std::vector<std::string>& words) {
   for (const auto& word : words) command += (command.empty() ? "" : " ") + shell_quote(word);
   static constexpr char kHex[] = "0123456789abcdef";
   std::string parameter = "ember.command=";
-  for (unsigned char c : command) {
+  for (const char ch : command) {
+    const auto c = static_cast<unsigned char>(ch);
     parameter += kHex[c >> 4];
     parameter += kHex[c & 15];
   }
