@@ -48,12 +48,19 @@ Result<Kvm> Kvm::open(const std::string& path) {
                  std::to_string(kExpectedApiVersion)};
   }
   Kvm kvm{std::move(fd)};
+  if (auto capable = require_capabilities([&kvm](long capability) { return kvm.check_extension(capability); }); !capable) {
+    return capable.error();
+  }
+  return kvm;
+}
+
+Status require_capabilities(const std::function<int(long)>& check) {
   for (const auto& required : kRequired) {
-    if (kvm.check_extension(required.capability) <= 0) {
+    if (check(required.capability) <= 0) {
       return Error{std::string("KVM on this host lacks ") + required.name + ", which ember needs because " + required.why};
     }
   }
-  return kvm;
+  return {};
 }
 
 int Kvm::check_extension(long capability) const {

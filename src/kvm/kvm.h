@@ -3,6 +3,7 @@
 
 #include <linux/kvm.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,11 @@
 #include "base/result.h"
 
 namespace ember::kvm {
+
+// Checks every capability ember needs against `check` (KVM_CHECK_EXTENSION's
+// answer, 0 when absent); the error names the first missing one and why
+// ember needs it.
+Status require_capabilities(const std::function<int(long)>& check);
 
 class Kvm final {
  public:

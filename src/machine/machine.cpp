@@ -351,6 +351,7 @@ Outcome Machine::run(std::optional<std::chrono::milliseconds> timeout) {
   }
   for (auto& thread : threads) thread.join();
   run_ended_ns_ = monotonic_ns();
+  stop_devices();
   input.reset();
   std::lock_guard lock{outcome_mutex_};
   if (outcome_->kind == Outcome::Kind::Timeout) {
@@ -360,6 +361,16 @@ Outcome Machine::run(std::optional<std::chrono::milliseconds> timeout) {
     }
   }
   return *outcome_;
+}
+
+void Machine::stop_devices() {
+  // No VCPU runs any more, so nothing reaches the transports through the
+  // bus. Each transport's worker finishes the request in flight and stops;
+  // then block devices write back what the guest wrote but never flushed
+  // (BlockDevice's destructor). main leaves with _Exit, which runs no
+  // destructor, so this is what makes SIGTERM lose nothing (TESTING.md).
+  virtio_transports_.clear();
+  virtio_devices_.clear();
 }
 
 Machine::Statistics Machine::statistics() const {

@@ -70,6 +70,8 @@ class Machine final : public MachineControl {
   Status add_devices(std::vector<std::pair<std::string, std::vector<uint8_t>>> fw_cfg_files, std::vector<virtio::DiskImage> disks,
                      std::vector<virtio::Tap> taps);
   Status add_virtio_device(std::unique_ptr<virtio::VirtioDevice> device);
+  // After the run: stops the virtio workers and lets block devices flush.
+  void   stop_devices();
   Status fill_fw_cfg(std::vector<std::pair<std::string, std::vector<uint8_t>>> files);
   Status create_vcpus(const boot::EntryPoint& entry, bool msr_exits);
 

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,11 @@ struct ProcessResult {
 };
 
 ProcessResult run_process(const std::vector<std::string>& argv, const std::string& stdin_path = "/dev/null");
+
+// The same, but the child runs `in_child` before it executes argv (to
+// change its user, or its namespaces). stdin is /dev/null; in_child runs
+// after fork in the test process's copy, so it may only make system calls.
+ProcessResult run_process_after(const std::function<void()>& in_child, const std::vector<std::string>& argv);
 
 // A program running while a test watches its output: stdin from
 // /dev/null, stdout and stderr into files the test reads as they grow.

@@ -1,4 +1,5 @@
 #include "devices/lapic.h"
+#include "devices/lapic_mmio.h"
 
 #include "unit/interrupt_fakes.h"
 
@@ -367,6 +368,35 @@ TEST(LapicWithoutTsc, TscDeadlineMsrFaultsWhenNotOffered) {
   Lapic lapic{0, router, eoi, addressing, [] { return uint64_t{0}; }};
   EXPECT_EQ(lapic.read_msr(TSC_DEADLINE), std::nullopt);
   EXPECT_FALSE(lapic.write_msr(TSC_DEADLINE, 1));
+}
+
+// The MMIO page answers only aligned 32-bit accesses (SDM 11.4.1); every
+// other width or offset reads nothing and writes nothing.
+TEST_F(LapicTest, MmioAccessesOtherThanAligned32BitAreIgnored) {
+  LapicMmio mmio;
+  for (unsigned i = 0; i < kCpus; ++i) mmio.add(lapic(i));
+  const auto read = [&](uint64_t offset, size_t size) {
+    std::vector<uint8_t> data(size, 0xee);
+    mmio.read({offset, Lapic::kMmioBase + offset, 1}, data);
+    return data;
+  };
+  EXPECT_EQ(read(TPR, 4), (std::vector<uint8_t>{0, 0, 0, 0}));
+  mmio.write({TPR, Lapic::kMmioBase + TPR, 1}, std::vector<uint8_t>{0x40, 0, 0, 0});
+  EXPECT_EQ(lapic(1).read_register(TPR), 0x40u) << "an aligned 32-bit store reaches VCPU 1's own LAPIC";
+  EXPECT_EQ(lapic(0).read_register(TPR), 0u);
+
+  for (size_t size : {1, 2, 8}) {
+    SCOPED_TRACE(size);
+    EXPECT_EQ(read(TPR, size), std::vector<uint8_t>(size, 0xee));
+    mmio.write({TPR, Lapic::kMmioBase + TPR, 1}, std::vector<uint8_t>(size, 0x90));
+    EXPECT_EQ(lapic(1).read_register(TPR), 0x40u);
+  }
+  for (uint64_t offset : std::initializer_list<uint64_t>{TPR + 1, TPR + 4, Lapic::kMmioSize - 2, Lapic::kMmioSize}) {
+    SCOPED_TRACE(offset);
+    EXPECT_EQ(read(offset, 4), std::vector<uint8_t>(4, 0xee));
+    mmio.write({offset, Lapic::kMmioBase + offset, 1}, std::vector<uint8_t>{0x90, 0, 0, 0});
+  }
+  EXPECT_EQ(lapic(1).read_register(TPR), 0x40u);
 }
 
 }  // namespace
