@@ -37,6 +37,8 @@ if [[ $which == address || $which == all ]]; then
 fi
 if [[ $which == thread || $which == all ]]; then
   # exitcode 66: a report fails the test even where the process would have
-  # exited 0.
-  run_tiers build-tsan "-fsanitize=thread" TSAN_OPTIONS=halt_on_error=1:exitcode=66
+  # exited 0. -Wno-tsan: the split virtqueue's fences (virtio 1.2 §2.7.13)
+  # order ember's ring accesses against the guest, which TSan cannot see
+  # anyway; ember's own threads synchronise through atomics and mutexes.
+  run_tiers build-tsan "-fsanitize=thread -Wno-tsan" TSAN_OPTIONS=halt_on_error=1:exitcode=66
 fi
