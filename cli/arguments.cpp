@@ -218,7 +218,8 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
       flag = flag.substr(0, equals);
     }
     static constexpr std::string_view kKnown[] = {"--kernel", "--initrd",  "--cmdline", "--memory",      "--cpus",
-                                                  "--console", "--timeout", "--report", "--exit-device", "--user", "--seccomp"};
+                                                  "--console", "--timeout", "--report", "--exit-device", "--user", "--seccomp",
+                                                  "--dump-dtb"};
     static constexpr std::string_view kRepeatable[] = {"--module", "--fw-cfg", "--disk", "--net"};
     if (flag == "--rng") {  // the one option without a value
       if (inline_value) return Error{"--rng takes no value"};
@@ -283,6 +284,9 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
       auto console = parse_console(value);
       if (!console) return console.error();
       invocation.machine.console = *console;
+    } else if (flag == "--dump-dtb") {
+      if (value.empty()) return Error{"--dump-dtb needs a file path"};
+      invocation.dump_dtb_path = value;
     } else if (flag == "--report") {
       if (value != "json") return Error{"--report '" + std::string(value) + "' is not a report format (json)"};
       invocation.report_json = true;

@@ -25,6 +25,8 @@ struct Invocation {
   std::vector<std::string>                 guest_command;
   // --report json: a JSON line on stderr at the end of the run.
   bool                                     report_json = false;
+  // --dump-dtb PATH: write the machine's device tree there instead of running.
+  std::string                              dump_dtb_path;
 };
 
 // The kernel command-line word that carries a guest command to the

@@ -71,6 +71,13 @@ Options (each at most once unless said; --opt VALUE and --opt=VALUE both work):
                      timer, port 0xf5, which the initramfs' init writes),
                      KVM exits by reason, start-up time (main() to the first
                      KVM_RUN), peak RSS and guest RAM touched
+  --dump-dtb PATH     build the machine (every file, device and KVM checked),
+                     write its flattened device tree to PATH and exit 0
+                     without starting the guest; read it with
+                     dtc -I dtb -O dts PATH. It lists the CPUs, RAM, LAPIC,
+                     IOAPIC, COM1 and each virtio-mmio device with its
+                     address and IOAPIC pin. The guest is not given it: x86
+                     Linux reads one only when built for CE4100/OLPC
   --exit-device ember|qemu
                      what a write to port 0xf4 means: ember (default): byte N
                      exits with status N; qemu: like QEMU's isa-debug-exit

@@ -17,6 +17,8 @@ packages=(
   e2fsprogs
   # the virtio-net tests configure their TAP device with ip (addr, link, neigh)
   iproute2
+  # dtc: the device-tree tests read ember's --dump-dtb output back
+  device-tree-compiler
   # the peer VMM: conformance runs of guest programs, boot-time comparisons
   qemu-system-x86
 )

@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "base/strings.h"
 #include "boot/boot_cpu.h"
+#include "boot/device_tree.h"
 #include "boot/e820.h"
 #include "boot/kernel_loader.h"
 #include "boot/mp_table.h"
@@ -307,6 +308,15 @@ Status Machine::create_vcpus(const boot::EntryPoint& entry, bool msr_exits) {
     runners_.push_back(std::move(runner));
   }
   return {};
+}
+
+Result<std::vector<uint8_t>> Machine::device_tree() const {
+  boot::MachineDescription description{config_.cpus, {}, ioapic_id(config_.cpus), {}};
+  for (const auto& region : memory_.regions()) description.ram.push_back({region.guest_address, region.size});
+  for (unsigned slot = 0; slot < virtio_transports_.size(); ++slot) {
+    description.virtio.push_back({virtio::mmio_address(slot), virtio::MmioTransport::kSize, virtio::kFirstPin + slot});
+  }
+  return boot::build_device_tree(description);
 }
 
 void Machine::request_stop(Outcome outcome) {

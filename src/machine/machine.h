@@ -47,6 +47,9 @@ class Machine final : public MachineControl {
   // before any guest code runs; errors are one sentence for the user.
   static Result<std::unique_ptr<Machine>> create(const MachineConfig& config);
 
+  // The machine as a flattened device tree (boot/device_tree.h).
+  Result<std::vector<uint8_t>> device_tree() const;
+
   // Runs the guest until it exits, crashes, or `timeout` passes.
   Outcome run(std::optional<std::chrono::milliseconds> timeout);
 

@@ -193,6 +193,13 @@ TEST(Arguments, ReportFormat) {
   EXPECT_NE(error_of({"run", "--kernel", "k", "--report", "xml"}).find("not a report format"), std::string::npos);
 }
 
+TEST(Arguments, DumpDtbTakesAPath) {
+  EXPECT_EQ(parse({"run", "--kernel", "k", "--dump-dtb", "out.dtb"})->dump_dtb_path, "out.dtb");
+  EXPECT_EQ(parse({"run", "--kernel", "k"})->dump_dtb_path, "");
+  EXPECT_EQ(error_of({"run", "--kernel", "k", "--dump-dtb="}), "--dump-dtb needs a file path");
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--dump-dtb", "a", "--dump-dtb", "b"}).find("more than once"), std::string::npos);
+}
+
 TEST(ExitCodes, ResetMeansNoCommandStatusOnlyInCommandMode) {
   const Outcome reset{Outcome::Kind::Reset, 0, "reset"};
   EXPECT_EQ(exit_code_for(reset), 0);

@@ -1,0 +1,40 @@
+// The machine ember builds, as a flattened device tree (Devicetree
+// Specification 0.4, written with libfdt): CPUs, RAM, the LAPIC and IOAPIC,
+// COM1 and every virtio-mmio device with its address and interrupt.
+//
+// `ember run --dump-dtb PATH` writes it; `dtc -I dtb -O dts PATH` reads it.
+// Not handed to the guest (yet): x86 Linux reads a SETUP_DTB only when built
+// with CONFIG_OF_EARLY_FLATTREE (only the CE4100/OLPC platforms select it),
+// and such a kernel would take CPUs and the IOAPIC from the tree and from
+// ember's MP table both. README "Status" says so.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "base/result.h"
+#include "memory/memory_map.h"
+
+namespace ember::boot {
+
+struct VirtioMmioNode {
+  uint64_t address;
+  uint64_t size;
+  uint32_t ioapic_pin;  // level-triggered, active high (mp_table.cpp)
+};
+
+struct MachineDescription {
+  uint32_t                    cpus;        // APIC IDs 0 .. cpus-1
+  std::vector<RamRegion>      ram;
+  uint8_t                     ioapic_id;
+  std::vector<VirtioMmioNode> virtio;
+};
+
+// The interrupt sense cells of the "intel,ce4100-ioapic" binding, as Linux's
+// arch/x86/kernel/devicetree.c reads them (of_ioapic_type[]; the binding's
+// .txt lists another order, the code is what kernels do).
+inline constexpr uint32_t kIoapicEdgeRising = 3, kIoapicLevelHigh = 1;
+
+Result<std::vector<uint8_t>> build_device_tree(const MachineDescription& machine);
+
+}  // namespace ember::boot
