@@ -14,29 +14,11 @@
 #include "memory/memory_map.h"
 #include "virtio/net_device.h"
 #include "virtio/split_virtqueue.h"
+#include "fuzz/lent_buffers.h"
 
 using namespace ember;
 using namespace ember::virtio;
-
-namespace {
-
-// The transport's lending of receive buffers, without its thread and locks.
-class Lent final : public ReceiveBuffers {
- public:
-  explicit Lent(SplitVirtqueue& ring) : ring_{ring} {}
-  std::optional<DescriptorChain> take() override {
-    auto next = ring_.pop();
-    if (!next || !next->has_value()) return std::nullopt;
-    return std::move(**next);
-  }
-  void give_back(uint16_t count) override { ring_.give_back(count); }
-  void fill(std::span<const UsedElement> filled) override { ring_.push(filled); }
-
- private:
-  SplitVirtqueue& ring_;
-};
-
-}  // namespace
+using ember::virtio::fuzzing::LentBuffers;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const GuestMemory memory = std::move(GuestMemory::create(ram_regions_for(1 << 20)).value());
@@ -59,18 +41,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   device.activate((control & 32) != 0 ? NetDevice::kMergeableReceiveBuffers : 0);
 
   auto transmit = SplitVirtqueue::create(memory, {queue_size, 0x4000, 0x5000, 0x6000}, features);
-  if (transmit) {
-    for (int i = 0; i < 2 * queue_size + 2; ++i) {
-      auto popped = transmit->pop();
-      if (!popped || !popped->has_value()) break;
-      transmit->push((*popped)->head, device.handle(NetDevice::kTransmitQueue, **popped));
-    }
-  }
+  if (transmit) fuzzing::serve_all(*transmit, device, NetDevice::kTransmitQueue, queue_size);
   auto receive = SplitVirtqueue::create(memory, {queue_size, 0, 0x1000, 0x2000}, features);
   if (receive) {
     const std::vector<uint8_t> packet(packet_size, 0x5a);
     if (!packet.empty()) (void)::write(host.get(), packet.data(), packet.size());
-    Lent buffers{*receive};
+    LentBuffers buffers{*receive};
     (void)device.receive(NetDevice::kReceiveQueue, buffers);
     (void)device.receive(NetDevice::kReceiveQueue, buffers);
   }
