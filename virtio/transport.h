@@ -1,0 +1,117 @@
+// What every virtio transport shares (virtio 1.2 §2 and §3): device status,
+// feature negotiation, the queues and one worker thread that serves them
+// off the VCPU threads. virtio-mmio (mmio_transport.h) and virtio-pci
+// (pci_transport.h) differ only in where the registers are and how an
+// interrupt reaches the guest; they derive from this class.
+//
+// Notifications: each queue has an eventfd. The Machine asks KVM to signal
+// it on the transport's notify address (KVM_IOEVENTFD), so a notify costs the
+// VCPU no exit to userspace; a notify KVM did not match reaches the
+// transport's write() and signals the same eventfd (notify()).
+//
+// Threads and locks: VCPU threads call the register front-end; the worker
+// serves queues. Lock order: processing_mutex_, then mutex_, then the
+// interrupt controller's. The worker holds processing_mutex_ while it serves
+// requests, so a reset (which takes it) waits for requests in flight to
+// finish: nothing the device acknowledged is lost and nothing runs on a dead
+// queue.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "base/file_descriptor.h"
+#include "memory/guest_memory.h"
+#include "virtio/split_virtqueue.h"
+#include "virtio/virtio_device.h"
+
+namespace ember::virtio {
+
+class Transport {
+ public:
+  // Device status bits (§2.1).
+  static constexpr uint32_t kAcknowledge = 1, kDriver = 2, kDriverOk = 4, kFeaturesOk = 8, kNeedsReset = 64, kFailed = 128;
+
+  virtual ~Transport();
+  Transport(const Transport&) = delete;
+  Transport& operator=(const Transport&) = delete;
+
+  uint16_t queue_count() const { return static_cast<uint16_t>(queues_.size()); }
+  int      notify_eventfd(uint16_t queue) const { return queues_[queue].notify.get(); }
+
+ protected:
+  struct Queue {
+    QueueLayout                   layout;
+    bool                          ready = false;
+    FileDescriptor                notify;  // eventfd the worker waits on
+    std::optional<SplitVirtqueue> live;    // from DRIVER_OK until reset
+    bool waiting_for_host = false;         // a receive queue with buffers; the worker's alone
+  };
+
+  Transport(const GuestMemory& memory, VirtioDevice& device);
+  // Derived constructors call start_worker() last and their destructors
+  // stop_worker() first, so the worker never sees a half-built or
+  // half-destroyed transport through the virtual hooks below.
+  void start_worker();
+  void stop_worker();
+
+  // How the guest learns of used buffers and of configuration changes
+  // (including NEEDS_RESET); called with mutex_ held.
+  virtual void signal_used_buffers_locked(uint16_t queue) = 0;
+  virtual void signal_config_change_locked() = 0;
+  // The transport's own registers back to their power-on state (§2.4).
+  virtual void reset_transport_locked() = 0;
+
+  // Register semantics both transports share. Callers hold mutex_ except
+  // for write_status and notify, which take the locks they need.
+  uint32_t device_features_locked() const;  // the 32 bits device_features_select_ picks
+  void     write_driver_features_locked(uint32_t value);
+  void     write_status(uint32_t value);
+  void     notify(uint32_t queue);
+  // The selected queue if its layout may still change, else nullptr (and a
+  // warning naming `register_name`). §2.6 and STYLE.md: the layout is frozen
+  // once the queue is enabled or the driver is running.
+  Queue* selected_queue_for_write_locked(std::string_view register_name, bool is_enable_register);
+  bool   have_selected_queue_locked() const { return queue_select_ < queues_.size(); }
+  void   set_needs_reset_locked(std::string_view why);
+  std::string_view name() const { return device_.name(); }
+
+  const GuestMemory& memory_;
+  VirtioDevice&      device_;
+  const uint64_t     offered_features_;
+
+  std::mutex processing_mutex_;  // held by the worker while serving; by resets and activation
+  std::mutex mutex_;             // guards everything below and the derived transport's registers
+  uint32_t   status_ = 0;
+  uint32_t   device_features_select_ = 0;
+  uint32_t   driver_features_select_ = 0;
+  uint64_t   driver_features_ = 0;
+  uint32_t   queue_select_ = 0;
+  std::vector<Queue> queues_;
+
+ private:
+  class LentBuffers;
+  void reset_locked();
+  bool activate_locked();
+  void run_worker();
+  bool serve(uint16_t index);
+  void serve_receive(uint16_t index);
+  bool waiting_for_host() const;
+
+  FileDescriptor stop_;  // eventfd: the worker exits when it is signalled
+  std::thread    worker_;
+};
+
+// 64-bit registers written as two 32-bit halves, in either order.
+inline void set_low(uint64_t& field, uint32_t value) { field = (field & ~0xffffffffull) | value; }
+inline void set_high(uint64_t& field, uint32_t value) { field = (field & 0xffffffffull) | (static_cast<uint64_t>(value) << 32); }
+
+// Adds one to an eventfd's counter. A full counter (EAGAIN) already means
+// "pending", so only a blocking eventfd can fail.
+bool signal_eventfd(int eventfd);
+
+}  // namespace ember::virtio
