@@ -11,6 +11,14 @@
 
 namespace ember {
 
+// Where a device's message-signalled interrupts go (the Machine's router;
+// a recording fake in tests).
+class MsiSender {
+ public:
+  virtual ~MsiSender() = default;
+  virtual void send_msi(uint64_t address, uint32_t data) = 0;
+};
+
 // Decodes an MSI; nullopt if the address is outside 0xfee00000-0xfeefffff.
 std::optional<InterruptMessage> decode_msi(uint64_t address, uint32_t data);
 

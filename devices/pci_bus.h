@@ -1,0 +1,109 @@
+// PCI bus 0 of the machine: configuration mechanism #1 on ports 0xcf8-0xcff
+// (PCI Local Bus 3.0, 3.2.2.3.2), a host bridge at 00:00.0 so operating
+// systems trust the mechanism (Linux's pci_sanity_check looks for one), and
+// one MMIO window where the functions' memory BARs live.
+//
+// Only bus 0 and function 0 of each slot exist; everything else reads as
+// all-ones (no device) and ignores writes. Each function has at most one
+// memory BAR; the window device sends an access to the function whose BAR,
+// as the guest last programmed it and with memory decoding on, holds it.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "bus/device.h"
+#include "devices/pci_config_space.h"
+
+namespace ember {
+
+class PciFunction {
+ public:
+  virtual ~PciFunction() = default;
+  virtual std::string_view name() const = 0;
+  // 1, 2 or 4 bytes inside the 256-byte space, naturally aligned.
+  virtual void config_read(uint32_t offset, std::span<uint8_t> data) = 0;
+  virtual void config_write(uint32_t offset, std::span<const uint8_t> data) = 0;
+  // The memory range the function decodes now, if any.
+  struct Window {
+    uint64_t address;
+    uint64_t size;
+  };
+  virtual std::optional<Window> decoded_memory() { return std::nullopt; }
+  // An access inside decoded_memory(), by offset from its start.
+  virtual void bar_read(uint64_t /*offset*/, std::span<uint8_t> data, uint32_t /*vcpu*/) { std::fill(data.begin(), data.end(), 0xff); }
+  virtual void bar_write(uint64_t /*offset*/, std::span<const uint8_t> /*data*/, uint32_t /*vcpu*/) {}
+};
+
+// 00:00.0: a host bridge with nothing to configure.
+class PciHostBridge final : public PciFunction {
+ public:
+  PciHostBridge();
+  std::string_view name() const override { return "pci-host-bridge"; }
+  void config_read(uint32_t offset, std::span<uint8_t> data) override;
+  void config_write(uint32_t offset, std::span<const uint8_t> data) override;
+
+ private:
+  std::mutex     mutex_;
+  PciConfigSpace config_;
+};
+
+class PciBus {
+ public:
+  static constexpr uint16_t kConfigAddressPort = 0xcf8;
+  static constexpr uint16_t kPortCount = 8;  // 0xcf8-0xcfb address, 0xcfc-0xcff data
+  static constexpr unsigned kSlots = 32;
+  // Where BARs go: in the MMIO hole, clear of virtio-mmio (0xd0000000) and
+  // the IOAPIC (0xfec00000). 16 MiB: 31 functions of 512 KiB at most.
+  static constexpr uint64_t kWindowBase = 0xe000'0000;
+  static constexpr uint64_t kWindowSize = 0x0100'0000;
+
+  PciBus();
+
+  // Slot 0 holds the host bridge; returns the slot used, nullopt when full.
+  std::optional<unsigned> add(PciFunction& function);
+
+  Device& config_ports() { return ports_; }
+  Device& window() { return window_; }
+
+ private:
+  class ConfigPorts final : public Device {
+   public:
+    explicit ConfigPorts(PciBus& bus) : bus_{bus} {}
+    std::string_view name() const override { return "pci-config"; }
+    void read(const Access& access, std::span<uint8_t> data) override;
+    void write(const Access& access, std::span<const uint8_t> data) override;
+
+   private:
+    PciBus& bus_;
+  };
+  class Window final : public Device {
+   public:
+    explicit Window(PciBus& bus) : bus_{bus} {}
+    std::string_view name() const override { return "pci-window"; }
+    void read(const Access& access, std::span<uint8_t> data) override;
+    void write(const Access& access, std::span<const uint8_t> data) override;
+
+   private:
+    PciBus& bus_;
+  };
+
+  // The function and config offset the address register selects, if the
+  // data port access at `port_offset` (0-3) of `size` bytes reaches one.
+  PciFunction* selected(uint32_t address, unsigned port_offset, size_t size, uint32_t& offset) const;
+  // The function decoding [address, address + size), and the offset in it.
+  PciFunction* decoding(uint64_t address, size_t size, uint64_t& offset) const;
+
+  PciHostBridge              host_bridge_;
+  std::vector<PciFunction*>  slots_;  // fixed before VCPUs run
+  std::mutex                 address_mutex_;
+  uint32_t                   address_ = 0;  // CONFIG_ADDRESS (0xcf8)
+  ConfigPorts                ports_{*this};
+  Window                     window_{*this};
+};
+
+}  // namespace ember

@@ -1,0 +1,397 @@
+#include "virtio/pci_transport.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "base/log.h"
+
+namespace ember::virtio {
+namespace {
+
+constexpr uint16_t kVirtioVendor = 0x1af4;
+constexpr uint16_t kModernDeviceBase = 0x1040;   // §4.1.2: 0x1040 + device type
+constexpr uint16_t kModernSubsystemId = 0x40;    // §4.1.2.1: 0x40 or higher
+
+// §4.1.4: virtio structure capabilities (PCI vendor-specific, ID 0x09).
+constexpr uint8_t kCapabilityVendor = 0x09, kCapabilityMsix = 0x11;
+constexpr uint8_t kCommonCfg = 1, kNotifyCfg = 2, kIsrCfg = 3, kDeviceCfg = 4, kPciCfg = 5;
+
+// §4.1.4.3: struct virtio_pci_common_cfg.
+enum CommonField : uint64_t {
+  kDeviceFeatureSelect = 0x00,
+  kDeviceFeature = 0x04,
+  kDriverFeatureSelect = 0x08,
+  kDriverFeature = 0x0c,
+  kConfigMsixVector = 0x10,
+  kNumQueues = 0x12,
+  kDeviceStatus = 0x14,
+  kConfigGeneration = 0x15,
+  kQueueSelect = 0x16,
+  kQueueSize = 0x18,
+  kQueueMsixVector = 0x1a,
+  kQueueEnable = 0x1c,
+  kQueueNotifyOff = 0x1e,
+  kQueueDesc = 0x20,
+  kQueueDriver = 0x28,
+  kQueueDevice = 0x30,
+  kCommonSize = 0x38,
+};
+
+// §4.1.3.1: each field is accessed at its natural width, 64-bit fields as
+// two 32-bit halves. 0 for an offset that starts no field.
+size_t common_width(uint64_t offset) {
+  switch (offset) {
+    case kDeviceFeatureSelect: case kDeviceFeature: case kDriverFeatureSelect: case kDriverFeature: return 4;
+    case kConfigMsixVector: case kNumQueues: case kQueueSelect: case kQueueSize: case kQueueMsixVector:
+    case kQueueEnable: case kQueueNotifyOff: return 2;
+    case kDeviceStatus: case kConfigGeneration: return 1;
+    default: return offset >= kQueueDesc && offset < kCommonSize && offset % 4 == 0 ? 4 : 0;
+  }
+}
+
+// PCI class codes by virtio device type, as QEMU presents them.
+uint32_t class_code(uint32_t device_type) {
+  switch (device_type) {
+    case 1: return 0x020000;  // network controller, Ethernet
+    case 2: return 0x018000;  // mass storage, other
+    case 3: return 0x078000;  // communication, other
+    default: return 0xff0000; // unassigned class
+  }
+}
+
+// struct virtio_pci_cap (16 bytes) pointing at [offset, offset + length)
+// of BAR0, with `extra` bytes after it.
+std::vector<uint8_t> virtio_capability(uint8_t type, uint32_t offset, uint32_t length, size_t extra = 0) {
+  std::vector<uint8_t> cap(16 + extra, 0);
+  cap[0] = kCapabilityVendor;
+  cap[2] = static_cast<uint8_t>(cap.size());  // cap_len
+  cap[3] = type;
+  cap[4] = 0;  // BAR0
+  std::memcpy(&cap[8], &offset, 4);
+  std::memcpy(&cap[12], &length, 4);
+  return cap;
+}
+
+}  // namespace
+
+PciTransport::PciTransport(const GuestMemory& memory, VirtioDevice& device, MsiSender& msi, uint64_t bar_address)
+    : Transport{memory, device},
+      msi_{msi},
+      config_{kVirtioVendor, static_cast<uint16_t>(kModernDeviceBase + device.device_type()), class_code(device.device_type()), 1},
+      queue_vectors_(device.queue_count(), kNoVector),
+      msix_table_(device.queue_count() + 1u),
+      msix_pending_(device.queue_count() + 1u, false) {
+  config_.set_subsystem(kVirtioVendor, kModernSubsystemId);
+  config_.set_memory_bar64(bar_address, kBarSize);
+
+  // PCI 3.0, 6.8.2: table size - 1 in message control; table and PBA in BAR0.
+  std::vector<uint8_t> msix(12, 0), msix_writable(12, 0);
+  msix[0] = kCapabilityMsix;
+  const uint16_t control = static_cast<uint16_t>(vector_count() - 1);
+  std::memcpy(&msix[2], &control, 2);
+  const uint32_t table = static_cast<uint32_t>(kMsixTableOffset), pba = static_cast<uint32_t>(kMsixPbaOffset);  // BIR 0
+  std::memcpy(&msix[4], &table, 4);
+  std::memcpy(&msix[8], &pba, 4);
+  msix_writable[3] = 0xc0;  // enable (bit 15) and function mask (bit 14)
+  msix_capability_ = config_.add_capability(msix, msix_writable);
+
+  const auto add = [this](const std::vector<uint8_t>& cap, std::vector<uint8_t> writable = {}) {
+    writable.resize(cap.size(), 0);
+    return config_.add_capability(cap, writable);
+  };
+  add(virtio_capability(kCommonCfg, kCommonOffset, kCommonSize));
+  auto notify = virtio_capability(kNotifyCfg, kNotifyOffset, kNotifyMultiplier * device.queue_count(), 4);
+  std::memcpy(&notify[16], &kNotifyMultiplier, 4);
+  add(notify);
+  add(virtio_capability(kIsrCfg, kIsrOffset, 1));
+  add(virtio_capability(kDeviceCfg, kDeviceOffset, static_cast<uint32_t>(std::max<size_t>(device.config_space().size(), 1))));
+  // §4.1.4.9: a window into the BAR through configuration space; the
+  // driver writes bar, offset and length, then reads or writes the data.
+  std::vector<uint8_t> pci_cfg_writable(20, 0);
+  pci_cfg_writable[4] = 0xff;
+  std::fill(pci_cfg_writable.begin() + 8, pci_cfg_writable.end(), 0xff);
+  pci_cfg_capability_ = add(virtio_capability(kPciCfg, 0, 0, 4), pci_cfg_writable);
+
+  for (auto& queue : queues_) queue.layout.size = device.max_queue_size();
+  start_worker();
+}
+
+PciTransport::~PciTransport() { stop_worker(); }
+
+void PciTransport::config_read(uint32_t offset, std::span<uint8_t> data) {
+  const uint32_t window = pci_cfg_capability_ + 16u;
+  if (offset >= window && offset < window + 4) {
+    // The pci_cfg_data window: an access of the capability's length at its
+    // offset in the BAR (§4.1.4.9.1).
+    uint32_t at, length;
+    {
+      std::lock_guard lock{mutex_};
+      at = config_.dword(pci_cfg_capability_ + 8u);
+      length = config_.dword(pci_cfg_capability_ + 12u);
+    }
+    std::array<uint8_t, 4> bytes{};
+    if ((length == 1 || length == 2 || length == 4) && offset == window && data.size() >= length) {
+      bar_read(at, std::span{bytes.data(), length}, 0);
+    }
+    std::memcpy(data.data(), bytes.data() + (offset - window), std::min<size_t>(data.size(), window + 4 - offset));
+    return;
+  }
+  std::lock_guard lock{mutex_};
+  config_.read(offset, data);
+}
+
+void PciTransport::config_write(uint32_t offset, std::span<const uint8_t> data) {
+  const uint32_t window = pci_cfg_capability_ + 16u;
+  if (offset >= window && offset < window + 4) {
+    uint32_t at, length;
+    {
+      std::lock_guard lock{mutex_};
+      at = config_.dword(pci_cfg_capability_ + 8u);
+      length = config_.dword(pci_cfg_capability_ + 12u);
+    }
+    if ((length == 1 || length == 2 || length == 4) && offset == window && data.size() >= length) {
+      bar_write(at, data.first(length), 0);
+    } else {
+      EMBER_GUEST_WARNING(std::string(name()) + ": VIRTIO_PCI_CAP_PCI_CFG access that does not match its length; ignored");
+    }
+    return;
+  }
+  std::lock_guard lock{mutex_};
+  config_.write(offset, data);
+  const uint32_t control = msix_capability_ + 2u;
+  if (offset <= control + 1 && offset + data.size() > control) send_pending_locked();  // enabled or unmasked
+}
+
+std::optional<PciFunction::Window> PciTransport::decoded_memory() {
+  std::lock_guard lock{mutex_};
+  if (!config_.memory_enabled()) return std::nullopt;
+  return Window{config_.bar_address(), config_.bar_size()};
+}
+
+void PciTransport::bar_read(uint64_t offset, std::span<uint8_t> data, uint32_t) {
+  std::fill(data.begin(), data.end(), 0);
+  if (offset < kCommonOffset + kCommonSize) {
+    if (common_width(offset) != data.size()) {
+      EMBER_GUEST_WARNING(std::string(name()) + ": common configuration read of " + std::to_string(data.size()) +
+                          " bytes at " + std::to_string(offset) + " is not the field's width");
+      return;
+    }
+    std::lock_guard lock{mutex_};
+    const uint32_t value = common_read_locked(offset, data.size());
+    std::memcpy(data.data(), &value, data.size());
+    return;
+  }
+  std::lock_guard lock{mutex_};
+  bar_access_locked(offset, data, false);
+}
+
+void PciTransport::bar_write(uint64_t offset, std::span<const uint8_t> data, uint32_t) {
+  if (offset < kCommonOffset + kCommonSize) {
+    if (common_width(offset) != data.size()) {
+      EMBER_GUEST_WARNING(std::string(name()) + ": common configuration write of " + std::to_string(data.size()) +
+                          " bytes at " + std::to_string(offset) + " is not the field's width");
+      return;
+    }
+    uint32_t value = 0;
+    std::memcpy(&value, data.data(), data.size());
+    common_write(offset, data.size(), value);
+    return;
+  }
+  if (offset >= kNotifyOffset && offset < kNotifyOffset + kNotifyMultiplier * queues_.size()) {
+    // KVM's ioeventfd normally takes these (header); the address says which queue.
+    notify(static_cast<uint32_t>((offset - kNotifyOffset) / kNotifyMultiplier));
+    return;
+  }
+  std::vector<uint8_t> copy(data.begin(), data.end());
+  std::lock_guard lock{mutex_};
+  bar_access_locked(offset, copy, true);
+}
+
+// The ISR, device configuration and MSI-X structures.
+void PciTransport::bar_access_locked(uint64_t offset, std::span<uint8_t> data, bool write) {
+  const auto warn = [&](const char* what) {
+    EMBER_GUEST_WARNING(std::string(name()) + ": " + (write ? "write" : "read") + " of " + std::to_string(data.size()) +
+                        " bytes at BAR offset " + std::to_string(offset) + ": " + what);
+  };
+  if (offset == kIsrOffset && data.size() == 1) {
+    if (write) return warn("the ISR is read-only");
+    data[0] = isr_;
+    isr_ = 0;  // §4.1.4.5: reading clears it
+    return;
+  }
+  if (offset >= kDeviceOffset && offset < kDeviceOffset + 0x1000) {
+    const auto space = device_.config_space();
+    const uint64_t at = offset - kDeviceOffset;
+    if (write) return warn("the device configuration is read-only");
+    if (at >= space.size() || data.size() > space.size() - at) return warn("outside the device configuration");
+    std::memcpy(data.data(), space.data() + at, data.size());
+    return;
+  }
+  const uint64_t table_end = kMsixTableOffset + 16ull * msix_table_.size();
+  if (offset >= kMsixTableOffset && offset < table_end) {
+    if (data.size() != 4 || offset % 4 != 0) return warn("MSI-X table entries take aligned 32-bit accesses");
+    const MsixEntry& entry = msix_table_[(offset - kMsixTableOffset) / 16];
+    uint32_t value = 0;
+    if (write) {
+      std::memcpy(&value, data.data(), 4);
+      msix_table_write_locked(offset - kMsixTableOffset, value);
+      return;
+    }
+    switch (offset % 16) {
+      case 0: value = static_cast<uint32_t>(entry.address); break;
+      case 4: value = static_cast<uint32_t>(entry.address >> 32); break;
+      case 8: value = entry.data; break;
+      default: value = entry.masked ? 1 : 0; break;
+    }
+    std::memcpy(data.data(), &value, 4);
+    return;
+  }
+  if (offset >= kMsixPbaOffset && offset < kMsixPbaOffset + 8 * ((msix_pending_.size() + 63) / 64)) {
+    if (write) return warn("the PBA is read-only");
+    if ((data.size() != 4 && data.size() != 8) || offset % data.size() != 0) return warn("PBA accesses are 32 or 64 bits");
+    const uint64_t first_bit = (offset - kMsixPbaOffset) * 8;
+    uint64_t bits = 0;
+    for (uint64_t i = 0; i < data.size() * 8 && first_bit + i < msix_pending_.size(); ++i) {
+      if (msix_pending_[first_bit + i]) bits |= 1ull << i;
+    }
+    std::memcpy(data.data(), &bits, data.size());
+    return;
+  }
+  if (offset >= kNotifyOffset && offset < kNotifyOffset + 0x1000 && !write) return;  // notify reads as zero
+  warn("nothing is there");
+}
+
+uint32_t PciTransport::common_read_locked(uint64_t offset, size_t) {
+  const bool have_queue = have_selected_queue_locked();
+  const Queue* queue = have_queue ? &queues_[queue_select_] : nullptr;
+  switch (offset) {
+    case kDeviceFeatureSelect: return device_features_select_;
+    case kDeviceFeature: return device_features_locked();
+    case kDriverFeatureSelect: return driver_features_select_;
+    case kDriverFeature:
+      return driver_features_select_ == 0 ? static_cast<uint32_t>(driver_features_)
+             : driver_features_select_ == 1 ? static_cast<uint32_t>(driver_features_ >> 32) : 0;
+    case kConfigMsixVector: return config_vector_;
+    case kNumQueues: return static_cast<uint32_t>(queues_.size());
+    case kDeviceStatus: return status_;
+    case kConfigGeneration: return 0;  // the configuration never changes
+    case kQueueSelect: return queue_select_;
+    case kQueueSize: return queue ? queue->layout.size : 0;  // 0: no such queue
+    case kQueueMsixVector: return queue ? queue_vectors_[queue_select_] : kNoVector;
+    case kQueueEnable: return queue && queue->ready ? 1 : 0;
+    case kQueueNotifyOff: return queue ? queue_select_ : 0;
+    case kQueueDesc: return queue ? static_cast<uint32_t>(queue->layout.descriptor_table) : 0;
+    case kQueueDesc + 4: return queue ? static_cast<uint32_t>(queue->layout.descriptor_table >> 32) : 0;
+    case kQueueDriver: return queue ? static_cast<uint32_t>(queue->layout.available_ring) : 0;
+    case kQueueDriver + 4: return queue ? static_cast<uint32_t>(queue->layout.available_ring >> 32) : 0;
+    case kQueueDevice: return queue ? static_cast<uint32_t>(queue->layout.used_ring) : 0;
+    case kQueueDevice + 4: return queue ? static_cast<uint32_t>(queue->layout.used_ring >> 32) : 0;
+    default: return 0;
+  }
+}
+
+void PciTransport::common_write(uint64_t offset, size_t, uint32_t value) {
+  if (offset == kDeviceStatus) {
+    write_status(value);  // takes the locks itself
+    return;
+  }
+  std::lock_guard lock{mutex_};
+  switch (offset) {
+    case kDeviceFeatureSelect: device_features_select_ = value; return;
+    case kDriverFeatureSelect: driver_features_select_ = value; return;
+    case kDriverFeature: write_driver_features_locked(value); return;
+    case kConfigMsixVector:
+      // §4.1.5.1.2: a vector the device cannot use reads back as NO_VECTOR.
+      config_vector_ = value < vector_count() ? static_cast<uint16_t>(value) : kNoVector;
+      return;
+    case kQueueSelect: queue_select_ = value; return;
+    case kQueueSize: case kQueueMsixVector: case kQueueEnable: case kQueueDesc: case kQueueDesc + 4: case kQueueDriver:
+    case kQueueDriver + 4: case kQueueDevice: case kQueueDevice + 4: break;
+    default:
+      EMBER_GUEST_WARNING(std::string(name()) + ": write to read-only common configuration field at " + std::to_string(offset));
+      return;
+  }
+  const char* field = offset == kQueueSize ? "queue_size" : offset == kQueueMsixVector ? "queue_msix_vector"
+                      : offset == kQueueEnable ? "queue_enable" : "a queue address";
+  Queue* queue = selected_queue_for_write_locked(field, offset == kQueueEnable);
+  if (queue == nullptr) return;
+  switch (offset) {
+    // Checked when the driver starts the device (SplitVirtqueue::create).
+    case kQueueSize: queue->layout.size = static_cast<uint16_t>(value); return;
+    case kQueueMsixVector:
+      queue_vectors_[queue_select_] = value < vector_count() ? static_cast<uint16_t>(value) : kNoVector;
+      return;
+    case kQueueEnable:
+      // §4.1.4.3.2: the driver must not write 0; a reset disables queues.
+      if (value == 1) queue->ready = true;
+      else EMBER_GUEST_WARNING(std::string(name()) + ": queue_enable written with " + std::to_string(value) + "; ignored");
+      return;
+    case kQueueDesc: set_low(queue->layout.descriptor_table, value); return;
+    case kQueueDesc + 4: set_high(queue->layout.descriptor_table, value); return;
+    case kQueueDriver: set_low(queue->layout.available_ring, value); return;
+    case kQueueDriver + 4: set_high(queue->layout.available_ring, value); return;
+    case kQueueDevice: set_low(queue->layout.used_ring, value); return;
+    case kQueueDevice + 4: set_high(queue->layout.used_ring, value); return;
+    default: return;
+  }
+}
+
+void PciTransport::msix_table_write_locked(uint64_t offset, uint32_t value) {
+  const auto vector = static_cast<uint16_t>(offset / 16);
+  MsixEntry& entry = msix_table_[vector];
+  switch (offset % 16) {
+    case 0: entry.address = (entry.address & ~0xffffffffull) | value; return;
+    case 4: entry.address = (entry.address & 0xffffffffull) | static_cast<uint64_t>(value) << 32; return;
+    case 8: entry.data = value; return;
+    default:
+      entry.masked = (value & 1) != 0;
+      if (!entry.masked) send_pending_locked();
+      return;
+  }
+}
+
+bool PciTransport::msix_enabled_locked() const { return (config_.word(msix_capability_ + 2u) & 0x8000) != 0; }
+bool PciTransport::msix_function_masked_locked() const { return (config_.word(msix_capability_ + 2u) & 0x4000) != 0; }
+
+void PciTransport::send_vector_locked(uint16_t vector) {
+  if (!msix_enabled_locked() || vector >= vector_count()) return;  // the driver polls the ISR, or asked for no vector
+  const MsixEntry& entry = msix_table_[vector];
+  if (msix_function_masked_locked() || entry.masked) {
+    msix_pending_[vector] = true;  // PCI 3.0, 6.8.2.9: sent when unmasked
+    return;
+  }
+  msi_.send_msi(entry.address, entry.data);
+}
+
+void PciTransport::send_pending_locked() {
+  if (!msix_enabled_locked() || msix_function_masked_locked()) return;
+  for (uint16_t vector = 0; vector < vector_count(); ++vector) {
+    if (msix_pending_[vector] && !msix_table_[vector].masked) {
+      msix_pending_[vector] = false;
+      msi_.send_msi(msix_table_[vector].address, msix_table_[vector].data);
+    }
+  }
+}
+
+void PciTransport::signal_used_buffers_locked(uint16_t queue) {
+  isr_ |= 1;
+  send_vector_locked(queue_vectors_[queue]);
+}
+
+void PciTransport::signal_config_change_locked() {
+  isr_ |= 2;
+  send_vector_locked(config_vector_);
+}
+
+void PciTransport::reset_transport_locked() {
+  // §2.4 and §4.1.4.3: queues back to their maximum size, no vectors. The
+  // MSI-X table and the PCI configuration belong to the PCI function, which
+  // a virtio reset does not touch.
+  for (auto& queue : queues_) queue.layout.size = device_.max_queue_size();
+  std::fill(queue_vectors_.begin(), queue_vectors_.end(), kNoVector);
+  config_vector_ = kNoVector;
+  isr_ = 0;
+}
+
+}  // namespace ember::virtio
