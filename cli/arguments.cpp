@@ -219,7 +219,7 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
     }
     static constexpr std::string_view kKnown[] = {"--kernel", "--initrd",  "--cmdline", "--memory",      "--cpus",
                                                   "--console", "--timeout", "--report", "--exit-device", "--user", "--seccomp",
-                                                  "--dump-dtb"};
+                                                  "--dump-dtb", "--virtio-transport"};
     static constexpr std::string_view kRepeatable[] = {"--module", "--fw-cfg", "--disk", "--net"};
     if (flag == "--rng") {  // the one option without a value
       if (inline_value) return Error{"--rng takes no value"};
@@ -284,6 +284,10 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
       auto console = parse_console(value);
       if (!console) return console.error();
       invocation.machine.console = *console;
+    } else if (flag == "--virtio-transport") {
+      if (value == "mmio") invocation.machine.virtio_transport = MachineConfig::VirtioTransport::Mmio;
+      else if (value == "pci") invocation.machine.virtio_transport = MachineConfig::VirtioTransport::Pci;
+      else return Error{"--virtio-transport '" + std::string(value) + "' is not one of mmio, pci"};
     } else if (flag == "--dump-dtb") {
       if (value.empty()) return Error{"--dump-dtb needs a file path"};
       invocation.dump_dtb_path = value;

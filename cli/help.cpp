@@ -71,6 +71,13 @@ Options (each at most once unless said; --opt VALUE and --opt=VALUE both work):
                      timer, port 0xf5, which the initramfs' init writes),
                      KVM exits by reason, start-up time (main() to the first
                      KVM_RUN), peak RSS and guest RAM touched
+  --virtio-transport mmio|pci
+                     how the virtio devices attach: mmio (default): virtio-mmio
+                     windows at 0xd0000000, IOAPIC pins 16-23, announced to
+                     Linux with virtio_mmio.device= on its command line; pci:
+                     modern virtio-pci functions on PCI bus 0 (slots 1-8,
+                     BARs at 0xe0000000), MSI-X interrupts only, found by the
+                     guest's PCI scan (Linux: CONFIG_VIRTIO_PCI, CONFIG_PCI_MSI)
   --dump-dtb PATH     build the machine (every file, device and KVM checked),
                      write its flattened device tree to PATH and exit 0
                      without starting the guest; read it with

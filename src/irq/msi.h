@@ -25,4 +25,14 @@ std::optional<InterruptMessage> decode_msi(uint64_t address, uint32_t data);
 // Decodes and delivers; returns how many VCPUs it reached (0 for a bad address).
 unsigned deliver_msi(const InterruptRouter& router, uint64_t address, uint32_t data);
 
+// Devices' MSIs into the machine's interrupt router.
+class RouterMsiSender final : public MsiSender {
+ public:
+  explicit RouterMsiSender(const InterruptRouter& router) : router_{router} {}
+  void send_msi(uint64_t address, uint32_t data) override { (void)deliver_msi(router_, address, data); }
+
+ private:
+  const InterruptRouter& router_;
+};
+
 }  // namespace ember

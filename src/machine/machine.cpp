@@ -119,7 +119,9 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
   // Linux finds virtio-mmio devices through the command line (no ACPI or
   // device tree here), one parameter per device in slot order.
   std::string cmdline = config.cmdline;
-  for (unsigned slot = 0; slot < config.virtio_device_count(); ++slot) cmdline += " " + virtio::kernel_parameter(slot);
+  if (config.virtio_transport == MachineConfig::VirtioTransport::Mmio) {
+    for (unsigned slot = 0; slot < config.virtio_device_count(); ++slot) cmdline += " " + virtio::kernel_parameter(slot);
+  }
 
   auto memory = GuestMemory::create(ram_regions_for(config.memory_bytes));
   if (!memory) return memory.error();
@@ -219,12 +221,14 @@ Status Machine::add_devices(std::vector<std::pair<std::string, std::vector<uint8
            {Pic8259Pair::kSlavePort, 2, &pic_},
            {Pic8259Pair::kElcrPort, 2, &pic_},
            {FwCfg::kBasePort, FwCfg::kPortCount, &fw_cfg_},
+           {PciBus::kConfigAddressPort, PciBus::kPortCount, &pci_.config_ports()},
        }) {
     if (auto inserted = pio_bus_.insert(base, length, *device); !inserted) return inserted.error();
   }
   for (const auto& [base, length, device] : {
            std::tuple<uint64_t, uint64_t, Device*>{Ioapic::kMmioBase, Ioapic::kMmioSize, &ioapic_},
            {Lapic::kMmioBase, Lapic::kMmioSize, &lapic_mmio_},
+           {PciBus::kWindowBase, PciBus::kWindowSize, &pci_.window()},
        }) {
     if (auto inserted = mmio_bus_.insert(base, length, *device); !inserted) return inserted.error();
   }
@@ -232,11 +236,17 @@ Status Machine::add_devices(std::vector<std::pair<std::string, std::vector<uint8
 }
 
 Status Machine::add_virtio_device(std::unique_ptr<virtio::VirtioDevice> device) {
+  if (virtio_devices_.size() >= virtio::kMaxMmioDevices) {
+    return Error{"at most " + std::to_string(virtio::kMaxMmioDevices) + " virtio devices fit"};
+  }
+  virtio::VirtioDevice& added = *virtio_devices_.emplace_back(std::move(device));
+  return config_.virtio_transport == MachineConfig::VirtioTransport::Pci ? add_pci_transport(added) : add_mmio_transport(added);
+}
+
+Status Machine::add_mmio_transport(virtio::VirtioDevice& device) {
   const auto slot = static_cast<unsigned>(virtio_transports_.size());
-  if (slot >= virtio::kMaxMmioDevices) return Error{"at most " + std::to_string(virtio::kMaxMmioDevices) + " virtio devices fit"};
   auto& pin = virtio_pins_.emplace_back(std::make_unique<IoapicPin>(ioapic_, virtio::kFirstPin + slot));
-  auto& transport = virtio_transports_.emplace_back(std::make_unique<virtio::MmioTransport>(memory_, *device, *pin));
-  virtio_devices_.push_back(std::move(device));
+  auto transport = std::make_unique<virtio::MmioTransport>(memory_, device, *pin);
   const uint64_t base = virtio::mmio_address(slot);
   if (auto inserted = mmio_bus_.insert(base, virtio::MmioTransport::kSize, *transport); !inserted) return inserted.error();
   // Queue notifications go straight to the worker (KVM_IOEVENTFD); where
@@ -248,6 +258,26 @@ Status Machine::add_virtio_device(std::unique_ptr<virtio::VirtioDevice> device) 
       break;
     }
   }
+  virtio_transports_.push_back(std::move(transport));
+  return {};
+}
+
+Status Machine::add_pci_transport(virtio::VirtioDevice& device) {
+  // Each slot's BAR gets its own kBarSize-aligned place in the window.
+  const auto slot = static_cast<unsigned>(virtio_transports_.size()) + 1;  // slot 0 is the host bridge
+  const uint64_t bar = PciBus::kWindowBase + slot * virtio::PciTransport::kBarSize;
+  auto transport = std::make_unique<virtio::PciTransport>(memory_, device, msi_, bar);
+  if (pci_.add(*transport) != slot) return Error{"PCI bus 0 has no free slot"};
+  // Linux writes the queue's index, 16 bits, to the queue's own address.
+  for (uint16_t queue = 0; queue < transport->queue_count(); ++queue) {
+    const uint64_t notify = bar + virtio::PciTransport::kNotifyOffset + virtio::PciTransport::kNotifyMultiplier * queue;
+    auto added = vm_.add_ioeventfd(notify, 2, queue, transport->notify_eventfd(queue));
+    if (!added) {
+      log::warning(std::string(transport->name()) + ": queue notifications will exit to ember: " + added.error().message);
+      break;
+    }
+  }
+  virtio_transports_.push_back(std::move(transport));
   return {};
 }
 
@@ -313,7 +343,8 @@ Status Machine::create_vcpus(const boot::EntryPoint& entry, bool msr_exits) {
 Result<std::vector<uint8_t>> Machine::device_tree() const {
   boot::MachineDescription description{config_.cpus, {}, ioapic_id(config_.cpus), {}};
   for (const auto& region : memory_.regions()) description.ram.push_back({region.guest_address, region.size});
-  for (unsigned slot = 0; slot < virtio_transports_.size(); ++slot) {
+  const bool mmio = config_.virtio_transport == MachineConfig::VirtioTransport::Mmio;
+  for (unsigned slot = 0; mmio && slot < virtio_transports_.size(); ++slot) {
     description.virtio.push_back({virtio::mmio_address(slot), virtio::MmioTransport::kSize, virtio::kFirstPin + slot});
   }
   return boot::build_device_tree(description);

@@ -21,6 +21,7 @@
 #include "devices/ioapic.h"
 #include "devices/lapic_mmio.h"
 #include "devices/pit8254.h"
+#include "devices/pci_bus.h"
 #include "devices/pic8259.h"
 #include "devices/isa_irq.h"
 #include "devices/post_code_port.h"
@@ -32,10 +33,12 @@
 #include "memory/guest_memory.h"
 #include "base/clock.h"
 #include "irq/interrupt_router.h"
+#include "irq/msi.h"
 #include "vcpu/halt_census.h"
 #include "vcpu/vcpu_runner.h"
 #include "virtio/disk_image.h"
 #include "virtio/mmio_transport.h"
+#include "virtio/pci_transport.h"
 #include "virtio/tap.h"
 #include "virtio/virtio_device.h"
 
@@ -73,6 +76,8 @@ class Machine final : public MachineControl {
   Status add_devices(std::vector<std::pair<std::string, std::vector<uint8_t>>> fw_cfg_files, std::vector<virtio::DiskImage> disks,
                      std::vector<virtio::Tap> taps);
   Status add_virtio_device(std::unique_ptr<virtio::VirtioDevice> device);
+  Status add_mmio_transport(virtio::VirtioDevice& device);
+  Status add_pci_transport(virtio::VirtioDevice& device);
   // After the run: stops the virtio workers and lets block devices flush.
   void   stop_devices();
   Status fill_fw_cfg(std::vector<std::pair<std::string, std::vector<uint8_t>>> files);
@@ -104,11 +109,13 @@ class Machine final : public MachineControl {
   BootTimer       boot_timer_;
   FwCfg           fw_cfg_{memory_};
   uint64_t        run_started_ns_ = 0, run_ended_ns_ = 0;
-  // virtio-mmio devices: transports last, as their workers use the device
-  // and the pin and must stop first.
-  std::vector<std::unique_ptr<virtio::VirtioDevice>>  virtio_devices_;
-  std::vector<std::unique_ptr<IoapicPin>>             virtio_pins_;
-  std::vector<std::unique_ptr<virtio::MmioTransport>> virtio_transports_;
+  // virtio devices: transports last, as their workers use the device and
+  // the pin and must stop first. PCI bus 0 is there with or without them.
+  RouterMsiSender msi_{router_};
+  PciBus          pci_;
+  std::vector<std::unique_ptr<virtio::VirtioDevice>> virtio_devices_;
+  std::vector<std::unique_ptr<IoapicPin>>            virtio_pins_;
+  std::vector<std::unique_ptr<virtio::Transport>>    virtio_transports_;
   Bus             pio_bus_{"port I/O"};
   Bus             mmio_bus_{"MMIO"};
 

@@ -70,8 +70,12 @@ struct MachineConfig {
   uint64_t      memory_bytes = 128ull << 20;
   uint32_t      cpus = 1;
   ConsoleConfig console;
-  // virtio-mmio devices, in this order: disks, network interfaces, the
-  // rng, the console.
+  // How virtio devices attach: virtio-mmio (announced on the kernel command
+  // line) or virtio-pci (found by scanning PCI bus 0).
+  enum class VirtioTransport { Mmio, Pci };
+  VirtioTransport virtio_transport = VirtioTransport::Mmio;
+  // virtio devices, in this order: disks, network interfaces, the rng, the
+  // console.
   std::vector<DiskConfig> disks;
   std::vector<NetConfig>  nets;
   bool                    rng = false;

@@ -1,7 +1,9 @@
 // libFuzzer target: the guest-visible register files (16550 UART, LAPIC,
-// IOAPIC, virtio-mmio transport with virtio-rng behind it) under arbitrary
-// sequences of accesses of any width and offset, including past each
-// device's end. Each access is 12 bytes: device, width, offset (2), value (8).
+// IOAPIC, virtio-mmio with virtio-rng behind it, PCI configuration
+// mechanism #1 and the BAR window with a virtio-pci rng in slot 1) under
+// arbitrary sequences of accesses of any width and offset, including past
+// each device's end. Each access is 12 bytes: device and direction, width,
+// offset (2), value (8).
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -14,6 +16,7 @@
 #include "memory/memory_map.h"
 #include "unit/interrupt_fakes.h"
 #include "virtio/mmio_transport.h"
+#include "virtio/pci_transport.h"
 #include "virtio/rng_device.h"
 
 using namespace ember;
@@ -33,10 +36,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Uart16550         uart{console, uart_pin};
   virtio::RngDevice rng;
   virtio::MmioTransport transport{memory, rng, virtio_pin};
+  RouterMsiSender       msi{router};
+  virtio::RngDevice     pci_rng;
+  PciBus                pci;
+  virtio::PciTransport  pci_transport{memory, pci_rng, msi, PciBus::kWindowBase + virtio::PciTransport::kBarSize};
+  (void)pci.add(pci_transport);
 
   for (size_t at = 0; at + 12 <= size; at += 12) {
-    const uint8_t which = data[at] & 3;
-    const bool write = (data[at] & 4) != 0;
+    const uint8_t which = (data[at] & 0x7f) % 6;
+    const bool write = (data[at] & 0x80) != 0;
     static constexpr size_t kWidths[] = {1, 2, 4, 8};
     const size_t width = kWidths[data[at + 1] & 3];
     uint16_t offset;
@@ -62,6 +70,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 3:
         write ? transport.write(access, bytes) : transport.read(access, bytes);
         break;
+      case 4: {
+        const uint64_t port_offset = offset % PciBus::kPortCount;
+        const Access port{port_offset, PciBus::kConfigAddressPort + port_offset, 0};
+        write ? pci.config_ports().write(port, bytes) : pci.config_ports().read(port, bytes);
+        break;
+      }
+      case 5: {
+        const uint64_t address = PciBus::kWindowBase + virtio::PciTransport::kBarSize + offset;
+        const Access window{address - PciBus::kWindowBase, address, 0};
+        write ? pci.window().write(window, bytes) : pci.window().read(window, bytes);
+        break;
+      }
     }
   }
   return 0;

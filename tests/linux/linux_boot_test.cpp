@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 
 #include "support/run_process.h"
@@ -24,6 +25,31 @@ class LinuxBoot : public ::testing::Test {
   void SetUp() override {
     if (!kvm_available()) GTEST_SKIP() << "/dev/kvm cannot be opened on this host";
   }
+  void TearDown() override {
+    if (!disk_.empty()) std::filesystem::remove(disk_);
+  }
+  // A 16 MiB ext4 image holding /etc/ember-disk; removed after the test.
+  const std::string& make_ext4_disk() {
+    char directory[] = "/tmp/ember-rootfs-XXXXXX";
+    if (::mkdtemp(directory) == nullptr) throw std::runtime_error("mkdtemp failed");
+    const std::string root = directory;
+    std::filesystem::create_directories(root + "/etc");
+    std::ofstream{root + "/etc/ember-disk"} << "written by the virtio-blk Linux test\n";
+    const auto made = run_process({"/usr/sbin/mkfs.ext4", "-q", "-F", "-d", root, root + ".img", "16M"});
+    std::filesystem::remove_all(root);
+    if (made.exit_code != 0) throw std::runtime_error("mkfs.ext4 failed: " + made.err);
+    disk_ = root + ".img";
+    return disk_;
+  }
+  // Boots vmlinux with a read-only disk as its root and the rng, virtio
+  // attached by `transport`; ends with the kernel's panic (no init on it).
+  static ProcessResult boot_from_disk(const std::string& image, const std::string& transport) {
+    return run_ember({"run", "--kernel", std::string(EMBER_GUEST_KERNEL_DIR) + "/vmlinux", "--memory", "128M", "--disk",
+                      image + ",ro", "--rng", "--virtio-transport", transport, "--timeout", "400", "--cmdline",
+                      std::string(kCmdline) + " panic=-1 root=/dev/vda rootfstype=ext4 ro"});
+  }
+
+  std::string disk_;
 };
 
 TEST_F(LinuxBoot, PvhVmlinuxPrintsItsFirstConsoleLineWithEmbersBootData) {
@@ -61,18 +87,7 @@ TEST_F(LinuxBoot, BzImageThroughThe64BitBootProtocolPrintsItsFirstConsoleLine) {
 // system on it as its root, without any user space. The disk is read-only,
 // so the image comes back unchanged.
 TEST_F(LinuxBoot, KernelFindsVirtioBlkOverMmioAndMountsItsExt4Root) {
-  char directory[] = "/tmp/ember-rootfs-XXXXXX";
-  ASSERT_NE(::mkdtemp(directory), nullptr);
-  const std::string root = directory, image = root + ".img";
-  std::filesystem::create_directories(root + "/etc");
-  std::ofstream{root + "/etc/ember-disk"} << "written by the virtio-blk Linux test\n";
-  const auto made = run_process({"/usr/sbin/mkfs.ext4", "-q", "-F", "-d", root, image, "16M"});
-  ASSERT_EQ(made.exit_code, 0) << made.err;
-  const auto result = run_ember({"run", "--kernel", std::string(EMBER_GUEST_KERNEL_DIR) + "/vmlinux", "--memory", "128M",
-                                 "--disk", image + ",ro", "--rng", "--timeout", "400", "--cmdline",
-                                 std::string(kCmdline) + " panic=-1 root=/dev/vda rootfstype=ext4 ro"});
-  std::filesystem::remove_all(root);
-  std::filesystem::remove(image);
+  const auto result = boot_from_disk(make_ext4_disk(), "mmio");
   const auto& console = result.out;
   EXPECT_NE(console.find("virtio_mmio.device=4K@0xd0000000:16 virtio_mmio.device=4K@0xd0001000:17"), std::string::npos)
       << console;
@@ -80,6 +95,25 @@ TEST_F(LinuxBoot, KernelFindsVirtioBlkOverMmioAndMountsItsExt4Root) {
   EXPECT_NE(console.find("Registering device virtio-mmio.1 at 0xd0001000-0xd0001fff, IRQ 17."), std::string::npos) << console;
   EXPECT_NE(console.find("virtio_blk virtio0: [vda] 32768 512-byte logical blocks"), std::string::npos) << console;
   EXPECT_NE(console.find("EXT4-fs (vda): mounted filesystem"), std::string::npos) << console;
+  EXPECT_NE(console.find("VFS: Mounted root (ext4 filesystem) readonly"), std::string::npos) << console << result.err;
+}
+
+// virtio-pci as Linux sees it: its PCI scan through configuration mechanism
+// #1 finds the host bridge and both functions with their BARs where ember
+// put them; the drivers set up MSI-X (the functions have no INTx pin, so
+// every completion the mount waits for arrived as an MSI) and the kernel
+// mounts its root from the disk. Nothing is announced on the command line.
+TEST_F(LinuxBoot, KernelFindsVirtioBlkOverPciWithMsixAndMountsItsExt4Root) {
+  const auto result = boot_from_disk(make_ext4_disk(), "pci");
+  const auto& console = result.out;
+  EXPECT_EQ(console.find("virtio_mmio.device="), std::string::npos) << console;
+  EXPECT_NE(console.find("PCI: Using configuration type 1 for base access"), std::string::npos) << console;
+  EXPECT_NE(console.find("pci 0000:00:00.0: [8086:0d57] type 00 class 0x060000"), std::string::npos) << console;
+  EXPECT_NE(console.find("pci 0000:00:01.0: [1af4:1042] type 00 class 0x018000"), std::string::npos) << console;
+  EXPECT_NE(console.find("pci 0000:00:01.0: BAR 0 [mem 0xe0008000-0xe000ffff 64bit]"), std::string::npos) << console;
+  EXPECT_NE(console.find("pci 0000:00:02.0: [1af4:1044]"), std::string::npos) << console;
+  EXPECT_EQ(console.find("probe of virtio"), std::string::npos) << "a driver failed to probe:\n" << console;
+  EXPECT_NE(console.find("virtio_blk virtio0: [vda] 32768 512-byte logical blocks"), std::string::npos) << console;
   EXPECT_NE(console.find("VFS: Mounted root (ext4 filesystem) readonly"), std::string::npos) << console << result.err;
 }
 

@@ -193,6 +193,13 @@ TEST(Arguments, ReportFormat) {
   EXPECT_NE(error_of({"run", "--kernel", "k", "--report", "xml"}).find("not a report format"), std::string::npos);
 }
 
+TEST(Arguments, VirtioTransport) {
+  EXPECT_EQ(parse({"run", "--kernel", "k"})->machine.virtio_transport, MachineConfig::VirtioTransport::Mmio);
+  EXPECT_EQ(parse({"run", "--kernel", "k", "--virtio-transport", "pci"})->machine.virtio_transport,
+            MachineConfig::VirtioTransport::Pci);
+  EXPECT_EQ(error_of({"run", "--kernel", "k", "--virtio-transport", "isa"}), "--virtio-transport 'isa' is not one of mmio, pci");
+}
+
 TEST(Arguments, DumpDtbTakesAPath) {
   EXPECT_EQ(parse({"run", "--kernel", "k", "--dump-dtb", "out.dtb"})->dump_dtb_path, "out.dtb");
   EXPECT_EQ(parse({"run", "--kernel", "k"})->dump_dtb_path, "");
