@@ -24,7 +24,7 @@ bash "$root/scripts/setup.sh"
 run_tiers() {
   local dir=$1 flags=$2
   shift 2
-  cmake -S "$root" -B "$root/$dir" -DEMBER_WERROR=ON -DCMAKE_BUILD_TYPE=Debug -DEMBER_TSAN_TESTS=OFF \
+  cmake -S "$root" -B "$root/$dir" -DEMBER_WERROR=ON -DCMAKE_BUILD_TYPE=Debug -DEMBER_TSAN_TESTS=OFF -DEMBER_STATIC_LIBSTDCXX=OFF \
     -DCMAKE_CXX_FLAGS="$flags -fno-omit-frame-pointer" -DCMAKE_EXE_LINKER_FLAGS="${flags%% *}" >/dev/null
   cmake --build "$root/$dir" -j"$(nproc)"
   (cd "$root/$dir" && env "$@" ctest --output-on-failure -j"$(nproc)" -L 'unit|cli|kvm')
