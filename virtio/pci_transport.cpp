@@ -120,21 +120,10 @@ PciTransport::PciTransport(const GuestMemory& memory, VirtioDevice& device, MsiS
 PciTransport::~PciTransport() { stop_worker(); }
 
 void PciTransport::config_read(uint32_t offset, std::span<uint8_t> data) {
-  const uint32_t window = pci_cfg_capability_ + 16u;
-  if (offset >= window && offset < window + 4) {
-    // The pci_cfg_data window: an access of the capability's length at its
-    // offset in the BAR (§4.1.4.9.1).
-    uint32_t at, length;
-    {
-      std::lock_guard lock{mutex_};
-      at = config_.dword(pci_cfg_capability_ + 8u);
-      length = config_.dword(pci_cfg_capability_ + 12u);
-    }
+  if (const auto window = pci_cfg_access(offset, data.size())) {
     std::array<uint8_t, 4> bytes{};
-    if ((length == 1 || length == 2 || length == 4) && offset == window && data.size() >= length) {
-      bar_read(at, std::span{bytes.data(), length}, 0);
-    }
-    std::memcpy(data.data(), bytes.data() + (offset - window), std::min<size_t>(data.size(), window + 4 - offset));
+    if (window->length != 0) bar_read(window->bar_offset, std::span{bytes.data(), window->length}, 0);
+    std::memcpy(data.data(), bytes.data(), std::min<size_t>(data.size(), 4));
     return;
   }
   std::lock_guard lock{mutex_};
@@ -142,25 +131,26 @@ void PciTransport::config_read(uint32_t offset, std::span<uint8_t> data) {
 }
 
 void PciTransport::config_write(uint32_t offset, std::span<const uint8_t> data) {
-  const uint32_t window = pci_cfg_capability_ + 16u;
-  if (offset >= window && offset < window + 4) {
-    uint32_t at, length;
-    {
-      std::lock_guard lock{mutex_};
-      at = config_.dword(pci_cfg_capability_ + 8u);
-      length = config_.dword(pci_cfg_capability_ + 12u);
-    }
-    if ((length == 1 || length == 2 || length == 4) && offset == window && data.size() >= length) {
-      bar_write(at, data.first(length), 0);
-    } else {
-      EMBER_GUEST_WARNING(std::string(name()) + ": VIRTIO_PCI_CAP_PCI_CFG access that does not match its length; ignored");
-    }
+  if (const auto window = pci_cfg_access(offset, data.size())) {
+    if (window->length != 0) bar_write(window->bar_offset, data.first(window->length), 0);
     return;
   }
   std::lock_guard lock{mutex_};
   config_.write(offset, data);
   const uint32_t control = msix_capability_ + 2u;
   if (offset <= control + 1 && offset + data.size() > control) send_pending_locked();  // enabled or unmasked
+}
+
+std::optional<PciTransport::PciCfgAccess> PciTransport::pci_cfg_access(uint32_t offset, size_t size) {
+  const uint32_t window = pci_cfg_capability_ + 16u;
+  if (offset < window || offset >= window + 4) return std::nullopt;
+  // §4.1.4.9.1: an access of the capability's length, at its offset in the
+  // BAR, made through pci_cfg_data. Anything else reaches nothing.
+  std::lock_guard lock{mutex_};
+  const uint32_t at = config_.dword(pci_cfg_capability_ + 8u), length = config_.dword(pci_cfg_capability_ + 12u);
+  if ((length == 1 || length == 2 || length == 4) && offset == window && size >= length) return PciCfgAccess{at, length};
+  EMBER_GUEST_WARNING(std::string(name()) + ": VIRTIO_PCI_CAP_PCI_CFG access that does not match its length; ignored");
+  return PciCfgAccess{0, 0};
 }
 
 std::optional<PciFunction::Window> PciTransport::decoded_memory() {

@@ -55,6 +55,14 @@ class PciTransport final : public Transport, public PciFunction {
     bool     masked = true;  // PCI 3.0, 6.8.2.9: entries start masked
   };
 
+  // An access to VIRTIO_PCI_CAP_PCI_CFG's data window: where in the BAR it
+  // goes (length 0: nowhere). nullopt: the access is not to the window.
+  struct PciCfgAccess {
+    uint32_t bar_offset;
+    uint32_t length;
+  };
+  std::optional<PciCfgAccess> pci_cfg_access(uint32_t offset, size_t size);
+
   void signal_used_buffers_locked(uint16_t queue) override;
   void signal_config_change_locked() override;
   void reset_transport_locked() override;

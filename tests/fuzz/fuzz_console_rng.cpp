@@ -12,7 +12,7 @@
 
 #include "base/file_descriptor.h"
 #include "devices/console_output.h"
-#include "fuzz/lent_buffers.h"
+#include "fuzz/device_fuzzing.h"
 #include "memory/guest_memory.h"
 #include "memory/memory_map.h"
 #include "virtio/console_device.h"
@@ -24,25 +24,22 @@ using namespace ember::virtio;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const GuestMemory memory = std::move(GuestMemory::create(ram_regions_for(1 << 20)).value());
-  if (size < 4) return 0;
-  // Byte 0: queue size (1..128) and features; bytes 1-2: console input
-  // bytes waiting (up to 64 KiB, the pipe's size). The rest is RAM from 0:
-  // console receive rings at 0/0x1000/0x2000, transmit at 0x4000/0x5000/
-  // 0x6000, rng at 0x8000/0x9000/0xa000.
-  const uint8_t control = data[0];
-  const uint16_t queue_size = static_cast<uint16_t>(1u << (control & 7));
-  const QueueFeatures features{.event_index = (control & 8) != 0, .indirect_descriptors = (control & 16) != 0};
-  const size_t input_size = (static_cast<size_t>(data[1]) << 8 | data[2]) % 65536;
-  const auto ram = memory.slice(0, 1 << 20);
-  std::memset(ram.data(), 0, 0x10000);
-  std::memcpy(ram.data(), data + 3, std::min<size_t>(size - 3, ram.size()));
+  // Header: queue size, features, bit 5 to end the console input, then how
+  // many input bytes wait (up to 64 KiB, the pipe's size). RAM: console
+  // receive rings at 0/0x1000/0x2000, transmit at 0x4000/0x5000/0x6000,
+  // rng at 0x8000/0x9000/0xa000.
+  const auto header = fuzzing::load_input(memory, data, size, 0x10000);
+  if (!header) return 0;
+  const uint16_t queue_size = header->queue_size;
+  const QueueFeatures features = header->features;
+  const size_t input_size = header->size % 65536;
 
   int input[2];
   if (::pipe2(input, O_NONBLOCK | O_CLOEXEC) != 0) return 0;
   FileDescriptor reader{input[0]}, writer{input[1]};
   const std::vector<uint8_t> typed(input_size, 'k');
   if (!typed.empty()) (void)::write(writer.get(), typed.data(), typed.size());
-  if ((control & 32) != 0) writer = FileDescriptor{};  // and the input ends
+  if (header->flag) writer = FileDescriptor{};  // and the input ends
 
   NullConsoleOutput output;
   ConsoleDevice console{output, reader.get()};

@@ -14,7 +14,7 @@
 #include "memory/memory_map.h"
 #include "virtio/net_device.h"
 #include "virtio/split_virtqueue.h"
-#include "fuzz/lent_buffers.h"
+#include "fuzz/device_fuzzing.h"
 
 using namespace ember;
 using namespace ember::virtio;
@@ -22,23 +22,20 @@ using ember::virtio::fuzzing::LentBuffers;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const GuestMemory memory = std::move(GuestMemory::create(ram_regions_for(1 << 20)).value());
-  if (size < 4) return 0;
-  // Byte 0: queue size (1..256), features; byte 1-2: the host packet's size.
-  // The rest is RAM from 0: receive rings at 0/0x1000/0x2000, transmit
-  // rings at 0x4000/0x5000/0x6000.
-  const uint8_t control = data[0];
-  const uint16_t queue_size = static_cast<uint16_t>(1u << (control & 7));
-  const QueueFeatures features{.event_index = (control & 8) != 0, .indirect_descriptors = (control & 16) != 0};
-  const size_t packet_size = (static_cast<size_t>(data[1]) << 8 | data[2]) % NetDevice::kMaxPacket;
-  const auto ram = memory.slice(0, 1 << 20);
-  std::memset(ram.data(), 0, 0x8000);
-  std::memcpy(ram.data(), data + 3, std::min<size_t>(size - 3, ram.size()));
+  // Header: queue size, features, bit 5 for mergeable receive buffers, then
+  // the host packet's size. RAM: receive rings at 0/0x1000/0x2000,
+  // transmit rings at 0x4000/0x5000/0x6000.
+  const auto input = fuzzing::load_input(memory, data, size, 0x8000);
+  if (!input) return 0;
+  const uint16_t queue_size = input->queue_size;
+  const QueueFeatures features = input->features;
+  const size_t packet_size = input->size % NetDevice::kMaxPacket;
 
   int ends[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, ends) != 0) return 0;
   FileDescriptor host{ends[1]};
   NetDevice device{Tap::adopt(FileDescriptor{ends[0]}, "fuzz"), {2, 0, 0, 0, 0, 1}};
-  device.activate((control & 32) != 0 ? NetDevice::kMergeableReceiveBuffers : 0);
+  device.activate(input->flag ? NetDevice::kMergeableReceiveBuffers : 0);
 
   auto transmit = SplitVirtqueue::create(memory, {queue_size, 0x4000, 0x5000, 0x6000}, features);
   if (transmit) fuzzing::serve_all(*transmit, device, NetDevice::kTransmitQueue, queue_size);

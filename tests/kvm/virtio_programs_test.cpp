@@ -51,6 +51,16 @@ class VirtioPrograms : public ::testing::Test {
     std::ifstream in{image_, std::ios::binary};
     return {std::istreambuf_iterator<char>{in}, {}};
   }
+  // Runs virtio_blk_sequence on a fresh image and sends `signal` once the
+  // guest has reported 200 acknowledged flushes, well before its end.
+  ProcessResult signal_mid_sequence(int signal) {
+    make_image(kSequenceSectors);
+    BackgroundProcess ember{{EMBER_BINARY, "run", "--kernel", guest_program("virtio_blk_sequence"), "--disk", image_, "--timeout", "300"}};
+    const bool enough = ember.wait_for_out("flushed 200\n", 120);
+    ProcessResult result = ember.stop(signal);
+    EXPECT_TRUE(enough) << "the guest never reported 200 flushes:\n" << result.out;
+    return result;
+  }
   // virtio_blk_sequence's last complete "flushed N" line.
   static uint64_t last_flushed(const std::string& out) {
     uint64_t last = 0;
@@ -60,9 +70,11 @@ class VirtioPrograms : public ::testing::Test {
     }
     return last;
   }
+  static constexpr uint64_t kSequenceSectors = 4096;
   // Sectors 0..last, which the guest reported flushed, each hold their own
   // number in their first and last eight bytes.
   void expect_sectors_hold_their_numbers(uint64_t last) const {
+    ASSERT_LT(last + 1, kSequenceSectors) << "the workload finished before the signal; the test proves nothing";
     const auto bytes = image_bytes();
     for (uint64_t i = 0; i <= last; ++i) {
       uint64_t first_word, last_word;
@@ -133,36 +145,19 @@ TEST_F(VirtioPrograms, DiskInUseByAnotherEmberIsRefusedBeforeTheGuestStarts) {
 }
 
 TEST_F(VirtioPrograms, SigkillLosesNoBlockWhoseFlushWasAcknowledged) {
-  constexpr uint64_t kSectors = 4096;
-  make_image(kSectors);
-  BackgroundProcess ember{{EMBER_BINARY, "run", "--kernel", guest_program("virtio_blk_sequence"), "--disk", image_, "--timeout", "300"}};
-  // Kill once a good number of flushes were acknowledged, well before the end.
-  const bool enough = ember.wait_for_out("flushed 200\n", 120);
-  const ProcessResult killed = ember.stop(SIGKILL);
-  ASSERT_TRUE(enough) << "the guest never reported 200 flushes:\n" << killed.out;
+  const ProcessResult killed = signal_mid_sequence(SIGKILL);
   ASSERT_EQ(killed.exit_code, 128 + SIGKILL) << "ember ended before it was killed";
-
-  const uint64_t last = last_flushed(killed.out);
-  ASSERT_LT(last + 1, kSectors) << "the workload finished before the kill; the test proves nothing";
-  expect_sectors_hold_their_numbers(last);
+  expect_sectors_hold_their_numbers(last_flushed(killed.out));
 }
 
 // SIGTERM mid-run: ember stops the guest, lets the block worker finish the
 // request in flight and fdatasyncs the image, then exits 128 + SIGTERM with
 // nothing on stderr but its own stop line. Every acknowledged sector is there.
 TEST_F(VirtioPrograms, SigtermStopsCleanlyAndKeepsEveryAcknowledgedBlock) {
-  constexpr uint64_t kSectors = 4096;
-  make_image(kSectors);
-  BackgroundProcess ember{{EMBER_BINARY, "run", "--kernel", guest_program("virtio_blk_sequence"), "--disk", image_, "--timeout", "300"}};
-  const bool enough = ember.wait_for_out("flushed 200\n", 120);
-  const ProcessResult stopped = ember.stop(SIGTERM);
-  ASSERT_TRUE(enough) << "the guest never reported 200 flushes:\n" << stopped.out;
+  const ProcessResult stopped = signal_mid_sequence(SIGTERM);
   EXPECT_EQ(stopped.exit_code, 128 + SIGTERM) << stopped.err;
   EXPECT_EQ(stopped.err, "ember: error: stopped by signal Terminated\n") << "no failed flush, no other complaint";
-
-  const uint64_t last = last_flushed(stopped.out);
-  ASSERT_LT(last + 1, kSectors) << "the workload finished before the signal; the test proves nothing";
-  expect_sectors_hold_their_numbers(last);
+  expect_sectors_hold_their_numbers(last_flushed(stopped.out));
 }
 
 }  // namespace

@@ -128,6 +128,13 @@ class PciTransportTest : public ::testing::Test {
     set_bar(0x34, 0);
     set_bar(0x1c, 1, 2);
   }
+  // The driver's bring-up up to DRIVER_OK with queue `index` on `vector`.
+  void start(const FakeDriver& driver, uint16_t index, uint16_t vector) {
+    enable_device();
+    negotiate();
+    set_up_queue(index, driver.layout(), vector);
+    set_bar(0x14, 15, 1);
+  }
   bool wait_for_used(const FakeDriver& driver, uint16_t count) {
     for (int i = 0; i < 500; ++i) {
       if (driver.used_index() == count) return true;
@@ -202,12 +209,9 @@ TEST_F(PciTransportTest, CommonConfigurationNegotiatesAndReportsQueues) {
 }
 
 TEST_F(PciTransportTest, UsedBuffersSendTheQueuesVectorAndMaskedVectorsWaitInThePba) {
-  enable_device();
-  negotiate();
   FakeDriver driver{memory_, 8};
-  set_up_queue(1, driver.layout(), 1);
-  set_bar(0x14, 15, 1);  // DRIVER_OK
-  ASSERT_EQ(bar(0x14, 1), 15u);
+  start(driver, 1, 1);
+  ASSERT_EQ(bar(0x14, 1), 15u) << "DRIVER_OK";
 
   driver.set_descriptor(0, kBuffer, 4, kWrite);
   driver.make_available(0);
@@ -257,11 +261,8 @@ TEST_F(PciTransportTest, FieldsAnswerOnlyAtTheirNaturalWidth) {
 }
 
 TEST_F(PciTransportTest, QueueRegistersAreFrozenAfterDriverOkAndResetRestoresThem) {
-  enable_device();
-  negotiate();
   FakeDriver driver{memory_, 8};
-  set_up_queue(0, driver.layout(), 0);
-  set_bar(0x14, 15, 1);
+  start(driver, 0, 0);
   set_bar(0x16, 0, 2);
   set_bar(0x18, 4, 2);
   EXPECT_EQ(bar(0x18, 2), 8u) << "frozen";
