@@ -142,6 +142,25 @@ Result<NetConfig> parse_net(std::string_view text, size_t index) {
   return net;
 }
 
+// CID[,socket=PATH]. CIDs 0-2 are the hypervisor, local and host
+// addresses and 0xffffffff is VMADDR_CID_ANY (linux/vm_sockets.h).
+Result<VsockConfig> parse_vsock(std::string_view text) {
+  const auto comma = text.find(',');
+  const auto cid = parse_decimal(text.substr(0, comma));
+  if (!cid || *cid < 3 || *cid >= 0xffffffffu) {
+    return Error{"--vsock '" + std::string(text.substr(0, comma)) + "' is not a guest CID (3 to 4294967294)"};
+  }
+  VsockConfig vsock{static_cast<uint32_t>(*cid), "/tmp/ember-vsock-" + std::to_string(*cid) + ".sock"};
+  if (comma != std::string_view::npos) {
+    const std::string_view option = text.substr(comma + 1);
+    if (!option.starts_with("socket=") || option.size() == 7) {
+      return Error{"--vsock option '" + std::string(option) + "' is not socket=PATH (CID[,socket=PATH])"};
+    }
+    vsock.socket_path = option.substr(7);
+  }
+  return vsock;
+}
+
 // Seconds, whole or with up to three decimals ("2", "0.5").
 Result<std::chrono::milliseconds> parse_timeout(std::string_view text) {
   const auto bad = Error{"--timeout '" + std::string(text) + "' is not a number of seconds (examples: 30, 0.5)"};
@@ -219,7 +238,7 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
     }
     static constexpr std::string_view kKnown[] = {"--kernel", "--initrd",  "--cmdline", "--memory",      "--cpus",
                                                   "--console", "--timeout", "--report", "--exit-device", "--user", "--seccomp",
-                                                  "--dump-dtb", "--virtio-transport"};
+                                                  "--dump-dtb", "--virtio-transport", "--vsock"};
     static constexpr std::string_view kRepeatable[] = {"--module", "--fw-cfg", "--disk", "--net"};
     if (flag == "--rng") {  // the one option without a value
       if (inline_value) return Error{"--rng takes no value"};
@@ -284,6 +303,10 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
       auto console = parse_console(value);
       if (!console) return console.error();
       invocation.machine.console = *console;
+    } else if (flag == "--vsock") {
+      auto vsock = parse_vsock(value);
+      if (!vsock) return vsock.error();
+      invocation.machine.vsock = std::move(*vsock);
     } else if (flag == "--virtio-transport") {
       if (value == "mmio") invocation.machine.virtio_transport = MachineConfig::VirtioTransport::Mmio;
       else if (value == "pci") invocation.machine.virtio_transport = MachineConfig::VirtioTransport::Pci;
@@ -303,7 +326,7 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
   if (invocation.machine.kernel_path.empty()) return Error{"'ember run' needs --kernel PATH"};
   if (invocation.machine.virtio_device_count() > virtio::kMaxMmioDevices) {
     return Error{"at most " + std::to_string(virtio::kMaxMmioDevices) +
-                 " virtio devices (--disk, --net, --rng and --console virtio together) fit"};
+                 " virtio devices (--disk, --net, --rng, --console virtio and --vsock together) fit"};
   }
   for (size_t i = 0; i < invocation.machine.nets.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {

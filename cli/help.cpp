@@ -71,6 +71,14 @@ Options (each at most once unless said; --opt VALUE and --opt=VALUE both work):
                      timer, port 0xf5, which the initramfs' init writes),
                      KVM exits by reason, start-up time (main() to the first
                      KVM_RUN), peak RSS and guest RAM touched
+  --vsock CID[,socket=PATH]
+                     a virtio-vsock device; the guest's context ID is CID
+                     (3 to 4294967294). Host programs reach the guest through
+                     the Unix socket PATH (default /tmp/ember-vsock-CID.sock):
+                     connect, write "CONNECT PORT\n", read "OK N\n", then the
+                     socket carries the guest's port PORT. A guest connecting
+                     to the host (CID 2) port P reaches whoever listens on the
+                     Unix socket PATH_P. Stream sockets only
   --virtio-transport mmio|pci
                      how the virtio devices attach: mmio (default): virtio-mmio
                      windows at 0xd0000000, IOAPIC pins 16-23, announced to

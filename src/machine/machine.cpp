@@ -26,6 +26,7 @@
 #include "virtio/mmio_slots.h"
 #include "virtio/net_device.h"
 #include "virtio/rng_device.h"
+#include "virtio/vsock_device.h"
 
 namespace ember {
 namespace {
@@ -116,6 +117,12 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
     if (!opened) return opened.error();
     taps.push_back(std::move(*opened));
   }
+  std::unique_ptr<virtio::VsockDevice> vsock;
+  if (config.vsock) {
+    auto created = virtio::VsockDevice::create(config.vsock->cid, config.vsock->socket_path);
+    if (!created) return created.error();
+    vsock = std::move(*created);
+  }
   // Linux finds virtio-mmio devices through the command line (no ACPI or
   // device tree here), one parameter per device in slot order.
   std::string cmdline = config.cmdline;
@@ -167,7 +174,8 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
       return mapped.error();
     }
   }
-  if (auto devices = machine->add_devices(std::move(fw_cfg_files), std::move(disks), std::move(taps)); !devices) {
+  if (auto devices = machine->add_devices(std::move(fw_cfg_files), std::move(disks), std::move(taps), std::move(vsock));
+      !devices) {
     return devices.error();
   }
   if (auto vcpus = machine->create_vcpus(*entry, msr_exits); !vcpus) return vcpus.error();
@@ -190,7 +198,8 @@ Machine::Machine(const MachineConfig& config, GuestMemory memory, kvm::Kvm kvm, 
 Machine::~Machine() = default;
 
 Status Machine::add_devices(std::vector<std::pair<std::string, std::vector<uint8_t>>> fw_cfg_files,
-                            std::vector<virtio::DiskImage> disks, std::vector<virtio::Tap> taps) {
+                            std::vector<virtio::DiskImage> disks, std::vector<virtio::Tap> taps,
+                            std::unique_ptr<virtio::VsockDevice> vsock) {
   if (auto filled = fill_fw_cfg(std::move(fw_cfg_files)); !filled) return filled;
   for (size_t i = 0; i < disks.size(); ++i) {
     auto added = add_virtio_device(std::make_unique<virtio::BlockDevice>(std::move(disks[i]), config_.disks[i].queues));
@@ -206,6 +215,9 @@ Status Machine::add_devices(std::vector<std::pair<std::string, std::vector<uint8
   if (config_.console.kind == ConsoleConfig::Kind::Virtio) {
     auto added = add_virtio_device(std::make_unique<virtio::ConsoleDevice>(*console_, STDIN_FILENO));
     if (!added) return added;
+  }
+  if (vsock) {
+    if (auto added = add_virtio_device(std::move(vsock)); !added) return added;
   }
   constexpr uint16_t kCom1 = 0x3f8;
   for (const auto& [base, length, device] : {
@@ -364,7 +376,7 @@ Outcome Machine::run(std::optional<std::chrono::milliseconds> timeout) {
   install_kick_handler();
   if (config_.seccomp) {
     // Every thread that exists (the PIT's, the caller's) and every later one.
-    if (auto filtered = install_process_filter(); !filtered) return Outcome{Outcome::Kind::HostError, 0, filtered.error().message};
+    if (auto filtered = install_process_filter(config_.vsock.has_value()); !filtered) return Outcome{Outcome::Kind::HostError, 0, filtered.error().message};
   }
   run_started_ns_ = monotonic_ns();
   boot_timer_.start();

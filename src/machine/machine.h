@@ -41,6 +41,7 @@
 #include "virtio/pci_transport.h"
 #include "virtio/tap.h"
 #include "virtio/virtio_device.h"
+#include "virtio/vsock_device.h"
 
 namespace ember {
 
@@ -74,7 +75,7 @@ class Machine final : public MachineControl {
   Machine(const MachineConfig& config, GuestMemory memory, kvm::Kvm kvm, kvm::Vm vm,
           std::unique_ptr<ConsoleOutput> console);
   Status add_devices(std::vector<std::pair<std::string, std::vector<uint8_t>>> fw_cfg_files, std::vector<virtio::DiskImage> disks,
-                     std::vector<virtio::Tap> taps);
+                     std::vector<virtio::Tap> taps, std::unique_ptr<virtio::VsockDevice> vsock);
   Status add_virtio_device(std::unique_ptr<virtio::VirtioDevice> device);
   Status add_mmio_transport(virtio::VirtioDevice& device);
   Status add_pci_transport(virtio::VirtioDevice& device);

@@ -41,6 +41,13 @@ struct DiskConfig {
 };
 
 // A virtio-net interface on a TAP device (--net tap=NAME[,mac=MAC]).
+// --vsock CID[,socket=PATH]: the guest's context ID and the Unix socket
+// host programs connect to (virtio/vsock_device.h).
+struct VsockConfig {
+  uint32_t    cid;
+  std::string socket_path;
+};
+
 struct NetConfig {
   std::string            tap;
   std::array<uint8_t, 6> mac;
@@ -75,12 +82,14 @@ struct MachineConfig {
   enum class VirtioTransport { Mmio, Pci };
   VirtioTransport virtio_transport = VirtioTransport::Mmio;
   // virtio devices, in this order: disks, network interfaces, the rng, the
-  // console.
+  // console, vsock.
   std::vector<DiskConfig> disks;
   std::vector<NetConfig>  nets;
   bool                    rng = false;
+  std::optional<VsockConfig> vsock;
   size_t virtio_device_count() const {
-    return disks.size() + nets.size() + (rng ? 1 : 0) + (console.kind == ConsoleConfig::Kind::Virtio ? 1 : 0);
+    return disks.size() + nets.size() + (rng ? 1 : 0) + (console.kind == ConsoleConfig::Kind::Virtio ? 1 : 0) +
+           (vsock ? 1 : 0);
   }
   // Before the guest runs, ember drops every capability and sets
   // no_new_privs; with this it also becomes this user (--user).

@@ -2,6 +2,7 @@
 
 #include <seccomp.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <array>
@@ -65,14 +66,26 @@ Status install_sigsys_reporter() {
 
 using Filter = std::unique_ptr<void, decltype(&seccomp_release)>;
 
-Status install(std::initializer_list<const char*> allowed, bool all_threads, const char* which) {
+Status allow(void* filter, const char* name, const char* which, std::initializer_list<scmp_arg_cmp> arguments = {}) {
+  const int nr = seccomp_syscall_resolve_name(name);
+  if (nr == __NR_SCMP_ERROR) return Error{std::string("seccomp does not know system call ") + name};
+  if (seccomp_rule_add_array(filter, SCMP_ACT_ALLOW, nr, static_cast<unsigned>(arguments.size()), arguments.begin()) != 0) {
+    return Error{std::string("cannot allow ") + name + " in the " + which + " seccomp filter"};
+  }
+  return {};
+}
+
+Status install(std::initializer_list<const char*> allowed, bool all_threads, const char* which, bool unix_sockets = false) {
   Filter filter{seccomp_init(SCMP_ACT_TRAP), &seccomp_release};
   if (!filter) return Error{std::string("cannot build the ") + which + " seccomp filter"};
   for (const char* name : allowed) {
-    const int nr = seccomp_syscall_resolve_name(name);
-    if (nr == __NR_SCMP_ERROR) return Error{std::string("seccomp does not know system call ") + name};
-    if (seccomp_rule_add(filter.get(), SCMP_ACT_ALLOW, nr, 0) != 0) {
-      return Error{std::string("cannot allow ") + name + " in the " + which + " seccomp filter"};
+    if (auto allowed_call = allow(filter.get(), name, which); !allowed_call) return allowed_call;
+  }
+  if (unix_sockets) {
+    // virtio-vsock's bridge: Unix sockets only (socket's domain argument).
+    if (auto done = allow(filter.get(), "socket", which, {SCMP_A0(SCMP_CMP_EQ, AF_UNIX)}); !done) return done;
+    for (const char* name : {"connect", "accept4", "shutdown", "epoll_ctl"}) {
+      if (auto done = allow(filter.get(), name, which); !done) return done;
     }
   }
   // no_new_privs is already set (security/privileges.h), so libseccomp need
@@ -89,7 +102,7 @@ Status install(std::initializer_list<const char*> allowed, bool all_threads, con
 
 }  // namespace
 
-Status install_process_filter() {
+Status install_process_filter(bool vsock) {
   if (auto reporter = install_sigsys_reporter(); !reporter) return reporter;
   return install(
       {
@@ -111,7 +124,7 @@ Status install_process_filter() {
           // each VCPU thread adds its own, narrower filter
           "seccomp",
       },
-      true, "process");
+      true, "process", vsock);
 }
 
 Status install_vcpu_filter() {

@@ -22,8 +22,10 @@ inline constexpr bool kSeccompByDefault = true;
 
 // Every thread of the process, now and later (SECCOMP_FILTER_FLAG_TSYNC):
 // what the main, PIT, console-input and signal threads do once the machine
-// is built. No open, exec, socket or ptrace.
-Status install_process_filter();
+// is built. No open, exec or ptrace; sockets only with `vsock` (virtio-vsock
+// connects to and accepts Unix sockets while the guest runs), and then only
+// AF_UNIX ones, by argument filter.
+Status install_process_filter(bool vsock);
 
 // The calling VCPU thread, on top of the process filter: KVM ioctls, its
 // timer, futexes, kicks, console writes and memory allocation.

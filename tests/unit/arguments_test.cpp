@@ -193,6 +193,20 @@ TEST(Arguments, ReportFormat) {
   EXPECT_NE(error_of({"run", "--kernel", "k", "--report", "xml"}).find("not a report format"), std::string::npos);
 }
 
+TEST(Arguments, VsockTakesACidAndASocketPath) {
+  const auto plain = parse({"run", "--kernel", "k", "--vsock", "3"});
+  ASSERT_TRUE(plain->machine.vsock);
+  EXPECT_EQ(plain->machine.vsock->cid, 3u);
+  EXPECT_EQ(plain->machine.vsock->socket_path, "/tmp/ember-vsock-3.sock");
+  EXPECT_EQ(parse({"run", "--kernel", "k", "--vsock", "77,socket=/run/v.sock"})->machine.vsock->socket_path, "/run/v.sock");
+  EXPECT_EQ(plain->machine.virtio_device_count(), 1u);
+  for (const char* cid : {"2", "0", "4294967295", "x", ""}) {
+    EXPECT_NE(error_of({"run", "--kernel", "k", "--vsock", cid}).find("is not a guest CID"), std::string::npos) << cid;
+  }
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--vsock", "5,path=/x"}).find("is not socket=PATH"), std::string::npos);
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--vsock", "5,socket="}).find("is not socket=PATH"), std::string::npos);
+}
+
 TEST(Arguments, VirtioTransport) {
   EXPECT_EQ(parse({"run", "--kernel", "k"})->machine.virtio_transport, MachineConfig::VirtioTransport::Mmio);
   EXPECT_EQ(parse({"run", "--kernel", "k", "--virtio-transport", "pci"})->machine.virtio_transport,

@@ -1,0 +1,278 @@
+// virtio-vsock's Unix-socket bridge (virtio 1.2 §5.10), driven through the
+// virtio-mmio transport as a driver would: guest-initiated connections to
+// PATH_PORT, host-initiated ones through PATH and "CONNECT", data both ways
+// within credit, and refused packets answered with RST.
+#include "virtio/vsock_device.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "memory/memory_map.h"
+#include "unit/interrupt_fakes.h"
+#include "unit/virtio_fake_driver.h"
+#include "unit/virtio_mmio_registers.h"
+#include "virtio/mmio_transport.h"
+
+namespace ember::virtio {
+namespace {
+
+using testing::FakeDriver;
+using testing::kNext;
+using testing::kWrite;
+using testing::wait_for;
+
+constexpr uint32_t kCid = 42;
+constexpr uint64_t kRxBuffers = 0x200000, kTxBuffers = 0x400000;
+
+// A Unix socket listening at `path`.
+FileDescriptor listen_at(const std::string& path) {
+  ::unlink(path.c_str());
+  FileDescriptor fd{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || ::listen(fd.get(), 4) != 0) std::abort();
+  return fd;
+}
+
+FileDescriptor connect_to(const std::string& path) {
+  FileDescriptor fd{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) std::abort();
+  return fd;
+}
+
+std::string read_some(int fd, size_t length) {
+  std::string text(length, '\0');
+  size_t done = 0;
+  while (done < length) {
+    const ssize_t got = ::read(fd, text.data() + done, length - done);
+    if (got <= 0) break;
+    done += static_cast<size_t>(got);
+  }
+  text.resize(done);
+  return text;
+}
+
+class VsockDeviceTest : public ::testing::Test {
+ protected:
+  VsockDeviceTest() : path_{::testing::TempDir() + "ember-vsock-test-" + std::to_string(::getpid())} {
+    auto created = VsockDevice::create(kCid, path_);
+    if (!created) std::abort();
+    device_ = std::move(*created);
+    transport_ = std::make_unique<MmioTransport>(memory_, *device_, line_);
+    registers_ = std::make_unique<testing::MmioRegisters>(*transport_);
+    registers_->negotiate(kFeatureVersion1);
+    registers_->set_up_queue(VsockDevice::kReceiveQueue, receive_.layout());
+    registers_->set_up_queue(VsockDevice::kTransmitQueue, transmit_.layout());
+    registers_->driver_ok();
+    for (uint16_t slot = 0; slot < 8; ++slot) offer_receive_buffer();
+  }
+  ~VsockDeviceTest() override {
+    transport_.reset();
+    ::unlink(path_.c_str());
+  }
+
+  void offer_receive_buffer() {
+    const uint16_t slot = offered_++ % 8;
+    receive_.set_descriptor(slot, kRxBuffers + 0x10000ull * slot, 0x1000, kWrite);
+    receive_.make_available(slot);
+    registers_->notify(VsockDevice::kReceiveQueue);
+  }
+  // The guest sends one packet; payload in a second descriptor.
+  void send(VsockOp op, uint32_t guest_port, uint32_t host_port, const std::string& payload = {}, uint32_t flags = 0,
+            uint64_t src_cid = kCid) {
+    VsockHeader header{src_cid, kVsockHostCid, guest_port, host_port, static_cast<uint32_t>(payload.size()), kVsockTypeStream,
+                       static_cast<uint16_t>(op), flags, 64 * 1024, 0};
+    const uint16_t slot = sent_++ % 4;
+    const uint64_t at = kTxBuffers + 0x20000ull * slot;
+    ASSERT_TRUE(memory_.write_object(at, header));
+    if (payload.empty()) {
+      transmit_.set_descriptor(2 * slot, at, sizeof header, 0);
+    } else {
+      ASSERT_TRUE(memory_.write(at + 0x1000, {reinterpret_cast<const uint8_t*>(payload.data()), payload.size()}));
+      transmit_.set_descriptor(2 * slot, at, sizeof header, kNext, static_cast<uint16_t>(2 * slot + 1));
+      transmit_.set_descriptor(static_cast<uint16_t>(2 * slot + 1), at + 0x1000, static_cast<uint32_t>(payload.size()), 0);
+    }
+    transmit_.make_available(static_cast<uint16_t>(2 * slot));
+    registers_->notify(VsockDevice::kTransmitQueue);
+    ASSERT_TRUE(wait_for([&] { return transmit_.used_index() == sent_; }));
+  }
+  // The next packet the device put in the receive queue, and its payload.
+  std::pair<VsockHeader, std::string> next_packet() {
+    EXPECT_TRUE(wait_for([&] { return receive_.used_index() > received_; })) << "no packet for the guest";
+    const uint16_t slot = received_++ % 8;
+    const uint32_t id = receive_.used_id(slot);
+    const uint32_t length = receive_.used_length(slot);
+    const uint64_t at = kRxBuffers + 0x10000ull * id;
+    const VsockHeader header = memory_.read_object<VsockHeader>(at).value();
+    std::string payload(length > sizeof header ? length - sizeof header : 0, '\0');
+    EXPECT_TRUE(memory_.read(at + sizeof header, {reinterpret_cast<uint8_t*>(payload.data()), payload.size()}));
+    offer_receive_buffer();
+    return {header, payload};
+  }
+
+  GuestMemory                              memory_ = std::move(GuestMemory::create(ram_regions_for(16 << 20)).value());
+  std::string                              path_;
+  std::unique_ptr<VsockDevice>             device_;
+  test::RecordingLine                      line_;
+  std::unique_ptr<MmioTransport>           transport_;
+  std::unique_ptr<testing::MmioRegisters>  registers_;
+  FakeDriver                               receive_{memory_, 8, 0x10000};
+  FakeDriver                               transmit_{memory_, 8, 0x80000};
+  uint16_t                                 offered_ = 0, sent_ = 0, received_ = 0;
+};
+
+TEST_F(VsockDeviceTest, ConfigurationHoldsTheGuestCid) {
+  EXPECT_EQ(registers_->read32(0x008), 19u);
+  std::array<uint8_t, 8> config{};
+  transport_->read({0x100, 0x100, 0}, config);
+  EXPECT_EQ(config, (std::array<uint8_t, 8>{42, 0, 0, 0, 0, 0, 0, 0}));
+}
+
+TEST_F(VsockDeviceTest, GuestConnectsToAHostPortAndDataFlowsBothWays) {
+  const FileDescriptor listener = listen_at(path_ + "_5000");
+  send(VsockOp::kRequest, 1234, 5000);
+  auto [response, none] = next_packet();
+  EXPECT_EQ(response.op, static_cast<uint16_t>(VsockOp::kResponse));
+  EXPECT_EQ(response.src_cid, kVsockHostCid);
+  EXPECT_EQ(response.dst_cid, kCid);
+  EXPECT_EQ(response.src_port, 5000u);
+  EXPECT_EQ(response.dst_port, 1234u);
+  EXPECT_EQ(response.buf_alloc, VsockDevice::kBufferBytes);
+  const FileDescriptor host{::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC)};
+  ASSERT_TRUE(host.valid());
+
+  send(VsockOp::kReadWrite, 1234, 5000, "hello host");
+  EXPECT_EQ(read_some(host.get(), 10), "hello host");
+
+  ASSERT_EQ(::write(host.get(), "hello guest", 11), 11);
+  auto [data, payload] = next_packet();
+  EXPECT_EQ(data.op, static_cast<uint16_t>(VsockOp::kReadWrite));
+  EXPECT_EQ(data.len, 11u);
+  EXPECT_EQ(payload, "hello guest");
+  EXPECT_EQ(data.fwd_cnt, 10u) << "the 10 bytes the host socket took";
+
+  send(VsockOp::kShutdown, 1234, 5000, {}, kShutdownReceive | kShutdownSend);
+  auto [reset, nothing] = next_packet();
+  EXPECT_EQ(reset.op, static_cast<uint16_t>(VsockOp::kReset));
+  EXPECT_EQ(read_some(host.get(), 1), "") << "the host side sees the end";
+}
+
+TEST_F(VsockDeviceTest, NobodyListeningMeansReset) {
+  send(VsockOp::kRequest, 1234, 5001);
+  auto [reset, none] = next_packet();
+  EXPECT_EQ(reset.op, static_cast<uint16_t>(VsockOp::kReset));
+  EXPECT_EQ(reset.dst_port, 1234u);
+}
+
+TEST_F(VsockDeviceTest, HostConnectsThroughThePathAndTheGuestAccepts) {
+  const FileDescriptor host = connect_to(path_);
+  ASSERT_EQ(::write(host.get(), "CONNECT 52\nfirst", 16), 16);
+  auto [request, none] = next_packet();
+  EXPECT_EQ(request.op, static_cast<uint16_t>(VsockOp::kRequest));
+  EXPECT_EQ(request.dst_port, 52u);
+  const uint32_t host_port = request.src_port;
+  send(VsockOp::kResponse, 52, host_port);
+  EXPECT_EQ(read_some(host.get(), 4 + std::to_string(host_port).size()), "OK " + std::to_string(host_port) + "\n");
+  auto [data, payload] = next_packet();
+  EXPECT_EQ(data.op, static_cast<uint16_t>(VsockOp::kReadWrite));
+  EXPECT_EQ(payload, "first") << "bytes after the CONNECT line are the connection's";
+}
+
+TEST_F(VsockDeviceTest, AMalformedConnectLineClosesTheHostSocket) {
+  const FileDescriptor host = connect_to(path_);
+  ASSERT_EQ(::write(host.get(), "HELLO 52\n", 9), 9);
+  EXPECT_EQ(read_some(host.get(), 1), "");
+}
+
+TEST_F(VsockDeviceTest, RefusedPacketsAreAnsweredWithReset) {
+  const FileDescriptor listener = listen_at(path_ + "_6000");
+  send(VsockOp::kRequest, 77, 6000);
+  EXPECT_EQ(next_packet().first.op, static_cast<uint16_t>(VsockOp::kResponse));
+  // A payload on a packet that carries none ends the connection.
+  send(VsockOp::kCreditRequest, 77, 6000, "x");
+  EXPECT_EQ(next_packet().first.op, static_cast<uint16_t>(VsockOp::kReset));
+  // Data for a connection that does not exist.
+  send(VsockOp::kReadWrite, 77, 6000, "late");
+  EXPECT_EQ(next_packet().first.op, static_cast<uint16_t>(VsockOp::kReset));
+  // Another source CID: dropped without a reply (it is not this guest's).
+  send(VsockOp::kRequest, 78, 6000, {}, 0, 99);
+  send(VsockOp::kCreditRequest, 79, 6000);
+  const auto [reply, none] = next_packet();
+  EXPECT_EQ(reply.dst_port, 79u) << "the spoofed request got no answer";
+}
+
+TEST_F(VsockDeviceTest, TheGuestGetsNoMoreThanItsCredit) {
+  const FileDescriptor listener = listen_at(path_ + "_7000");
+  VsockHeader request{kCid, kVsockHostCid, 9, 7000, 0, kVsockTypeStream, static_cast<uint16_t>(VsockOp::kRequest), 0, 16, 0};
+  const uint64_t at = kTxBuffers;
+  ASSERT_TRUE(memory_.write_object(at, request));  // buf_alloc 16: the guest can hold 16 bytes
+  transmit_.set_descriptor(0, at, sizeof request, 0);
+  transmit_.make_available(0);
+  registers_->notify(VsockDevice::kTransmitQueue);
+  sent_ = 1;
+  EXPECT_EQ(next_packet().first.op, static_cast<uint16_t>(VsockOp::kResponse));
+  const FileDescriptor host{::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC)};
+  ASSERT_EQ(::write(host.get(), "0123456789abcdefOVERFLOW", 24), 24);
+  auto [data, payload] = next_packet();
+  EXPECT_EQ(payload, "0123456789abcdef");
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(receive_.used_index(), received_) << "nothing beyond the credit";
+  send(VsockOp::kCreditUpdate, 9, 7000);  // fwd_cnt 0, buf_alloc 64 KiB: room again
+  EXPECT_EQ(next_packet().second, "OVERFLOW");
+}
+
+TEST(VsockDeviceCreate, RefusesAPathThatIsNotASocketOrInUse) {
+  const std::string file = ::testing::TempDir() + "ember-vsock-not-a-socket";
+  { std::ofstream{file} << "x"; }
+  auto refused = VsockDevice::create(3, file);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("is not a socket"), std::string::npos);
+  ::unlink(file.c_str());
+
+  const std::string path = ::testing::TempDir() + "ember-vsock-in-use";
+  auto first = VsockDevice::create(3, path);
+  ASSERT_TRUE(first) << first.error().message;
+  auto second = VsockDevice::create(4, path);
+  ASSERT_FALSE(second);
+  EXPECT_NE(second.error().message.find("in use"), std::string::npos) << second.error().message;
+  ::unlink(path.c_str());
+}
+
+TEST(VsockPacket, HeadersAreCheckedInOnePlace) {
+  const VsockHeader good{kCid, kVsockHostCid, 1, 2, 0, kVsockTypeStream, 1, 0, 0, 0};
+  EXPECT_TRUE(parse_packet_header(good, kCid, 0));
+  auto bad = good;
+  bad.src_cid = 7;
+  EXPECT_NE(parse_packet_header(bad, kCid, 0).error().message.find("not the guest's"), std::string::npos);
+  bad = good;
+  bad.dst_cid = 3;
+  EXPECT_NE(parse_packet_header(bad, kCid, 0).error().message.find("not the host"), std::string::npos);
+  bad = good;
+  bad.type = 2;
+  EXPECT_NE(parse_packet_header(bad, kCid, 0).error().message.find("not stream"), std::string::npos);
+  bad = good;
+  bad.op = 8;
+  EXPECT_NE(parse_packet_header(bad, kCid, 0).error().message.find("unknown operation"), std::string::npos);
+  bad = good;
+  bad.op = 5;
+  bad.len = 100;
+  EXPECT_NE(parse_packet_header(bad, kCid, 50).error().message.find("buffers hold 50"), std::string::npos);
+  bad.len = 70000;
+  EXPECT_NE(parse_packet_header(bad, kCid, 70000).error().message.find("over 64 KiB"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ember::virtio

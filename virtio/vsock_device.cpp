@@ -1,0 +1,421 @@
+#include "virtio/vsock_device.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "base/log.h"
+#include "base/strings.h"
+
+namespace ember::virtio {
+namespace {
+
+constexpr size_t kHeaderBytes = sizeof(VsockHeader);
+constexpr size_t kMaxConnectLine = 32;  // "CONNECT 4294967295\n" fits
+
+Result<sockaddr_un> unix_address(const std::string& path) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(address.sun_path)) {
+    return Error{"vsock socket path '" + path + "' is empty or longer than " + std::to_string(sizeof(address.sun_path) - 1) +
+                 " bytes"};
+  }
+  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  return address;
+}
+
+void signal_pending(int eventfd) {
+  const uint64_t one = 1;
+  (void)::write(eventfd, &one, sizeof one);
+}
+
+}  // namespace
+
+Result<VsockHeader> parse_packet_header(const VsockHeader& header, uint64_t guest_cid, uint32_t payload_available) {
+  if (header.src_cid != guest_cid) return Error{"source CID " + std::to_string(header.src_cid) + " is not the guest's"};
+  if (header.dst_cid != kVsockHostCid) return Error{"destination CID " + std::to_string(header.dst_cid) + " is not the host (2)"};
+  if (header.type != kVsockTypeStream) return Error{"socket type " + std::to_string(header.type) + " is not stream (1)"};
+  if (header.op < static_cast<uint16_t>(VsockOp::kRequest) || header.op > static_cast<uint16_t>(VsockOp::kCreditRequest)) {
+    return Error{"unknown operation " + std::to_string(header.op)};
+  }
+  if (header.op != static_cast<uint16_t>(VsockOp::kReadWrite) && header.len != 0) {
+    return Error{"a payload of " + std::to_string(header.len) + " bytes on a packet that carries none"};
+  }
+  if (header.len > kVsockMaxPayload) return Error{"payload of " + std::to_string(header.len) + " bytes is over 64 KiB"};
+  if (header.len > payload_available) {
+    return Error{"header says " + std::to_string(header.len) + " payload bytes, the buffers hold " + std::to_string(payload_available)};
+  }
+  return header;
+}
+
+Result<std::unique_ptr<VsockDevice>> VsockDevice::create(uint64_t guest_cid, const std::string& socket_path) {
+  auto address = unix_address(socket_path);
+  if (!address) return address.error();
+  // A socket file left by an earlier run is replaced; anything else is not ours.
+  struct stat existing {};
+  if (::lstat(socket_path.c_str(), &existing) == 0) {
+    if (!S_ISSOCK(existing.st_mode)) return Error{"vsock socket path '" + socket_path + "' exists and is not a socket"};
+    FileDescriptor probe{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+    if (probe.valid() && ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&*address), sizeof *address) == 0) {
+      return Error{"vsock socket '" + socket_path + "' is in use by another process"};
+    }
+    ::unlink(socket_path.c_str());
+  }
+  FileDescriptor listener{::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
+  if (!listener.valid() || ::bind(listener.get(), reinterpret_cast<const sockaddr*>(&*address), sizeof *address) != 0 ||
+      ::listen(listener.get(), 16) != 0) {
+    return Error{"cannot listen on vsock socket '" + socket_path + "': " + std::strerror(errno)};
+  }
+  FileDescriptor epoll{::epoll_create1(EPOLL_CLOEXEC)};
+  if (!epoll.valid()) return Error{std::string("cannot create an epoll descriptor: ") + std::strerror(errno)};
+  return std::unique_ptr<VsockDevice>{new VsockDevice(guest_cid, socket_path, std::move(listener), std::move(epoll))};
+}
+
+VsockDevice::VsockDevice(uint64_t guest_cid, std::string socket_path, FileDescriptor listener, FileDescriptor epoll)
+    : guest_cid_{guest_cid},
+      socket_path_{std::move(socket_path)},
+      listener_{std::move(listener)},
+      epoll_{std::move(epoll)},
+      pending_{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)} {
+  std::memcpy(config_.data(), &guest_cid_, sizeof guest_cid_);  // §5.10.4: le64 guest_cid
+  watch(listener_.get(), EPOLLIN, true);
+  watch(pending_.get(), EPOLLIN, true);
+}
+
+VsockDevice::~VsockDevice() = default;
+
+void VsockDevice::watch(int fd, uint32_t events, bool add) {
+  epoll_event event{};
+  event.events = events;
+  event.data.fd = fd;
+  if (::epoll_ctl(epoll_.get(), add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &event) != 0) {
+    log::error(std::string("virtio-vsock: cannot watch a host socket: ") + std::strerror(errno));
+  }
+}
+
+uint32_t VsockDevice::credit_for_guest(const Connection& connection) const {
+  // §5.10.6.3.1: what the guest can still take.
+  const uint32_t in_flight = connection.tx_cnt - connection.peer_fwd_cnt;
+  return in_flight >= connection.peer_buf_alloc ? 0 : connection.peer_buf_alloc - in_flight;
+}
+
+// What the host socket of a connection should wake the worker for: data
+// only while the guest has credit, writability only while bytes wait.
+void VsockDevice::rewatch(const Connection& connection) {
+  uint32_t events = 0;
+  if (connection.established && !connection.host_closed && credit_for_guest(connection) > 0) events |= EPOLLIN;
+  if (!connection.to_host.empty()) events |= EPOLLOUT;
+  watch(connection.socket.get(), events, false);
+}
+
+void VsockDevice::queue_control(VsockOp op, uint32_t guest_port, uint32_t host_port, uint32_t flags) {
+  VsockHeader header{};
+  header.src_cid = kVsockHostCid;
+  header.dst_cid = guest_cid_;
+  header.src_port = host_port;
+  header.dst_port = guest_port;
+  header.type = kVsockTypeStream;
+  header.op = static_cast<uint16_t>(op);
+  header.flags = flags;
+  control_.push_back(header);
+  signal_pending(pending_.get());
+}
+
+uint32_t VsockDevice::new_host_port() {
+  // Ports for host-initiated connections, above the ones people listen on
+  // and never one in use.
+  for (;;) {
+    const uint32_t port = next_host_port_++;
+    if (next_host_port_ == 0) next_host_port_ = 1u << 30;
+    bool used = false;
+    for (const auto& [key, connection] : connections_) used = used || key.second == port;
+    if (!used) return port;
+  }
+}
+
+void VsockDevice::close_connection(Key key, bool tell_guest) {
+  const auto found = connections_.find(key);
+  if (found == connections_.end()) return;
+  if (tell_guest) queue_control(VsockOp::kReset, key.first, key.second);
+  connections_.erase(found);  // closing the socket removes it from the epoll set
+}
+
+uint32_t VsockDevice::handle(uint16_t queue, const DescriptorChain& chain) {
+  if (queue != kTransmitQueue) return 0;
+  ChainReader reader{chain};
+  const auto raw = reader.read_object<VsockHeader>();
+  if (!raw) {
+    EMBER_GUEST_WARNING("virtio-vsock: transmit buffer shorter than a packet header; dropped");
+    return 0;
+  }
+  const auto header = parse_packet_header(*raw, guest_cid_, reader.remaining());
+  if (!header) {
+    EMBER_GUEST_WARNING("virtio-vsock: packet refused: " + header.error().message);
+    // A refused packet ends its connection, if the guest meant one.
+    if (raw->op != static_cast<uint16_t>(VsockOp::kReset) && raw->src_cid == guest_cid_) {
+      close_connection({raw->src_port, raw->dst_port}, false);
+      queue_control(VsockOp::kReset, raw->src_port, raw->dst_port);
+    }
+    return 0;
+  }
+  const auto op = static_cast<VsockOp>(header->op);
+  const Key key{header->src_port, header->dst_port};
+  if (op == VsockOp::kRequest) {
+    guest_request(*header);
+    return 0;
+  }
+  const auto found = connections_.find(key);
+  if (found == connections_.end()) {
+    if (op != VsockOp::kReset) queue_control(VsockOp::kReset, key.first, key.second);  // §5.10.6.2
+    return 0;
+  }
+  Connection& connection = found->second;
+  connection.peer_buf_alloc = header->buf_alloc;
+  connection.peer_fwd_cnt = header->fwd_cnt;
+  switch (op) {
+    case VsockOp::kResponse:
+      if (!connection.established) {
+        connection.established = true;
+        const std::string ok = "OK " + std::to_string(key.second) + "\n";
+        connection.to_host.insert(connection.to_host.end(), ok.begin(), ok.end());
+        connection.preamble = static_cast<uint32_t>(ok.size());  // ember's bytes, not the guest's
+        flush_to_host(connection);
+      }
+      break;
+    case VsockOp::kReadWrite:
+      if (!connection.established) {
+        close_connection(key, true);
+        return 0;
+      }
+      if (!forward_to_host(connection, reader, header->len)) {
+        EMBER_GUEST_WARNING("virtio-vsock: the guest sent more than its credit allowed; connection reset");
+        close_connection(key, true);
+        return 0;
+      }
+      break;
+    case VsockOp::kShutdown:
+      if ((header->flags & (kShutdownReceive | kShutdownSend)) == (kShutdownReceive | kShutdownSend)) {
+        close_connection(key, true);  // §5.10.6.4: both directions shut: the connection ends with RST
+        return 0;
+      }
+      if ((header->flags & kShutdownSend) != 0) connection.guest_closed = true;
+      flush_to_host(connection);
+      break;
+    case VsockOp::kReset:
+      close_connection(key, false);
+      return 0;
+    case VsockOp::kCreditRequest:
+      queue_credit_update(connection, key);
+      break;
+    case VsockOp::kCreditUpdate:
+    case VsockOp::kRequest:
+      break;
+  }
+  rewatch(connection);
+  return 0;
+}
+
+void VsockDevice::guest_request(const VsockHeader& header) {
+  const Key key{header.src_port, header.dst_port};
+  if (connections_.contains(key) || connections_.size() >= kMaxConnections) {
+    queue_control(VsockOp::kReset, key.first, key.second);
+    return;
+  }
+  // The guest connects to host port P: ember connects to PATH_P.
+  auto address = unix_address(socket_path_ + "_" + std::to_string(header.dst_port));
+  FileDescriptor socket{::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
+  if (!address || !socket.valid() ||
+      ::connect(socket.get(), reinterpret_cast<const sockaddr*>(&*address), sizeof *address) != 0) {
+    queue_control(VsockOp::kReset, key.first, key.second);  // nobody listens there
+    return;
+  }
+  Connection& connection = connections_[key];
+  connection.socket = std::move(socket);
+  connection.established = true;
+  connection.peer_buf_alloc = header.buf_alloc;
+  connection.peer_fwd_cnt = header.fwd_cnt;
+  watch(connection.socket.get(), 0, true);
+  rewatch(connection);
+  queue_control(VsockOp::kResponse, key.first, key.second);
+}
+
+bool VsockDevice::forward_to_host(Connection& connection, ChainReader& reader, uint32_t length) {
+  if (length == 0) return true;
+  if (connection.to_host.size() + length > kBufferBytes) return false;
+  const size_t at = connection.to_host.size();
+  connection.to_host.resize(at + length);
+  if (!reader.read({connection.to_host.data() + at, length})) return false;  // parse_packet_header checked the length
+  flush_to_host(connection);
+  return true;
+}
+
+void VsockDevice::flush_to_host(Connection& connection) {
+  while (!connection.to_host.empty()) {
+    const ssize_t sent = ::write(connection.socket.get(), connection.to_host.data(), connection.to_host.size());
+    if (sent < 0 && errno == EINTR) continue;
+    if (sent <= 0) break;  // EAGAIN: EPOLLOUT brings the worker back; an error shows as EOF on read
+    connection.to_host.erase(connection.to_host.begin(), connection.to_host.begin() + sent);
+    const auto ours = std::min(connection.preamble, static_cast<uint32_t>(sent));
+    connection.preamble -= ours;
+    connection.fwd_cnt += static_cast<uint32_t>(sent) - ours;
+  }
+  if (connection.to_host.empty() && connection.guest_closed && !connection.host_write_shut) {
+    ::shutdown(connection.socket.get(), SHUT_WR);
+    connection.host_write_shut = true;
+  }
+}
+
+void VsockDevice::queue_credit_update(Connection& connection, Key key) {
+  connection.fwd_cnt_told = connection.fwd_cnt;  // receive() puts fwd_cnt in every packet it sends
+  queue_control(VsockOp::kCreditUpdate, key.first, key.second);
+}
+
+void VsockDevice::accept_host_connections() {
+  for (;;) {
+    FileDescriptor socket{::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC)};
+    if (!socket.valid()) return;  // EAGAIN: nobody else is waiting
+    if (pending_hosts_.size() + connections_.size() >= kMaxConnections) continue;  // closed at once
+    const int fd = socket.get();
+    pending_hosts_.push_back({std::move(socket), {}});
+    watch(fd, EPOLLIN, true);
+  }
+}
+
+// A host program's "CONNECT <port>\n": the guest is asked to accept it.
+void VsockDevice::read_connect_lines() {
+  for (auto it = pending_hosts_.begin(); it != pending_hosts_.end();) {
+    char byte = 0;
+    bool drop = false, complete = false;
+    // One byte at a time, so nothing after the line is consumed here.
+    while (!complete && !drop) {
+      const ssize_t got = ::read(it->socket.get(), &byte, 1);
+      if (got < 0 && errno == EAGAIN) break;
+      if (got <= 0 || it->line.size() >= kMaxConnectLine) {
+        drop = true;
+        break;
+      }
+      if (byte == '\n') complete = true;
+      else it->line += byte;
+    }
+    if (!complete && !drop) {
+      ++it;
+      continue;
+    }
+    std::optional<uint64_t> port;
+    if (complete && it->line.starts_with("CONNECT ")) port = parse_decimal(std::string_view{it->line}.substr(8));
+    if (!port || *port > 0xffffffffu) {
+      it = pending_hosts_.erase(it);  // not the protocol: closed
+      continue;
+    }
+    const Key key{static_cast<uint32_t>(*port), new_host_port()};
+    Connection& connection = connections_[key];
+    connection.socket = std::move(it->socket);
+    it = pending_hosts_.erase(it);
+    rewatch(connection);
+    queue_control(VsockOp::kRequest, key.first, key.second);
+  }
+}
+
+// Fills one receive chain with up to the guest's credit from the
+// connection's host socket.
+VsockDevice::Sent VsockDevice::send_guest_data(Connection& connection, Key key, ReceiveBuffers& buffers) {
+  const uint32_t credit = credit_for_guest(connection);
+  if (!connection.established || connection.host_closed || credit == 0) return Sent::kNothing;
+  auto chain = buffers.take();
+  if (!chain) return Sent::kNoBuffer;
+  ChainWriter writer{*chain};
+  if (writer.remaining() <= kHeaderBytes) {
+    EMBER_GUEST_WARNING("virtio-vsock: receive buffer too small for a packet; returned empty");
+    buffers.fill(std::array{UsedElement{chain->head, 0}});
+    return Sent::kPacket;
+  }
+  (void)writer.skip(kHeaderBytes);
+  const uint32_t room = std::min<uint32_t>({writer.remaining(), credit, kVsockMaxPayload});
+  auto pieces = writer.take(room);
+  ssize_t got = pieces ? ::readv(connection.socket.get(), pieces->data(), static_cast<int>(pieces->size())) : -1;
+  if (got < 0 && (errno == EAGAIN || errno == EINTR)) {
+    buffers.give_back(1);
+    return Sent::kNothing;
+  }
+  VsockHeader header{};
+  header.src_cid = kVsockHostCid;
+  header.dst_cid = guest_cid_;
+  header.src_port = key.second;
+  header.dst_port = key.first;
+  header.type = kVsockTypeStream;
+  header.buf_alloc = kBufferBytes;
+  header.fwd_cnt = connection.fwd_cnt;
+  connection.fwd_cnt_told = connection.fwd_cnt;
+  if (got <= 0) {
+    // EOF or an error: the host will send no more (§5.10.6.4).
+    header.op = static_cast<uint16_t>(VsockOp::kShutdown);
+    header.flags = kShutdownSend;
+    connection.host_closed = true;
+    got = 0;
+  } else {
+    header.op = static_cast<uint16_t>(VsockOp::kReadWrite);
+    header.len = static_cast<uint32_t>(got);
+    connection.tx_cnt += static_cast<uint32_t>(got);
+  }
+  ChainWriter header_writer{*chain};
+  (void)header_writer.write_object(header);
+  buffers.fill(std::array{UsedElement{chain->head, static_cast<uint32_t>(kHeaderBytes + static_cast<size_t>(got))}});
+  return Sent::kPacket;
+}
+
+ReceiveWait VsockDevice::receive(uint16_t queue, ReceiveBuffers& buffers) {
+  if (queue == kEventQueue) return ReceiveWait::kBuffers;  // ember sends no events (no migration)
+  uint64_t drained;
+  (void)::read(pending_.get(), &drained, sizeof drained);
+  accept_host_connections();
+  read_connect_lines();
+  for (auto& [key, connection] : connections_) flush_to_host(connection);
+
+  // Control packets first: they carry no payload and open or end connections.
+  while (!control_.empty()) {
+    auto chain = buffers.take();
+    if (!chain) return ReceiveWait::kBuffers;
+    VsockHeader header = control_.front();
+    const auto found = connections_.find({header.dst_port, header.src_port});
+    header.buf_alloc = kBufferBytes;
+    header.fwd_cnt = found != connections_.end() ? found->second.fwd_cnt : 0;
+    if (found != connections_.end()) found->second.fwd_cnt_told = header.fwd_cnt;
+    ChainWriter writer{*chain};
+    const bool fits = writer.write_object(header);
+    buffers.fill(std::array{UsedElement{chain->head, fits ? static_cast<uint32_t>(kHeaderBytes) : 0u}});
+    control_.pop_front();
+  }
+  // Then data, a chain per connection in turn, while chains, credit and
+  // data last (bounded: each round sends at least one packet).
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (auto& [key, connection] : connections_) {
+      const Sent sent = send_guest_data(connection, key, buffers);
+      if (sent == Sent::kNoBuffer) return ReceiveWait::kBuffers;
+      progress = progress || sent == Sent::kPacket;
+    }
+  }
+  // Room freed on the host side is told to the guest before it runs dry;
+  // the pending eventfd brings the worker back to send it.
+  for (auto& [key, connection] : connections_) {
+    if (connection.fwd_cnt - connection.fwd_cnt_told >= kBufferBytes / 2) queue_credit_update(connection, key);
+    rewatch(connection);
+  }
+  return ReceiveWait::kHostData;
+}
+
+void VsockDevice::reset() {
+  connections_.clear();
+  pending_hosts_.clear();
+  control_.clear();
+}
+
+}  // namespace ember::virtio

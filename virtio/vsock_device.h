@@ -1,0 +1,113 @@
+// virtio-vsock (virtio 1.2 §5.10) with a userspace bridge to Unix sockets,
+// as Firecracker does it, because hosts without vhost-vsock (this project's
+// nested development host among them) have no other way and because the
+// bridge keeps every guest packet inside ember's checked walker:
+//
+//  - the guest connects to the host (CID 2) port P: ember connects to the
+//    Unix socket "PATH_P" and answers RESPONSE, or RST if nobody listens;
+//  - a host program connects to the Unix socket PATH and writes
+//    "CONNECT P\n": ember asks the guest to connect to its port P and, once
+//    the guest answers, writes "OK N\n" (N: the host-side port ember chose)
+//    before the data flows.
+//
+// Stream sockets only (no VIRTIO_VSOCK_F_SEQPACKET). Flow control follows
+// §5.10.6.3: ember sends the guest no more than the guest's buf_alloc
+// allows, and advertises kBufferBytes per connection itself; bytes a host
+// socket cannot take at once wait in that connection's buffer, which the
+// credit keeps at kBufferBytes at most, so a guest cannot make ember grow.
+//
+// Threads: everything runs on the transport's worker thread (handle and
+// receive); host sockets are watched through one epoll descriptor, which is
+// the device's host_data_fd.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/file_descriptor.h"
+#include "base/result.h"
+#include "virtio/virtio_device.h"
+#include "virtio/vsock_packet.h"
+
+namespace ember::virtio {
+
+class VsockDevice final : public VirtioDevice {
+ public:
+  static constexpr uint16_t kReceiveQueue = 0, kTransmitQueue = 1, kEventQueue = 2;
+  static constexpr uint32_t kBufferBytes = 256 * 1024;  // buf_alloc ember advertises per connection
+  static constexpr size_t   kMaxConnections = 1024;
+
+  // Listens on `socket_path` for host programs (removing a stale socket
+  // file first); errors name the path.
+  static Result<std::unique_ptr<VsockDevice>> create(uint64_t guest_cid, const std::string& socket_path);
+  ~VsockDevice() override;
+
+  std::string_view         name() const override { return "virtio-vsock"; }
+  uint32_t                 device_type() const override { return 19; }
+  uint64_t                 device_features() const override { return 0; }  // stream only
+  uint16_t                 queue_count() const override { return 3; }
+  std::span<const uint8_t> config_space() const override { return config_; }  // le64 guest_cid
+  uint32_t                 handle(uint16_t queue, const DescriptorChain& chain) override;
+  void                     reset() override;
+
+  bool        is_receive_queue(uint16_t queue) const override { return queue != kTransmitQueue; }
+  int         host_data_fd() const override { return epoll_.get(); }
+  ReceiveWait receive(uint16_t queue, ReceiveBuffers& buffers) override;
+
+ private:
+  struct Connection {
+    FileDescriptor       socket;
+    bool                 established = false;    // RESPONSE sent or received
+    uint32_t             peer_buf_alloc = 0;     // the guest's credit (§5.10.6.3)
+    uint32_t             peer_fwd_cnt = 0;
+    uint32_t             tx_cnt = 0;             // bytes ember sent the guest
+    uint32_t             fwd_cnt = 0;            // guest bytes the host socket took
+    uint32_t             fwd_cnt_told = 0;       // the fwd_cnt the guest last heard
+    std::vector<uint8_t> to_host;                // bytes the socket could not take yet
+    uint32_t             preamble = 0;           // leading to_host bytes that are ember's "OK" line
+    bool                 host_closed = false;    // EOF from the host socket; SHUTDOWN sent
+    bool                 guest_closed = false;   // the guest will send no more
+    bool                 host_write_shut = false;
+  };
+  // A host program that has not finished its "CONNECT <port>\n" yet.
+  struct PendingHost {
+    FileDescriptor socket;
+    std::string    line;
+  };
+  using Key = std::pair<uint32_t, uint32_t>;  // guest port, host port
+  enum class Sent { kPacket, kNothing, kNoBuffer };
+
+  VsockDevice(uint64_t guest_cid, std::string socket_path, FileDescriptor listener, FileDescriptor epoll);
+
+  void     guest_request(const VsockHeader& header);
+  bool     forward_to_host(Connection& connection, ChainReader& reader, uint32_t length);
+  void     flush_to_host(Connection& connection);
+  void     accept_host_connections();
+  void     read_connect_lines();
+  Sent     send_guest_data(Connection& connection, Key key, ReceiveBuffers& buffers);
+  void     queue_control(VsockOp op, uint32_t guest_port, uint32_t host_port, uint32_t flags = 0);
+  void     queue_credit_update(Connection& connection, Key key);
+  void     close_connection(Key key, bool tell_guest);
+  void     watch(int fd, uint32_t events, bool add);
+  void     rewatch(const Connection& connection);
+  uint32_t credit_for_guest(const Connection& connection) const;
+  uint32_t new_host_port();
+
+  const uint64_t              guest_cid_;
+  const std::string           socket_path_;
+  FileDescriptor              listener_;
+  FileDescriptor              epoll_;
+  std::array<uint8_t, 8>      config_{};
+  std::map<Key, Connection>   connections_;
+  std::vector<PendingHost>    pending_hosts_;
+  std::deque<VsockHeader>     control_;     // packets for the guest without payload
+  FileDescriptor              pending_;     // eventfd in the epoll set: control_ has packets
+  uint32_t                    next_host_port_ = 1u << 30;
+};
+
+}  // namespace ember::virtio
