@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <memory>
 #include <chrono>
 #include <thread>
 
@@ -13,12 +14,13 @@ namespace {
 
 class CountingLine final : public InterruptLine {
  public:
+  // Called from the PIT's thread while the test reads: both fields atomic.
   void set_level(bool asserted) override {
-    if (asserted && !level) rising.fetch_add(1);
+    if (asserted && !level.exchange(asserted)) rising.fetch_add(1);
     level = asserted;
   }
-  std::atomic<int> rising{0};
-  bool level = false;
+  std::atomic<int>  rising{0};
+  std::atomic<bool> level{false};
 };
 
 // One PIT tick is 1e9 / 1193182 ns, about 838.1 ns.
@@ -130,13 +132,14 @@ TEST_F(Pit8254Test, Mode3SquareWaveOutput) {
 
 TEST(Pit8254Irq, Channel0PeriodicModePulsesIrq0) {
   CountingLine irq0;
-  Pit8254 pit{irq0, monotonic_ns};
-  const auto out = [&](uint16_t port, uint8_t value) { pit.write(Access{port - 0x40u, port, 0}, std::span{&value, 1}); };
+  auto pit = std::make_unique<Pit8254>(irq0, monotonic_ns);
+  const auto out = [&](uint16_t port, uint8_t value) { pit->write(Access{port - 0x40u, port, 0}, std::span{&value, 1}); };
   out(0x43, 0x34);
   out(0x40, 0xa9);
   out(0x40, 0x04);  // 1193 ticks: 1 ms
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (irq0.rising.load() < 3 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  pit.reset();  // its thread stops: the line holds what the last pulse left
   EXPECT_GE(irq0.rising.load(), 3) << "IRQ 0 pulses keep coming in mode 2";
   EXPECT_FALSE(irq0.level) << "each pulse ends low, ready for the next edge";
 }
