@@ -1,11 +1,13 @@
 // virtio-blk (virtio 1.2 §5.2) over a raw image file.
 //
-// I/O: requests are served one after another on the transport's worker
-// thread with preadv/pwritev straight into the chain's buffers. Not
-// io_uring: io_uring operations bypass seccomp (which is how ember confines
-// itself), and container runtimes commonly forbid io_uring_setup, so ember
-// would not start where CI runs it. One thread per disk keeps each queue's
-// requests in order, so a FLUSH covers every write completed before it.
+// I/O: each queue's requests are served one after another on that queue's
+// worker thread (a pool of one thread per queue) with preadv/pwritev straight
+// into the chain's buffers, so the queues of a multi-queue disk proceed in
+// parallel. Not io_uring: io_uring operations bypass seccomp (which is how
+// ember confines itself), and container runtimes commonly forbid
+// io_uring_setup, so ember would not start where CI runs it. A FLUSH is
+// fdatasync on the image, which covers every write any queue completed
+// before it.
 //
 // Durability: FLUSH is fdatasync, and the status is written only after it
 // returns, so an acknowledged flush is on disk. A driver that did not
@@ -41,6 +43,10 @@ class BlockDevice final : public VirtioDevice {
   std::span<const uint8_t> config_space() const override { return config_; }
   void                     activate(uint64_t negotiated) override;
   uint32_t                 handle(uint16_t queue, const DescriptorChain& chain) override;
+  // Requests share nothing but the image's descriptor (preadv, pwritev and
+  // fdatasync are safe on it from several threads): each queue is served
+  // by its own worker.
+  bool                     queues_are_independent() const override { return true; }
 
  private:
   BlockStatus execute(const BlockRequest& request, ChainReader& reader, ChainWriter& writer);

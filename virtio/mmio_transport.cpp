@@ -49,10 +49,10 @@ constexpr uint32_t kVendor = 0x52424d45; // "EMBR"
 
 MmioTransport::MmioTransport(const GuestMemory& memory, VirtioDevice& device, InterruptLine& line)
     : Transport{memory, device}, line_{line} {
-  start_worker();
+  start_workers();
 }
 
-MmioTransport::~MmioTransport() { stop_worker(); }
+MmioTransport::~MmioTransport() { stop_workers(); }
 
 void MmioTransport::read(const Access& access, std::span<uint8_t> data) {
   if (access.offset >= kConfig) {

@@ -114,10 +114,10 @@ PciTransport::PciTransport(const GuestMemory& memory, VirtioDevice& device, MsiS
   pci_cfg_capability_ = add(virtio_capability(kPciCfg, 0, 0, 4), pci_cfg_writable);
 
   for (auto& queue : queues_) queue.layout.size = device.max_queue_size();
-  start_worker();
+  start_workers();
 }
 
-PciTransport::~PciTransport() { stop_worker(); }
+PciTransport::~PciTransport() { stop_workers(); }
 
 void PciTransport::config_read(uint32_t offset, std::span<uint8_t> data) {
   if (const auto window = pci_cfg_access(offset, data.size())) {

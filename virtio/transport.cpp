@@ -30,16 +30,37 @@ Transport::Transport(const GuestMemory& memory, VirtioDevice& device)
       stop_{::eventfd(0, EFD_CLOEXEC)} {
   queues_.resize(device.queue_count());
   for (auto& queue : queues_) queue.notify = FileDescriptor{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
+  const size_t worker_count = device.queues_are_independent() ? queues_.size() : 1;
+  for (size_t i = 0; i < worker_count; ++i) workers_.push_back(std::make_unique<Worker>());
+  for (uint16_t queue = 0; queue < queues_.size(); ++queue) {
+    Worker& worker = *workers_[worker_count == 1 ? 0 : queue];
+    worker.queues.push_back(queue);
+    worker_of_.push_back(&worker);
+  }
 }
 
-Transport::~Transport() { stop_worker(); }
+Transport::~Transport() { stop_workers(); }
 
-void Transport::start_worker() { worker_ = std::thread{[this] { run_worker(); }}; }
+void Transport::start_workers() {
+  for (auto& worker : workers_) worker->thread = std::thread{[this, &worker = *worker] { run_worker(worker); }};
+}
 
-void Transport::stop_worker() {
-  if (!worker_.joinable()) return;
-  if (!signal_eventfd(stop_.get())) log::error("cannot stop a virtio worker");
-  worker_.join();
+void Transport::stop_workers() {
+  // The stop eventfd stays readable once signalled (nobody reads it), so
+  // one signal reaches every worker.
+  bool signalled = false;
+  for (auto& worker : workers_) {
+    if (!worker->thread.joinable()) continue;
+    if (!signalled && !signal_eventfd(stop_.get())) log::error("cannot stop the virtio workers");
+    signalled = true;
+    worker->thread.join();
+  }
+}
+
+std::vector<std::unique_lock<std::mutex>> Transport::pause_workers() {
+  std::vector<std::unique_lock<std::mutex>> held;
+  for (auto& worker : workers_) held.emplace_back(worker->processing);
+  return held;
 }
 
 uint32_t Transport::device_features_locked() const {
@@ -82,7 +103,7 @@ Transport::Queue* Transport::selected_queue_for_write_locked(std::string_view re
 
 void Transport::write_status(uint32_t value) {
   // Resets and activation must not overlap a request in flight.
-  std::lock_guard processing{processing_mutex_};
+  const auto paused = pause_workers();
   std::lock_guard lock{mutex_};
   if (value == 0) {
     reset_locked();
@@ -141,8 +162,8 @@ bool Transport::activate_locked() {
 }
 
 void Transport::reset_locked() {
-  // §2.4: back to the state after power-on. The worker is not serving (the
-  // caller holds processing_mutex_), so no request is in flight.
+  // §2.4: back to the state after power-on. No worker is serving (the
+  // caller holds every processing mutex), so no request is in flight.
   for (auto& queue : queues_) {
     queue.layout = {};
     queue.ready = false;
@@ -164,43 +185,45 @@ void Transport::set_needs_reset_locked(std::string_view why) {
   if ((status_ & kDriverOk) != 0) signal_config_change_locked();
 }
 
-void Transport::run_worker() {
+void Transport::run_worker(Worker& worker) {
   std::vector<pollfd> fds;
   fds.push_back({stop_.get(), POLLIN, 0});
-  for (const auto& queue : queues_) fds.push_back({queue.notify.get(), POLLIN, 0});
+  for (uint16_t queue : worker.queues) fds.push_back({queues_[queue].notify.get(), POLLIN, 0});
   // The device's host data (console input, a TAP device) is watched only
   // while a receive queue has buffers to put it in; otherwise it waits on
   // the host side, where its memory is bounded.
   fds.push_back({-1, POLLIN, 0});
-  pollfd& host_data = fds.back();
+  const size_t host_data = fds.size() - 1;
   for (;;) {
-    host_data.fd = waiting_for_host() ? device_.host_data_fd() : -1;
+    fds[host_data].fd = waiting_for_host(worker) ? device_.host_data_fd() : -1;
     if (::poll(fds.data(), fds.size(), -1) < 0) {
       if (errno == EINTR) continue;
       log::error(std::string(name()) + ": worker cannot wait for notifications: " + std::strerror(errno));
       return;
     }
     if (fds[0].revents != 0) return;
-    for (uint16_t i = 0; i < queues_.size(); ++i) {
+    const bool host_ready = fds[host_data].fd >= 0 && fds[host_data].revents != 0;
+    for (size_t i = 0; i < worker.queues.size(); ++i) {
+      const uint16_t queue = worker.queues[i];
       const bool notified = fds[i + 1].revents != 0;
       if (notified) {
         uint64_t count;
         (void)::read(fds[i + 1].fd, &count, sizeof count);  // may already be drained
       }
-      if (device_.is_receive_queue(i)) {
-        if (notified || (host_data.fd >= 0 && host_data.revents != 0)) serve_receive(i);
+      if (device_.is_receive_queue(queue)) {
+        if (notified || host_ready) serve_receive(queue);
         continue;
       }
       if (!notified) continue;
-      while (serve(i)) {
+      while (serve(queue)) {
       }
     }
   }
 }
 
-bool Transport::waiting_for_host() const {
-  for (const auto& queue : queues_) {
-    if (queue.waiting_for_host) return true;
+bool Transport::waiting_for_host(const Worker& worker) const {
+  for (uint16_t queue : worker.queues) {
+    if (queues_[queue].waiting_for_host) return true;
   }
   return false;
 }
@@ -234,7 +257,7 @@ class Transport::LentBuffers final : public ReceiveBuffers {
 };
 
 void Transport::serve_receive(uint16_t index) {
-  std::lock_guard processing{processing_mutex_};
+  std::lock_guard processing{worker_of_[index]->processing};
   Queue& queue = queues_[index];
   queue.waiting_for_host = false;
   if (!queue.live) return;  // not started, or reset
@@ -250,7 +273,7 @@ void Transport::serve_receive(uint16_t index) {
 }
 
 bool Transport::serve(uint16_t index) {
-  std::lock_guard processing{processing_mutex_};
+  std::lock_guard processing{worker_of_[index]->processing};
   Queue& queue = queues_[index];
   if (!queue.live) return false;  // not started, or reset
   SplitVirtqueue& ring = *queue.live;

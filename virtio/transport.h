@@ -1,6 +1,7 @@
 // What every virtio transport shares (virtio 1.2 §2 and §3): device status,
-// feature negotiation, the queues and one worker thread that serves them
-// off the VCPU threads. virtio-mmio (mmio_transport.h) and virtio-pci
+// feature negotiation, the queues and the worker threads that serve them
+// off the VCPU threads: one for all queues, or one per queue when the
+// device says its queues are independent (VirtioDevice::queues_are_independent). virtio-mmio (mmio_transport.h) and virtio-pci
 // (pci_transport.h) differ only in where the registers are and how an
 // interrupt reaches the guest; they derive from this class.
 //
@@ -9,15 +10,16 @@
 // VCPU no exit to userspace; a notify KVM did not match reaches the
 // transport's write() and signals the same eventfd (notify()).
 //
-// Threads and locks: VCPU threads call the register front-end; the worker
-// serves queues. Lock order: processing_mutex_, then mutex_, then the
-// interrupt controller's. The worker holds processing_mutex_ while it serves
-// requests, so a reset (which takes it) waits for requests in flight to
-// finish: nothing the device acknowledged is lost and nothing runs on a dead
-// queue.
+// Threads and locks: VCPU threads call the register front-end; workers
+// serve queues. Lock order: the workers' processing mutexes (in worker
+// order), then mutex_, then the interrupt controller's. A worker holds its
+// processing mutex while it serves requests, and a reset or activation takes
+// every worker's, so it waits for all requests in flight to finish: nothing
+// the device acknowledged is lost and nothing runs on a dead queue.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string_view>
@@ -53,11 +55,11 @@ class Transport {
   };
 
   Transport(const GuestMemory& memory, VirtioDevice& device);
-  // Derived constructors call start_worker() last and their destructors
-  // stop_worker() first, so the worker never sees a half-built or
-  // half-destroyed transport through the virtual hooks below.
-  void start_worker();
-  void stop_worker();
+  // Derived constructors call start_workers() last and their destructors
+  // stop_workers() first, so no worker sees a half-built or half-destroyed
+  // transport through the virtual hooks below.
+  void start_workers();
+  void stop_workers();
 
   // How the guest learns of used buffers and of configuration changes
   // (including NEEDS_RESET); called with mutex_ held.
@@ -84,8 +86,7 @@ class Transport {
   VirtioDevice&      device_;
   const uint64_t     offered_features_;
 
-  std::mutex processing_mutex_;  // held by the worker while serving; by resets and activation
-  std::mutex mutex_;             // guards everything below and the derived transport's registers
+  std::mutex mutex_;  // guards everything below and the derived transport's registers
   uint32_t   status_ = 0;
   uint32_t   device_features_select_ = 0;
   uint32_t   driver_features_select_ = 0;
@@ -95,15 +96,23 @@ class Transport {
 
  private:
   class LentBuffers;
+  struct Worker {
+    std::vector<uint16_t> queues;      // the queues it serves
+    std::mutex            processing;  // held while it serves; by resets and activation
+    std::thread           thread;
+  };
+  // Every worker's processing mutex, taken in worker order.
+  std::vector<std::unique_lock<std::mutex>> pause_workers();
   void reset_locked();
   bool activate_locked();
-  void run_worker();
+  void run_worker(Worker& worker);
   bool serve(uint16_t index);
   void serve_receive(uint16_t index);
-  bool waiting_for_host() const;
+  bool waiting_for_host(const Worker& worker) const;
 
-  FileDescriptor stop_;  // eventfd: the worker exits when it is signalled
-  std::thread    worker_;
+  FileDescriptor                       stop_;  // eventfd: every worker exits once it is signalled
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<Worker*>                 worker_of_;  // by queue
 };
 
 // 64-bit registers written as two 32-bit halves, in either order.

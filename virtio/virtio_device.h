@@ -60,6 +60,10 @@ class VirtioDevice {
   virtual uint32_t handle(uint16_t queue, const DescriptorChain& chain) = 0;
   // The driver reset the device (status 0); no request is in flight.
   virtual void reset() {}
+  // Whether handle() may run for different queues at once (each queue then
+  // gets its own worker thread, e.g. virtio-blk's multiple queues). Devices
+  // whose queues share state say no and get one worker for all.
+  virtual bool queues_are_independent() const { return false; }
 
   // Receive queues: handle() is never called for them; receive() is, when
   // the driver adds buffers or host_data_fd() turns readable. It fills what

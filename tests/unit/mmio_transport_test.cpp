@@ -53,19 +53,21 @@ class EchoDevice final : public VirtioDevice {
     return writer.written();
   }
   void reset() override { ++resets; }
+  bool queues_are_independent() const override { return independent; }
 
   void set_hold(bool value) {
     std::lock_guard lock{mutex_};
     hold = value;
     changed_.notify_all();
   }
-  bool wait_started(int count) {
+  bool wait_started(int count, std::chrono::milliseconds patience = 5s) {
     std::unique_lock lock{mutex_};
-    return changed_.wait_for(lock, 5s, [&] { return started >= count; });
+    return changed_.wait_for(lock, patience, [&] { return started >= count; });
   }
 
   std::array<uint8_t, 6> config_{1, 2, 3, 4, 5, 6};
   std::atomic<int>       handled{0}, resets{0}, last_queue{-1};
+  bool                   independent = false;  // set before a transport is built on it
 
  private:
   std::mutex              mutex_;
@@ -235,6 +237,52 @@ TEST_F(MmioTransportTest, ResetWaitsForTheRequestInFlightThenTheDeviceIsReusable
   EXPECT_EQ(device_.resets, 1);
   EXPECT_EQ(driver_.used_index(), 1) << "the request in flight was completed, not lost";
   expect_served_after_restart();
+}
+
+// Queues a device calls independent get a worker each: a request held on
+// queue 0 does not keep queue 1's from starting, and a reset waits for both.
+TEST_F(MmioTransportTest, IndependentQueuesAreServedAtOnceAndResetWaitsForAll) {
+  EchoDevice device;
+  device.independent = true;
+  test::RecordingLine line;
+  MmioTransport transport{memory_, device, line};
+  testing::MmioRegisters registers{transport};
+  FakeDriver first{memory_, 8, 0x10000}, second{memory_, 8, 0x40000};
+  registers.negotiate(kFeatureVersion1);
+  registers.set_up_queue(0, first.layout());
+  registers.set_up_queue(1, second.layout());
+  registers.write32(0x070, 1 | 2 | 8 | 4);
+  device.set_hold(true);
+  first.set_descriptor(0, kBuffer, 4, kWrite);
+  first.make_available(0);
+  registers.write32(0x050, 0);
+  second.set_descriptor(0, kBuffer + 0x1000, 4, kWrite);
+  second.make_available(0);
+  registers.write32(0x050, 1);
+  EXPECT_TRUE(device.wait_started(2)) << "queue 1's request must start while queue 0's is held";
+  auto reset = std::async(std::launch::async, [&] { registers.write32(0x070, 0); });
+  EXPECT_EQ(reset.wait_for(50ms), std::future_status::timeout) << "reset must wait for both requests in flight";
+  device.set_hold(false);
+  reset.get();
+  EXPECT_EQ(first.used_index(), 1);
+  EXPECT_EQ(second.used_index(), 1);
+}
+
+TEST_F(MmioTransportTest, QueuesOfOneWorkerAreServedOneRequestAtATime) {
+  negotiate(kFeatureVersion1);
+  set_up_queue(0, driver_.layout());
+  FakeDriver second{memory_, 8, 0x40000};
+  set_up_queue(1, second.layout());
+  write32(0x070, 1 | 2 | 8 | 4);
+  device_.set_hold(true);
+  offer_one(driver_, 0);
+  ASSERT_TRUE(device_.wait_started(1));
+  second.set_descriptor(0, kBuffer + 0x1000, 4, kWrite);
+  second.make_available(0);
+  notify(1);
+  EXPECT_FALSE(device_.wait_started(2, 100ms)) << "one worker: queue 1 waits for queue 0's request";
+  device_.set_hold(false);
+  EXPECT_TRUE(wait_for([&] { return second.used_index() == 1; }));
 }
 
 TEST_F(MmioTransportTest, NotifyForMissingQueueAndNotifyFloodsAreHarmless) {
