@@ -5,6 +5,7 @@
 // `ember run ... -- COMMAND`.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -73,8 +74,12 @@ TEST_F(LinuxBoot, PvhVmlinuxPrintsItsFirstConsoleLineWithEmbersBootData) {
 // decompressor runs for about two minutes on the nested development host
 // (guest CPL-0 code is emulated there), seconds on hardware.
 TEST_F(LinuxBoot, BzImageThroughThe64BitBootProtocolPrintsItsFirstConsoleLine) {
-  const auto result = run_ember({"run", "--kernel", std::string(EMBER_GUEST_KERNEL_DIR) + "/bzImage", "--memory", "128M",
-                                 "--timeout", "400", "--cmdline", kCmdline});
+  BackgroundProcess ember{{EMBER_BINARY, "run", "--kernel", std::string(EMBER_GUEST_KERNEL_DIR) + "/bzImage", "--memory", "128M",
+                           "--timeout", "400", "--cmdline", kCmdline}};
+  // Stopped once the e820 map is printed: the rest of the boot is the
+  // vmlinux tests' business, and would cost minutes here.
+  (void)ember.wait_for_out("BIOS-e820: [mem 0x0000000000100000-0x0000000007ffffff] usable", 400);
+  const auto result = ember.stop(SIGTERM);
   const auto& console = result.out;
   ASSERT_NE(console.find("Linux version 6.1"), std::string::npos) << "console:\n" << console << "\nstderr:\n" << result.err;
   EXPECT_NE(console.find(std::string("Command line: ") + kCmdline), std::string::npos) << console;
