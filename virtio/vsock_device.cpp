@@ -390,6 +390,7 @@ ReceiveWait VsockDevice::receive(uint16_t queue, ReceiveBuffers& buffers) {
     if (found != connections_.end()) found->second.fwd_cnt_told = header.fwd_cnt;
     ChainWriter writer{*chain};
     const bool fits = writer.write_object(header);
+    if (!fits) EMBER_GUEST_WARNING("virtio-vsock: receive buffer too small for a packet header; the packet is lost");
     buffers.fill(std::array{UsedElement{chain->head, fits ? static_cast<uint32_t>(kHeaderBytes) : 0u}});
     control_.pop_front();
   }
