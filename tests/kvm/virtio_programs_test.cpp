@@ -144,6 +144,21 @@ TEST_F(VirtioPrograms, DiskInUseByAnotherEmberIsRefusedBeforeTheGuestStarts) {
   EXPECT_EQ(second.out.find("Hello"), std::string::npos) << "the guest must not start";
 }
 
+// The same disk over virtio-pci: the guest's own PCI driver finds the
+// function, sets up MSI-X and counts one interrupt per completion.
+TEST_F(VirtioPrograms, BlockOverPciWithMsixInterrupts) {
+  make_image(64);
+  const auto result = run_ember({"run", "--kernel", guest_program("virtio_pci_blk"), "--disk", image_, "--virtio-transport", "pci",
+                                 "--cmdline", "sectors=64", "--timeout", "60"});
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_NE(result.out.find("virtio-pci blk: write, flush, read back ok; MSI-X interrupts 3"), std::string::npos) << result.out;
+  const auto bytes = image_bytes();
+  ASSERT_EQ(bytes.size(), 64u * 512);
+  EXPECT_EQ(bytes[512], 0xB1) << "the guest's write reached the image";
+  EXPECT_EQ(bytes[3 * 512 + 511], 0xB3);
+  EXPECT_EQ(bytes[4 * 512], 4);
+}
+
 TEST_F(VirtioPrograms, SigkillLosesNoBlockWhoseFlushWasAcknowledged) {
   const ProcessResult killed = signal_mid_sequence(SIGKILL);
   ASSERT_EQ(killed.exit_code, 128 + SIGKILL) << "ember ended before it was killed";

@@ -28,6 +28,8 @@ const char* virtio_start(struct virtio_device* d, uint64_t base, uint32_t device
                          uint16_t queues) {
   if (queues == 0 || queues > VIRTIO_MAX_QUEUES) return "virtio_start: unsupported queue count";
   d->base = base;
+  d->config = base + 0x100;
+  d->notify = 0;
   if (virtio_read(d, REG_MAGIC) != 0x74726976) return "no virtio-mmio magic value";
   if (virtio_read(d, REG_VERSION) != 2) return "not virtio-mmio version 2";
   if (virtio_read(d, REG_DEVICE_ID) != device_type) return "wrong device type";
@@ -46,17 +48,9 @@ const char* virtio_start(struct virtio_device* d, uint64_t base, uint32_t device
   virtio_write(d, REG_STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK);
   if (!(virtio_read(d, REG_STATUS) & STATUS_FEATURES_OK)) return "the device refused the features";
 
-  /* Per queue: descriptors at +0, available ring at +0x100, used ring at +0x200. */
   for (uint16_t i = 0; i < queues; ++i) {
     uint8_t* ring = (uint8_t*)ring_memory + 4096 * i;
-    struct virtq* q = &d->queue[i];
-    memset(ring, 0, 4096);
-    q->index = i;
-    q->desc = (struct virtq_desc*)ring;
-    q->avail = (volatile uint16_t*)(ring + 0x100);
-    q->used = (volatile uint32_t*)(ring + 0x200);
-    q->last_used = 0;
-    q->avail_idx = 0;
+    virtq_init(&d->queue[i], i, ring_memory);
     virtio_write(d, REG_QUEUE_SEL, i);
     if (virtio_read(d, REG_QUEUE_NUM_MAX) < VIRTIO_QUEUE_SIZE) return "a queue is too small or missing";
     if (virtio_read(d, REG_QUEUE_READY) != 0) return "a queue is ready before set-up";
@@ -74,13 +68,25 @@ const char* virtio_start(struct virtio_device* d, uint64_t base, uint32_t device
   return 0;
 }
 
+void virtq_init(struct virtq* q, uint16_t index, void* ring_memory) {
+  uint8_t* ring = (uint8_t*)ring_memory + 4096 * index;
+  memset(ring, 0, 4096);
+  q->index = index;
+  q->desc = (struct virtq_desc*)ring;
+  q->avail = (volatile uint16_t*)(ring + 0x100);
+  q->used = (volatile uint32_t*)(ring + 0x200);
+  q->last_used = 0;
+  q->avail_idx = 0;
+}
+
 void virtio_submit(struct virtio_device* d, struct virtq* q, uint16_t head) {
   q->avail[2 + q->avail_idx % VIRTIO_QUEUE_SIZE] = head;
   __asm__ volatile("" ::: "memory"); /* x86: stores are ordered; keep the compiler from reordering */
   q->avail_idx++;
   q->avail[1] = q->avail_idx;
   __asm__ volatile("mfence" ::: "memory");
-  virtio_write(d, REG_QUEUE_NOTIFY, q->index);
+  if (d->notify) *(volatile uint16_t*)(d->notify + (uint64_t)q->index * d->notify_multiplier) = q->index; /* virtio-pci */
+  else virtio_write(d, REG_QUEUE_NOTIFY, q->index);
 }
 
 int64_t virtio_wait_used_for(struct virtq* q, uint16_t* id, uint32_t seconds) {

@@ -1,7 +1,8 @@
 /* A minimal virtio-mmio (version 2) driver for guest programs: up to two
  * split queues of 8 descriptors each, requests submitted synchronously
  * (virtio 1.2 §3.1.1 start-up, §2.7.13 supplying buffers, §4.2.2
- * registers). */
+ * registers). The rings and the request helpers serve virtio-pci too
+ * (virtio_pci.h). */
 #pragma once
 
 #include "guest.h"
@@ -31,7 +32,10 @@ struct virtq {
 };
 
 struct virtio_device {
-  uint64_t base;
+  uint64_t base;      /* virtio-mmio: the register window */
+  uint64_t config;    /* the device-specific configuration */
+  uint64_t notify;    /* virtio-pci: queue N is notified at notify + N * notify_multiplier; 0 for virtio-mmio */
+  uint32_t notify_multiplier;
   uint64_t features;  /* negotiated */
   struct virtq queue[VIRTIO_MAX_QUEUES];
 };
@@ -62,8 +66,13 @@ static inline int64_t virtio_wait_used(struct virtq* q, uint16_t* id) { return v
 
 /* The byte at `offset` of the device-specific configuration. */
 static inline uint8_t virtio_config8(const struct virtio_device* d, uint32_t offset) {
-  return *(volatile uint8_t*)(d->base + 0x100 + offset);
+  return *(volatile uint8_t*)(d->config + offset);
 }
 static inline uint32_t virtio_config32(const struct virtio_device* d, uint32_t offset) {
-  return *(volatile uint32_t*)(d->base + 0x100 + offset);
+  return *(volatile uint32_t*)(d->config + offset);
 }
+
+/* Queue set-up shared by both transports: queue i's rings in the 4 KiB page
+ * ring_memory + 4096 * i, descriptors at +0, available ring at +0x100,
+ * used ring at +0x200. */
+void virtq_init(struct virtq* q, uint16_t index, void* ring_memory);

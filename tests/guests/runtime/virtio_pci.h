@@ -1,0 +1,16 @@
+/* A minimal modern virtio-pci driver for guest programs (virtio 1.2 §4.1):
+ * finds the function through PCI configuration mechanism #1, maps its
+ * structures through the capability list, points every queue's MSI-X
+ * vector at table entry 0 (a fixed interrupt, `vector`, to APIC 0), and
+ * starts the device like virtio_start. Requests then go through the same
+ * virtio_submit / virtio_wait_used and device helpers (virtio_blk.h). */
+#pragma once
+
+#include "virtio_mmio.h"
+
+uint32_t pci_config_read32(uint32_t slot, uint32_t offset);
+void     pci_config_write32(uint32_t slot, uint32_t offset, uint32_t value);
+
+/* Returns 0, or a failure text. */
+const char* virtio_pci_start(struct virtio_device* d, uint32_t device_type, uint64_t wanted, void* ring_memory,
+                             uint16_t queues, uint8_t vector);
