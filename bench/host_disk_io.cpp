@@ -16,7 +16,7 @@
 
 namespace {
 
-constexpr uint32_t kBig = 64 * 1024, kSmall = 4096, kRandomRequests = 4096;
+constexpr uint32_t kBig = 64 * 1024, kHuge = 1024 * 1024, kSmall = 4096, kRandomRequests = 4096;
 
 uint64_t next_random(uint64_t& state) {
   state = state * 6364136223846793005ull + 1442695040888963407ull;
@@ -53,8 +53,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   const uint64_t sectors = static_cast<uint64_t>(::lseek(fd, 0, SEEK_END)) / 512;
-  std::vector<uint8_t> buffer(kBig, 0x5a);
+  std::vector<uint8_t> buffer(kHuge, 0x5a);
   if (!run(fd, "seq_read", false, kBig, false, sectors, buffer) || !run(fd, "seq_write", true, kBig, false, sectors, buffer) ||
+      !run(fd, "seq_read_1m", false, kHuge, false, sectors, buffer) ||
+      !run(fd, "seq_write_1m", true, kHuge, false, sectors, buffer) ||
       !run(fd, "rand_read", false, kSmall, true, sectors, buffer) || !run(fd, "rand_write", true, kSmall, true, sectors, buffer)) {
     std::perror("I/O");
     return 1;

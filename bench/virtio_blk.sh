@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # virtio-blk throughput and IOPS from inside a guest beside the same file
 # read and written on the host, alternately, ROUNDS times (default 3):
-# sequential 64 KiB reads and writes over a 64 MiB image, and 4096 random
+# sequential 64 KiB and 1 MiB reads and writes over a 64 MiB image, and 4096 random
 # 4 KiB reads and writes. Writes are timed up to a completed FLUSH
 # (fdatasync on the host). Target: guest sequential >= 80% of the host's.
 #
@@ -16,7 +16,7 @@ trap 'rm -f "$image"' EXIT
 dd if=/dev/zero of="$image" bs=1M count=64 status=none
 
 declare -A guest host
-patterns=(seq_read seq_write rand_read rand_write)
+patterns=(seq_read seq_write seq_read_1m seq_write_1m rand_read rand_write)
 tsc_hz=0
 for ((round = 1; round <= rounds; round++)); do
   out=$("$build/ember" run --kernel "$build/guests/virtio_blk_bench.elf" --disk "$image" --timeout 600)
@@ -28,7 +28,7 @@ done
 
 # Bytes and requests per pattern are fixed by the programs.
 bytes_of() { case $1 in seq_*) echo $((64 << 20));; *) echo $((4096 * 4096));; esac; }
-requests_of() { case $1 in seq_*) echo 1024;; *) echo 4096;; esac; }
+requests_of() { case $1 in seq_*_1m) echo 64;; seq_*) echo 1024;; *) echo 4096;; esac; }
 printf '%-11s %14s %14s %12s %12s %9s\n' pattern "guest MB/s" "host MB/s" "guest IOPS" "host IOPS" "guest/host"
 for p in "${patterns[@]}"; do
   g=$(median ${guest[$p]}) h=$(median ${host[$p]})
