@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -158,6 +159,10 @@ int run(const ember::cli::Invocation& invocation) {
 
 int main(int argc, char** argv) {
   g_main_entered_ns = ember::monotonic_ns();
+  // A console reader, TAP peer or vsock host program that goes away is an
+  // EPIPE for the writer to handle (console output is then dropped and the
+  // guest runs on), never a signal that kills ember with disks unflushed.
+  std::signal(SIGPIPE, SIG_IGN);
   try {
     const std::vector<std::string_view> args(argv + 1, argv + argc);
     const auto invocation = ember::cli::parse_arguments(args);

@@ -101,6 +101,8 @@ void VsockDevice::watch(int fd, uint32_t events, bool add) {
   }
 }
 
+void VsockDevice::unwatch(int fd) { (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr); }
+
 uint32_t VsockDevice::credit_for_guest(const Connection& connection) const {
   // §5.10.6.3.1: what the guest can still take.
   const uint32_t in_flight = connection.tx_cnt - connection.peer_fwd_cnt;
@@ -109,11 +111,20 @@ uint32_t VsockDevice::credit_for_guest(const Connection& connection) const {
 
 // What the host socket of a connection should wake the worker for: data
 // only while the guest has credit, writability only while bytes wait.
-void VsockDevice::rewatch(const Connection& connection) {
+// A socket with nothing to wait for leaves the epoll set altogether: epoll
+// reports hang-ups and errors even for no events, and a closed peer would
+// keep the worker spinning.
+void VsockDevice::rewatch(Connection& connection) {
   uint32_t events = 0;
   if (connection.established && !connection.host_closed && credit_for_guest(connection) > 0) events |= EPOLLIN;
-  if (!connection.to_host.empty()) events |= EPOLLOUT;
-  watch(connection.socket.get(), events, false);
+  if (!connection.to_host.empty() && !connection.broken) events |= EPOLLOUT;
+  if (events == 0) {
+    if (connection.watched) unwatch(connection.socket.get());
+    connection.watched = false;
+    return;
+  }
+  watch(connection.socket.get(), events, !connection.watched);
+  connection.watched = true;
 }
 
 void VsockDevice::queue_control(VsockOp op, uint32_t guest_port, uint32_t host_port, uint32_t flags) {
@@ -219,6 +230,10 @@ uint32_t VsockDevice::handle(uint16_t queue, const DescriptorChain& chain) {
     case VsockOp::kRequest:
       break;
   }
+  if (connection.broken) {
+    close_connection(key, true);
+    return 0;
+  }
   rewatch(connection);
   return 0;
 }
@@ -242,7 +257,6 @@ void VsockDevice::guest_request(const VsockHeader& header) {
   connection.established = true;
   connection.peer_buf_alloc = header.buf_alloc;
   connection.peer_fwd_cnt = header.fwd_cnt;
-  watch(connection.socket.get(), 0, true);
   rewatch(connection);
   queue_control(VsockOp::kResponse, key.first, key.second);
 }
@@ -259,9 +273,11 @@ bool VsockDevice::forward_to_host(Connection& connection, ChainReader& reader, u
 
 void VsockDevice::flush_to_host(Connection& connection) {
   while (!connection.to_host.empty()) {
-    const ssize_t sent = ::write(connection.socket.get(), connection.to_host.data(), connection.to_host.size());
+    // MSG_NOSIGNAL: a host program that went away is an error here, not SIGPIPE.
+    const ssize_t sent = ::send(connection.socket.get(), connection.to_host.data(), connection.to_host.size(), MSG_NOSIGNAL);
     if (sent < 0 && errno == EINTR) continue;
-    if (sent <= 0) break;  // EAGAIN: EPOLLOUT brings the worker back; an error shows as EOF on read
+    if (sent < 0 && errno != EAGAIN) connection.broken = true;  // the host side is gone: the connection ends
+    if (sent <= 0) break;  // EAGAIN: EPOLLOUT brings the worker back
     connection.to_host.erase(connection.to_host.begin(), connection.to_host.begin() + sent);
     const auto ours = std::min(connection.preamble, static_cast<uint32_t>(sent));
     connection.preamble -= ours;
@@ -318,6 +334,7 @@ void VsockDevice::read_connect_lines() {
     const Key key{static_cast<uint32_t>(*port), new_host_port()};
     Connection& connection = connections_[key];
     connection.socket = std::move(it->socket);
+    connection.watched = true;  // watched for its CONNECT line
     it = pending_hosts_.erase(it);
     rewatch(connection);
     queue_control(VsockOp::kRequest, key.first, key.second);
@@ -377,7 +394,12 @@ ReceiveWait VsockDevice::receive(uint16_t queue, ReceiveBuffers& buffers) {
   (void)::read(pending_.get(), &drained, sizeof drained);
   accept_host_connections();
   read_connect_lines();
-  for (auto& [key, connection] : connections_) flush_to_host(connection);
+  for (auto it = connections_.begin(); it != connections_.end();) {
+    flush_to_host(it->second);
+    const Key key = it->first;
+    ++it;
+    if (connections_.at(key).broken) close_connection(key, true);
+  }
 
   // Control packets first: they carry no payload and open or end connections.
   while (!control_.empty()) {

@@ -73,6 +73,8 @@ class VsockDevice final : public VirtioDevice {
     bool                 host_closed = false;    // EOF from the host socket; SHUTDOWN sent
     bool                 guest_closed = false;   // the guest will send no more
     bool                 host_write_shut = false;
+    bool                 broken = false;         // writing to the host socket failed
+    bool                 watched = false;        // in the epoll set
   };
   // A host program that has not finished its "CONNECT <port>\n" yet.
   struct PendingHost {
@@ -94,7 +96,8 @@ class VsockDevice final : public VirtioDevice {
   void     queue_credit_update(Connection& connection, Key key);
   void     close_connection(Key key, bool tell_guest);
   void     watch(int fd, uint32_t events, bool add);
-  void     rewatch(const Connection& connection);
+  void     rewatch(Connection& connection);
+  void     unwatch(int fd);
   uint32_t credit_for_guest(const Connection& connection) const;
   uint32_t new_host_port();
 

@@ -131,6 +131,21 @@ TEST_F(HostilePrograms, StringIoWithLargeCountsToAnUnmappedPort) {
   EXPECT_EQ(result.out, "written by rep outsb\n");
 }
 
+// The console's reader is gone (`ember run ... | head` after head exits):
+// the guest runs to its own exit with its output dropped, and ember says so.
+TEST_F(HostilePrograms, ConsoleReaderGoneKeepsTheGuestRunning) {
+  const auto result = run_process_after(
+      [] {
+        int ends[2];
+        if (pipe(ends) != 0) _exit(90);
+        close(ends[0]);  // nobody will ever read
+        dup2(ends[1], STDOUT_FILENO);
+      },
+      {EMBER_BINARY, "run", "--kernel", guest_program("hello"), "--cmdline", "exit=7", "--timeout", "30"});
+  EXPECT_EQ(result.exit_code, 7) << "the guest's own status, not SIGPIPE's 141: " << result.err;
+  EXPECT_NE(result.err.find("console output failed"), std::string::npos) << result.err;
+}
+
 // No /dev/kvm at all: ember runs in a mount namespace whose /dev is an
 // empty tmpfs. Needs root (CAP_SYS_ADMIN) to build that namespace.
 TEST(KvmAccess, MissingDevKvmIsOneClearErrorWithStatus1) {

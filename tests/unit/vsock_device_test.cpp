@@ -5,6 +5,7 @@
 #include "virtio/vsock_device.h"
 
 #include <sys/socket.h>
+#include <time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -168,6 +169,35 @@ TEST_F(VsockDeviceTest, GuestConnectsToAHostPortAndDataFlowsBothWays) {
   auto [reset, nothing] = next_packet();
   EXPECT_EQ(reset.op, static_cast<uint16_t>(VsockOp::kReset));
   EXPECT_EQ(read_some(host.get(), 1), "") << "the host side sees the end";
+}
+
+// CPU time this process used, in milliseconds.
+double process_cpu_ms() {
+  timespec now{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) * 1e3 + static_cast<double>(now.tv_nsec) / 1e6;
+}
+
+// The host closes its end: the guest hears SHUTDOWN (no more sends) once,
+// and the worker then waits instead of spinning on the closed socket.
+TEST_F(VsockDeviceTest, HostClosingItsEndIsToldOnceAndCostsNothingAfter) {
+  const FileDescriptor listener = listen_at(path_ + "_5002");
+  send(VsockOp::kRequest, 1234, 5002);
+  EXPECT_EQ(next_packet().first.op, static_cast<uint16_t>(VsockOp::kResponse));
+  {
+    const FileDescriptor host{::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC)};
+    ASSERT_TRUE(host.valid());
+  }
+  const auto [shutdown, none] = next_packet();
+  EXPECT_EQ(shutdown.op, static_cast<uint16_t>(VsockOp::kShutdown));
+  EXPECT_EQ(shutdown.flags, kShutdownSend);
+  const double before = process_cpu_ms();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_LT(process_cpu_ms() - before, 100.0) << "the worker spins on the closed socket";
+  EXPECT_EQ(receive_.used_index(), received_) << "one SHUTDOWN, nothing more";
+  // Data the guest still sends to the closed socket ends the connection.
+  send(VsockOp::kReadWrite, 1234, 5002, "too late");
+  EXPECT_EQ(next_packet().first.op, static_cast<uint16_t>(VsockOp::kReset));
 }
 
 TEST_F(VsockDeviceTest, NobodyListeningMeansReset) {
