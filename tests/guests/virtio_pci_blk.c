@@ -29,6 +29,7 @@ int guest_main(void) {
 
   const char* failed = virtio_pci_start(&disk, 2, VIRTIO_BLK_F_FLUSH, ring, 1, VECTOR);
   if (failed) guest_fail(failed);
+  if ((pci_config_read32(1, 0x3c) >> 8 & 0xff) != 0) guest_fail("ember's functions have no INTx pin, this one has");
   const uint64_t sectors = virtio_config32(&disk, 0) | ((uint64_t)virtio_config32(&disk, 4) << 32);
   if (sectors != cmdline_number("sectors", 0)) guest_fail("capacity differs from the image size");
 

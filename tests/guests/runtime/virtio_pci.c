@@ -38,6 +38,47 @@ void pci_config_write32(uint32_t slot, uint32_t offset, uint32_t value) {
 
 static uint8_t config8(uint32_t slot, uint32_t offset) { return (uint8_t)(pci_config_read32(slot, offset) >> (8 * (offset & 3))); }
 
+/* BAR `index`'s address; 64-bit memory BARs take the next BAR as their high half. */
+static uint64_t bar_address(uint32_t slot, uint32_t index) {
+  if (index > 5) return 0;
+  const uint32_t low = pci_config_read32(slot, 0x10 + 4 * index);
+  if (low & 1) return 0; /* an I/O BAR */
+  const uint64_t high = (low & 0x6) == 0x4 && index < 5 ? pci_config_read32(slot, 0x14 + 4 * index) : 0;
+  return (high << 32 | low) & ~0xfull;
+}
+
+/* Makes [address, address + 2 MiB) reachable, identity-mapped and
+ * uncacheable, for BARs firmware put above the 4 GiB the boot page tables
+ * cover (SeaBIOS puts 64-bit BARs there). Uses 2 MiB pages from a small
+ * static pool; returns 0 when the pool is spent. */
+static uint64_t high_tables[6][512] __attribute__((aligned(4096)));
+static int high_tables_used;
+
+static uint64_t* table_below(uint64_t* entry) {
+  if (!(*entry & 1)) {
+    if (high_tables_used == 6) return 0;
+    uint64_t* fresh = high_tables[high_tables_used++];
+    memset(fresh, 0, 4096);
+    *entry = (uint64_t)fresh | 0x3;
+  }
+  return (uint64_t*)(*entry & 0x000ffffffffff000ull);
+}
+
+static int map_high(uint64_t address) {
+  if (address < (4ull << 30)) return 1; /* the boot page tables cover it */
+  uint64_t cr3;
+  __asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
+  uint64_t* pml4 = (uint64_t*)(cr3 & 0x000ffffffffff000ull);
+  uint64_t* pdpt = table_below(&pml4[(address >> 39) & 511]);
+  if (!pdpt) return 0;
+  if (pdpt[(address >> 30) & 511] & 0x80) return 1; /* already a 1 GiB page */
+  uint64_t* pd = table_below(&pdpt[(address >> 30) & 511]);
+  if (!pd) return 0;
+  pd[(address >> 21) & 511] = (address & ~0x1fffffull) | 0x80 | 0x10 | 0x3; /* 2 MiB, PCD, RW, P */
+  __asm__ volatile("mov %0, %%cr3" : : "r"(cr3) : "memory");
+  return 1;
+}
+
 static volatile uint8_t* common;
 static void common8(uint32_t at, uint8_t v) { *(volatile uint8_t*)(common + at) = v; }
 static void common16(uint32_t at, uint16_t v) { *(volatile uint16_t*)(common + at) = v; }
@@ -54,28 +95,32 @@ const char* virtio_pci_start(struct virtio_device* d, uint32_t device_type, uint
     if (pci_config_read32(slot, 0) == (VIRTIO_VENDOR | (0x1040u + device_type) << 16)) break;
   }
   if (slot == 32) return "no virtio-pci function of that type on bus 0";
-  if (config8(slot, 0x3d) != 0) return "the function has an INTx pin; ember's have none";
   pci_config_write32(slot, 0x04, 0x6); /* memory decoding and bus mastering */
-  const uint64_t bar = ((uint64_t)pci_config_read32(slot, 0x14) << 32 | pci_config_read32(slot, 0x10)) & ~0xfull;
-  if (bar == 0) return "BAR0 is not assigned";
 
+  /* The structures may sit in any memory BAR (ember uses BAR0, QEMU BAR4
+   * and the MSI-X table in BAR1): each capability names its own. */
   uint64_t common_at = 0, device_at = 0, notify_at = 0, msix_table = 0;
   uint32_t multiplier = 0, msix = 0;
   for (uint32_t at = config8(slot, 0x34); at != 0; at = config8(slot, at + 1)) {
     const uint8_t id = config8(slot, at);
     if (id == CAP_MSIX) {
+      const uint32_t table = pci_config_read32(slot, at + 4);
       msix = at;
-      msix_table = bar + (pci_config_read32(slot, at + 4) & ~7u);
+      msix_table = bar_address(slot, table & 7) + (table & ~7u);
+      if (!map_high(msix_table)) return "no page tables left to map a BAR above 4 GiB";
     }
     if (id != CAP_VENDOR) continue;
+    const uint8_t type = config8(slot, at + 3);
+    if (type != CFG_COMMON && type != CFG_DEVICE && type != CFG_NOTIFY) continue; /* ISR and PCI_CFG: unused */
+    const uint64_t bar = bar_address(slot, config8(slot, at + 4));
+    if (bar == 0) return "a virtio BAR is unassigned";
     const uint64_t where = bar + pci_config_read32(slot, at + 8);
-    switch (config8(slot, at + 3)) {
-      case CFG_COMMON: common_at = where; break;
-      case CFG_DEVICE: device_at = where; break;
-      case CFG_NOTIFY:
-        notify_at = where;
-        multiplier = pci_config_read32(slot, at + 16);
-        break;
+    if (!map_high(where)) return "no page tables left to map a BAR above 4 GiB";
+    if (type == CFG_COMMON) common_at = where;
+    if (type == CFG_DEVICE) device_at = where;
+    if (type == CFG_NOTIFY) {
+      notify_at = where;
+      multiplier = pci_config_read32(slot, at + 16);
     }
   }
   if (!common_at || !device_at || !notify_at || !msix) return "a virtio or MSI-X capability is missing";

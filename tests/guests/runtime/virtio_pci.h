@@ -1,6 +1,8 @@
-/* A minimal modern virtio-pci driver for guest programs (virtio 1.2 §4.1):
- * finds the function through PCI configuration mechanism #1, maps its
- * structures through the capability list, points every queue's MSI-X
+/* A minimal modern virtio-pci driver for guest programs (virtio 1.2 §4.1),
+ * for ember's functions and QEMU's alike (`disable-legacy=on`): finds the
+ * function through PCI configuration mechanism #1, maps its structures
+ * through the capability list (whatever BARs they are in, mapping them when
+ * firmware put them above 4 GiB), points every queue's MSI-X
  * vector at table entry 0 (a fixed interrupt, `vector`, to APIC 0), and
  * starts the device like virtio_start. Requests then go through the same
  * virtio_submit / virtio_wait_used and device helpers (virtio_blk.h). */
