@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
-# virtio-blk throughput and IOPS from inside a guest beside the same file
-# read and written on the host, alternately, ROUNDS times (default 3):
-# sequential 64 KiB and 1 MiB reads and writes over a 64 MiB image, and 4096 random
-# 4 KiB reads and writes. Writes are timed up to a completed FLUSH
-# (fdatasync on the host). Target: guest sequential >= 80% of the host's.
+# virtio-blk throughput and IOPS from inside a guest, beside QEMU and the
+# host, in one run: ROUNDS (default 3) alternating rounds of
+#   ember-mmio  tests/guests/virtio_blk_bench.c over virtio-mmio,
+#   ember-pci   the same program as a multiboot image over virtio-pci,
+#   qemu-pci    that multiboot image under qemu-system-x86_64 -M pc -accel kvm
+#               with -device virtio-blk-pci,disable-legacy=on,
+#   host        bench/host_disk_io: pread/pwrite on the same file,
+# each on a 64 MiB image: sequential 64 KiB and 1 MiB reads and writes, and
+# 4096 random 4 KiB reads and writes. Writes are timed up to a completed
+# FLUSH (fdatasync on the host; QEMU's default cache mode is writeback too).
+# All guests poll one request at a time. Targets: guest sequential >= 80% of
+# the host's, and ember >= QEMU.
 #
-#   bench/virtio_blk.sh [ROUNDS]      (after scripts/build.sh)
+#   bench/virtio_blk.sh [ROUNDS]      (after scripts/build.sh; QEMU from scripts/setup.sh)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/bench/median.sh"
@@ -15,24 +22,47 @@ image=$(mktemp /tmp/ember-bench-disk-XXXXXX)
 trap 'rm -f "$image"' EXIT
 dd if=/dev/zero of="$image" bs=1M count=64 status=none
 
-declare -A guest host
+sides=(ember-mmio ember-pci qemu-pci host)
 patterns=(seq_read seq_write seq_read_1m seq_write_1m rand_read rand_write)
+declare -A cycles
+run_side() {
+  case $1 in
+    ember-mmio) "$build/ember" run --kernel "$build/guests/virtio_blk_bench.elf" --disk "$image" --timeout 600 ;;
+    ember-pci) "$build/ember" run --kernel "$build/guests/multiboot_virtio_blk_bench.elf" --disk "$image" \
+                 --virtio-transport pci --timeout 600 ;;
+    qemu-pci) timeout 600 qemu-system-x86_64 -M pc -accel kvm -m 256 -nographic -no-reboot \
+                -kernel "$build/guests/multiboot_virtio_blk_bench.elf" \
+                -drive "file=$image,if=none,id=disk,format=raw" -device virtio-blk-pci,drive=disk,disable-legacy=on \
+                -device isa-debug-exit,iobase=0xf4 || true ;;  # isa-debug-exit makes even success non-zero
+    host) "$build/bench/host_disk_io" "$image" ;;
+  esac
+}
 tsc_hz=0
 for ((round = 1; round <= rounds; round++)); do
-  out=$("$build/ember" run --kernel "$build/guests/virtio_blk_bench.elf" --disk "$image" --timeout 600)
-  for p in "${patterns[@]}"; do guest[$p]+=" $(sed -n "s/^bench $p .*cycles=\([0-9]*\).*/\1/p" <<<"$out")"; done
-  out=$("$build/bench/host_disk_io" "$image")
-  for p in "${patterns[@]}"; do host[$p]+=" $(sed -n "s/^bench $p .*cycles=\([0-9]*\).*/\1/p" <<<"$out")"; done
-  tsc_hz=$(sed -n 's/^tsc_hz=//p' <<<"$out")
+  for side in "${sides[@]}"; do
+    out=$(run_side "$side" | tr -d '\r')
+    for p in "${patterns[@]}"; do
+      value=$(sed -n "s/.*bench $p .*cycles=\([0-9]*\).*/\1/p" <<<"$out")  # QEMU: after SeaBIOS text on the line
+      [[ -n $value ]] || { echo "virtio_blk.sh: $side printed no $p result:" >&2; echo "$out" | tail -5 >&2; exit 1; }
+      cycles[$side,$p]+=" $value"
+    done
+    [[ $side == host ]] && tsc_hz=$(sed -n 's/^tsc_hz=//p' <<<"$out")
+  done
 done
 
 # Bytes and requests per pattern are fixed by the programs.
 bytes_of() { case $1 in seq_*) echo $((64 << 20));; *) echo $((4096 * 4096));; esac; }
-requests_of() { case $1 in seq_*_1m) echo 64;; seq_*) echo 1024;; *) echo 4096;; esac; }
-printf '%-11s %14s %14s %12s %12s %9s\n' pattern "guest MB/s" "host MB/s" "guest IOPS" "host IOPS" "guest/host"
+printf '%-13s %11s %11s %11s %11s %12s %12s\n' "MB/s" "${sides[@]}" "pci/qemu" "mmio/host"
 for p in "${patterns[@]}"; do
-  g=$(median ${guest[$p]}) h=$(median ${host[$p]})
-  awk -v g="$g" -v h="$h" -v hz="$tsc_hz" -v b="$(bytes_of $p)" -v r="$(requests_of $p)" -v p="$p" 'BEGIN {
-    printf "%-11s %14.1f %14.1f %12.0f %12.0f %8.0f%%\n", p, b / (g / hz) / 1e6, b / (h / hz) / 1e6, r / (g / hz), r / (h / hz), 100 * h / g }'
+  line=$(printf '%-13s' "$p")
+  declare -A mbs=()
+  for side in "${sides[@]}"; do
+    c=$(median ${cycles[$side,$p]})
+    mbs[$side]=$(awk -v c="$c" -v hz="$tsc_hz" -v b="$(bytes_of "$p")" 'BEGIN { printf "%.1f", b / (c / hz) / 1e6 }')
+    line+=$(printf ' %11s' "${mbs[$side]}")
+  done
+  line+=$(awk -v e="${mbs[ember-pci]}" -v q="${mbs[qemu-pci]}" -v m="${mbs[ember-mmio]}" -v h="${mbs[host]}" \
+    'BEGIN { printf " %11.2fx %11.0f%%", e / q, 100 * m / h }')
+  echo "$line"
 done
-echo "(medians of $rounds alternating rounds; TSC ${tsc_hz} Hz)"
+echo "(medians of $rounds alternating rounds; TSC ${tsc_hz} Hz; IOPS = MB/s x 1e6 / request size)"
