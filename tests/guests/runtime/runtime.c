@@ -69,7 +69,17 @@ void guest_fail(const char* why) {
   guest_exit(1);
 }
 
+/* Multiboot programs (multiboot/entry.S) define this; others do not. */
+extern uint32_t multiboot_info_address __attribute__((weak));
+
 const char* boot_cmdline(void) {
+  if (!boot_params_address) {
+    /* A multiboot boot: the command line is in the multiboot information
+     * (flags bit 2), as ember and QEMU's -append put it. */
+    if (&multiboot_info_address == 0 || !multiboot_info_address) return "";
+    const volatile uint32_t* info = (const volatile uint32_t*)(uintptr_t)multiboot_info_address;
+    return (info[0] & 4) && info[4] ? (const char*)(uintptr_t)info[4] : "";
+  }
   const uint32_t pointer = *(volatile uint32_t*)(boot_params_address + BP_CMD_LINE_PTR);
   return pointer ? (const char*)(uintptr_t)pointer : "";
 }
