@@ -158,8 +158,10 @@ const char* virtio_pci_start(struct virtio_device* d, uint32_t device_type, uint
     common16(COMMON_QUEUE_SELECT, i);
     if (read_common16(COMMON_QUEUE_SIZE) < VIRTIO_QUEUE_SIZE) return "a queue is too small or missing";
     common16(COMMON_QUEUE_SIZE, VIRTIO_QUEUE_SIZE);
-    common16(COMMON_QUEUE_MSIX_VECTOR, 0);
-    if (read_common16(COMMON_QUEUE_MSIX_VECTOR) != 0) return "the device did not take MSI-X vector 0";
+    /* vector 0: a polling driver, no interrupts at all (VIRTIO_MSI_NO_VECTOR). */
+    const uint16_t entry_index = vector ? 0 : 0xffff;
+    common16(COMMON_QUEUE_MSIX_VECTOR, entry_index);
+    if (read_common16(COMMON_QUEUE_MSIX_VECTOR) != entry_index) return "the device did not take the MSI-X vector";
     common32(COMMON_QUEUE_DESC, (uint32_t)(uint64_t)ring);
     common32(COMMON_QUEUE_DESC + 4, 0);
     common32(COMMON_QUEUE_DRIVER, (uint32_t)(uint64_t)(ring + 0x100));

@@ -3,7 +3,8 @@
  * function through PCI configuration mechanism #1, maps its structures
  * through the capability list (whatever BARs they are in, mapping them when
  * firmware put them above 4 GiB), points every queue's MSI-X
- * vector at table entry 0 (a fixed interrupt, `vector`, to APIC 0), and
+ * vector at table entry 0 (a fixed interrupt, `vector`, to APIC 0; vector 0
+ * means no interrupts, for drivers that poll), and
  * starts the device like virtio_start. Requests then go through the same
  * virtio_submit / virtio_wait_used and device helpers (virtio_blk.h). */
 #pragma once
