@@ -259,9 +259,7 @@ uint32_t PciTransport::common_read_locked(uint64_t offset, size_t) {
     case kDeviceFeatureSelect: return device_features_select_;
     case kDeviceFeature: return device_features_locked();
     case kDriverFeatureSelect: return driver_features_select_;
-    case kDriverFeature:
-      return driver_features_select_ == 0 ? static_cast<uint32_t>(driver_features_)
-             : driver_features_select_ == 1 ? static_cast<uint32_t>(driver_features_ >> 32) : 0;
+    case kDriverFeature: return driver_features_locked();
     case kConfigMsixVector: return config_vector_;
     case kNumQueues: return static_cast<uint32_t>(queues_.size());
     case kDeviceStatus: return status_;

@@ -15,7 +15,6 @@ namespace {
 // How many requests the worker serves before letting a reset in.
 constexpr uint32_t kBatch = 64;
 
-
 }  // namespace
 
 bool signal_eventfd(int eventfd) {
@@ -63,11 +62,17 @@ std::vector<std::unique_lock<std::mutex>> Transport::pause_workers() {
   return held;
 }
 
-uint32_t Transport::device_features_locked() const {
-  return device_features_select_ == 0   ? static_cast<uint32_t>(offered_features_)
-         : device_features_select_ == 1 ? static_cast<uint32_t>(offered_features_ >> 32)
-                                        : 0;
+namespace {
+
+// Feature words are read 32 bits at a time; selects above 1 read as zero.
+uint32_t feature_word(uint64_t features, uint32_t select) {
+  return select == 0 ? static_cast<uint32_t>(features) : select == 1 ? static_cast<uint32_t>(features >> 32) : 0;
 }
+
+}  // namespace
+
+uint32_t Transport::device_features_locked() const { return feature_word(offered_features_, device_features_select_); }
+uint32_t Transport::driver_features_locked() const { return feature_word(driver_features_, driver_features_select_); }
 
 void Transport::write_driver_features_locked(uint32_t value) {
   if ((status_ & kFeaturesOk) != 0) {

@@ -42,6 +42,7 @@ class Transport {
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;
 
+  std::string_view name() const { return device_.name(); }
   uint16_t queue_count() const { return static_cast<uint16_t>(queues_.size()); }
   int      notify_eventfd(uint16_t queue) const { return queues_[queue].notify.get(); }
 
@@ -71,6 +72,7 @@ class Transport {
   // Register semantics both transports share. Callers hold mutex_ except
   // for write_status and notify, which take the locks they need.
   uint32_t device_features_locked() const;  // the 32 bits device_features_select_ picks
+  uint32_t driver_features_locked() const;  // the 32 bits driver_features_select_ picks
   void     write_driver_features_locked(uint32_t value);
   void     write_status(uint32_t value);
   void     notify(uint32_t queue);
@@ -80,7 +82,6 @@ class Transport {
   Queue* selected_queue_for_write_locked(std::string_view register_name, bool is_enable_register);
   bool   have_selected_queue_locked() const { return queue_select_ < queues_.size(); }
   void   set_needs_reset_locked(std::string_view why);
-  std::string_view name() const { return device_.name(); }
 
   const GuestMemory& memory_;
   VirtioDevice&      device_;

@@ -255,21 +255,29 @@ Status Machine::add_virtio_device(std::unique_ptr<virtio::VirtioDevice> device) 
   return config_.virtio_transport == MachineConfig::VirtioTransport::Pci ? add_pci_transport(added) : add_mmio_transport(added);
 }
 
+void Machine::register_notifiers(const virtio::Transport& transport, uint32_t length,
+                                 const std::function<uint64_t(uint16_t)>& address_of) {
+  // Queue notifications go straight to the worker (KVM_IOEVENTFD), matched
+  // on the queue index the driver writes; where KVM refuses, they arrive as
+  // exits to ember and take the same path.
+  for (uint16_t queue = 0; queue < transport.queue_count(); ++queue) {
+    auto added = vm_.add_ioeventfd(address_of(queue), length, queue, transport.notify_eventfd(queue));
+    if (!added) {
+      log::warning(std::string(transport.name()) + ": queue notifications will exit to ember: " + added.error().message);
+      return;
+    }
+  }
+}
+
 Status Machine::add_mmio_transport(virtio::VirtioDevice& device) {
   const auto slot = static_cast<unsigned>(virtio_transports_.size());
   auto& pin = virtio_pins_.emplace_back(std::make_unique<IoapicPin>(ioapic_, virtio::kFirstPin + slot));
   auto transport = std::make_unique<virtio::MmioTransport>(memory_, device, *pin);
   const uint64_t base = virtio::mmio_address(slot);
   if (auto inserted = mmio_bus_.insert(base, virtio::MmioTransport::kSize, *transport); !inserted) return inserted.error();
-  // Queue notifications go straight to the worker (KVM_IOEVENTFD); where
-  // KVM refuses, they arrive as MMIO exits and take the same path.
-  for (uint16_t queue = 0; queue < transport->queue_count(); ++queue) {
-    auto added = vm_.add_ioeventfd(base + virtio::MmioTransport::kQueueNotifyOffset, 4, queue, transport->notify_eventfd(queue));
-    if (!added) {
-      log::warning(std::string(transport->name()) + ": queue notifications will exit to ember: " + added.error().message);
-      break;
-    }
-  }
+  // Linux writes the queue's index, 32 bits, to QueueNotify.
+  register_notifiers(*transport, 4,
+                     [base](uint16_t) { return base + virtio::MmioTransport::kQueueNotifyOffset; });
   virtio_transports_.push_back(std::move(transport));
   return {};
 }
@@ -281,14 +289,9 @@ Status Machine::add_pci_transport(virtio::VirtioDevice& device) {
   auto transport = std::make_unique<virtio::PciTransport>(memory_, device, msi_, bar);
   if (pci_.add(*transport) != slot) return Error{"PCI bus 0 has no free slot"};
   // Linux writes the queue's index, 16 bits, to the queue's own address.
-  for (uint16_t queue = 0; queue < transport->queue_count(); ++queue) {
-    const uint64_t notify = bar + virtio::PciTransport::kNotifyOffset + virtio::PciTransport::kNotifyMultiplier * queue;
-    auto added = vm_.add_ioeventfd(notify, 2, queue, transport->notify_eventfd(queue));
-    if (!added) {
-      log::warning(std::string(transport->name()) + ": queue notifications will exit to ember: " + added.error().message);
-      break;
-    }
-  }
+  register_notifiers(*transport, 2, [bar](uint16_t queue) {
+    return bar + virtio::PciTransport::kNotifyOffset + uint64_t{virtio::PciTransport::kNotifyMultiplier} * queue;
+  });
   virtio_transports_.push_back(std::move(transport));
   return {};
 }

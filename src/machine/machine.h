@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -79,6 +80,9 @@ class Machine final : public MachineControl {
   Status add_virtio_device(std::unique_ptr<virtio::VirtioDevice> device);
   Status add_mmio_transport(virtio::VirtioDevice& device);
   Status add_pci_transport(virtio::VirtioDevice& device);
+  // KVM_IOEVENTFD for each queue of `transport` at address_of(queue).
+  void   register_notifiers(const virtio::Transport& transport, uint32_t length,
+                            const std::function<uint64_t(uint16_t)>& address_of);
   // After the run: stops the virtio workers and lets block devices flush.
   void   stop_devices();
   Status fill_fw_cfg(std::vector<std::pair<std::string, std::vector<uint8_t>>> files);
