@@ -14,6 +14,7 @@
 
 #include "base/log.h"
 #include "base/strings.h"
+#include "virtio/transport.h"
 
 namespace ember::virtio {
 namespace {
@@ -30,11 +31,6 @@ Result<sockaddr_un> unix_address(const std::string& path) {
   }
   std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
   return address;
-}
-
-void signal_pending(int eventfd) {
-  const uint64_t one = 1;
-  (void)::write(eventfd, &one, sizeof one);
 }
 
 }  // namespace
@@ -127,17 +123,29 @@ void VsockDevice::rewatch(Connection& connection) {
   connection.watched = true;
 }
 
-void VsockDevice::queue_control(VsockOp op, uint32_t guest_port, uint32_t host_port, uint32_t flags) {
+VsockHeader VsockDevice::header_for_guest(VsockOp op, Key key, uint32_t flags) const {
   VsockHeader header{};
   header.src_cid = kVsockHostCid;
   header.dst_cid = guest_cid_;
-  header.src_port = host_port;
-  header.dst_port = guest_port;
+  header.src_port = key.second;
+  header.dst_port = key.first;
   header.type = kVsockTypeStream;
   header.op = static_cast<uint16_t>(op);
   header.flags = flags;
-  control_.push_back(header);
-  signal_pending(pending_.get());
+  return header;
+}
+
+// Every packet to the guest carries ember's credit (§5.10.6.3): the buffer
+// it has and, for a live connection, what the host socket took so far.
+void VsockDevice::stamp_credit(VsockHeader& header, Connection* connection) {
+  header.buf_alloc = kBufferBytes;
+  header.fwd_cnt = connection != nullptr ? connection->fwd_cnt : 0;
+  if (connection != nullptr) connection->fwd_cnt_told = connection->fwd_cnt;
+}
+
+void VsockDevice::queue_control(VsockOp op, uint32_t guest_port, uint32_t host_port, uint32_t flags) {
+  control_.push_back(header_for_guest(op, {guest_port, host_port}, flags));
+  (void)signal_eventfd(pending_.get());
 }
 
 uint32_t VsockDevice::new_host_port() {
@@ -362,26 +370,18 @@ VsockDevice::Sent VsockDevice::send_guest_data(Connection& connection, Key key, 
     buffers.give_back(1);
     return Sent::kNothing;
   }
-  VsockHeader header{};
-  header.src_cid = kVsockHostCid;
-  header.dst_cid = guest_cid_;
-  header.src_port = key.second;
-  header.dst_port = key.first;
-  header.type = kVsockTypeStream;
-  header.buf_alloc = kBufferBytes;
-  header.fwd_cnt = connection.fwd_cnt;
-  connection.fwd_cnt_told = connection.fwd_cnt;
+  VsockHeader header;
   if (got <= 0) {
     // EOF or an error: the host will send no more (§5.10.6.4).
-    header.op = static_cast<uint16_t>(VsockOp::kShutdown);
-    header.flags = kShutdownSend;
+    header = header_for_guest(VsockOp::kShutdown, key, kShutdownSend);
     connection.host_closed = true;
     got = 0;
   } else {
-    header.op = static_cast<uint16_t>(VsockOp::kReadWrite);
+    header = header_for_guest(VsockOp::kReadWrite, key);
     header.len = static_cast<uint32_t>(got);
     connection.tx_cnt += static_cast<uint32_t>(got);
   }
+  stamp_credit(header, &connection);
   ChainWriter header_writer{*chain};
   (void)header_writer.write_object(header);
   buffers.fill(std::array{UsedElement{chain->head, static_cast<uint32_t>(kHeaderBytes + static_cast<size_t>(got))}});
@@ -407,9 +407,7 @@ ReceiveWait VsockDevice::receive(uint16_t queue, ReceiveBuffers& buffers) {
     if (!chain) return ReceiveWait::kBuffers;
     VsockHeader header = control_.front();
     const auto found = connections_.find({header.dst_port, header.src_port});
-    header.buf_alloc = kBufferBytes;
-    header.fwd_cnt = found != connections_.end() ? found->second.fwd_cnt : 0;
-    if (found != connections_.end()) found->second.fwd_cnt_told = header.fwd_cnt;
+    stamp_credit(header, found != connections_.end() ? &found->second : nullptr);
     ChainWriter writer{*chain};
     const bool fits = writer.write_object(header);
     if (!fits) EMBER_GUEST_WARNING("virtio-vsock: receive buffer too small for a packet header; the packet is lost");

@@ -92,6 +92,9 @@ class VsockDevice final : public VirtioDevice {
   void     accept_host_connections();
   void     read_connect_lines();
   Sent     send_guest_data(Connection& connection, Key key, ReceiveBuffers& buffers);
+  // A packet header from the host end of connection `key` to the guest.
+  VsockHeader header_for_guest(VsockOp op, Key key, uint32_t flags = 0) const;
+  static void stamp_credit(VsockHeader& header, Connection* connection);
   void     queue_control(VsockOp op, uint32_t guest_port, uint32_t host_port, uint32_t flags = 0);
   void     queue_credit_update(Connection& connection, Key key);
   void     close_connection(Key key, bool tell_guest);
