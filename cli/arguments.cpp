@@ -238,7 +238,8 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
     }
     static constexpr std::string_view kKnown[] = {"--kernel", "--initrd",  "--cmdline", "--memory",      "--cpus",
                                                   "--console", "--timeout", "--report", "--exit-device", "--user", "--seccomp",
-                                                  "--dump-dtb", "--virtio-transport", "--vsock"};
+                                                  "--dump-dtb", "--virtio-transport", "--vsock",
+                                                  "--describe-machine"};
     static constexpr std::string_view kRepeatable[] = {"--module", "--fw-cfg", "--disk", "--net"};
     if (flag == "--rng") {  // the one option without a value
       if (inline_value) return Error{"--rng takes no value"};
@@ -311,6 +312,10 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
       if (value == "mmio") invocation.machine.virtio_transport = MachineConfig::VirtioTransport::Mmio;
       else if (value == "pci") invocation.machine.virtio_transport = MachineConfig::VirtioTransport::Pci;
       else return Error{"--virtio-transport '" + std::string(value) + "' is not one of mmio, pci"};
+    } else if (flag == "--describe-machine") {
+      if (value == "mptable") invocation.machine.description = MachineConfig::Description::MpTable;
+      else if (value == "dtb") invocation.machine.description = MachineConfig::Description::DeviceTree;
+      else return Error{"--describe-machine '" + std::string(value) + "' is not one of mptable, dtb"};
     } else if (flag == "--dump-dtb") {
       if (value.empty()) return Error{"--dump-dtb needs a file path"};
       invocation.dump_dtb_path = value;

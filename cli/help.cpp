@@ -86,13 +86,25 @@ Options (each at most once unless said; --opt VALUE and --opt=VALUE both work):
                      modern virtio-pci functions on PCI bus 0 (slots 1-8,
                      BARs at 0xe0000000), MSI-X interrupts only, found by the
                      guest's PCI scan (Linux: CONFIG_VIRTIO_PCI, CONFIG_PCI_MSI)
+  --describe-machine mptable|dtb
+                     how the guest learns what the machine has. mptable
+                     (default): an Intel MP table (CPUs, IOAPIC, ISA IRQs)
+                     and, for virtio-mmio, virtio_mmio.device= on the kernel
+                     command line. dtb: the device tree of --dump-dtb in
+                     boot_params' setup_data chain (SETUP_DTB) and neither
+                     of those; needs a bzImage, and a Linux built with
+                     CONFIG_OF_EARLY_FLATTREE, which x86-64 kernels get
+                     only with CONFIG_OF_UNITTEST (CONFIG_OF=y). ISA
+                     interrupts (the timer, COM1) then reach the CPU through
+                     the 8259 (LINT0 in ExtINT mode), as no tree binding
+                     routes them to the IOAPIC
   --dump-dtb PATH     build the machine (every file, device and KVM checked),
                      write its flattened device tree to PATH and exit 0
                      without starting the guest; read it with
                      dtc -I dtb -O dts PATH. It lists the CPUs, RAM, LAPIC,
                      IOAPIC, COM1 and each virtio-mmio device with its
-                     address and IOAPIC pin. The guest is not given it: x86
-                     Linux reads one only when built for CE4100/OLPC
+                     address and IOAPIC pin: what --describe-machine dtb
+                     hands the guest
   --exit-device ember|qemu
                      what a write to port 0xf4 means: ember (default): byte N
                      exits with status N; qemu: like QEMU's isa-debug-exit

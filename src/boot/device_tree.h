@@ -3,10 +3,11 @@
 // COM1 and every virtio-mmio device with its address and interrupt.
 //
 // `ember run --dump-dtb PATH` writes it; `dtc -I dtb -O dts PATH` reads it.
-// Not handed to the guest (yet): x86 Linux reads a SETUP_DTB only when built
-// with CONFIG_OF_EARLY_FLATTREE (only the CE4100/OLPC platforms select it),
-// and such a kernel would take CPUs and the IOAPIC from the tree and from
-// ember's MP table both. README "Status" says so.
+// `--describe-machine dtb` hands it to the guest as a SETUP_DTB instead of
+// the MP table: x86 Linux reads one only when built with
+// CONFIG_OF_EARLY_FLATTREE, and such a kernel would take CPUs and the IOAPIC
+// from the tree and from an MP table both (arch/x86/kernel/devicetree.c,
+// then mpparse.c), so it gets one or the other, never both.
 #pragma once
 
 #include <cstdint>

@@ -19,10 +19,12 @@ inline constexpr uint64_t kPageDirs      = 0xb000;   // kMaxIdentityGiB page dir
 inline constexpr uint64_t kMaxIdentityGiB = 16;      // the boot page tables map [0, 16 GiB) at most
 inline constexpr uint64_t kCmdline       = 0x20000;
 inline constexpr uint64_t kCmdlineMax    = 0x10000;  // 64 KiB, the most any kernel header may ask for
+inline constexpr uint64_t kSetupData    = 0x30000;  // setup_data nodes (the device tree), up to kEbdaStart
 inline constexpr uint64_t kEbdaStart     = 0x9fc00;  // conventional memory ends here (e820)
 inline constexpr uint64_t kHighMemory    = 0x100000; // 1 MiB: kernels and guest programs load here or above
 
 static_assert(kPageDirs + kMaxIdentityGiB * 0x1000 <= kCmdline);
-static_assert(kCmdline + kCmdlineMax <= kEbdaStart);
+static_assert(kCmdline + kCmdlineMax <= kSetupData);
+static_assert(kSetupData < kEbdaStart);
 
 }  // namespace ember::layout

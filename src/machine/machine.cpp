@@ -14,7 +14,9 @@
 #include "boot/device_tree.h"
 #include "boot/e820.h"
 #include "boot/kernel_loader.h"
+#include "boot/layout.h"
 #include "boot/mp_table.h"
+#include "boot/setup_data.h"
 #include "machine/console_input.h"
 #include "security/privileges.h"
 #include "security/seccomp_filters.h"
@@ -123,10 +125,11 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
     if (!created) return created.error();
     vsock = std::move(*created);
   }
-  // Linux finds virtio-mmio devices through the command line (no ACPI or
-  // device tree here), one parameter per device in slot order.
+  // Without a device tree, Linux finds virtio-mmio devices through the
+  // command line (there is no ACPI), one parameter per device in slot order.
+  const bool device_tree = config.description == MachineConfig::Description::DeviceTree;
   std::string cmdline = config.cmdline;
-  if (config.virtio_transport == MachineConfig::VirtioTransport::Mmio) {
+  if (config.virtio_transport == MachineConfig::VirtioTransport::Mmio && !device_tree) {
     for (unsigned slot = 0; slot < config.virtio_device_count(); ++slot) cmdline += " " + virtio::kernel_parameter(slot);
   }
 
@@ -135,8 +138,16 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
   const boot::BootInputs inputs{*kernel, initrd, cmdline, config.kernel_path, config.initrd_path, modules};
   auto entry = boot::load_kernel(*memory, inputs);
   if (!entry) return Error{"kernel '" + config.kernel_path + "' " + entry.error().message};
+  // Only the Linux 64-bit boot protocol has a setup_data chain; PVH's
+  // hvm_start_info and multiboot's information have no place for a tree.
+  if (device_tree && entry->mode != boot::EntryMode::Long64) {
+    return Error{"--describe-machine dtb needs a Linux bzImage (the tree travels in boot_params' setup_data); kernel '" +
+                 config.kernel_path + "' boots through PVH or multiboot, which have no place for it"};
+  }
   if (auto tables = boot::write_boot_tables(*memory); !tables) return tables.error();
-  if (auto mp = boot::write_mp_table(*memory, config.cpus, ioapic_id(config.cpus)); !mp) return mp.error();
+  if (!device_tree) {
+    if (auto mp = boot::write_mp_table(*memory, config.cpus, ioapic_id(config.cpus)); !mp) return mp.error();
+  }
 
   auto console = open_console(config.console);
   if (!console) return console.error();
@@ -177,6 +188,13 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
   if (auto devices = machine->add_devices(std::move(fw_cfg_files), std::move(disks), std::move(taps), std::move(vsock));
       !devices) {
     return devices.error();
+  }
+  if (device_tree) {
+    // Built now: it lists the devices just added.
+    auto tree = machine->device_tree();
+    if (!tree) return tree.error();
+    auto added = boot::add_setup_data(machine->memory_, entry->boot_info, layout::kSetupData, layout::kEbdaStart, boot::kSetupDtb, *tree);
+    if (!added) return Error{"cannot hand the device tree to the guest: " + added.error().message};
   }
   if (auto vcpus = machine->create_vcpus(*entry, msr_exits); !vcpus) return vcpus.error();
   return machine;

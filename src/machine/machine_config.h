@@ -81,6 +81,11 @@ struct MachineConfig {
   // line) or virtio-pci (found by scanning PCI bus 0).
   enum class VirtioTransport { Mmio, Pci };
   VirtioTransport virtio_transport = VirtioTransport::Mmio;
+  // How the guest learns what the machine has (--describe-machine): an MP
+  // table plus virtio_mmio.device= on the command line, or a device tree
+  // in the boot_params setup_data chain (SETUP_DTB) and nothing else.
+  enum class Description { MpTable, DeviceTree };
+  Description description = Description::MpTable;
   // virtio devices, in this order: disks, network interfaces, the rng, the
   // console, vsock.
   std::vector<DiskConfig> disks;

@@ -214,6 +214,16 @@ TEST(Arguments, VirtioTransport) {
   EXPECT_EQ(error_of({"run", "--kernel", "k", "--virtio-transport", "isa"}), "--virtio-transport 'isa' is not one of mmio, pci");
 }
 
+TEST(Arguments, DescribeMachine) {
+  EXPECT_EQ(parse({"run", "--kernel", "k"})->machine.description, MachineConfig::Description::MpTable);
+  EXPECT_EQ(parse({"run", "--kernel", "k", "--describe-machine", "dtb"})->machine.description,
+            MachineConfig::Description::DeviceTree);
+  EXPECT_EQ(parse({"run", "--kernel", "k", "--describe-machine=mptable"})->machine.description,
+            MachineConfig::Description::MpTable);
+  EXPECT_EQ(error_of({"run", "--kernel", "k", "--describe-machine", "acpi"}),
+            "--describe-machine 'acpi' is not one of mptable, dtb");
+}
+
 TEST(Arguments, DumpDtbTakesAPath) {
   EXPECT_EQ(parse({"run", "--kernel", "k", "--dump-dtb", "out.dtb"})->dump_dtb_path, "out.dtb");
   EXPECT_EQ(parse({"run", "--kernel", "k"})->dump_dtb_path, "");
