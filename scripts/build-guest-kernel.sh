@@ -2,7 +2,12 @@
 # Builds ember's guest kernel (bzImage and vmlinux) from Debian's linux-source-6.1
 # with images/linux-guest.config, cached outside the source tree.
 #
-# The cache key is a hash of the config fragment, this script and the installed
+#   scripts/build-guest-kernel.sh [EXTRA_FRAGMENT]
+#
+# EXTRA_FRAGMENT (say images/linux-guest-of.config) is merged after the base
+# fragment, for a variant of the same kernel.
+#
+# The cache key is a hash of the config fragments, this script and the installed
 # linux-source package version, so a second run with the same inputs is instant.
 # Prints the cache directory holding bzImage and vmlinux on its last line.
 #
@@ -11,11 +16,16 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 fragment="$root/images/linux-guest.config"
+fragments=("$fragment")
+if (($# > 0)); then
+  [[ -r $1 ]] || { echo "build-guest-kernel: cannot read the fragment '$1'" >&2; exit 1; }
+  fragments+=("$(cd "$(dirname "$1")" && pwd)/$(basename "$1")")
+fi
 tarball=/usr/src/linux-source-6.1.tar.xz
 [[ -r $tarball ]] || { echo "build-guest-kernel: $tarball missing; run scripts/setup.sh" >&2; exit 1; }
 
 src_version=$(dpkg-query -W -f='${Version}' linux-source-6.1)
-key=$( { cat "$fragment" "$0"; echo "$src_version"; } | sha256sum | cut -c1-16)
+key=$( { cat "${fragments[@]}" "$0"; echo "$src_version"; } | sha256sum | cut -c1-16)
 cache=${EMBER_CACHE:-$HOME/.cache/ember}
 out="$cache/linux-$key"
 
@@ -33,7 +43,7 @@ tar -C "$work" -xf "$tarball"
 cd "$work/linux-source-6.1"
 
 make -s tinyconfig >/dev/null
-scripts/kconfig/merge_config.sh -m .config "$fragment" >/dev/null
+scripts/kconfig/merge_config.sh -m .config "${fragments[@]}" >/dev/null
 make -s olddefconfig
 
 # merge_config silently drops options whose dependencies are missing; fail
@@ -45,7 +55,7 @@ while IFS= read -r line; do
     echo "build-guest-kernel: ${BASH_REMATCH[1]}=${BASH_REMATCH[2]} did not survive olddefconfig" >&2
     missing=1
   fi
-done <"$fragment"
+done < <(cat "${fragments[@]}")
 ((missing == 0)) || exit 1
 
 echo "build-guest-kernel: building (several minutes on 2 cores)" >&2

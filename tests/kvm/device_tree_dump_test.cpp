@@ -1,11 +1,15 @@
 // `ember run --dump-dtb PATH` builds the whole machine (so it needs KVM) and
 // writes its device tree instead of running the guest; dtc reads it back.
+// `--describe-machine dtb` hands the guest that same tree in boot_params'
+// setup_data chain instead of the MP table (tests/guests/setup_data.c looks).
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <iterator>
 #include <string>
+#include <vector>
 
 #include "support/run_process.h"
 
@@ -42,6 +46,68 @@ TEST(DeviceTreeDump, UnwritablePathIsAHostError) {
   const auto dumped = run_ember({"run", "--kernel", guest_program("hello"), "--dump-dtb", "/nonexistent/dir/machine.dtb"});
   EXPECT_EQ(dumped.exit_code, 1);
   EXPECT_NE(dumped.err.find("cannot write the device tree to '/nonexistent/dir/machine.dtb'"), std::string::npos) << dumped.err;
+}
+
+std::string fnv1a_of_file(const std::string& path) {
+  std::ifstream in{path, std::ios::binary};
+  const std::vector<char> bytes{std::istreambuf_iterator<char>{in}, {}};
+  uint32_t hash = 2166136261u;
+  for (char byte : bytes) hash = (hash ^ static_cast<uint8_t>(byte)) * 16777619u;
+  char text[64];
+  std::snprintf(text, sizeof text, "length %zu fnv1a 0x%x", bytes.size(), hash);
+  return text;
+}
+
+class DescribeMachine : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!kvm_available()) GTEST_SKIP() << "/dev/kvm cannot be opened on this host";
+    std::ofstream{disk_} << std::string(4096, '\0');
+  }
+  void TearDown() override {
+    ::unlink(disk_.c_str());
+    ::unlink(dtb_.c_str());
+  }
+  std::vector<std::string> machine_args(const std::string& kernel) const {
+    return {"run", "--kernel", guest_program(kernel), "--cpus", "2", "--memory", "64M", "--disk", disk_ + ",ro", "--rng"};
+  }
+  const std::string disk_ = ::testing::TempDir() + "ember-describe-disk.img";
+  const std::string dtb_ = ::testing::TempDir() + "ember-describe.dtb";
+};
+
+TEST_F(DescribeMachine, DtbGivesTheGuestTheDumpedTreeAndNeitherMpTableNorAnnouncements) {
+  auto dump = machine_args("setup_data");
+  dump.insert(dump.end(), {"--describe-machine", "dtb", "--dump-dtb", dtb_});
+  ASSERT_EQ(run_ember(dump).exit_code, 0);
+
+  auto run = machine_args("setup_data");
+  run.insert(run.end(), {"--describe-machine", "dtb"});
+  const auto result = run_ember(run);
+  ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
+  // Byte for byte the tree --dump-dtb wrote, as the only node of the chain.
+  EXPECT_NE(result.out.find("setup_data type 2 " + fnv1a_of_file(dtb_) + "\n"), std::string::npos) << result.out;
+  EXPECT_EQ(std::count(result.out.begin(), result.out.end(), '\n'), 4) << result.out;
+  EXPECT_NE(result.out.find("device tree: magic and totalsize match"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("mp table: absent"), std::string::npos) << result.out;
+  EXPECT_EQ(result.out.find("virtio_mmio.device="), std::string::npos) << result.out;
+}
+
+TEST_F(DescribeMachine, TheDefaultIsTheMpTableAndCommandLineAnnouncementsWithoutATree) {
+  const auto result = run_ember(machine_args("setup_data"));
+  ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_NE(result.out.find("setup_data: none"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("mp table: present"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("virtio_mmio.device=4K@0xd0000000:16 virtio_mmio.device=4K@0xd0001000:17]"), std::string::npos)
+      << result.out;
+}
+
+TEST_F(DescribeMachine, DtbWithAKernelOutsideLinuxsBootProtocolIsAHostError) {
+  auto run = machine_args("multiboot_smp");
+  run.insert(run.end(), {"--describe-machine", "dtb"});
+  const auto result = run_ember(run);
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("--describe-machine dtb needs a Linux bzImage"), std::string::npos) << result.err;
+  EXPECT_EQ(result.out, "");
 }
 
 }  // namespace
