@@ -95,9 +95,9 @@ Options (each at most once unless said; --opt VALUE and --opt=VALUE both work):
                      of those; needs a bzImage, and a Linux built with
                      CONFIG_OF_EARLY_FLATTREE, which x86-64 kernels get
                      only with CONFIG_OF_UNITTEST (CONFIG_OF=y). ISA
-                     interrupts (the timer, COM1) then reach the CPU through
-                     the 8259 (LINT0 in ExtINT mode), as no tree binding
-                     routes them to the IOAPIC
+                     interrupts (COM1's) then reach the CPU through the 8259
+                     (LINT0 in ExtINT mode), as no tree binding routes them
+                     to the IOAPIC
   --dump-dtb PATH     build the machine (every file, device and KVM checked),
                      write its flattened device tree to PATH and exit 0
                      without starting the guest; read it with

@@ -122,6 +122,32 @@ TEST_F(LinuxBoot, KernelFindsVirtioBlkOverPciWithMsixAndMountsItsExt4Root) {
   EXPECT_NE(console.find("VFS: Mounted root (ext4 filesystem) readonly"), std::string::npos) << console << result.err;
 }
 
+#ifdef EMBER_GUEST_OF_KERNEL_DIR
+// --describe-machine dtb, as Linux sees it: the kernel built with CONFIG_OF
+// (images/linux-guest-of.config) takes its CPUs, IOAPIC and virtio-mmio
+// devices from the device tree in its setup_data chain. There is no MP table
+// and nothing on the command line, yet both CPUs come up and virtio-blk,
+// interrupting through the IOAPIC pin the tree names, gives it its root.
+// A bzImage (setup_data is boot_params'), so this includes the two-minute
+// decompression of the nested development host.
+TEST_F(LinuxBoot, DeviceTreeKernelFindsCpusIoapicAndVirtioMmioInTheTreeAndMountsItsExt4Root) {
+  const auto result = run_ember({"run", "--kernel", std::string(EMBER_GUEST_OF_KERNEL_DIR) + "/bzImage", "--describe-machine", "dtb",
+                                 "--cpus", "2", "--memory", "128M", "--disk", make_ext4_disk() + ",ro", "--rng", "--timeout", "900",
+                                 "--cmdline", std::string(kCmdline) + " panic=-1 root=/dev/vda rootfstype=ext4 ro"});
+  const auto& console = result.out;
+  ASSERT_NE(console.find("Linux version 6.1"), std::string::npos) << "console:\n" << console << "\nstderr:\n" << result.err;
+  EXPECT_EQ(console.find("virtio_mmio.device="), std::string::npos) << console;
+  EXPECT_EQ(console.find("Intel MultiProcessor Specification"), std::string::npos) << "the kernel found an MP table:\n" << console;
+  // The tree's IOAPIC: arch/x86/kernel/devicetree.c numbers it 1 (the MP
+  // table says 2, see above).
+  EXPECT_NE(console.find("IOAPIC[0]: apic_id 1, version 17, address 0xfec00000, GSI 0-23"), std::string::npos) << console;
+  EXPECT_NE(console.find("smpboot: Allowing 2 CPUs, 0 hotplug CPUs"), std::string::npos) << console;
+  EXPECT_NE(console.find("smp: Brought up 1 node, 2 CPUs"), std::string::npos) << console;
+  EXPECT_NE(console.find("virtio_blk virtio0: [vda] 32768 512-byte logical blocks"), std::string::npos) << console;
+  EXPECT_NE(console.find("VFS: Mounted root (ext4 filesystem) readonly"), std::string::npos) << console << result.err;
+}
+#endif
+
 #ifdef EMBER_GUEST_INITRAMFS
 // Linux user space needs SYSCALL to enter CPL 0. The nested development
 // host's KVM cannot do that for a stock kernel (tests/guests/user_syscall.c
