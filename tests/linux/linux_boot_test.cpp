@@ -103,6 +103,31 @@ TEST_F(LinuxBoot, KernelFindsVirtioBlkOverMmioAndMountsItsExt4Root) {
   EXPECT_NE(console.find("VFS: Mounted root (ext4 filesystem) readonly"), std::string::npos) << console << result.err;
 }
 
+// Linux writing through virtio-blk, seen from the host without guest user
+// space: mounting its root read-write, ext4 commits the superblock at once
+// with its mount count and time (ext4_setup_super, ext4_commit_super: a
+// synchronous write, with FUA when the device offers a write cache), so
+// after the run the host's dumpe2fs reads what the kernel wrote into the
+// image through ember.
+TEST_F(LinuxBoot, KernelMountsItsExt4RootReadWriteAndTheHostReadsTheSuperblockItWrote) {
+  const std::string image = make_ext4_disk();
+  const auto superblock = [&image] { return run_process({"/usr/sbin/dumpe2fs", "-h", image}).out; };
+  const auto before = superblock();
+  ASSERT_NE(before.find("Mount count:              0"), std::string::npos) << before;
+  ASSERT_NE(before.find("Last mount time:          n/a"), std::string::npos) << before;
+
+  const auto result = run_ember({"run", "--kernel", std::string(EMBER_GUEST_KERNEL_DIR) + "/vmlinux", "--memory", "128M", "--disk",
+                                 image, "--timeout", "400", "--cmdline",
+                                 std::string(kCmdline) + " panic=-1 root=/dev/vda rootfstype=ext4 rw"});
+  const auto& console = result.out;
+  ASSERT_NE(console.find("VFS: Mounted root (ext4 filesystem) on device"), std::string::npos)
+      << "no read-write root mount; console:\n" << console << "\nstderr:\n" << result.err;
+  const auto after = superblock();
+  EXPECT_NE(after.find("Mount count:              1"), std::string::npos) << after;
+  EXPECT_EQ(after.find("Last mount time:          n/a"), std::string::npos) << after;
+  EXPECT_NE(after.find("Filesystem state:         clean"), std::string::npos) << "the journal keeps it consistent:\n" << after;
+}
+
 // virtio-pci as Linux sees it: its PCI scan through configuration mechanism
 // #1 finds the host bridge and both functions with their BARs where ember
 // put them; the drivers set up MSI-X (the functions have no INTx pin, so
