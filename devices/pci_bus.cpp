@@ -83,7 +83,13 @@ void PciBus::ConfigPorts::write(const Access& access, std::span<const uint8_t> d
   }
   uint32_t offset = 0;
   if (PciFunction* function = bus_.selected(bus_.address_, static_cast<unsigned>(access.offset - 4), data.size(), offset)) {
+    const auto before = function->decoded_memory();
     function->config_write(offset, data);
+    const auto after = function->decoded_memory();
+    const auto same = [](const auto& a, const auto& b) {
+      return a.has_value() == b.has_value() && (!a || (a->address == b->address && a->size == b->size));
+    };
+    if (bus_.window_listener_ && !same(before, after)) bus_.window_listener_(*function, before, after);
   }
 }
 

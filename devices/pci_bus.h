@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -67,6 +68,14 @@ class PciBus {
   // Slot 0 holds the host bridge; returns the slot used, nullopt when full.
   std::optional<unsigned> add(PciFunction& function);
 
+  // Told when a configuration write changes a function's decoded memory
+  // (the guest moved its BAR or switched memory decoding), with the window
+  // before and after. Runs on the writing VCPU's thread, one call at a time
+  // (under the configuration lock). Set before VCPUs run.
+  using WindowListener = std::function<void(PciFunction&, std::optional<PciFunction::Window> before,
+                                            std::optional<PciFunction::Window> after)>;
+  void set_window_listener(WindowListener listener) { window_listener_ = std::move(listener); }
+
   Device& config_ports() { return ports_; }
   Device& window() { return window_; }
 
@@ -102,6 +111,7 @@ class PciBus {
   std::vector<PciFunction*>  slots_;  // fixed before VCPUs run
   std::mutex                 address_mutex_;
   uint32_t                   address_ = 0;  // CONFIG_ADDRESS (0xcf8)
+  WindowListener             window_listener_;
   ConfigPorts                ports_{*this};
   Window                     window_{*this};
 };

@@ -11,9 +11,10 @@
 // driver can only poll the ISR; Linux enables MSI-X.
 //
 // Notifications: queue N's notify address is BAR + kNotifyOffset + 4 * N
-// (notify_off_multiplier 4), which the Machine hands to KVM_IOEVENTFD at
-// the BAR's initial address. If the guest moves the BAR, notifications at
-// the new address reach bar_write() and take the same path, one exit each.
+// (notify_off_multiplier 4), which the Machine hands to KVM_IOEVENTFD while
+// the BAR decodes, wherever the guest puts it in the PCI window (the bus's
+// window listener moves them). Notifications KVM does not catch reach
+// bar_write() and take the same path, one exit each.
 #pragma once
 
 #include <array>

@@ -18,14 +18,29 @@ Result<Vm> Vm::create(const Kvm& kvm) {
   return Vm{std::move(fd), *mmap_size};
 }
 
-Status Vm::add_ioeventfd(uint64_t address, uint32_t length, uint64_t value, int eventfd) {
+namespace {
+
+kvm_ioeventfd ioeventfd_request(uint64_t address, uint32_t length, uint64_t value, int eventfd, uint32_t flags) {
   kvm_ioeventfd request{};
   request.datamatch = value;
   request.addr = address;
   request.len = length;
   request.fd = eventfd;
-  request.flags = KVM_IOEVENTFD_FLAG_DATAMATCH;
+  request.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | flags;
+  return request;
+}
+
+}  // namespace
+
+Status Vm::add_ioeventfd(uint64_t address, uint32_t length, uint64_t value, int eventfd) {
+  auto request = ioeventfd_request(address, length, value, eventfd, 0);
   if (::ioctl(fd_.get(), KVM_IOEVENTFD, &request) != 0) return ioctl_error("KVM_IOEVENTFD");
+  return {};
+}
+
+Status Vm::remove_ioeventfd(uint64_t address, uint32_t length, uint64_t value, int eventfd) {
+  auto request = ioeventfd_request(address, length, value, eventfd, KVM_IOEVENTFD_FLAG_DEASSIGN);
+  if (::ioctl(fd_.get(), KVM_IOEVENTFD, &request) != 0) return ioctl_error("KVM_IOEVENTFD (deassign)");
   return {};
 }
 

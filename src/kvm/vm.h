@@ -37,6 +37,8 @@ class Vm final {
   // signal `eventfd` inside KVM instead of exiting to the VCPU thread
   // (api.rst, KVM_IOEVENTFD). Writes of other values still exit.
   Status add_ioeventfd(uint64_t address, uint32_t length, uint64_t value, int eventfd);
+  // Undoes add_ioeventfd with the same arguments (KVM_IOEVENTFD_FLAG_DEASSIGN).
+  Status remove_ioeventfd(uint64_t address, uint32_t length, uint64_t value, int eventfd);
   int fd() const { return fd_.get(); }
 
  private:

@@ -219,6 +219,8 @@ Status Machine::add_devices(std::vector<std::pair<std::string, std::vector<uint8
                             std::vector<virtio::DiskImage> disks, std::vector<virtio::Tap> taps,
                             std::unique_ptr<virtio::VsockDevice> vsock) {
   if (auto filled = fill_fw_cfg(std::move(fw_cfg_files)); !filled) return filled;
+  pci_.set_window_listener([this](PciFunction& function, std::optional<PciFunction::Window> before,
+                                  std::optional<PciFunction::Window> after) { move_pci_notifiers(function, before, after); });
   for (size_t i = 0; i < disks.size(); ++i) {
     auto added = add_virtio_device(std::make_unique<virtio::BlockDevice>(std::move(disks[i]), config_.disks[i].queues));
     if (!added) return added;
@@ -273,15 +275,18 @@ Status Machine::add_virtio_device(std::unique_ptr<virtio::VirtioDevice> device) 
   return config_.virtio_transport == MachineConfig::VirtioTransport::Pci ? add_pci_transport(added) : add_mmio_transport(added);
 }
 
-void Machine::register_notifiers(const virtio::Transport& transport, uint32_t length,
-                                 const std::function<uint64_t(uint16_t)>& address_of) {
+void Machine::set_notifiers(const virtio::Transport& transport, uint32_t length, const std::function<uint64_t(uint16_t)>& address_of,
+                            bool assign) {
   // Queue notifications go straight to the worker (KVM_IOEVENTFD), matched
   // on the queue index the driver writes; where KVM refuses, they arrive as
   // exits to ember and take the same path.
   for (uint16_t queue = 0; queue < transport.queue_count(); ++queue) {
-    auto added = vm_.add_ioeventfd(address_of(queue), length, queue, transport.notify_eventfd(queue));
-    if (!added) {
-      log::warning(std::string(transport.name()) + ": queue notifications will exit to ember: " + added.error().message);
+    const auto address = address_of(queue);
+    auto done = assign ? vm_.add_ioeventfd(address, length, queue, transport.notify_eventfd(queue))
+                       : vm_.remove_ioeventfd(address, length, queue, transport.notify_eventfd(queue));
+    if (!done) {
+      log::warning(std::string(transport.name()) + ": queue notifications " +
+                   (assign ? "will exit to ember: " : "stay at " + hex(address) + ": ") + done.error().message);
       return;
     }
   }
@@ -294,8 +299,7 @@ Status Machine::add_mmio_transport(virtio::VirtioDevice& device) {
   const uint64_t base = virtio::mmio_address(slot);
   if (auto inserted = mmio_bus_.insert(base, virtio::MmioTransport::kSize, *transport); !inserted) return inserted.error();
   // Linux writes the queue's index, 32 bits, to QueueNotify.
-  register_notifiers(*transport, 4,
-                     [base](uint16_t) { return base + virtio::MmioTransport::kQueueNotifyOffset; });
+  set_notifiers(*transport, 4, [base](uint16_t) { return base + virtio::MmioTransport::kQueueNotifyOffset; }, true);
   virtio_transports_.push_back(std::move(transport));
   return {};
 }
@@ -306,12 +310,32 @@ Status Machine::add_pci_transport(virtio::VirtioDevice& device) {
   const uint64_t bar = PciBus::kWindowBase + slot * virtio::PciTransport::kBarSize;
   auto transport = std::make_unique<virtio::PciTransport>(memory_, device, msi_, bar);
   if (pci_.add(*transport) != slot) return Error{"PCI bus 0 has no free slot"};
-  // Linux writes the queue's index, 16 bits, to the queue's own address.
-  register_notifiers(*transport, 2, [bar](uint16_t queue) {
-    return bar + virtio::PciTransport::kNotifyOffset + uint64_t{virtio::PciTransport::kNotifyMultiplier} * queue;
-  });
+  // Its queue notifiers follow the BAR (move_pci_notifiers) once the guest
+  // turns memory decoding on.
+  pci_transports_.push_back(transport.get());
   virtio_transports_.push_back(std::move(transport));
   return {};
+}
+
+void Machine::move_pci_notifiers(PciFunction& function, std::optional<PciFunction::Window> before,
+                                 std::optional<PciFunction::Window> after) {
+  const auto found = std::find_if(pci_transports_.begin(), pci_transports_.end(),
+                                  [&function](const virtio::PciTransport* transport) { return transport == &function; });
+  if (found == pci_transports_.end()) return;
+  // Linux writes the queue's index, 16 bits, to the queue's own address.
+  const auto notifiers_at = [](uint64_t bar) {
+    return [bar](uint16_t queue) {
+      return bar + virtio::PciTransport::kNotifyOffset + uint64_t{virtio::PciTransport::kNotifyMultiplier} * queue;
+    };
+  };
+  // Only inside the bus's window, where the BAR decodes; elsewhere the
+  // notifiers could catch writes meant for something else.
+  const auto in_window = [](const std::optional<PciFunction::Window>& window) {
+    return window && window->address >= PciBus::kWindowBase && window->size <= PciBus::kWindowSize &&
+           window->address - PciBus::kWindowBase <= PciBus::kWindowSize - window->size;
+  };
+  if (in_window(before)) set_notifiers(**found, 2, notifiers_at(before->address), false);
+  if (in_window(after)) set_notifiers(**found, 2, notifiers_at(after->address), true);
 }
 
 Status Machine::fill_fw_cfg(std::vector<std::pair<std::string, std::vector<uint8_t>>> files) {

@@ -80,9 +80,14 @@ class Machine final : public MachineControl {
   Status add_virtio_device(std::unique_ptr<virtio::VirtioDevice> device);
   Status add_mmio_transport(virtio::VirtioDevice& device);
   Status add_pci_transport(virtio::VirtioDevice& device);
-  // KVM_IOEVENTFD for each queue of `transport` at address_of(queue).
-  void   register_notifiers(const virtio::Transport& transport, uint32_t length,
-                            const std::function<uint64_t(uint16_t)>& address_of);
+  // KVM_IOEVENTFD for each queue of `transport` at address_of(queue): added
+  // (assign) or removed.
+  void   set_notifiers(const virtio::Transport& transport, uint32_t length, const std::function<uint64_t(uint16_t)>& address_of,
+                       bool assign);
+  // The PCI bus's window listener: a virtio-pci function's notifiers follow
+  // its BAR, and exist only while it decodes.
+  void   move_pci_notifiers(PciFunction& function, std::optional<PciFunction::Window> before,
+                            std::optional<PciFunction::Window> after);
   // After the run: stops the virtio workers and lets block devices flush.
   void   stop_devices();
   Status fill_fw_cfg(std::vector<std::pair<std::string, std::vector<uint8_t>>> files);
@@ -121,6 +126,7 @@ class Machine final : public MachineControl {
   std::vector<std::unique_ptr<virtio::VirtioDevice>> virtio_devices_;
   std::vector<std::unique_ptr<IoapicPin>>            virtio_pins_;
   std::vector<std::unique_ptr<virtio::Transport>>    virtio_transports_;
+  std::vector<virtio::PciTransport*>                 pci_transports_;  // those of virtio_transports_ on PCI
   Bus             pio_bus_{"port I/O"};
   Bus             mmio_bus_{"MMIO"};
 

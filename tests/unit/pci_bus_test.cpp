@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <optional>
 #include <vector>
 
 namespace ember {
@@ -164,6 +165,42 @@ TEST_F(PciBusTest, TheWindowDecodesABarOnlyWhileMemoryIsEnabledAndWhereTheGuestP
   bus.window().write({0, bar + 0x1010, 0}, std::vector<uint8_t>(2, 1));
   EXPECT_EQ(function.last_offset, 0x10u) << "the BAR moved";
   EXPECT_EQ(function.last_size, 2u);
+}
+
+// The window listener (how ember's queue notifiers follow a BAR): told of
+// every change to what a function decodes, and of nothing else.
+TEST_F(PciBusTest, TheWindowListenerHearsEveryChangeOfADecodedWindowAndNothingElse) {
+  struct Change {
+    std::optional<PciFunction::Window> before, after;
+  };
+  std::vector<Change> changes;
+  bus.set_window_listener([&](PciFunction& changed, std::optional<PciFunction::Window> before,
+                              std::optional<PciFunction::Window> after) {
+    EXPECT_EQ(&changed, &function);
+    changes.push_back({before, after});
+  });
+  const uint64_t first = PciBus::kWindowBase + 0x10000, second = PciBus::kWindowBase + 0x20000;
+
+  config_write(slot, 0x2c, 0xabcd);  // subsystem IDs: read-only, decodes nothing new
+  config_write(slot, 0x04, 0x2);     // memory decoding on
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_FALSE(changes[0].before);
+  ASSERT_TRUE(changes[0].after);
+  EXPECT_EQ(changes[0].after->address, first);
+  EXPECT_EQ(changes[0].after->size, 0x1000u);
+
+  config_write(slot, 0x04, 0x2);  // the same again: no change
+  config_write(slot, 0x10, static_cast<uint32_t>(second));  // moved while decoding
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_EQ(changes[1].before->address, first);
+  EXPECT_EQ(changes[1].after->address, second);
+
+  config_write(slot, 0x04, 0x0);  // decoding off
+  ASSERT_EQ(changes.size(), 3u);
+  EXPECT_EQ(changes[2].before->address, second);
+  EXPECT_FALSE(changes[2].after);
+  config_write(slot, 0x10, static_cast<uint32_t>(first));  // moved while not decoding: nothing decodes
+  EXPECT_EQ(changes.size(), 3u);
 }
 
 }  // namespace

@@ -36,6 +36,13 @@ void pci_config_write32(uint32_t slot, uint32_t offset, uint32_t value) {
   outl(PCI_DATA_PORT, value);
 }
 
+uint32_t virtio_pci_find(uint32_t device_type) {
+  for (uint32_t slot = 1; slot < 32; ++slot) {
+    if (pci_config_read32(slot, 0) == (VIRTIO_VENDOR | (0x1040u + device_type) << 16)) return slot;
+  }
+  return 0;
+}
+
 static uint8_t config8(uint32_t slot, uint32_t offset) { return (uint8_t)(pci_config_read32(slot, offset) >> (8 * (offset & 3))); }
 
 /* BAR `index`'s address; 64-bit memory BARs take the next BAR as their high half. */
@@ -90,11 +97,8 @@ static uint32_t read_common32(uint32_t at) { return *(volatile uint32_t*)(common
 const char* virtio_pci_start(struct virtio_device* d, uint32_t device_type, uint64_t wanted, void* ring_memory,
                              uint16_t queues, uint8_t vector) {
   if (queues == 0 || queues > VIRTIO_MAX_QUEUES) return "virtio_pci_start: unsupported queue count";
-  uint32_t slot = 1;
-  for (; slot < 32; ++slot) {
-    if (pci_config_read32(slot, 0) == (VIRTIO_VENDOR | (0x1040u + device_type) << 16)) break;
-  }
-  if (slot == 32) return "no virtio-pci function of that type on bus 0";
+  const uint32_t slot = virtio_pci_find(device_type);
+  if (slot == 0) return "no virtio-pci function of that type on bus 0";
   pci_config_write32(slot, 0x04, 0x6); /* memory decoding and bus mastering */
 
   /* The structures may sit in any memory BAR (ember uses BAR0, QEMU BAR4

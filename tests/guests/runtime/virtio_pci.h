@@ -13,6 +13,9 @@
 
 uint32_t pci_config_read32(uint32_t slot, uint32_t offset);
 void     pci_config_write32(uint32_t slot, uint32_t offset, uint32_t value);
+/* The slot on bus 0 of the first modern virtio function of `device_type`,
+ * 0 if none. */
+uint32_t virtio_pci_find(uint32_t device_type);
 
 /* Returns 0, or a failure text. */
 const char* virtio_pci_start(struct virtio_device* d, uint32_t device_type, uint64_t wanted, void* ring_memory,
