@@ -50,6 +50,14 @@ make -s olddefconfig
 # loudly instead, so the fragment stays true.
 missing=0
 while IFS= read -r line; do
+  if [[ $line =~ ^#\ (CONFIG_[A-Z0-9_]+)\ is\ not\ set$ ]]; then
+    # Something selected it back on.
+    if grep -q "^${BASH_REMATCH[1]}=" .config; then
+      echo "build-guest-kernel: ${BASH_REMATCH[1]} is on despite 'is not set'" >&2
+      missing=1
+    fi
+    continue
+  fi
   [[ $line =~ ^(CONFIG_[A-Z0-9_]+)=(.*)$ ]] || continue
   if ! grep -qx "${BASH_REMATCH[1]}=${BASH_REMATCH[2]}" .config; then
     echo "build-guest-kernel: ${BASH_REMATCH[1]}=${BASH_REMATCH[2]} did not survive olddefconfig" >&2
