@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 #include "devices/console_output.h"
 #include "devices/ioapic.h"
@@ -41,6 +42,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   PciBus                pci;
   virtio::PciTransport  pci_transport{memory, pci_rng, msi, PciBus::kWindowBase + virtio::PciTransport::kBarSize};
   (void)pci.add(pci_transport);
+  // The window listener must hear of every change to what the function
+  // decodes, in order: each report starts where the last one ended (the
+  // machine moves the queue notifiers by these reports).
+  std::optional<PciFunction::Window> heard;
+  const auto same = [](const std::optional<PciFunction::Window>& a, const std::optional<PciFunction::Window>& b) {
+    return a.has_value() == b.has_value() && (!a || (a->address == b->address && a->size == b->size));
+  };
+  pci.set_window_listener([&](PciFunction&, std::optional<PciFunction::Window> before, std::optional<PciFunction::Window> after) {
+    if (!same(before, heard) || same(before, after)) __builtin_trap();
+    heard = after;
+  });
 
   for (size_t at = 0; at + 12 <= size; at += 12) {
     const uint8_t which = (data[at] & 0x7f) % 6;
@@ -84,5 +96,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
     }
   }
+  if (!same(heard, pci_transport.decoded_memory())) __builtin_trap();
   return 0;
 }
