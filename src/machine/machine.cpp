@@ -193,7 +193,8 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
     // Built now: it lists the devices just added.
     auto tree = machine->device_tree();
     if (!tree) return tree.error();
-    auto added = boot::add_setup_data(machine->memory_, entry->boot_info, layout::kSetupData, layout::kEbdaStart, boot::kSetupDtb, *tree);
+    auto added =
+        boot::add_setup_data(machine->memory_, entry->boot_info, layout::kSetupData, layout::kEbdaStart, boot::kSetupDtb, *tree);
     if (!added) return Error{"cannot hand the device tree to the guest: " + added.error().message};
   }
   if (auto vcpus = machine->create_vcpus(*entry, msr_exits); !vcpus) return vcpus.error();
@@ -275,8 +276,8 @@ Status Machine::add_virtio_device(std::unique_ptr<virtio::VirtioDevice> device) 
   return config_.virtio_transport == MachineConfig::VirtioTransport::Pci ? add_pci_transport(added) : add_mmio_transport(added);
 }
 
-void Machine::set_notifiers(const virtio::Transport& transport, uint32_t length, const std::function<uint64_t(uint16_t)>& address_of,
-                            bool assign) {
+void Machine::set_notifiers(const virtio::Transport& transport, uint32_t length,
+                            const std::function<uint64_t(uint16_t)>& address_of, bool assign) {
   // Queue notifications go straight to the worker (KVM_IOEVENTFD), matched
   // on the queue index the driver writes; where KVM refuses, they arrive as
   // exits to ember and take the same path.
