@@ -139,7 +139,8 @@ Options (each at most once unless said; --opt VALUE and --opt=VALUE both work):
                      interfaces, the rng, the console (--console virtio);
                      device i interrupts on IOAPIC pin 16+i (level). ember
                      announces each to Linux with virtio_mmio.device=... on
-                     the kernel command line (CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES)
+                     the kernel command line (CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES),
+                     or in the device tree with --describe-machine dtb
   --user UID:GID     once everything is open, become this user and group
                      (needs root). Always, before the guest runs, ember drops
                      every capability and sets no_new_privs
