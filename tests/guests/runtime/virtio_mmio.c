@@ -49,17 +49,17 @@ const char* virtio_start(struct virtio_device* d, uint64_t base, uint32_t device
   if (!(virtio_read(d, REG_STATUS) & STATUS_FEATURES_OK)) return "the device refused the features";
 
   for (uint16_t i = 0; i < queues; ++i) {
-    uint8_t* ring = (uint8_t*)ring_memory + 4096 * i;
-    virtq_init(&d->queue[i], i, ring_memory);
+    struct virtq* q = &d->queue[i];
+    virtq_init(q, i, ring_memory);
     virtio_write(d, REG_QUEUE_SEL, i);
     if (virtio_read(d, REG_QUEUE_NUM_MAX) < VIRTIO_QUEUE_SIZE) return "a queue is too small or missing";
     if (virtio_read(d, REG_QUEUE_READY) != 0) return "a queue is ready before set-up";
     virtio_write(d, REG_QUEUE_NUM, VIRTIO_QUEUE_SIZE);
-    virtio_write(d, REG_QUEUE_DESC, (uint32_t)(uint64_t)ring);
+    virtio_write(d, REG_QUEUE_DESC, (uint32_t)(uintptr_t)q->desc);
     virtio_write(d, REG_QUEUE_DESC + 4, 0);
-    virtio_write(d, REG_QUEUE_DRIVER, (uint32_t)(uint64_t)(ring + 0x100));
+    virtio_write(d, REG_QUEUE_DRIVER, (uint32_t)(uintptr_t)q->avail);
     virtio_write(d, REG_QUEUE_DRIVER + 4, 0);
-    virtio_write(d, REG_QUEUE_DEVICE, (uint32_t)(uint64_t)(ring + 0x200));
+    virtio_write(d, REG_QUEUE_DEVICE, (uint32_t)(uintptr_t)q->used);
     virtio_write(d, REG_QUEUE_DEVICE + 4, 0);
     virtio_write(d, REG_QUEUE_READY, 1);
   }

@@ -157,8 +157,8 @@ const char* virtio_pci_start(struct virtio_device* d, uint32_t device_type, uint
 
   uint32_t notify_off = 0;
   for (uint16_t i = 0; i < queues; ++i) {
-    uint8_t* ring = (uint8_t*)ring_memory + 4096 * i;
-    virtq_init(&d->queue[i], i, ring_memory);
+    struct virtq* q = &d->queue[i];
+    virtq_init(q, i, ring_memory);
     common16(COMMON_QUEUE_SELECT, i);
     if (read_common16(COMMON_QUEUE_SIZE) < VIRTIO_QUEUE_SIZE) return "a queue is too small or missing";
     common16(COMMON_QUEUE_SIZE, VIRTIO_QUEUE_SIZE);
@@ -166,11 +166,11 @@ const char* virtio_pci_start(struct virtio_device* d, uint32_t device_type, uint
     const uint16_t entry_index = vector ? 0 : 0xffff;
     common16(COMMON_QUEUE_MSIX_VECTOR, entry_index);
     if (read_common16(COMMON_QUEUE_MSIX_VECTOR) != entry_index) return "the device did not take the MSI-X vector";
-    common32(COMMON_QUEUE_DESC, (uint32_t)(uint64_t)ring);
+    common32(COMMON_QUEUE_DESC, (uint32_t)(uintptr_t)q->desc);
     common32(COMMON_QUEUE_DESC + 4, 0);
-    common32(COMMON_QUEUE_DRIVER, (uint32_t)(uint64_t)(ring + 0x100));
+    common32(COMMON_QUEUE_DRIVER, (uint32_t)(uintptr_t)q->avail);
     common32(COMMON_QUEUE_DRIVER + 4, 0);
-    common32(COMMON_QUEUE_DEVICE, (uint32_t)(uint64_t)(ring + 0x200));
+    common32(COMMON_QUEUE_DEVICE, (uint32_t)(uintptr_t)q->used);
     common32(COMMON_QUEUE_DEVICE + 4, 0);
     notify_off = read_common16(COMMON_QUEUE_NOTIFY_OFF);
     if (notify_off != i) return "queue_notify_off is not the queue's index";
