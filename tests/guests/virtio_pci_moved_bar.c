@@ -24,7 +24,7 @@ int guest_main(void) {
   /* Polled: no MSI-X vector. Turns decoding back on. */
   const char* failed = virtio_pci_start(&disk, 2, VIRTIO_BLK_F_FLUSH, ring, 1, 0);
   if (failed) guest_fail(failed);
-  const uint64_t bar = (pci_config_read32(slot, 0x10) & ~0xfull) | (uint64_t)pci_config_read32(slot, 0x14) << 32;
+  const uint64_t bar = pci_bar_address(slot, 0);
   if (move_to != 0 && bar != move_to) guest_fail("the BAR did not move");
 
   const uint64_t requests = cmdline_number("requests", 100);

@@ -45,8 +45,7 @@ uint32_t virtio_pci_find(uint32_t device_type) {
 
 static uint8_t config8(uint32_t slot, uint32_t offset) { return (uint8_t)(pci_config_read32(slot, offset) >> (8 * (offset & 3))); }
 
-/* BAR `index`'s address; 64-bit memory BARs take the next BAR as their high half. */
-static uint64_t bar_address(uint32_t slot, uint32_t index) {
+uint64_t pci_bar_address(uint32_t slot, uint32_t index) {
   if (index > 5) return 0;
   const uint32_t low = pci_config_read32(slot, 0x10 + 4 * index);
   if (low & 1) return 0; /* an I/O BAR */
@@ -110,13 +109,13 @@ const char* virtio_pci_start(struct virtio_device* d, uint32_t device_type, uint
     if (id == CAP_MSIX) {
       const uint32_t table = pci_config_read32(slot, at + 4);
       msix = at;
-      msix_table = bar_address(slot, table & 7) + (table & ~7u);
+      msix_table = pci_bar_address(slot, table & 7) + (table & ~7u);
       if (!map_high(msix_table)) return "no page tables left to map a BAR above 4 GiB";
     }
     if (id != CAP_VENDOR) continue;
     const uint8_t type = config8(slot, at + 3);
     if (type != CFG_COMMON && type != CFG_DEVICE && type != CFG_NOTIFY) continue; /* ISR and PCI_CFG: unused */
-    const uint64_t bar = bar_address(slot, config8(slot, at + 4));
+    const uint64_t bar = pci_bar_address(slot, config8(slot, at + 4));
     if (bar == 0) return "a virtio BAR is unassigned";
     const uint64_t where = bar + pci_config_read32(slot, at + 8);
     if (!map_high(where)) return "no page tables left to map a BAR above 4 GiB";

@@ -13,6 +13,9 @@
 
 uint32_t pci_config_read32(uint32_t slot, uint32_t offset);
 void     pci_config_write32(uint32_t slot, uint32_t offset, uint32_t value);
+/* BAR `index`'s memory address (0 for an I/O BAR); 64-bit memory BARs take
+ * the next BAR as their high half. */
+uint64_t pci_bar_address(uint32_t slot, uint32_t index);
 /* The slot on bus 0 of the first modern virtio function of `device_type`,
  * 0 if none. */
 uint32_t virtio_pci_find(uint32_t device_type);
