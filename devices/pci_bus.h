@@ -65,6 +65,13 @@ class PciBus {
 
   PciBus();
 
+  // Whether `window` lies wholly inside the bus's MMIO window, the only
+  // place a BAR decodes (elsewhere no access reaches the bus).
+  static bool in_window(const PciFunction::Window& window) {
+    return window.address >= kWindowBase && window.size <= kWindowSize &&
+           window.address - kWindowBase <= kWindowSize - window.size;
+  }
+
   // Slot 0 holds the host bridge; returns the slot used, nullopt when full.
   std::optional<unsigned> add(PciFunction& function);
 

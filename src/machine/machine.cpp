@@ -331,12 +331,8 @@ void Machine::move_pci_notifiers(PciFunction& function, std::optional<PciFunctio
   };
   // Only inside the bus's window, where the BAR decodes; elsewhere the
   // notifiers could catch writes meant for something else.
-  const auto in_window = [](const std::optional<PciFunction::Window>& window) {
-    return window && window->address >= PciBus::kWindowBase && window->size <= PciBus::kWindowSize &&
-           window->address - PciBus::kWindowBase <= PciBus::kWindowSize - window->size;
-  };
-  if (in_window(before)) set_notifiers(**found, 2, notifiers_at(before->address), false);
-  if (in_window(after)) set_notifiers(**found, 2, notifiers_at(after->address), true);
+  if (before && PciBus::in_window(*before)) set_notifiers(**found, 2, notifiers_at(before->address), false);
+  if (after && PciBus::in_window(*after)) set_notifiers(**found, 2, notifiers_at(after->address), true);
 }
 
 Status Machine::fill_fw_cfg(std::vector<std::pair<std::string, std::vector<uint8_t>>> files) {
