@@ -306,6 +306,25 @@ void Lapic::expire_timer(uint64_t now) {
   }
 }
 
+std::string Lapic::describe() const {
+  const auto vectors = [](const std::array<uint64_t, 4>& bits) {
+    std::string list;
+    for (unsigned v = 0; v < 256; ++v) {
+      if (test_bit(bits, v)) list += (list.empty() ? "" : ",") + hex(v);
+    }
+    return "{" + list + "}";
+  };
+  static constexpr const char* kModes[] = {"one-shot", "periodic", "TSC-deadline", "reserved"};
+  std::string timer = std::string("timer ") + kModes[timer_mode()] + ((lvt_[kLvtTimer] & kLvtMasked) ? " (masked)" : "");
+  if (!timer_deadline_) {
+    timer += ", not armed";
+  } else {
+    const uint64_t now = clock_();
+    timer += *timer_deadline_ <= now ? ", due now" : ", due in " + std::to_string((*timer_deadline_ - now) / 1'000'000) + " ms";
+  }
+  return "IRR " + vectors(irr_) + " ISR " + vectors(isr_) + " TPR " + hex(tpr_) + " " + timer;
+}
+
 // ---- MSRs: IA32_APIC_BASE, IA32_TSC_DEADLINE and x2APIC (SDM 11.12) ----
 
 namespace {

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
 
 #include "irq/injection_mailbox.h"
 #include "irq/interrupt_router.h"
@@ -76,6 +77,9 @@ class Lapic final {
   void reset();
 
   uint8_t processor_priority() const;
+  // One line for reports of a guest that stopped or hung: IRR, ISR, TPR and
+  // the timer, e.g. "IRR {0xec} ISR {} TPR 0x0 timer periodic, due in 3 ms".
+  std::string describe() const;
   // Whether an 8259's INT output reaches this CPU: LINT0 unmasked in ExtINT
   // mode (virtual wire, MP spec 3.6.2.2), or the APIC globally disabled, which
   // wires INTR straight to the CPU.

@@ -115,9 +115,12 @@ void VcpuRunner::record_final_state() {
     final_state_ = "waiting for INIT/SIPI";
     return;
   }
+  // Where it was, whether it could take an interrupt (RFLAGS.IF, bit 9) and
+  // what its LAPIC held: what a hung guest's report needs to tell a lost
+  // interrupt from a guest that masked them.
   const auto regs = vcpu_.get_regs();
-  const std::string rip = regs ? "RIP " + hex(regs->rip) : "RIP unreadable";
-  final_state_ = (activity_ == Activity::Halted ? "halted at " : "running at ") + rip;
+  const std::string rip = regs ? "RIP " + hex(regs->rip) + ((regs->rflags & (1u << 9)) ? " IF=1" : " IF=0") : "RIP unreadable";
+  final_state_ = (activity_ == Activity::Halted ? "halted at " : "running at ") + rip + ", LAPIC " + lapic_.describe();
 }
 
 void VcpuRunner::set_activity(Activity next) {

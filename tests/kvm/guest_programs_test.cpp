@@ -107,6 +107,19 @@ TEST_F(GuestProgram, TimeoutStopsAGuestWithParkedApsToo) {
   EXPECT_NE(result.err.find("VCPU 1: waiting for INIT/SIPI"), std::string::npos) << result.err;
 }
 
+// What a hung guest's report says of each VCPU beyond its RIP: RFLAGS.IF
+// and its LAPIC, so a masked guest reads differently from a lost interrupt.
+// The program disables interrupts, then posts a self-IPI (0x50) and starts a
+// periodic timer (0x40): both wait in IRR, none in service.
+TEST_F(GuestProgram, TimeoutReportShowsInterruptsOffAndWhatWaitsInTheLapic) {
+  const auto result = boot("masked_spin", {}, "0.5");
+  EXPECT_EQ(result.exit_code, 124) << result.err;
+  EXPECT_EQ(result.out, "spinning with interrupts off\n");
+  EXPECT_NE(result.err.find("VCPU 0: running at RIP 0x2"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find(" IF=0, LAPIC IRR {0x40,0x50} ISR {} TPR 0x20 timer periodic, due "), std::string::npos)
+      << result.err;
+}
+
 TEST_F(GuestProgram, TripleFaultIsACrashWithARegisterDump) {
   const auto result = boot("triple_fault");
   EXPECT_EQ(result.exit_code, 125);

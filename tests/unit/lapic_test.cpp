@@ -171,6 +171,26 @@ TEST_F(LapicTest, ChangingTimerModeDisarmsIt) {
   EXPECT_EQ(lapic().read_register(TMICT), 0u);
 }
 
+// The line a --timeout report gives for each VCPU: enough to tell a lost
+// interrupt (pending in IRR) from a guest that masked them or never armed
+// its timer.
+TEST_F(LapicTest, DescribeNamesPendingAndInServiceVectorsThePriorityAndTheTimer) {
+  EXPECT_EQ(lapic().describe(), "IRR {} ISR {} TPR 0x0 timer one-shot (masked), not armed");  // LVTs reset masked
+  lapic().write_register(TPR, 0x10);
+  post(0, 0xec);
+  post(0, 0x31);
+  ASSERT_EQ(lapic().deliverable_vector(), 0xec);
+  lapic().start_servicing(0xec);
+  lapic().write_register(TDCR, 0xb);  // divide by 1: one count per nanosecond
+  lapic().write_register(LVT_TIMER, (1u << 17) | 0x40);
+  lapic().write_register(TMICT, 3'500'000);
+  EXPECT_EQ(lapic().describe(), "IRR {0x31} ISR {0xec} TPR 0x10 timer periodic, due in 3 ms");
+  now += 3'500'000;
+  EXPECT_EQ(lapic().describe(), "IRR {0x31} ISR {0xec} TPR 0x10 timer periodic, due now");
+  lapic().write_register(LVT_TIMER, (2u << 17) | (1u << 16) | 0x40);
+  EXPECT_EQ(lapic().describe(), "IRR {0x31} ISR {0xec} TPR 0x10 timer TSC-deadline (masked), not armed");
+}
+
 TEST_F(LapicTest, FixedIpiByPhysicalDestination) {
   lapic().write_register(ICR_HIGH, 2u << 24);
   lapic().write_register(ICR_LOW, 0x4055);  // fixed, assert, vector 0x55
