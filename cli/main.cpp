@@ -59,7 +59,7 @@ void report(const Outcome& outcome, const ember::cli::Invocation& invocation) {
                         outcome.detail);
       break;
     case Outcome::Kind::Signal:
-      ember::log::error(std::string("stopped by signal ") + strsignal(outcome.value));
+      ember::log::error(std::string("stopped by signal ") + strsignal(outcome.value) + ". Where its VCPUs were:\n" + outcome.detail);
       break;
     case Outcome::Kind::Reset:
     case Outcome::Kind::PowerOff:

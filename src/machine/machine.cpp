@@ -449,8 +449,9 @@ Outcome Machine::run(std::optional<std::chrono::milliseconds> timeout) {
   stop_devices();
   input.reset();
   std::lock_guard lock{outcome_mutex_};
-  if (outcome_->kind == Outcome::Kind::Timeout) {
-    // Where each VCPU was, to look up in the kernel's symbols.
+  if (outcome_->kind == Outcome::Kind::Timeout || outcome_->kind == Outcome::Kind::Signal) {
+    // Where each VCPU was, to look up in the kernel's symbols: a guest that
+    // hung ends one of these two ways.
     for (size_t i = 0; i < runners_.size(); ++i) {
       outcome_->detail += (i == 0 ? "" : "\n") + std::string("VCPU ") + std::to_string(i) + ": " + runners_[i]->final_state();
     }

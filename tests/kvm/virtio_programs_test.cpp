@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -187,11 +188,14 @@ TEST_F(VirtioPrograms, SigkillLosesNoBlockWhoseFlushWasAcknowledged) {
 
 // SIGTERM mid-run: ember stops the guest, lets the block worker finish the
 // request in flight and fdatasyncs the image, then exits 128 + SIGTERM with
-// nothing on stderr but its own stop line. Every acknowledged sector is there.
+// nothing on stderr but its own stop line and where the VCPU was. Every
+// acknowledged sector is there.
 TEST_F(VirtioPrograms, SigtermStopsCleanlyAndKeepsEveryAcknowledgedBlock) {
   const ProcessResult stopped = signal_mid_sequence(SIGTERM);
   EXPECT_EQ(stopped.exit_code, 128 + SIGTERM) << stopped.err;
-  EXPECT_EQ(stopped.err, "ember: error: stopped by signal Terminated\n") << "no failed flush, no other complaint";
+  const std::string stop_line = "ember: error: stopped by signal Terminated. Where its VCPUs were:\nVCPU 0: ";
+  EXPECT_EQ(stopped.err.substr(0, stop_line.size()), stop_line) << stopped.err;
+  EXPECT_EQ(std::count(stopped.err.begin(), stopped.err.end(), '\n'), 2) << "no failed flush, no other complaint:\n" << stopped.err;
   expect_sectors_hold_their_numbers(last_flushed(stopped.out));
 }
 
