@@ -19,7 +19,7 @@ Exit status of 'ember run':
   2     usage error: a bad option or value
   123   -- COMMAND given, but the guest stopped before reporting its status
         (a kernel panic reboots it: ember adds panic=-1 if absent)
-  124   --timeout expired (stderr says where each VCPU was: its RIP)
+  124   --timeout expired (stderr says where each VCPU was: its RIP, IF and LAPIC)
   122   ember's seccomp filter stopped it (a bug in ember; the system call
         is named on stderr)
   125   the guest crashed: triple fault, KVM internal error, every VCPU
