@@ -24,7 +24,8 @@ Exit status of 'ember run':
         is named on stderr)
   125   the guest crashed: triple fault, KVM internal error, every VCPU
         halted with interrupts off (register dump on stderr)
-  128+S ember was stopped by signal S (SIGINT, SIGTERM, SIGHUP)
+  128+S ember was stopped by signal S (SIGINT, SIGTERM, SIGHUP; stderr
+        says where each VCPU was, as for 124)
 )";
 
 const char* const kRunUsage = R"(Usage: ember run --kernel PATH [options] [-- COMMAND [ARGS]]
