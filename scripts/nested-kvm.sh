@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Runs COMMAND under a real, stock KVM on any x86-64 Linux machine, even one
+# without /dev/kvm: inside a QEMU VM whose TCG-emulated CPU has AMD SVM with
+# nested paging, running Debian's stock kernel (package linux-image-amd64)
+# with kvm_amd loaded. The host's filesystem is shared read-only over
+# virtio-9p under a tmpfs overlay, so COMMAND runs at the same paths, in the
+# same directory, with the host's programs and build trees, and nothing it
+# writes reaches the host. Its output streams to stdout; the script exits
+# with COMMAND's status.
+#
+#   scripts/nested-kvm.sh COMMAND [ARGS...]
+#
+#   EMBER_CACHE           where the kernel package and the VM's initramfs are
+#                         cached (default: ~/.cache/ember)
+#   EMBER_NESTED_CPUS     the VM's CPUs (default: the host's, at most 4)
+#   EMBER_NESTED_MEMORY   the VM's RAM (default: 4G)
+#   EMBER_NESTED_TIMEOUT  seconds before the VM is stopped (default: 3600)
+#
+# Exit status: COMMAND's; 125 when the VM did not come up or had no /dev/kvm
+# (stderr says which); 124 when EMBER_NESTED_TIMEOUT expired.
+# Times: the VM is up in about 10 s on 2 cores; every KVM exit inside costs
+# about 100 µs (QEMU emulates the world switch), so time ratios, not absolute
+# times, mean something there (bench/README.md).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+((${#@})) || { echo "usage: scripts/nested-kvm.sh COMMAND [ARGS...]" >&2; exit 2; }
+fail() { echo "nested-kvm: $*" >&2; exit 125; }
+
+qemu=$(command -v qemu-system-x86_64) || fail "qemu-system-x86_64 is missing; run scripts/setup.sh"
+busybox=/bin/busybox
+file "$busybox" 2>/dev/null | grep -q "statically linked" || fail "$busybox is not static; run scripts/setup.sh"
+cache=${EMBER_CACHE:-$HOME/.cache/ember}/nested
+mkdir -p "$cache"
+
+# The stock kernel: whatever linux-image-amd64 depends on today, fetched once
+# per version and unpacked, never installed.
+package=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}') || true
+if [[ -z $package ]]; then
+  apt-get update -qq >/dev/null 2>&1 || true
+  package=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}') || true
+fi
+[[ -n $package ]] || fail "apt cannot resolve linux-image-amd64 (no package lists?)"
+version=$(apt-cache policy "$package" | awk '/Candidate:/ {print $2}')
+kernel_dir="$cache/${package}_$version"
+if [[ ! -f $kernel_dir/vmlinuz ]]; then
+  echo "nested-kvm: fetching $package $version" >&2
+  download=$(mktemp -d)
+  (cd "$download" && apt-get download -q "$package" >/dev/null 2>&1) || { rm -rf "$download"; fail "apt-get download $package failed"; }
+  dpkg-deb -x "$download"/*.deb "$download/unpacked"
+  rm -rf "$kernel_dir.tmp"
+  mkdir -p "$kernel_dir.tmp"
+  cp "$download"/unpacked/boot/vmlinuz-* "$kernel_dir.tmp/vmlinuz"
+  mv "$download"/unpacked/lib/modules/* "$kernel_dir.tmp/modules"
+  rm -rf "$download" "$kernel_dir"
+  mv "$kernel_dir.tmp" "$kernel_dir"
+fi
+
+# The modules the VM needs, each after the modules its depends= line names.
+wanted=(kvm_amd 9pnet_virtio 9p virtio_pci overlay tun)
+declare -A module_path=() loaded=()
+while IFS= read -r path; do
+  name=$(basename "$path" .ko)
+  module_path[${name//-/_}]=$path
+done < "$kernel_dir/modules/modules.order"
+order=()
+add_module() {
+  local name=${1//-/_}
+  [[ -n ${loaded[$name]:-} ]] && return
+  [[ -n ${module_path[$name]:-} ]] || fail "module $name is not in $package"
+  loaded[$name]=1
+  local depends
+  depends=$(tr '\0' '\n' < "$kernel_dir/modules/${module_path[$name]}" | sed -n 's/^depends=//p' | head -n 1)
+  local dependency
+  for dependency in ${depends//,/ }; do add_module "$dependency"; done
+  order+=("$name")
+}
+for module in "${wanted[@]}"; do add_module "$module"; done
+
+key=$( { cat "$root/images/nested/init" "$0"; sha256sum "$busybox"; echo "$package $version ${order[*]}"; } | sha256sum | cut -c1-16)
+initramfs="$cache/initramfs-$key.cpio.gz"
+if [[ ! -f $initramfs ]]; then
+  work=$(mktemp -d)
+  mkdir -p "$work/bin" "$work/lib/modules"
+  cp "$busybox" "$work/bin/busybox"
+  install -m 0755 "$root/images/nested/init" "$work/init"
+  for name in "${order[@]}"; do cp "$kernel_dir/modules/${module_path[$name]}" "$work/lib/modules/$name.ko"; done
+  printf '%s\n' "${order[@]}" > "$work/modules"
+  (cd "$work" && find . | cpio -o -H newc --quiet | gzip -1) > "$initramfs.tmp"
+  mv "$initramfs.tmp" "$initramfs"
+  rm -rf "$work"
+fi
+
+# What runs inside: COMMAND in this directory with this environment. The
+# script lives in a host directory the VM sees through the share.
+run_dir=$(mktemp -d /tmp/ember-nested.XXXXXX)
+trap 'rm -rf "$run_dir"' EXIT
+{
+  echo "set -e"
+  export -p | grep -v -E '^declare -x (OLDPWD|PWD|SHLVL|_|TERM|SSH_[A-Z_]*|TMPDIR)='
+  printf 'cd %q\n' "$PWD"
+  echo "set +e"
+  printf '%q ' "$@"
+  echo
+} > "$run_dir/command.sh"
+touch "$run_dir/status"
+
+cpus=${EMBER_NESTED_CPUS:-$(nproc)}
+((cpus > 4)) && cpus=4
+set +e
+timeout --foreground -k 10 "${EMBER_NESTED_TIMEOUT:-3600}" \
+  "$qemu" -accel tcg,thread=multi -cpu max -smp "$cpus" -m "${EMBER_NESTED_MEMORY:-4G}" \
+  -M pc -nodefaults -no-user-config -display none -no-reboot \
+  -kernel "$kernel_dir/vmlinuz" -initrd "$initramfs" \
+  -append "console=ttyS0 quiet loglevel=3 panic=-1 nested.script=$run_dir/command.sh" \
+  -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+  -serial stdio -serial "file:$run_dir/status" < /dev/null
+qemu_status=$?
+set -e
+((qemu_status == 124)) && { echo "nested-kvm: the VM ran past EMBER_NESTED_TIMEOUT and was stopped" >&2; exit 124; }
+status=$(sed -n 's/^nested-status \([a-z0-9]*\).*/\1/p' "$run_dir/status" | tail -n 1)
+[[ -n $status ]] || fail "the VM ended (QEMU status $qemu_status) without reporting a status"
+[[ $status == fail ]] && fail "the VM came up without a working KVM (see the message above)"
+exit "$status"
