@@ -9,6 +9,7 @@ int exit_code_for(const Outcome& outcome, bool command_mode) {
     case Outcome::Kind::PowerOff:   return command_mode ? kExitNoCommandStatus : 0;
     case Outcome::Kind::Timeout:    return kExitTimeout;
     case Outcome::Kind::GuestCrash: return kExitGuestCrash;
+    case Outcome::Kind::GuestPanic: return kExitGuestPanic;
     case Outcome::Kind::HostError:  return kExitHostError;
     case Outcome::Kind::Signal:     return 128 + outcome.value;
   }

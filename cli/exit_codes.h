@@ -10,6 +10,7 @@ inline constexpr int kExitUsage      = 2;    // bad command line
 inline constexpr int kExitNoCommandStatus = 123;  // -- COMMAND: the guest stopped before reporting it (kernel panic, reboot)
 inline constexpr int kExitTimeout    = 124;  // --timeout expired (as coreutils timeout)
 inline constexpr int kExitGuestCrash = 125;  // triple fault, KVM internal error, dead guest
+inline constexpr int kExitGuestPanic = 126;  // the guest kernel panicked (pvpanic)
 
 // `command_mode`: a guest command was given, so a reset or power-off means
 // it never reported its status.

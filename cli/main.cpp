@@ -51,6 +51,7 @@ void report(const Outcome& outcome, const ember::cli::Invocation& invocation) {
     case Outcome::Kind::GuestCrash:
       ember::log::error("the guest crashed: " + outcome.detail);
       break;
+    case Outcome::Kind::GuestPanic:
     case Outcome::Kind::HostError:
       ember::log::error(outcome.detail);
       break;
@@ -64,8 +65,7 @@ void report(const Outcome& outcome, const ember::cli::Invocation& invocation) {
     case Outcome::Kind::Reset:
     case Outcome::Kind::PowerOff:
       if (!invocation.guest_command.empty()) {
-        ember::log::error("the guest stopped (" + outcome.detail + ") before the command reported its exit status; "
-                          "a kernel panic does this");
+        ember::log::error("the guest stopped (" + outcome.detail + ") before the command reported its exit status (a kernel without pvpanic reboots this way when it panics)");
       }
       break;
     default:
@@ -80,6 +80,7 @@ const char* outcome_name(Outcome::Kind kind) {
     case Outcome::Kind::PowerOff:   return "power_off";
     case Outcome::Kind::Timeout:    return "timeout";
     case Outcome::Kind::GuestCrash: return "guest_crash";
+    case Outcome::Kind::GuestPanic: return "guest_panic";
     case Outcome::Kind::HostError:  return "host_error";
     case Outcome::Kind::Signal:     return "signal";
   }

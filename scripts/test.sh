@@ -1,7 +1,20 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is needed, builds ember, its guest
-# programs and the guest Linux kernel, then runs every test tier (unit, cli,
-# kvm, linux) and ends with ctest's summary.
+# programs and the guest Linux kernels, then runs every test tier:
+#
+#   1. host: the tiers that need no KVM (unit, cli, bench) on this machine;
+#   2. host KVM: the kvm and linux tiers on this machine's /dev/kvm, when it
+#      has one that runs a guest program (bare metal, or kvm_pvm);
+#   3. nested KVM: the kvm and linux tiers again inside a QEMU VM whose
+#      TCG-emulated CPU has AMD SVM, under Debian's stock kvm_amd
+#      (scripts/nested-kvm.sh). Every machine has it, and it is the one KVM
+#      where guest Linux user space always runs, so it always runs.
+#
+# Each tier prints ctest's per-test lines and summary; the command ends with
+# one line counting every test of every tier, "N passed, N failed", and fails
+# if any test failed, if a tier could not run, or if no KVM test ran.
+#
+#   EMBER_TEST_JOBS   ctest's parallelism (default: nproc)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -9,10 +22,68 @@ bash "$root/scripts/setup.sh"
 kernel_dir=$(bash "$root/scripts/build-guest-kernel.sh" | tail -n 1)
 # The same kernel with CONFIG_OF, for the --describe-machine dtb test.
 of_kernel_dir=$(bash "$root/scripts/build-guest-kernel.sh" "$root/images/linux-guest-of.config" | tail -n 1)
-# Built so a broken initramfs script shows up here; no test boots it yet (README).
 initramfs=$(bash "$root/scripts/build-initramfs.sh" | tail -n 1)
 bash "$root/scripts/build.sh" -DEMBER_GUEST_KERNEL_DIR="$kernel_dir" -DEMBER_GUEST_OF_KERNEL_DIR="$of_kernel_dir" \
   -DEMBER_GUEST_INITRAMFS="$initramfs"
 
 cd "$root/build"
-ctest --output-on-failure -j"$(nproc)"
+jobs=${EMBER_TEST_JOBS:-$(nproc)}
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+kvm_labels='kvm|linux'
+tier_failed=()
+
+# run_tier NAME COMMAND...: runs a ctest invocation, its output to the
+# terminal and to $logs/NAME.log; a non-zero status marks the tier failed.
+run_tier() {
+  local name=$1
+  shift
+  echo
+  echo "===== tier: $name ====="
+  if ! "$@" 2>&1 | tee "$logs/$name.log"; then tier_failed+=("$name"); fi
+}
+
+run_tier host ctest --output-on-failure -j"$jobs" -LE "$kvm_labels"
+
+# A host KVM counts only if ember runs a guest program on it.
+if probe=$(./ember run --kernel guests/hello.elf --timeout 60 2>&1 >/dev/null); then
+  run_tier host-kvm ctest --output-on-failure -j"$jobs" -L "$kvm_labels"
+else
+  echo
+  echo "===== tier: host-kvm: not run, this machine's KVM does not run guests (${probe##*error: }) ====="
+fi
+
+run_tier nested-kvm bash "$root/scripts/nested-kvm.sh" ctest --output-on-failure -j"$jobs" -L "$kvm_labels"
+
+# The closing count, from ctest's own per-test lines ("12/96 Test #40:
+# Name .....   Passed    1.23 sec") of every tier.
+echo
+echo "===== all tiers ====="
+summary=$(awk '
+  match($0, / Test +#[0-9]+: /) {
+    tier = FILENAME; sub(/.*\//, "", tier); sub(/\.log$/, "", tier)
+    result = substr($0, RSTART + RLENGTH); sub(/^[^ ]+ \.* */, "", result)
+    if (result ~ /^Passed/) { passed[tier]++; all_passed++ }
+    else if (result ~ /Skipped|Not Run/) { skipped[tier]++; all_skipped++ }
+    else { failed[tier]++; all_failed++ }
+    total[tier]++
+  }
+  END {
+    for (t in total) printf "%s: %d tests, %d passed, %d failed, %d skipped\n", t, total[t], passed[t], failed[t], skipped[t]
+    printf "TOTALS %d %d %d\n", all_passed, all_failed, all_skipped
+  }' "$logs"/*.log)
+grep -v '^TOTALS' <<<"$summary" | sort
+read -r _ passed failed skipped < <(grep '^TOTALS' <<<"$summary")
+kvm_ran=$(cat "$logs"/host-kvm.log "$logs"/nested-kvm.log 2>/dev/null | grep -cE ' Test +#[0-9]+: .* Passed ' || true)
+status=0
+if ((${#tier_failed[@]})); then
+  echo "tiers that failed or did not finish: ${tier_failed[*]}"
+  status=1
+fi
+if ((kvm_ran == 0)); then
+  echo "no test that needs KVM passed under any KVM"
+  status=1
+fi
+((skipped == 0)) || echo "$skipped skipped (each names its reason above; ctest lists them under \"did not run\")"
+echo "${passed:-0} passed, ${failed:-0} failed"
+exit "$status"

@@ -240,6 +240,12 @@ Status Machine::add_devices(std::vector<std::pair<std::string, std::vector<uint8
   if (vsock) {
     if (auto added = add_virtio_device(std::move(vsock)); !added) return added;
   }
+  // pvpanic on PCI bus 0 with either transport, after any virtio-pci
+  // functions so their slots and BARs stay where the README says; its BAR
+  // takes the next slot's place in the window.
+  const uint64_t pvpanic_bar = PciBus::kWindowBase + (pci_transports_.size() + 1) * virtio::PciTransport::kBarSize;
+  pvpanic_ = std::make_unique<PvpanicPci>(*this, pvpanic_bar);
+  if (!pci_.add(*pvpanic_)) return Error{"PCI bus 0 has no free slot for pvpanic"};
   constexpr uint16_t kCom1 = 0x3f8;
   for (const auto& [base, length, device] : {
            std::tuple<uint64_t, uint64_t, Device*>{kCom1, Uart16550::kRegisterCount, &uart_},
@@ -247,6 +253,7 @@ Status Machine::add_devices(std::vector<std::pair<std::string, std::vector<uint8
            {I8042::kDataPort, 1, &i8042_},
            {I8042::kCommandPort, 1, &i8042_},
            {PostCodePort::kPort, 1, &post_code_},
+           {CmosRtc::kIndexPort, CmosRtc::kPortCount, &cmos_rtc_},
            {BootTimer::kPort, 1, &boot_timer_},
            {Pit8254::kBasePort, Pit8254::kPortCount, &pit_},
            {SystemControlPort::kPort, 1, &system_control_},

@@ -17,6 +17,7 @@
 #include "devices/console_output.h"
 #include "devices/exit_port.h"
 #include "devices/fw_cfg.h"
+#include "devices/cmos_rtc.h"
 #include "devices/i8042.h"
 #include "devices/interrupt_line.h"
 #include "devices/ioapic.h"
@@ -26,6 +27,7 @@
 #include "devices/pic8259.h"
 #include "devices/isa_irq.h"
 #include "devices/post_code_port.h"
+#include "devices/pvpanic_pci.h"
 #include "devices/uart16550.h"
 #include "kvm/kvm.h"
 #include "kvm/vm.h"
@@ -116,6 +118,7 @@ class Machine final : public MachineControl {
   ExitPort        exit_port_;
   I8042           i8042_;
   PostCodePort    post_code_;
+  CmosRtc         cmos_rtc_;
   BootTimer       boot_timer_;
   FwCfg           fw_cfg_{memory_};
   uint64_t        run_started_ns_ = 0, run_ended_ns_ = 0;
@@ -123,6 +126,7 @@ class Machine final : public MachineControl {
   // the pin and must stop first. PCI bus 0 is there with or without them.
   RouterMsiSender msi_{router_};
   PciBus          pci_;
+  std::unique_ptr<PvpanicPci> pvpanic_;  // on the bus after the virtio functions
   std::vector<std::unique_ptr<virtio::VirtioDevice>> virtio_devices_;
   std::vector<std::unique_ptr<IoapicPin>>            virtio_pins_;
   std::vector<std::unique_ptr<virtio::Transport>>    virtio_transports_;

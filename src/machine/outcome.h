@@ -12,6 +12,7 @@ struct Outcome {
     PowerOff,    // the guest powered off (KVM shutdown event)
     Timeout,     // --timeout expired
     GuestCrash,  // triple fault, KVM internal error, failed entry, dead guest
+    GuestPanic,  // the guest kernel said it panicked (pvpanic)
     HostError,   // ember itself failed while running (an ioctl, a thread)
     Signal,      // ember got SIGINT/SIGTERM/SIGHUP (`value` is the signal)
   };

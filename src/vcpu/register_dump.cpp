@@ -46,4 +46,8 @@ std::string register_dump(const kvm::Vcpu& vcpu) {
   return dump;
 }
 
+bool is_reset_state(const kvm_regs& regs, const kvm_sregs& sregs) {
+  return regs.rip == 0xfff0 && sregs.cs.selector == 0xf000 && sregs.cs.base == 0xffff0000;
+}
+
 }  // namespace ember

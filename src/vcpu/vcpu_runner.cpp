@@ -222,7 +222,7 @@ VcpuRunner::Next VcpuRunner::handle_exit() {
     case KVM_EXIT_HLT:
       return handle_halt(run.if_flag != 0);
     case KVM_EXIT_SHUTDOWN:
-      return crash("triple fault (KVM_EXIT_SHUTDOWN)");
+      return handle_shutdown();
     case KVM_EXIT_FAIL_ENTRY:
       return crash("VM entry failed, hardware reason " + hex(run.fail_entry.hardware_entry_failure_reason));
     case KVM_EXIT_INTERNAL_ERROR:
@@ -327,6 +327,24 @@ VcpuRunner::Next VcpuRunner::handle_emulation_failure() {
       break;
   }
   return crash("KVM could not emulate `" + result.instruction + "` (emulation failure), and ember does not emulate it either");
+}
+
+VcpuRunner::Next VcpuRunner::handle_shutdown() {
+  // On AMD SVM the VMCB is undefined after a shutdown intercept, so KVM
+  // resets the VCPU before it reports KVM_EXIT_SHUTDOWN (arch/x86/kvm/svm/
+  // svm.c, shutdown_interception); on VMX the registers still hold the
+  // faulting state. A dump of the reset state would name the reset vector as
+  // the crash site, so ember says the state is gone instead.
+  const auto regs = vcpu_.get_regs();
+  const auto sregs = vcpu_.get_sregs();
+  if (regs && sregs && is_reset_state(*regs, *sregs)) {
+    control_.request_stop(Outcome{Outcome::Kind::GuestCrash, 0,
+                                  "VCPU " + std::to_string(index_) +
+                                      ": triple fault (KVM_EXIT_SHUTDOWN); this host's KVM had already reset the VCPU when it "
+                                      "reported the fault (as kvm_amd does), so its registers at the fault are lost\n"});
+    return Next::Stop;
+  }
+  return crash("triple fault (KVM_EXIT_SHUTDOWN)");
 }
 
 VcpuRunner::Next VcpuRunner::crash(const std::string& what) {

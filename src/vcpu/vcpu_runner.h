@@ -91,6 +91,7 @@ class VcpuRunner final : public Kickable {
   Next handle_msr(kvm_run& run);
   Next handle_halt(bool interrupts_enabled);
   Next handle_emulation_failure();
+  Next handle_shutdown();
   Next crash(const std::string& what);
   void record_final_state();
 

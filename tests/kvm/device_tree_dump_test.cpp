@@ -17,7 +17,7 @@ namespace ember::test {
 namespace {
 
 TEST(DeviceTreeDump, DtcReadsTheMachineAndTheGuestNeverRuns) {
-  if (!kvm_available()) GTEST_SKIP() << "/dev/kvm cannot be opened on this host";
+  ASSERT_TRUE(kvm_available()) << kNoKvm;
   const std::string dtb = ::testing::TempDir() + "ember-machine.dtb";
   const std::string disk = ::testing::TempDir() + "ember-dtb-disk.img";
   { std::ofstream{disk} << std::string(4096, '\0'); }
@@ -42,7 +42,7 @@ TEST(DeviceTreeDump, DtcReadsTheMachineAndTheGuestNeverRuns) {
 }
 
 TEST(DeviceTreeDump, UnwritablePathIsAHostError) {
-  if (!kvm_available()) GTEST_SKIP() << "/dev/kvm cannot be opened on this host";
+  ASSERT_TRUE(kvm_available()) << kNoKvm;
   const auto dumped = run_ember({"run", "--kernel", guest_program("hello"), "--dump-dtb", "/nonexistent/dir/machine.dtb"});
   EXPECT_EQ(dumped.exit_code, 1);
   EXPECT_NE(dumped.err.find("cannot write the device tree to '/nonexistent/dir/machine.dtb'"), std::string::npos) << dumped.err;
@@ -61,7 +61,7 @@ std::string fnv1a_of_file(const std::string& path) {
 class DescribeMachine : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!kvm_available()) GTEST_SKIP() << "/dev/kvm cannot be opened on this host";
+    ASSERT_TRUE(kvm_available()) << kNoKvm;
     std::ofstream{disk_} << std::string(4096, '\0');
   }
   void TearDown() override {

@@ -14,7 +14,7 @@ namespace {
 class GuestProgram : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!kvm_available()) GTEST_SKIP() << "/dev/kvm cannot be opened on this host";
+    ASSERT_TRUE(kvm_available()) << kNoKvm;
   }
   // Every run is bounded, so a broken ember fails the test instead of hanging it.
   static ProcessResult boot(const std::string& name, std::vector<std::string> extra = {}, const std::string& timeout = "30") {
@@ -120,13 +120,22 @@ TEST_F(GuestProgram, TimeoutReportShowsInterruptsOffAndWhatWaitsInTheLapic) {
       << result.err;
 }
 
+// A triple fault ends the run as a crash. Where KVM still holds the state
+// at the fault (VMX), the report dumps it; where KVM reset the VCPU before
+// reporting the shutdown (kvm_amd), the report says the state is lost and
+// never presents the reset vector as the crash site.
 TEST_F(GuestProgram, TripleFaultIsACrashWithARegisterDump) {
   const auto result = boot("triple_fault");
   EXPECT_EQ(result.exit_code, 125);
   EXPECT_EQ(result.out, "about to triple fault\n");
   EXPECT_NE(result.err.find("triple fault"), std::string::npos) << result.err;
-  EXPECT_NE(result.err.find("rip="), std::string::npos) << result.err;
-  EXPECT_NE(result.err.find("cr3=0000000000009000"), std::string::npos) << result.err;
+  EXPECT_EQ(result.err.find("rip=000000000000fff0"), std::string::npos) << "the reset vector shown as the crash site:\n" << result.err;
+  if (result.err.find("registers at the fault are lost") == std::string::npos) {
+    EXPECT_NE(result.err.find("rip="), std::string::npos) << result.err;
+    EXPECT_NE(result.err.find("cr3=0000000000009000"), std::string::npos) << result.err;
+  } else {
+    EXPECT_EQ(result.err.find("rip="), std::string::npos) << "a dump of the reset state:\n" << result.err;
+  }
 }
 
 TEST_F(GuestProgram, HaltingWithInterruptsOffIsADeadGuest) {
@@ -141,8 +150,11 @@ TEST_F(GuestProgram, I8042ResetEndsTheRunWithZero) {
   EXPECT_EQ(result.out, "resetting through the i8042\n");
 }
 
+// Where KVM emulates string I/O element by element (kvm_amd, whose world
+// switch QEMU's TCG emulates in the nested tier: about 110 µs an exit), the
+// 96 Ki elements take seconds; the bound is for a hang, not a speed.
 TEST_F(GuestProgram, RepOutsbReachesTheConsole) {
-  const auto result = boot("rep_outs");
+  const auto result = boot("rep_outs", {}, "110");
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(result.out, "written by rep outsb\n");
 }
@@ -177,8 +189,12 @@ TEST_F(GuestProgram, InstructionsSomeKvmsCannotEmulateBehaveAsOnHardware) {
   EXPECT_EQ(result.out, "popcnt, fwait, int3 and stac/clac behave as on hardware\n");
 }
 
+// The code at RIP, from a crash whose state every KVM keeps (a triple
+// fault's is gone on kvm_amd, see above): the guest halts with interrupts
+// off, and RIP is at the ud2 after its hlt.
 TEST_F(GuestProgram, CrashReportDisassemblesTheCodeAtRip) {
-  const auto result = boot("triple_fault");
+  const auto result = boot("halt_interrupts_off");
+  EXPECT_EQ(result.exit_code, 125);
   EXPECT_NE(result.err.find("code at rip:"), std::string::npos) << result.err;
   EXPECT_NE(result.err.find("=> 0000000000200"), std::string::npos) << result.err;
   EXPECT_NE(result.err.find("ud2 [0f 0b]"), std::string::npos) << result.err;

@@ -28,7 +28,7 @@ namespace {
 class HostilePrograms : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!kvm_available()) GTEST_SKIP() << "/dev/kvm cannot be opened on this host";
+    ASSERT_TRUE(kvm_available()) << kNoKvm;
   }
 };
 
@@ -168,7 +168,7 @@ TEST(KvmAccess, MissingDevKvmIsOneClearErrorWithStatus1) {
 TEST(KvmAccess, DevKvmNotPermittedIsOneClearErrorWithStatus1) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to run ember as another user";
   struct stat kvm {};
-  if (stat("/dev/kvm", &kvm) != 0) GTEST_SKIP() << "this host has no /dev/kvm";
+  ASSERT_EQ(stat("/dev/kvm", &kvm), 0) << kNoKvm;
   if ((kvm.st_mode & S_IROTH) && (kvm.st_mode & S_IWOTH)) GTEST_SKIP() << "/dev/kvm is open to every user on this host";
   // Copies nobody can reach wherever the build directory is (CI may build
   // under a home directory only root may enter).

@@ -40,7 +40,7 @@ constexpr int kNotOffered = 77;
 class InterruptProgram : public ::testing::TestWithParam<std::tuple<Program, int>> {
  protected:
   void SetUp() override {
-    if (!kvm_available()) GTEST_SKIP() << "/dev/kvm cannot be opened on this host";
+    ASSERT_TRUE(kvm_available()) << kNoKvm;
   }
 };
 
@@ -55,7 +55,7 @@ TEST_P(InterruptProgram, PassesItsChecks) {
 }
 
 TEST(InterruptProgramCpuCount, SmpBringupReportsEveryCpu) {
-  if (!kvm_available()) GTEST_SKIP() << "/dev/kvm cannot be opened on this host";
+  ASSERT_TRUE(kvm_available()) << kNoKvm;
   for (int cpus : {1, 2, 4}) {
     const auto result = run_ember({"run", "--kernel", guest_program("smp_bringup"), "--cpus",
                                    std::to_string(cpus), "--memory", "64M", "--timeout", "60"});

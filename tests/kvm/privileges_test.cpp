@@ -84,7 +84,7 @@ std::vector<std::string> thread_statuses_while_running(std::vector<std::string> 
 class Privileges : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!kvm_available()) GTEST_SKIP() << "/dev/kvm cannot be opened on this host";
+    ASSERT_TRUE(kvm_available()) << kNoKvm;
   }
   // The sanitizer build (same flags for ember and its tests) runs ember
   // without seccomp: see security/seccomp_filters.h.

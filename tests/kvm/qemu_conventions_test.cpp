@@ -13,7 +13,7 @@ namespace {
 class MultibootSmp : public ::testing::TestWithParam<int> {
  protected:
   void SetUp() override {
-    if (!kvm_available()) GTEST_SKIP() << "/dev/kvm cannot be opened on this host";
+    ASSERT_TRUE(kvm_available()) << kNoKvm;
   }
 };
 
@@ -54,7 +54,7 @@ TEST(QemuConformance, UserModeSyscallProbePassesOnAnExactCpu) {
 #endif
 
 TEST(ExitDevice, EmberMeaningGivesTheByteItself) {
-  if (!kvm_available()) GTEST_SKIP() << "/dev/kvm cannot be opened on this host";
+  ASSERT_TRUE(kvm_available()) << kNoKvm;
   // Without --exit-device qemu the same program's value 10 + 1 is the status.
   const auto result = run_ember({"run", "--kernel", guest_program("multiboot_smp"), "--timeout", "60"});
   EXPECT_EQ(result.exit_code, 11) << result.out << result.err;

@@ -16,7 +16,7 @@ namespace {
 class VirtioConsole : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!kvm_available()) GTEST_SKIP() << "/dev/kvm is not available";
+    ASSERT_TRUE(kvm_available()) << kNoKvm;
     char path[] = "/tmp/ember-console-input-XXXXXX";
     const int fd = ::mkstemp(path);
     ASSERT_GE(fd, 0);

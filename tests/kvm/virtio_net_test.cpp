@@ -23,7 +23,7 @@ namespace {
 class VirtioNet : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!kvm_available()) GTEST_SKIP() << "/dev/kvm is not available";
+    ASSERT_TRUE(kvm_available()) << kNoKvm;
     // Namespaces belong to threads: this one and the ones it starts
     // (ember, ip) are in the new namespace; the rest of the host is not.
     if (const auto why = enter_network_namespace(); !why.empty()) GTEST_SKIP() << why;

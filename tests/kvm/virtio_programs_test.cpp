@@ -32,7 +32,7 @@ using namespace std::chrono_literals;
 class VirtioPrograms : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!kvm_available()) GTEST_SKIP() << "/dev/kvm is not available";
+    ASSERT_TRUE(kvm_available()) << kNoKvm;
   }
   void TearDown() override { ::unlink(image_.c_str()); }
 

@@ -16,37 +16,13 @@
 
 #include "base/file_descriptor.h"
 #include "support/run_process.h"
+#include "support/sockets.h"
 
 namespace ember::test {
 namespace {
 
-sockaddr_un unix_address(const std::string& path) {
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
-  return address;
-}
-
-// Waits up to `seconds` for `fd` to be readable.
-bool readable(int fd, int seconds) {
-  pollfd waiting{fd, POLLIN, 0};
-  return ::poll(&waiting, 1, seconds * 1000) == 1;
-}
-
-std::string read_line_or(int fd, size_t length) {
-  std::string text(length, '\0');
-  size_t done = 0;
-  while (done < length && readable(fd, 30)) {
-    const ssize_t got = ::read(fd, text.data() + done, length - done);
-    if (got <= 0) break;
-    done += static_cast<size_t>(got);
-  }
-  text.resize(done);
-  return text;
-}
-
 TEST(VirtioVsock, GuestAndHostConnectBothWaysThroughUnixSockets) {
-  if (!kvm_available()) GTEST_SKIP() << "/dev/kvm cannot be opened on this host";
+  ASSERT_TRUE(kvm_available()) << kNoKvm;
   const std::string path = ::testing::TempDir() + "ember-vsock-" + std::to_string(::getpid());
   const std::string port_path = path + "_5000";
   ::unlink(port_path.c_str());
@@ -64,21 +40,21 @@ TEST(VirtioVsock, GuestAndHostConnectBothWaysThroughUnixSockets) {
   ASSERT_TRUE(readable(listener.get(), 60)) << "the guest never connected";
   FileDescriptor from_guest{::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC)};
   ASSERT_TRUE(from_guest.valid());
-  EXPECT_EQ(read_line_or(from_guest.get(), 19), "ping from the guest");
+  EXPECT_EQ(read_up_to(from_guest.get(), 19), "ping from the guest");
   ASSERT_EQ(::write(from_guest.get(), "pong from the host", 18), 18);
-  EXPECT_EQ(read_line_or(from_guest.get(), 1), "") << "the guest's shutdown closes the host side";
+  EXPECT_EQ(read_up_to(from_guest.get(), 1), "") << "the guest's shutdown closes the host side";
 
   // 2. This test connects to the guest's port 2048 through ember's socket.
   FileDescriptor to_guest{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
   const auto connect_address = unix_address(path);
   ASSERT_EQ(::connect(to_guest.get(), reinterpret_cast<const sockaddr*>(&connect_address), sizeof connect_address), 0);
   ASSERT_EQ(::write(to_guest.get(), "CONNECT 2048\nhello guest", 24), 24);
-  const std::string ok = read_line_or(to_guest.get(), 3);
+  const std::string ok = read_up_to(to_guest.get(), 3);
   EXPECT_EQ(ok, "OK ");
   std::string rest;
   for (char c = 0; rest.size() < 16 && read(to_guest.get(), &c, 1) == 1 && c != '\n';) rest += c;
   EXPECT_FALSE(rest.empty()) << "OK is followed by ember's host port";
-  EXPECT_EQ(read_line_or(to_guest.get(), 11), "hello guest") << "the guest echoes";
+  EXPECT_EQ(read_up_to(to_guest.get(), 11), "hello guest") << "the guest echoes";
 
   const ProcessResult result = ember.get();
   EXPECT_EQ(result.exit_code, 0) << result.out << result.err;

@@ -2,7 +2,7 @@
 // under ember: the kernel starts, what ember handed it (command line, e820
 // map, MP table) arrives intact, it brings up its second CPU through ember's
 // LAPICs, and with the project's initramfs it reaches init and runs
-// `ember run ... -- COMMAND`.
+// `ember run ... -- COMMAND` (linux_userspace_test.cpp).
 #include <gtest/gtest.h>
 
 #include <csignal>
@@ -11,20 +11,18 @@
 #include <stdexcept>
 #include <string>
 
+#include "linux/linux_guest.h"
 #include "support/run_process.h"
 
 namespace ember::test {
 namespace {
 
-// Options that keep the kernel away from what the nested development host's
-// KVM cannot emulate (../shared/HOST-NOTES.md); harmless on bare metal.
-constexpr const char* kCmdline =
-    "console=ttyS0 earlyprintk=serial noxsave clearcpuid=popcnt,smap,smep 8250.nr_uarts=1";
+constexpr const char* kCmdline = kLinuxCmdline;
 
 class LinuxBoot : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!kvm_available()) GTEST_SKIP() << "/dev/kvm cannot be opened on this host";
+    ASSERT_TRUE(kvm_available()) << kNoKvm;
   }
   void TearDown() override {
     if (!disk_.empty()) std::filesystem::remove(disk_);
@@ -170,67 +168,6 @@ TEST_F(LinuxBoot, DeviceTreeKernelFindsCpusIoapicAndVirtioMmioInTheTreeAndMounts
   EXPECT_NE(console.find("smp: Brought up 1 node, 2 CPUs"), std::string::npos) << console;
   EXPECT_NE(console.find("virtio_blk virtio0: [vda] 32768 512-byte logical blocks"), std::string::npos) << console;
   EXPECT_NE(console.find("VFS: Mounted root (ext4 filesystem) readonly"), std::string::npos) << console << result.err;
-}
-#endif
-
-#ifdef EMBER_GUEST_INITRAMFS
-// Linux user space needs SYSCALL to enter CPL 0. The nested development
-// host's KVM cannot do that for a stock kernel (tests/guests/user_syscall.c
-// shows it, and QEMU with KVM there shows the same), so the tests that need a
-// working shell skip there, naming the reason; on hardware KVM they run.
-class LinuxUserspace : public LinuxBoot {
- protected:
-  static ProcessResult boot_command(const std::vector<std::string>& command, const std::string& timeout, int cpus = 2) {
-    std::vector<std::string> args{"run",      "--kernel", std::string(EMBER_GUEST_KERNEL_DIR) + "/vmlinux",
-                                  "--initrd", EMBER_GUEST_INITRAMFS, "--memory", "128M", "--cpus", std::to_string(cpus),
-                                  "--timeout", timeout, "--cmdline", kCmdline, "--"};
-    args.insert(args.end(), command.begin(), command.end());
-    return run_ember(args);
-  }
-  // Empty when this host's KVM runs user-mode SYSCALL correctly.
-  static std::string syscall_limitation() {
-    const auto probe = run_ember({"run", "--kernel", guest_program("user_syscall"), "--timeout", "30"});
-    return probe.exit_code == 77 ? probe.out : "";
-  }
-  static constexpr const char* kShowCpus = "echo nproc=$(nproc); cat /proc/interrupts";
-};
-
-class LinuxInit : public LinuxUserspace, public ::testing::WithParamInterface<int> {};
-
-TEST_P(LinuxInit, KernelWithInitramfsReachesInitAndTheRunEnds) {
-  const int cpus = GetParam();
-  const auto result = boot_command({"sh", "-c", kShowCpus}, "900", cpus);
-  const auto& console = result.out;
-  ASSERT_NE(console.find("Run /init as init process"), std::string::npos) << "console:\n" << console << "\nstderr:\n" << result.err;
-  const std::string brought_up = "smp: Brought up 1 node, " + std::to_string(cpus) + (cpus == 1 ? " CPU" : " CPUs");
-  EXPECT_NE(console.find(brought_up), std::string::npos) << console;
-  EXPECT_NE(result.exit_code, 124) << "the run must end on its own, by the command's status or by a reboot";
-  if (syscall_limitation().empty()) {
-    EXPECT_EQ(result.exit_code, 0) << console << result.err;
-  } else {
-    // init dies at its first system call; panic=-1 reboots, and ember says
-    // the command never reported (123).
-    EXPECT_EQ(result.exit_code, 123) << console << result.err;
-  }
-}
-
-// 4 VCPUs: more than the 2-core nested host has, which with the kernel's old
-// 250 Hz periodic tick hung or stalled there (images/linux-guest.config).
-INSTANTIATE_TEST_SUITE_P(Cpus, LinuxInit, ::testing::Values(1, 2, 4));
-
-TEST_F(LinuxUserspace, RunsNprocAndProcInterruptsOnBothCpus) {
-  if (const auto limitation = syscall_limitation(); !limitation.empty()) GTEST_SKIP() << "host limitation: " << limitation;
-  const auto result = boot_command({"sh", "-c", kShowCpus}, "900");
-  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
-  EXPECT_NE(result.out.find("nproc=2"), std::string::npos) << result.out;
-  EXPECT_NE(result.out.find("CPU0       CPU1"), std::string::npos) << result.out;
-  EXPECT_NE(result.out.find("LOC:"), std::string::npos) << "LAPIC timer interrupts counted per CPU:\n" << result.out;
-}
-
-TEST_F(LinuxUserspace, CommandExitStatusBecomesEmbersExitStatus) {
-  if (const auto limitation = syscall_limitation(); !limitation.empty()) GTEST_SKIP() << "host limitation: " << limitation;
-  const auto result = boot_command({"sh", "-c", "exit 3"}, "900");
-  EXPECT_EQ(result.exit_code, 3) << result.out << result.err;
 }
 #endif
 

@@ -17,7 +17,7 @@ namespace ember::test {
 namespace {
 
 TEST(LinuxVirtio, ConsoleOnHvc0AndTheKernelAnswersPingOverVirtioNet) {
-  if (!kvm_available()) GTEST_SKIP() << "/dev/kvm cannot be opened on this host";
+  ASSERT_TRUE(kvm_available()) << kNoKvm;
   if (const auto why = enter_network_namespace(); !why.empty()) GTEST_SKIP() << why;
   ASSERT_EQ(make_tap(), "");
   // The nested-host options of linux_boot_test.cpp, with hvc0 as the console.

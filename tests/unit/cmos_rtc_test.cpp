@@ -1,0 +1,99 @@
+#include "devices/cmos_rtc.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+
+namespace ember {
+namespace {
+
+// 2026-12-02 09:41:57 UTC, a Wednesday.
+constexpr int64_t kWednesday = 1796204517;
+
+class CmosRtcTest : public ::testing::Test {
+ protected:
+  uint8_t read(uint8_t index) {
+    select(index);
+    uint8_t value = 0;
+    rtc_.read(Access{1, CmosRtc::kIndexPort + 1, 0}, {&value, 1});
+    return value;
+  }
+  void write(uint8_t index, uint8_t value) {
+    select(index);
+    rtc_.write(Access{1, CmosRtc::kIndexPort + 1, 0}, {&value, 1});
+  }
+  void select(uint8_t index) {
+    const uint8_t byte = index;
+    rtc_.write(Access{0, CmosRtc::kIndexPort, 0}, {&byte, 1});
+  }
+
+  int64_t host_now_ = kWednesday;
+  CmosRtc rtc_{[this] { return host_now_; }};
+};
+
+TEST_F(CmosRtcTest, ReadsTheHostsUtcTimeInBcdAnd24HourModeAsFirmwareLeavesIt) {
+  EXPECT_EQ(read(CmosRtc::kSeconds), 0x57);
+  EXPECT_EQ(read(CmosRtc::kMinutes), 0x41);
+  EXPECT_EQ(read(CmosRtc::kHours), 0x09);
+  EXPECT_EQ(read(CmosRtc::kDayOfWeek), 0x04);  // Sunday is 1
+  EXPECT_EQ(read(CmosRtc::kDayOfMonth), 0x02);
+  EXPECT_EQ(read(CmosRtc::kMonth), 0x12);
+  EXPECT_EQ(read(CmosRtc::kYear), 0x26);
+  EXPECT_EQ(read(CmosRtc::kCentury), 0x20);
+}
+
+TEST_F(CmosRtcTest, TheClockAdvancesWithTheHosts) {
+  host_now_ += 3;
+  EXPECT_EQ(read(CmosRtc::kSeconds), 0x00);
+  EXPECT_EQ(read(CmosRtc::kMinutes), 0x42);
+}
+
+// Linux's mach_get_cmos_time waits while UIP is set; it must never be.
+TEST_F(CmosRtcTest, NoUpdateIsEverInProgressAndTimeAndRamAreValid) {
+  EXPECT_EQ(read(CmosRtc::kRegisterA) & 0x80, 0);
+  write(CmosRtc::kRegisterA, 0xff);
+  EXPECT_EQ(read(CmosRtc::kRegisterA), 0x7f) << "UIP is read-only";
+  EXPECT_EQ(read(CmosRtc::kRegisterD), 0x80);
+  EXPECT_EQ(read(CmosRtc::kRegisterC), 0x00);
+}
+
+TEST_F(CmosRtcTest, BinaryAnd12HourModesFollowRegisterB) {
+  write(CmosRtc::kRegisterB, CmosRtc::kBinaryMode | CmosRtc::k24HourMode);
+  EXPECT_EQ(read(CmosRtc::kSeconds), 57);
+  EXPECT_EQ(read(CmosRtc::kYear), 26);
+  host_now_ += 5 * 3600;  // 14:41
+  write(CmosRtc::kRegisterB, 0);  // BCD, 12-hour
+  EXPECT_EQ(read(CmosRtc::kHours), 0x80 | 0x02) << "2 PM";
+}
+
+TEST_F(CmosRtcTest, TheGuestSetsItsClockWithoutChangingTheHosts) {
+  write(CmosRtc::kYear, 0x30);
+  write(CmosRtc::kHours, 0x23);
+  EXPECT_EQ(read(CmosRtc::kYear), 0x30);
+  EXPECT_EQ(read(CmosRtc::kHours), 0x23);
+  EXPECT_EQ(read(CmosRtc::kMinutes), 0x41);
+  host_now_ += 60;
+  EXPECT_EQ(read(CmosRtc::kMinutes), 0x42) << "the set clock keeps running";
+  EXPECT_EQ(host_now_, kWednesday + 60);
+}
+
+TEST_F(CmosRtcTest, RamBytesKeepWhatTheGuestWroteAndTheIndexIgnoresTheNmiBit) {
+  write(0x40, 0xa5);
+  EXPECT_EQ(read(0x40 | 0x80), 0xa5);
+  write(0x7f, 0x5a);
+  EXPECT_EQ(read(0xff), 0x5a);
+}
+
+TEST_F(CmosRtcTest, TheIndexPortReadsAllOnesAndWideAccessesStayInRange) {
+  uint8_t wide[4] = {};
+  rtc_.read(Access{0, CmosRtc::kIndexPort, 0}, wide);
+  EXPECT_EQ(wide[0], 0xff);
+  EXPECT_EQ(wide[2], 0xff);
+  EXPECT_EQ(wide[3], 0xff);
+  const uint8_t values[4] = {0x40, 0x11, 0x22, 0x33};
+  rtc_.write(Access{0, CmosRtc::kIndexPort, 0}, values);
+  EXPECT_EQ(read(0x40), 0x11);
+}
+
+}  // namespace
+}  // namespace ember
