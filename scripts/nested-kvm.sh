@@ -60,7 +60,8 @@ fi
 wanted=(kvm_amd 9pnet_virtio 9p virtio_pci overlay tun)
 declare -A module_path=() loaded=()
 while IFS= read -r path; do
-  name=$(basename "$path" .ko)
+  name=${path##*/}
+  name=${name%.ko}
   module_path[${name//-/_}]=$path
 done < "$kernel_dir/modules/modules.order"
 order=()

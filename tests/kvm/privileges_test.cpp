@@ -40,11 +40,22 @@ std::string status_field(const std::string& status, const std::string& key) {
 }
 
 // Starts ember on a spinning guest, waits until it has dropped privileges
-// (no_new_privs is set just before the guest starts), and returns the status
+// (no_new_privs is set just before the guest starts) and, when
+// `vcpu_filters` is set, until both VCPU threads have stacked their own
+// seccomp filter (each does so just before its guest's first instruction,
+// which on a slow host is well after no_new_privs), and returns the status
 // of each of its threads; then stops it.
-std::vector<std::string> thread_statuses_while_running(std::vector<std::string> extra) {
+int threads_with_two_filters(const std::vector<std::string>& statuses) {
+  int count = 0;
+  for (const auto& status : statuses) {
+    if (status_field(status, "Name") == "ember") count += status_field(status, "Seccomp_filters") == "2" ? 1 : 0;
+  }
+  return count;
+}
+
+std::vector<std::string> thread_statuses_while_running(std::vector<std::string> extra, bool vcpu_filters = false) {
   std::vector<std::string> args{EMBER_BINARY, "run", "--kernel", guest_program("spin"), "--cpus", "2",
-                                "--console", "none", "--timeout", "20"};
+                                "--console", "none", "--timeout", "60"};
   args.insert(args.end(), extra.begin(), extra.end());
   std::vector<char*> argv;
   for (auto& arg : args) argv.push_back(arg.data());
@@ -57,7 +68,7 @@ std::vector<std::string> thread_statuses_while_running(std::vector<std::string> 
   posix_spawn_file_actions_destroy(&quiet);
   if (spawned != 0) return {};
   std::vector<std::string> statuses;
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < give_up) {
     const std::string base = "/proc/" + std::to_string(pid);
     // The VCPU threads exist once the guest runs: ember's main thread, the
@@ -69,7 +80,8 @@ std::vector<std::string> thread_statuses_while_running(std::vector<std::string> 
       }
       closedir(dir);
     }
-    if (tasks.size() >= 4 && status_field(tasks.front(), "NoNewPrivs") == "1") {
+    if (tasks.size() >= 4 && status_field(tasks.front(), "NoNewPrivs") == "1" &&
+        (!vcpu_filters || threads_with_two_filters(tasks) >= 2)) {
       statuses = tasks;
       break;
     }
@@ -92,7 +104,7 @@ class Privileges : public ::testing::Test {
 };
 
 TEST_F(Privileges, EveryThreadHoldsNoCapabilityAndNoNewPrivsIsSet) {
-  const auto statuses = thread_statuses_while_running({});
+  const auto statuses = thread_statuses_while_running({}, seccomp_by_default());
   ASSERT_GE(statuses.size(), 4u) << "ember did not reach a running guest with no_new_privs set";
   for (const auto& status : statuses) {
     EXPECT_EQ(status_field(status, "CapEff"), "0000000000000000") << status;
@@ -110,11 +122,7 @@ TEST_F(Privileges, EveryThreadHoldsNoCapabilityAndNoNewPrivsIsSet) {
   if (!seccomp_by_default()) return;
   // The VCPU threads stack their own filter on the process-wide one. (KVM's
   // own worker, kvm-nx-lpage-recovery, inherits a VCPU thread's filters.)
-  int with_two_filters = 0;
-  for (const auto& status : statuses) {
-    if (status_field(status, "Name") == "ember") with_two_filters += status_field(status, "Seccomp_filters") == "2" ? 1 : 0;
-  }
-  EXPECT_EQ(with_two_filters, 2) << "two VCPU threads";
+  EXPECT_EQ(threads_with_two_filters(statuses), 2) << "two VCPU threads";
 }
 
 TEST_F(Privileges, ASystemCallOutsideTheFilterStopsEmberNamingIt) {
