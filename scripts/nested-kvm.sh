@@ -110,7 +110,7 @@ cpus=${EMBER_NESTED_CPUS:-$(nproc)}
 ((cpus > 4)) && cpus=4
 set +e
 timeout --foreground -k 10 "${EMBER_NESTED_TIMEOUT:-3600}" \
-  "$qemu" -accel tcg,thread=multi -cpu max -smp "$cpus" -m "${EMBER_NESTED_MEMORY:-4G}" \
+  "$qemu" -accel "tcg,thread=${EMBER_NESTED_TCG_THREAD:-multi}" -cpu max -smp "$cpus" -m "${EMBER_NESTED_MEMORY:-4G}" \
   -M pc -nodefaults -no-user-config -display none -no-reboot \
   -kernel "$kernel_dir/vmlinuz" -initrd "$initramfs" \
   -append "console=ttyS0 quiet loglevel=3 panic=-1 nested.script=$run_dir/command.sh" \

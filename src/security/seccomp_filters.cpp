@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <cstring>
 #include <initializer_list>
 #include <memory>
@@ -80,6 +81,18 @@ Status install(std::initializer_list<const char*> allowed, bool all_threads, con
   if (!filter) return Error{std::string("cannot build the ") + which + " seccomp filter"};
   for (const char* name : allowed) {
     if (auto allowed_call = allow(filter.get(), name, which); !allowed_call) return allowed_call;
+  }
+  // ember opens nothing once it runs, but glibc's malloc does, on its own:
+  // the first time a thread's arena shrinks it reads
+  // /proc/sys/vm/overcommit_memory (malloc/arena.c, check_may_shrink_heap).
+  // Answering EACCES instead of stopping ember makes glibc take the safe
+  // default; nothing can be opened either way. Both filters say so, because
+  // for a VCPU thread the stricter of its two filters' actions wins.
+  for (const char* name : {"open", "openat"}) {
+    const int nr = seccomp_syscall_resolve_name(name);
+    if (nr == __NR_SCMP_ERROR || seccomp_rule_add(filter.get(), SCMP_ACT_ERRNO(EACCES), nr, 0) != 0) {
+      return Error{std::string("cannot refuse ") + name + " in the " + which + " seccomp filter"};
+    }
   }
   if (unix_sockets) {
     // virtio-vsock's bridge: Unix sockets only (socket's domain argument).

@@ -25,11 +25,12 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
 ProcessResult run_process_after(const std::function<void()>& in_child, const std::vector<std::string>& argv);
 
 // A program running while a test watches its output: stdin from
-// /dev/null, stdout and stderr into files the test reads as they grow.
-// The destructor kills it (SIGKILL) if it still runs.
+// `stdin_path` (a FIFO lets the test write it later), stdout and stderr
+// into files the test reads as they grow. The destructor kills it
+// (SIGKILL) if it still runs.
 class BackgroundProcess {
  public:
-  explicit BackgroundProcess(const std::vector<std::string>& argv);
+  explicit BackgroundProcess(const std::vector<std::string>& argv, const std::string& stdin_path = "/dev/null");
   ~BackgroundProcess();
   BackgroundProcess(const BackgroundProcess&) = delete;
   BackgroundProcess& operator=(const BackgroundProcess&) = delete;

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# ember beside QEMU with KVM (machines microvm and pc), on the same vmlinux,
+# initramfs, memory, CPU count and kernel command line, under the same KVM
+# in the same run. Made for the nested tier, where every machine has a
+# stock KVM:
+#
+#   bash scripts/nested-kvm.sh bash bench/nested_versus_qemu.sh [ROUNDS]
+#
+# (after scripts/build.sh; builds the kernel and initramfs if needed). Rows,
+# each run ROUNDS times (default 3), VMMs alternating, medians printed:
+#   boot-to-init  wall ms from starting the VMM to "Run /init as init process"
+#   true          wall ms of the whole run of the command `true` (start to exit)
+#   block         virtio-blk sequential read, MB/s, as the guest's dd reports
+#                 reading a 64 MiB raw image in 1 MiB requests (O_DIRECT)
+#   tcp           guest-to-host TCP over a TAP device, MB/s, as the guest's dd
+#                 reports writing 32 MiB into busybox nc (QEMU without vhost)
+# Times inside the nested VM are TCG's, not hardware's: the ratios are what
+# mean something (bench/README.md).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/bench/median.sh"
+rounds=${1:-3}
+cpus=2 memory=256
+kernel=$(bash "$root/scripts/build-guest-kernel.sh" | tail -n 1)/vmlinux
+initramfs=$(bash "$root/scripts/build-initramfs.sh" | tail -n 1)
+cmdline="console=ttyS0 earlyprintk=serial noxsave clearcpuid=popcnt,smap,smep 8250.nr_uarts=1 panic=-1"
+limit=600
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+disk=$work/disk.img
+dd if=/dev/urandom of="$disk" bs=1M count=64 status=none
+
+# The guest's init runs ember.command= (hex) itself, so QEMU gets the same
+# command line ember builds for `-- COMMAND`, and the same initramfs.
+hex() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
+ember_run() {  # ember_run COMMAND [OPTIONS...]
+  local command=$1
+  shift
+  echo "$root/build/ember" run --kernel "$kernel" --initrd "$initramfs" --cpus "$cpus" --memory "${memory}M" \
+    --cmdline "'$cmdline'" --timeout "$limit" "$@" -- sh -c "'$command'"
+}
+qemu_run() {  # qemu_run MACHINE COMMAND [DEVICES...]
+  local machine=$1 command=$2
+  shift 2
+  local type=microvm,x-option-roms=off,rtc=off bus=device
+  [[ $machine == pc ]] && type=pc bus=pci
+  echo qemu-system-x86_64 -M "$type" -accel kvm -cpu host -smp "$cpus" -m "$memory" -nodefaults -no-user-config \
+    -display none -serial stdio -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=1 \
+    -kernel "$kernel" -initrd "$initramfs" -append "'$cmdline ember.command=$(hex "$command")'" "${@//BUS/$bus}"
+}
+
+# Prints ms from start to the console line matching $2 (or to exit when $2
+# is empty), or a number pulled from the output with the sed expression $3.
+measure() {
+  local command=$1 until=$2 extract=${3:-} start output=$work/output
+  start=$(date +%s%N)
+  if [[ -n $until ]]; then
+    coproc VMM { eval "exec timeout $limit $command" 2>&1 </dev/null; }
+    local result=""
+    while IFS= read -r line <&"${VMM[0]}"; do
+      if [[ $line == *"$until"* ]]; then result=$(( ($(date +%s%N) - start) / 1000000 )); break; fi
+    done
+    kill "$VMM_PID" 2>/dev/null || true
+    wait "$VMM_PID" 2>/dev/null || true
+    echo "${result:-failed}"
+    return
+  fi
+  eval "timeout $limit $command" >"$output" 2>&1 </dev/null || true
+  local elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
+  if [[ -n $extract ]]; then
+    sed -n "$extract" "$output" | tr -d '\r' | tail -n 1 | awk '$2 > 0 {printf "%.1f\n", $1 / $2 / 1e6; ok = 1} END {if (!ok) print "failed"}'
+  else
+    echo "$elapsed"
+  fi
+}
+
+# The TAP device for the tcp row, in a network namespace of this script's.
+if [[ -z ${EMBER_BENCH_NETNS:-} ]]; then
+  exec env EMBER_BENCH_NETNS=1 unshare -n bash "$0" "$@"
+fi
+ip tuntap add embench0 mode tap
+ip addr add 10.0.2.1/24 dev embench0
+ip link set embench0 up
+tcp_sink() { busybox nc -l -p 7000 > /dev/null & }
+
+# busybox dd's last line: "N bytes (...) copied, S seconds, ...".
+dd_rate='s/^\([0-9]*\) bytes .* copied, \([0-9.]*\) seconds.*/\1 \2/p'
+block_command="dd if=/dev/vda of=/dev/null bs=1M count=64 iflag=direct"
+tcp_command="ip addr add 10.0.2.15/24 dev eth0; ip link set eth0 up; sleep 1; dd if=/dev/zero bs=64k count=512 | nc 10.0.2.1 7000"
+declare -A rows=()
+for ((i = 0; i < rounds; i++)); do
+  for vmm in ember microvm pc; do
+    if [[ $vmm == ember ]]; then
+      boot=$(ember_run true) block=$(ember_run "$block_command" --disk "$disk,ro")
+      tcp=$(ember_run "$tcp_command" --net tap=embench0)
+    else
+      boot=$(qemu_run $vmm true)
+      block=$(qemu_run $vmm "$block_command" -drive "id=d0,file=$disk,format=raw,if=none,readonly=on" -device virtio-blk-BUS,drive=d0)
+      tcp=$(qemu_run $vmm "$tcp_command" -netdev tap,id=n0,ifname=embench0,script=no,downscript=no,vhost=off -device virtio-net-BUS,netdev=n0)
+    fi
+    rows[boot,$vmm]+=" $(measure "$boot" "Run /init as init process")"
+    rows[true,$vmm]+=" $(measure "$boot" "")"
+    rows[block,$vmm]+=" $(measure "$block" "" "$dd_rate")"
+    tcp_sink
+    rows[tcp,$vmm]+=" $(measure "$tcp" "" "$dd_rate")"
+    kill %% 2>/dev/null || true
+    echo "round $((i + 1)) $vmm: boot${rows[boot,$vmm]##* } ms, true${rows[true,$vmm]##* } ms, block${rows[block,$vmm]##* } MB/s, tcp${rows[tcp,$vmm]##* } MB/s" >&2
+  done
+done
+
+echo "row           ember       qemu-microvm  qemu-pc     (runs: ember | microvm | pc)"
+for row in boot true block tcp; do
+  unit=ms
+  [[ $row == block || $row == tcp ]] && unit=MB/s
+  # shellcheck disable=SC2086
+  printf '%-13s %-11s %-13s %-11s (%s |%s |%s)\n' "$row" "$(median_any ${rows[$row,ember]}) $unit" \
+    "$(median_any ${rows[$row,microvm]})" "$(median_any ${rows[$row,pc]})" "${rows[$row,ember]}" "${rows[$row,microvm]}" "${rows[$row,pc]}"
+done
