@@ -23,17 +23,23 @@ constexpr uint32_t kHostBridgeClass = 0x060000;
 
 }  // namespace
 
-PciHostBridge::PciHostBridge() : config_{kIntelVendor, kHostBridgeDevice, kHostBridgeClass, 0} {}
-
-void PciHostBridge::config_read(uint32_t offset, std::span<uint8_t> data) {
+void PciPlainFunction::config_read(uint32_t offset, std::span<uint8_t> data) {
   std::lock_guard lock{mutex_};
   config_.read(offset, data);
 }
 
-void PciHostBridge::config_write(uint32_t offset, std::span<const uint8_t> data) {
+void PciPlainFunction::config_write(uint32_t offset, std::span<const uint8_t> data) {
   std::lock_guard lock{mutex_};
   config_.write(offset, data);
 }
+
+std::optional<PciFunction::Window> PciPlainFunction::decoded_memory() {
+  std::lock_guard lock{mutex_};
+  if (!config_.memory_enabled()) return std::nullopt;
+  return Window{config_.bar_address(), config_.bar_size()};
+}
+
+PciHostBridge::PciHostBridge() : PciPlainFunction{PciConfigSpace{kIntelVendor, kHostBridgeDevice, kHostBridgeClass, 0}} {}
 
 PciBus::PciBus() : slots_(kSlots, nullptr) { slots_[0] = &host_bridge_; }
 

@@ -40,17 +40,26 @@ class PciFunction {
   virtual void bar_write(uint64_t /*offset*/, std::span<const uint8_t> /*data*/, uint32_t /*vcpu*/) {}
 };
 
+// A function whose configuration space holds nothing but its registers:
+// every access goes to the space under one lock, and its memory BAR (if
+// any) decodes where the guest put it while memory decoding is on.
+class PciPlainFunction : public PciFunction {
+ public:
+  explicit PciPlainFunction(const PciConfigSpace& config) : config_{config} {}
+  void                  config_read(uint32_t offset, std::span<uint8_t> data) override;
+  void                  config_write(uint32_t offset, std::span<const uint8_t> data) override;
+  std::optional<Window> decoded_memory() override;
+
+ private:
+  std::mutex     mutex_;  // guards config_
+  PciConfigSpace config_;
+};
+
 // 00:00.0: a host bridge with nothing to configure.
-class PciHostBridge final : public PciFunction {
+class PciHostBridge final : public PciPlainFunction {
  public:
   PciHostBridge();
   std::string_view name() const override { return "pci-host-bridge"; }
-  void config_read(uint32_t offset, std::span<uint8_t> data) override;
-  void config_write(uint32_t offset, std::span<const uint8_t> data) override;
-
- private:
-  std::mutex     mutex_;
-  PciConfigSpace config_;
 };
 
 class PciBus {

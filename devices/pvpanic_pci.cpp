@@ -8,29 +8,18 @@ namespace ember {
 namespace {
 constexpr uint16_t kRedHatVendor = 0x1b36, kPvpanicDevice = 0x0011;
 constexpr uint32_t kClassSystemOther = 0x088000;  // base class 08h (system peripheral), subclass 80h (other)
+
+PciConfigSpace pvpanic_config_space(uint64_t bar_address) {
+  PciConfigSpace config{kRedHatVendor, kPvpanicDevice, kClassSystemOther, 1};
+  config.set_subsystem(kRedHatVendor, kPvpanicDevice);
+  config.set_memory_bar64(bar_address, PvpanicPci::kBarSize);
+  return config;
+}
+
 }  // namespace
 
 PvpanicPci::PvpanicPci(MachineControl& control, uint64_t bar_address)
-    : control_{control}, config_{kRedHatVendor, kPvpanicDevice, kClassSystemOther, 1} {
-  config_.set_subsystem(kRedHatVendor, kPvpanicDevice);
-  config_.set_memory_bar64(bar_address, kBarSize);
-}
-
-void PvpanicPci::config_read(uint32_t offset, std::span<uint8_t> data) {
-  std::lock_guard lock{mutex_};
-  config_.read(offset, data);
-}
-
-void PvpanicPci::config_write(uint32_t offset, std::span<const uint8_t> data) {
-  std::lock_guard lock{mutex_};
-  config_.write(offset, data);
-}
-
-std::optional<PciFunction::Window> PvpanicPci::decoded_memory() {
-  std::lock_guard lock{mutex_};
-  if (!config_.memory_enabled()) return std::nullopt;
-  return Window{config_.bar_address(), config_.bar_size()};
-}
+    : PciPlainFunction{pvpanic_config_space(bar_address)}, control_{control} {}
 
 void PvpanicPci::bar_read(uint64_t offset, std::span<uint8_t> data, uint32_t) {
   // Byte 0 lists the events the device handles; the rest reads as zero.

@@ -9,32 +9,25 @@
 // take over) is not, so such a guest is never stopped on its way to kdump.
 #pragma once
 
-#include <mutex>
-
 #include "devices/pci_bus.h"
 #include "devices/pci_config_space.h"
 #include "machine/outcome.h"
 
 namespace ember {
 
-class PvpanicPci final : public PciFunction {
+class PvpanicPci final : public PciPlainFunction {
  public:
   static constexpr uint8_t  kPanicked = 1 << 0;
   static constexpr uint64_t kBarSize = 16;  // the smallest memory BAR (PCI 3.0, 6.2.5.1)
 
   PvpanicPci(MachineControl& control, uint64_t bar_address);
 
-  std::string_view      name() const override { return "pvpanic-pci"; }
-  void                  config_read(uint32_t offset, std::span<uint8_t> data) override;
-  void                  config_write(uint32_t offset, std::span<const uint8_t> data) override;
-  std::optional<Window> decoded_memory() override;
-  void                  bar_read(uint64_t offset, std::span<uint8_t> data, uint32_t vcpu) override;
-  void                  bar_write(uint64_t offset, std::span<const uint8_t> data, uint32_t vcpu) override;
+  std::string_view name() const override { return "pvpanic-pci"; }
+  void             bar_read(uint64_t offset, std::span<uint8_t> data, uint32_t vcpu) override;
+  void             bar_write(uint64_t offset, std::span<const uint8_t> data, uint32_t vcpu) override;
 
  private:
   MachineControl& control_;
-  std::mutex      mutex_;  // guards config_
-  PciConfigSpace  config_;
 };
 
 }  // namespace ember

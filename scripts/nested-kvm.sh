@@ -15,6 +15,14 @@
 #   EMBER_NESTED_CPUS     the VM's CPUs (default: the host's, at most 4)
 #   EMBER_NESTED_MEMORY   the VM's RAM (default: 4G)
 #   EMBER_NESTED_TIMEOUT  seconds before the VM is stopped (default: 3600)
+#   EMBER_NESTED_TCG_THREAD  single (default) or multi: QEMU's TCG threads.
+#                         With multi (one host thread per VM CPU) the VM's
+#                         kvm_amd was unreliable under load, on QEMU 7.2:
+#                         guests triple-faulted at random early in boot (3 of
+#                         14 Linux boots in one run, 0 of 26 with single),
+#                         and once the VM's own kernel panicked with
+#                         "corrupted stack end detected inside scheduler" in
+#                         an ember thread. single costs about half the speed.
 #
 # Exit status: COMMAND's; 125 when the VM did not come up or had no /dev/kvm
 # (stderr says which); 124 when EMBER_NESTED_TIMEOUT expired.
@@ -110,7 +118,7 @@ cpus=${EMBER_NESTED_CPUS:-$(nproc)}
 ((cpus > 4)) && cpus=4
 set +e
 timeout --foreground -k 10 "${EMBER_NESTED_TIMEOUT:-3600}" \
-  "$qemu" -accel "tcg,thread=${EMBER_NESTED_TCG_THREAD:-multi}" -cpu max -smp "$cpus" -m "${EMBER_NESTED_MEMORY:-4G}" \
+  "$qemu" -accel "tcg,thread=${EMBER_NESTED_TCG_THREAD:-single}" -cpu max -smp "$cpus" -m "${EMBER_NESTED_MEMORY:-4G}" \
   -M pc -nodefaults -no-user-config -display none -no-reboot \
   -kernel "$kernel_dir/vmlinuz" -initrd "$initramfs" \
   -append "console=ttyS0 quiet loglevel=3 panic=-1 nested.script=$run_dir/command.sh" \
