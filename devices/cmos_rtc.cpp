@@ -34,6 +34,7 @@ void CmosRtc::write(const Access& access, std::span<const uint8_t> data) {
 }
 
 std::tm CmosRtc::guest_time() const {
+  if (ram_[kRegisterB] & kSet) return held_;
   const time_t seconds = static_cast<time_t>(now_() + offset_seconds_);
   std::tm broken{};
   gmtime_r(&seconds, &broken);
@@ -87,13 +88,24 @@ void CmosRtc::write_register(uint8_t index, uint8_t value) {
     case kCentury: time.tm_year = decode(value) * 100 + (time.tm_year + 1900) % 100 - 1900; break;
     case kDayOfWeek: return;  // derived from the date
     case kRegisterA: ram_[kRegisterA] = value & 0x7f; return;  // UIP is read-only
+    case kRegisterB: {
+      const bool was_set = ram_[kRegisterB] & kSet, now_set = value & kSet;
+      if (!was_set && now_set) held_ = time;  // the clock stops
+      ram_[kRegisterB] = value;
+      // The clock runs again from what the guest wrote while it was held.
+      if (was_set && !now_set) offset_seconds_ = static_cast<int64_t>(timegm(&held_)) - now_();
+      return;
+    }
     case kRegisterC:
     case kRegisterD: return;  // read-only
     default: ram_[index] = value; return;
   }
-  // The guest set the clock: keep the difference to the host's (timegm
-  // normalises out-of-range fields the way the chip's own carry would not,
-  // but never fails on them).
+  if (ram_[kRegisterB] & kSet) {
+    held_ = time;  // taken as written when SET clears
+    return;
+  }
+  // A write with the clock running (no SET): the field takes effect at once
+  // (timegm normalises an out-of-range field rather than failing on it).
   offset_seconds_ = static_cast<int64_t>(timegm(&time)) - now_();
 }
 

@@ -6,7 +6,10 @@
 // warning and the clock read as all-ones.
 //  - The time is the host's UTC wall clock, read at each access, plus an
 //    offset the guest sets by writing the time registers; nothing is
-//    written back to the host.
+//    written back to the host. While register B's SET bit is on, the clock
+//    holds still and writes go to the held time, which becomes the clock
+//    when SET clears (how Linux sets it: mc146818_set_time), so a date is
+//    never normalised half-written (Feb 31 is not March).
 //  - No update cycle is ever in progress (register A's UIP reads 0), so a
 //    reader never waits; register D reports valid RAM and time.
 //  - Binary or BCD and 12- or 24-hour formats follow register B.
@@ -33,7 +36,7 @@ class CmosRtc final : public Device {
   static constexpr uint8_t kSeconds = 0x00, kMinutes = 0x02, kHours = 0x04, kDayOfWeek = 0x06, kDayOfMonth = 0x07,
                            kMonth = 0x08, kYear = 0x09, kRegisterA = 0x0a, kRegisterB = 0x0b, kRegisterC = 0x0c,
                            kRegisterD = 0x0d, kCentury = 0x32;
-  static constexpr uint8_t kBinaryMode = 0x04, k24HourMode = 0x02;
+  static constexpr uint8_t kSet = 0x80, kBinaryMode = 0x04, k24HourMode = 0x02;
 
   // `now` gives the host's wall clock in seconds since the epoch (UTC).
   explicit CmosRtc(std::function<int64_t()> now = host_utc_seconds);
@@ -49,12 +52,13 @@ class CmosRtc final : public Device {
   void    write_register(uint8_t index, uint8_t value);
   uint8_t encode(int value) const;   // binary or BCD, as register B says
   int     decode(uint8_t value) const;
-  std::tm guest_time() const;
+  std::tm guest_time() const;  // the held time while SET is on
 
   std::function<int64_t()> now_;
   mutable std::mutex       mutex_;  // any VCPU may access it
   uint8_t                  index_ = 0;
   int64_t                  offset_seconds_ = 0;  // the guest's clock minus the host's
+  std::tm                  held_{};              // the time SET froze, as the guest wrote it
   std::array<uint8_t, 128> ram_{};
 };
 

@@ -35,7 +35,7 @@ void PciPlainFunction::config_write(uint32_t offset, std::span<const uint8_t> da
 
 std::optional<PciFunction::Window> PciPlainFunction::decoded_memory() {
   std::lock_guard lock{mutex_};
-  if (!config_.memory_enabled()) return std::nullopt;
+  if (!config_.memory_enabled() || config_.bar_size() == 0) return std::nullopt;  // no BAR, nothing decodes
   return Window{config_.bar_address(), config_.bar_size()};
 }
 

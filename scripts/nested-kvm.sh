@@ -56,12 +56,13 @@ if [[ ! -f $kernel_dir/vmlinuz ]]; then
   download=$(mktemp -d)
   (cd "$download" && apt-get download -q "$package" >/dev/null 2>&1) || { rm -rf "$download"; fail "apt-get download $package failed"; }
   dpkg-deb -x "$download"/*.deb "$download/unpacked"
-  rm -rf "$kernel_dir.tmp"
-  mkdir -p "$kernel_dir.tmp"
-  cp "$download"/unpacked/boot/vmlinuz-* "$kernel_dir.tmp/vmlinuz"
-  mv "$download"/unpacked/lib/modules/* "$kernel_dir.tmp/modules"
-  rm -rf "$download" "$kernel_dir"
-  mv "$kernel_dir.tmp" "$kernel_dir"
+  # Built beside the cache entry and moved into place, so runs at the same
+  # time never see half of one.
+  staging=$(mktemp -d "$cache/.kernel.XXXXXX")
+  cp "$download"/unpacked/boot/vmlinuz-* "$staging/vmlinuz"
+  mv "$download"/unpacked/lib/modules/* "$staging/modules"
+  rm -rf "$download"
+  mv -T "$staging" "$kernel_dir" 2>/dev/null || rm -rf "$staging"  # another run got there first
 fi
 
 # The modules the VM needs, each after the modules its depends= line names.
@@ -95,8 +96,9 @@ if [[ ! -f $initramfs ]]; then
   install -m 0755 "$root/images/nested/init" "$work/init"
   for name in "${order[@]}"; do cp "$kernel_dir/modules/${module_path[$name]}" "$work/lib/modules/$name.ko"; done
   printf '%s\n' "${order[@]}" > "$work/modules"
-  (cd "$work" && find . | cpio -o -H newc --quiet | gzip -1) > "$initramfs.tmp"
-  mv "$initramfs.tmp" "$initramfs"
+  staging=$(mktemp "$cache/.initramfs.XXXXXX")
+  (cd "$work" && find . | cpio -o -H newc --quiet | gzip -1) > "$staging"
+  mv "$staging" "$initramfs"
   rm -rf "$work"
 fi
 

@@ -55,16 +55,17 @@ fi
 
 run_tier nested-kvm bash "$root/scripts/nested-kvm.sh" ctest --output-on-failure -j"$jobs" -L "$kvm_labels"
 
-# The closing count, from ctest's own per-test lines ("12/96 Test #40:
-# Name .....   Passed    1.23 sec") of every tier.
+# The closing count, from ctest's own per-test lines of every tier: "12/96
+# Test #40: NAME [# GetParam() = ...] .....   Passed    1.23 sec", or
+# "***Failed", "***Timeout", "***Skipped", "***Not Run", "***Exception: ...".
 echo
 echo "===== all tiers ====="
 summary=$(awk '
-  match($0, / Test +#[0-9]+: /) {
+  { sub(/\r$/, "") }
+  / Test +#[0-9]+: / {
     tier = FILENAME; sub(/.*\//, "", tier); sub(/\.log$/, "", tier)
-    result = substr($0, RSTART + RLENGTH); sub(/^[^ ]+ \.* */, "", result)
-    if (result ~ /^Passed/) { passed[tier]++; all_passed++ }
-    else if (result ~ /Skipped|Not Run/) { skipped[tier]++; all_skipped++ }
+    if ($0 ~ / +Passed +[0-9.]+ sec$/) { passed[tier]++; all_passed++ }
+    else if ($0 ~ /\*\*\*(Skipped|Not Run)/) { skipped[tier]++; all_skipped++ }
     else { failed[tier]++; all_failed++ }
     total[tier]++
   }
@@ -72,9 +73,9 @@ summary=$(awk '
     for (t in total) printf "%s: %d tests, %d passed, %d failed, %d skipped\n", t, total[t], passed[t], failed[t], skipped[t]
     printf "TOTALS %d %d %d\n", all_passed, all_failed, all_skipped
   }' "$logs"/*.log)
-grep -v '^TOTALS' <<<"$summary" | sort
+grep -v '^TOTALS' <<<"$summary" | sort || true
 read -r _ passed failed skipped < <(grep '^TOTALS' <<<"$summary")
-kvm_ran=$(cat "$logs"/host-kvm.log "$logs"/nested-kvm.log 2>/dev/null | grep -cE ' Test +#[0-9]+: .* Passed ' || true)
+kvm_ran=$(cat "$logs"/host-kvm.log "$logs"/nested-kvm.log 2>/dev/null | tr -d '\r' | grep -cE ' Test +#[0-9]+: .* Passed +[0-9.]+ sec$' || true)
 status=0
 if ((${#tier_failed[@]})); then
   echo "tiers that failed or did not finish: ${tier_failed[*]}"

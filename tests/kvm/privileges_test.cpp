@@ -134,6 +134,18 @@ TEST_F(Privileges, ASystemCallOutsideTheFilterStopsEmberNamingIt) {
   EXPECT_NE(result.err.find("system call 110 (getppid) is outside its filter"), std::string::npos) << result.err;
 }
 
+// glibc's malloc opens /proc/sys/vm/overcommit_memory the first time a
+// thread's heap shrinks; the filters answer EACCES instead of stopping ember.
+TEST_F(Privileges, AnOpenUnderTheFilterFailsWithEaccesAndEmberRunsOn) {
+  if (!seccomp_by_default()) GTEST_SKIP() << "sanitizer build: ember runs without seccomp";
+  const std::string command = std::string("EMBER_SECCOMP_SELF_TEST=openat ") + EMBER_BINARY + " run --kernel " +
+                              guest_program("hello") + " --timeout 30";
+  const auto result = run_process({"/bin/sh", "-c", command});
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_NE(result.err.find("seccomp self-test: openat refused with EACCES"), std::string::npos) << result.err;
+  EXPECT_EQ(result.out, "Hello from an ember guest program\n");
+}
+
 TEST_F(Privileges, SeccompOffLeavesThreadsUnfiltered) {
   const auto statuses = thread_statuses_while_running({"--seccomp", "off"});
   ASSERT_GE(statuses.size(), 4u);

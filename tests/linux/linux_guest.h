@@ -8,8 +8,9 @@
 
 namespace ember::test {
 
-inline constexpr const char* kLinuxCmdline =
-    "console=ttyS0 earlyprintk=serial noxsave clearcpuid=popcnt,smap,smep 8250.nr_uarts=1";
+#define EMBER_LINUX_OPTIONS "earlyprintk=serial noxsave clearcpuid=popcnt,smap,smep 8250.nr_uarts=1"
+inline constexpr const char* kLinuxOptions = EMBER_LINUX_OPTIONS;  // without a console=
+inline constexpr const char* kLinuxCmdline = "console=ttyS0 " EMBER_LINUX_OPTIONS;
 
 inline std::string guest_vmlinux() { return std::string(EMBER_GUEST_KERNEL_DIR) + "/vmlinux"; }
 

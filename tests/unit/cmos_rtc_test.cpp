@@ -74,7 +74,46 @@ TEST_F(CmosRtcTest, TheGuestSetsItsClockWithoutChangingTheHosts) {
   EXPECT_EQ(read(CmosRtc::kMinutes), 0x41);
   host_now_ += 60;
   EXPECT_EQ(read(CmosRtc::kMinutes), 0x42) << "the set clock keeps running";
-  EXPECT_EQ(host_now_, kWednesday + 60);
+}
+
+// Linux's order (mc146818_set_time): SET on, year, month, day, hours,
+// minutes, seconds, SET off. On the 31st, month 2 alone would be Feb 31,
+// which a clock that normalised each write would turn into March.
+TEST_F(CmosRtcTest, WritesUnderSetTakeEffectTogetherWhenSetClears) {
+  host_now_ = 1798678800;  // 2026-12-31 01:00:00 UTC
+  ASSERT_EQ(read(CmosRtc::kDayOfMonth), 0x31);
+  const uint8_t b = read(CmosRtc::kRegisterB);
+  write(CmosRtc::kRegisterB, b | CmosRtc::kSet);
+  host_now_ += 5;
+  EXPECT_EQ(read(CmosRtc::kSeconds), 0x00) << "the clock holds still while SET is on";
+  write(CmosRtc::kYear, 0x27);
+  write(CmosRtc::kMonth, 0x02);
+  write(CmosRtc::kDayOfMonth, 0x10);
+  write(CmosRtc::kHours, 0x12);
+  write(CmosRtc::kMinutes, 0x34);
+  write(CmosRtc::kSeconds, 0x56);
+  write(CmosRtc::kRegisterB, b);
+  EXPECT_EQ(read(CmosRtc::kYear), 0x27);
+  EXPECT_EQ(read(CmosRtc::kMonth), 0x02);
+  EXPECT_EQ(read(CmosRtc::kDayOfMonth), 0x10);
+  EXPECT_EQ(read(CmosRtc::kHours), 0x12);
+  EXPECT_EQ(read(CmosRtc::kMinutes), 0x34);
+  EXPECT_EQ(read(CmosRtc::kSeconds), 0x56);
+  host_now_ += 4;
+  EXPECT_EQ(read(CmosRtc::kSeconds), 0x00) << "running again: 12:34:56 + 4 s";
+  EXPECT_EQ(read(CmosRtc::kMinutes), 0x35);
+}
+
+TEST_F(CmosRtcTest, HourWritesIn12HourModeKeepAmAndPm) {
+  write(CmosRtc::kRegisterB, CmosRtc::kBinaryMode);  // binary, 12-hour
+  write(CmosRtc::kHours, 0x80 | 12);                 // 12 PM is noon
+  EXPECT_EQ(read(CmosRtc::kHours), 0x80 | 12);
+  write(CmosRtc::kRegisterB, CmosRtc::kBinaryMode | CmosRtc::k24HourMode);
+  EXPECT_EQ(read(CmosRtc::kHours), 12);
+  write(CmosRtc::kRegisterB, CmosRtc::kBinaryMode);
+  write(CmosRtc::kHours, 12);  // 12 AM is midnight
+  write(CmosRtc::kRegisterB, CmosRtc::kBinaryMode | CmosRtc::k24HourMode);
+  EXPECT_EQ(read(CmosRtc::kHours), 0);
 }
 
 TEST_F(CmosRtcTest, RamBytesKeepWhatTheGuestWroteAndTheIndexIgnoresTheNmiBit) {
@@ -87,8 +126,9 @@ TEST_F(CmosRtcTest, RamBytesKeepWhatTheGuestWroteAndTheIndexIgnoresTheNmiBit) {
 TEST_F(CmosRtcTest, TheIndexPortReadsAllOnesAndWideAccessesStayInRange) {
   uint8_t wide[4] = {};
   rtc_.read(Access{0, CmosRtc::kIndexPort, 0}, wide);
-  EXPECT_EQ(wide[0], 0xff);
-  EXPECT_EQ(wide[2], 0xff);
+  EXPECT_EQ(wide[0], 0xff) << "the index port";
+  EXPECT_EQ(wide[1], 0x57) << "the data port, index 0: the seconds";
+  EXPECT_EQ(wide[2], 0xff) << "past the device";
   EXPECT_EQ(wide[3], 0xff);
   const uint8_t values[4] = {0x40, 0x11, 0x22, 0x33};
   rtc_.write(Access{0, CmosRtc::kIndexPort, 0}, values);
