@@ -6,7 +6,8 @@
 #
 #   bash scripts/nested-kvm.sh bash bench/nested_versus_qemu.sh [ROUNDS]
 #
-# (after scripts/build.sh; builds the kernel and initramfs if needed). Rows,
+# (after scripts/build.sh; builds the kernel and initramfs if needed;
+# EMBER_BENCH_VMMS="ember microvm" leaves a VMM out). Rows,
 # each run ROUNDS times (default 3), VMMs alternating, medians printed:
 #   boot-to-init  wall ms from starting the VMM to "Run /init as init process"
 #   true          wall ms of the whole run of the command `true` (start to exit)
@@ -95,7 +96,7 @@ tcp_command="ip addr add 10.0.2.15/24 dev eth0; ip link set eth0 up; sleep 1; a=
 dd if=/dev/zero bs=64k count=512 | nc 10.0.2.1 7000; echo bench-result 33554432 \$a $uptime"
 declare -A rows=()
 for ((i = 0; i < rounds; i++)); do
-  for vmm in ember microvm pc; do
+  for vmm in ${EMBER_BENCH_VMMS:-ember microvm pc}; do
     if [[ $vmm == ember ]]; then
       boot=$(ember_run true) block=$(ember_run "$block_command" --disk "$disk,ro")
       tcp=$(ember_run "$tcp_command" --net tap=embench0)

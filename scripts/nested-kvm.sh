@@ -60,19 +60,33 @@ if [[ ! -f $kernel_dir/vmlinuz ]]; then
   # time never see half of one.
   staging=$(mktemp -d "$cache/.kernel.XXXXXX")
   cp "$download"/unpacked/boot/vmlinuz-* "$staging/vmlinuz"
-  mv "$download"/unpacked/lib/modules/* "$staging/modules"
+  # Debian 12 ships /lib/modules/VERSION; later releases /usr/lib/modules.
+  mv "$download"/unpacked/lib/modules/* "$staging/modules" 2>/dev/null ||
+    mv "$download"/unpacked/usr/lib/modules/* "$staging/modules"
   rm -rf "$download"
   mv -T "$staging" "$kernel_dir" 2>/dev/null || rm -rf "$staging"  # another run got there first
 fi
 
 # The modules the VM needs, each after the modules its depends= line names.
+# A module is NAME.ko, or compressed as later Debian kernels ship them
+# (NAME.ko.xz, NAME.ko.zst); busybox's insmod gets it uncompressed.
 wanted=(kvm_amd 9pnet_virtio 9p virtio_pci overlay tun)
 declare -A module_path=() loaded=()
 while IFS= read -r path; do
   name=${path##*/}
   name=${name%.ko}
-  module_path[${name//-/_}]=$path
+  for file in "$path" "$path.xz" "$path.zst"; do
+    [[ -f $kernel_dir/modules/$file ]] && { module_path[${name//-/_}]=$file; break; }
+  done
 done < "$kernel_dir/modules/modules.order"
+module_contents() {  # module_contents NAME: the uncompressed module
+  local file=$kernel_dir/modules/${module_path[$1]}
+  case $file in
+    *.xz) xz -dc "$file" ;;
+    *.zst) zstd -dc "$file" ;;
+    *) cat "$file" ;;
+  esac
+}
 order=()
 add_module() {
   local name=${1//-/_}
@@ -80,7 +94,7 @@ add_module() {
   [[ -n ${module_path[$name]:-} ]] || fail "module $name is not in $package"
   loaded[$name]=1
   local depends
-  depends=$(tr '\0' '\n' < "$kernel_dir/modules/${module_path[$name]}" | sed -n 's/^depends=//p' | head -n 1)
+  depends=$(module_contents "$name" | tr '\0' '\n' | sed -n 's/^depends=//p' | head -n 1)
   local dependency
   for dependency in ${depends//,/ }; do add_module "$dependency"; done
   order+=("$name")
@@ -94,7 +108,7 @@ if [[ ! -f $initramfs ]]; then
   mkdir -p "$work/bin" "$work/lib/modules"
   cp "$busybox" "$work/bin/busybox"
   install -m 0755 "$root/images/nested/init" "$work/init"
-  for name in "${order[@]}"; do cp "$kernel_dir/modules/${module_path[$name]}" "$work/lib/modules/$name.ko"; done
+  for name in "${order[@]}"; do module_contents "$name" > "$work/lib/modules/$name.ko"; done
   printf '%s\n' "${order[@]}" > "$work/modules"
   staging=$(mktemp "$cache/.initramfs.XXXXXX")
   (cd "$work" && find . | cpio -o -H newc --quiet | gzip -1) > "$staging"
