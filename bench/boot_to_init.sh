@@ -14,10 +14,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/bench/median.sh"
 rounds=${1:-3}
 cpus=2 memory=128
-kernel=$(bash "$root/scripts/build-guest-kernel.sh" | tail -n 1)/vmlinux
-initramfs=$(bash "$root/scripts/build-initramfs.sh" | tail -n 1)
-# The same line for both: what ember's Linux tests use, plus panic=-1.
-cmdline="console=ttyS0 earlyprintk=serial noxsave clearcpuid=popcnt,smap,smep 8250.nr_uarts=1 panic=-1"
+source "$root/bench/linux_guest.sh"
 limit=900
 
 ember_cmd=("$root/build/ember" run --kernel "$kernel" --initrd "$initramfs" --cpus "$cpus" --memory "${memory}M"

@@ -26,9 +26,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/bench/median.sh"
 rounds=${1:-3}
 cpus=2 memory=256
-kernel=$(bash "$root/scripts/build-guest-kernel.sh" | tail -n 1)/vmlinux
-initramfs=$(bash "$root/scripts/build-initramfs.sh" | tail -n 1)
-cmdline="console=ttyS0 earlyprintk=serial noxsave clearcpuid=popcnt,smap,smep 8250.nr_uarts=1 panic=-1"
+source "$root/bench/linux_guest.sh"
 limit=${EMBER_BENCH_LIMIT:-180}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -80,6 +80,13 @@ class LinuxUserspace : public ::testing::Test {
     args.insert(args.end(), command.begin(), command.end());
     return args;
   }
+  // The same as a whole command line, for a BackgroundProcess.
+  static std::vector<std::string> ember_command(const std::vector<std::string>& command, std::vector<std::string> options = {},
+                                                const std::string& timeout = "600") {
+    auto args = ember_args(command, std::move(options), timeout);
+    args.insert(args.begin(), EMBER_BINARY);
+    return args;
+  }
   static ProcessResult run_shell(const std::string& script, std::vector<std::string> options = {}, const std::string& stdin_path = "/dev/null") {
     return without_carriage_returns(run_ember(ember_args({"sh", "-c", script}, std::move(options)), stdin_path));
   }
@@ -180,11 +187,7 @@ class LinuxSignal : public LinuxUserspace, public ::testing::WithParamInterface<
 
 TEST_P(LinuxSignal, StopsEmberCleanlyWhileTheCommandRuns) {
   const int signal = GetParam();
-  BackgroundProcess ember{[] {
-    auto args = ember_args({"sh", "-c", "echo guest-ready; sleep 100000"});
-    args.insert(args.begin(), EMBER_BINARY);
-    return args;
-  }()};
+  BackgroundProcess ember{ember_command({"sh", "-c", "echo guest-ready; sleep 100000"})};
   const bool ready = ember.wait_for_out("guest-ready", 600);
   const auto result = without_carriage_returns(ember.stop(signal));
   ASSERT_TRUE(ready) << result.out << result.err;
@@ -217,13 +220,9 @@ TEST_F(LinuxUserspace, VirtioBlkWriteSyncAndReadBackFromTheShellReachTheImage) {
 // that rests on fdatasync, README.)
 TEST_F(LinuxUserspace, SigkillAfterAnAcknowledgedSyncLosesNothing) {
   const std::string disk = make_disk(1 << 20);
-  BackgroundProcess ember{[&] {
-    auto args = ember_args({"sh", "-c", "seq 1 20000 > /tmp/data && dd if=/tmp/data of=/dev/vda bs=4096 conv=sync 2>/dev/null && "
+  BackgroundProcess ember{ember_command({"sh", "-c", "seq 1 20000 > /tmp/data && dd if=/tmp/data of=/dev/vda bs=4096 conv=sync 2>/dev/null && "
                                         "sync && echo synced && sleep 100000"},
-                           {"--disk", disk});
-    args.insert(args.begin(), EMBER_BINARY);
-    return args;
-  }()};
+                           {"--disk", disk})};
   const bool synced = ember.wait_for_out("synced", 600);
   const auto result = without_carriage_returns(ember.stop(SIGKILL));
   ASSERT_TRUE(synced) << result.out << result.err;
@@ -272,11 +271,7 @@ TEST_F(LinuxUserspace, VirtioNetCarriesTcpBothWaysAndUdp) {
       "printf '#!/bin/sh\\nread line; echo guest-got:$line; echo guest-got:$line > /dev/console\\n' > /tmp/answer; "
       "chmod +x /tmp/answer; echo guest-listening; nc -l -p 7002 -e /tmp/answer; "
       "tftp -g -r ember-udp -l /tmp/udp " + kHostAddress + " 7003 && echo udp-got:$(cat /tmp/udp); echo test-done";
-  BackgroundProcess ember{[&] {
-    auto args = ember_args({"sh", "-c", script}, {"--net", std::string("tap=") + kTapName, "--cmdline", cmdline});
-    args.insert(args.begin(), EMBER_BINARY);
-    return args;
-  }()};
+  BackgroundProcess ember{ember_command({"sh", "-c", script}, {"--net", std::string("tap=") + kTapName, "--cmdline", cmdline})};
 
   // 1. The guest connects; each side sends a line.
   ASSERT_TRUE(readable(tcp_listener.get(), 600)) << without_carriage_returns(ember.stop(SIGTERM)).out;
@@ -336,13 +331,9 @@ TEST_F(LinuxUserspace, VsockCarriesDataBothWaysThroughTheUnixSocketBridge) {
   const std::string path = ::testing::TempDir() + "ember-linux-vsock-" + std::to_string(::getpid());
   FileDescriptor listener{listen_unix(path + "_5000")};
   ASSERT_TRUE(listener.valid());
-  BackgroundProcess ember{[&] {
-    auto args = ember_args({"sh", "-c", "echo from-guest | ember-vsock connect 5000; echo guest-listening; "
+  BackgroundProcess ember{ember_command({"sh", "-c", "echo from-guest | ember-vsock connect 5000; echo guest-listening; "
                                         "echo guest-answer | ember-vsock listen 5001; echo test-done"},
-                           {"--vsock", "3,socket=" + path});
-    args.insert(args.begin(), EMBER_BINARY);
-    return args;
-  }()};
+                           {"--vsock", "3,socket=" + path})};
 
   ASSERT_TRUE(readable(listener.get(), 600)) << without_carriage_returns(ember.stop(SIGTERM)).out;
   FileDescriptor from_guest{::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC)};
@@ -385,12 +376,8 @@ TEST_F(LinuxUserspace, VirtioConsoleIsHvc0AndFeedsStdinToTheCommand) {
   ::unlink(input.c_str());
   ASSERT_EQ(::mkfifo(input.c_str(), 0600), 0);
   scratch_.push_back(input);
-  BackgroundProcess ember{[] {
-                            auto args = ember_args({"sh", "-c", "echo guest-ready; read line; echo got:$line on $(readlink /proc/self/fd/0)"},
-                                                   {"--console", "virtio", "--cmdline", std::string("console=hvc0 ") + kLinuxOptions});
-                            args.insert(args.begin(), EMBER_BINARY);
-                            return args;
-                          }(),
+  BackgroundProcess ember{ember_command({"sh", "-c", "echo guest-ready; read line; echo got:$line on $(readlink /proc/self/fd/0)"},
+                                        {"--console", "virtio", "--cmdline", std::string("console=hvc0 ") + kLinuxOptions}),
                           input};
   const bool ready = ember.wait_for_out("guest-ready", 600);
   if (ready) {
