@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/io.h>
+#include <termios.h>
 #include <unistd.h>
 
 static int write_port(unsigned short port, unsigned char value) {
@@ -35,6 +36,14 @@ int main(int argc, char** argv) {
   const char* name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
   const unsigned short port = strcmp(name, "ember-boot-timer") == 0 ? 0xf5 : 0xf4;
   const int value = port == 0xf4 && argc > 1 ? atoi(argv[1]) : 0;
+  /* The exit port ends the VM at once: first let the console send what the
+   * command wrote and the tty still holds (a serial console transmits a
+   * FIFO at a time, on interrupts). Without this the end of a command's
+   * output was lost. Not a terminal: nothing to wait for. */
+  if (port == 0xf4) {
+    tcdrain(STDOUT_FILENO);
+    tcdrain(STDERR_FILENO);
+  }
   if (write_port(port, (unsigned char)value) != 0) return 1;
   return 0; /* reached only by the boot timer: the exit port ends the VM */
 }
