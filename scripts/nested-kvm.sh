@@ -122,7 +122,7 @@ run_dir=$(mktemp -d /tmp/ember-nested.XXXXXX)
 trap 'rm -rf "$run_dir"' EXIT
 {
   echo "set -e"
-  export -p | grep -v -E '^declare -x (OLDPWD|PWD|SHLVL|_|TERM|SSH_[A-Z_]*|TMPDIR)='
+  export -p | grep -v -E '^declare -[a-z]*x[a-z]* (OLDPWD|PWD|SHLVL|_|TERM|SSH_[A-Z_]*|TMPDIR|SHELLOPTS|BASHOPTS|BASH_[A-Z_]*)(=|$)'
   printf 'cd %q\n' "$PWD"
   echo "set +e"
   printf '%q ' "$@"
