@@ -241,10 +241,10 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
                                                   "--dump-dtb", "--virtio-transport", "--vsock",
                                                   "--describe-machine"};
     static constexpr std::string_view kRepeatable[] = {"--module", "--fw-cfg", "--disk", "--net"};
-    if (flag == "--rng") {  // the one option without a value
-      if (inline_value) return Error{"--rng takes no value"};
-      if (!seen.insert(std::string(flag)).second) return Error{"--rng is given more than once"};
-      invocation.machine.rng = true;
+    if (flag == "--rng" || flag == "--test-device") {  // the options without a value
+      if (inline_value) return Error{std::string(flag) + " takes no value"};
+      if (!seen.insert(std::string(flag)).second) return Error{std::string(flag) + " is given more than once"};
+      (flag == "--rng" ? invocation.machine.rng : invocation.machine.test_device) = true;
       continue;
     }
     const bool repeatable = std::find(std::begin(kRepeatable), std::end(kRepeatable), flag) != std::end(kRepeatable);

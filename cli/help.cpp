@@ -111,6 +111,12 @@ Options (each at most once unless said; --opt VALUE and --opt=VALUE both work):
                      exits with status N; qemu: like QEMU's isa-debug-exit
                      (-device isa-debug-exit,iobase=0xf4), value V exits with
                      status (V << 1) | 1 (low 8 bits)
+  --test-device      QEMU's pc-testdev, as kvm-unit-tests expect it (with
+                     --exit-device qemu): a scratch register at ports
+                     0xe0-0xeb, interrupt lines 0-23 driven by byte writes to
+                     ports 0x2000-0x2017, 64 KiB of scratch MMIO at
+                     0xff000000. Off by default: it lets the guest drive any
+                     interrupt line
   --fw-cfg name=NAME,file=PATH | name=NAME,string=TEXT
                      repeatable: an extra file in the fw_cfg device (ports
                      0x510-0x51b, QEMU's interface; DMA included), which

@@ -61,6 +61,7 @@ Lapic::Lapic(uint32_t vcpu_index, const InterruptRouter& router, EoiListener& eo
       published_{published},
       clock_{std::move(clock)},
       tsc_{std::move(tsc)},
+      initial_id_{vcpu_index},
       apic_base_{kMmioBase | kApicBaseEnable | (vcpu_index == 0 ? kApicBaseBsp : 0)},
       id_{vcpu_index} {
   reset();
@@ -99,6 +100,15 @@ uint8_t Lapic::processor_priority() const {
   const int in_service = highest(isr_);
   const uint32_t isrv = in_service < 0 ? 0 : static_cast<uint32_t>(in_service);
   return static_cast<uint8_t>((tpr_ & 0xf0) >= (isrv & 0xf0) ? tpr_ : (isrv & 0xf0));
+}
+
+void Lapic::write_cr8(uint64_t cr8) {
+  // MOV to CR8 sets TPR[7:4] = CR8[3:0] and clears TPR[3:0] (SDM 11.8.6.1);
+  // a CR8 that still matches TPR[7:4] leaves TPR's low bits alone.
+  const uint32_t priority_class = static_cast<uint32_t>(cr8 & 0xf);
+  if (priority_class == tpr_ >> 4) return;
+  tpr_ = priority_class << 4;
+  publish();
 }
 
 bool Lapic::accepts_extint() const {
@@ -202,10 +212,12 @@ void Lapic::write_register(uint32_t offset, uint32_t value) {
   if (const int lvt = lvt_index(offset); lvt >= 0) {
     uint32_t written = value & kLvtWritable[static_cast<size_t>(lvt)];
     if (!software_enabled()) written |= kLvtMasked;  // SDM 11.4.7.2: masks stay set while disabled
-    const bool timer_mode_changed = lvt == kLvtTimer && ((written ^ lvt_[kLvtTimer]) & (3u << 17)) != 0;
+    const uint64_t old_mode = timer_mode();
     lvt_[static_cast<size_t>(lvt)] = written;
-    if (timer_mode_changed) {
-      // Switching timer modes disarms the timer (SDM 11.5.4.1).
+    // Only a switch into or out of TSC-deadline mode disarms the timer
+    // (SDM 11.5.4.1); between one-shot and periodic the count runs on and
+    // the new mode applies when it reaches zero.
+    if (lvt == kLvtTimer && old_mode != timer_mode() && (old_mode == kTimerTscDeadline || timer_mode() == kTimerTscDeadline)) {
       initial_count_ = 0;
       tsc_deadline_ = 0;
       timer_deadline_.reset();
@@ -253,6 +265,7 @@ void Lapic::write_register(uint32_t offset, uint32_t value) {
       send_ipi(icr_low_, icr_high_ >> 24);
       break;
     case kInitialCount:
+      if (timer_mode() == kTimerTscDeadline) break;  // ignored in TSC-deadline mode (SDM 11.5.4.1)
       initial_count_ = value;
       start_timer();
       break;
@@ -276,16 +289,19 @@ void Lapic::start_timer() {
     timer_deadline_.reset();
     return;
   }
-  timer_start_ = clock_();
-  timer_deadline_ = timer_start_ + uint64_t{initial_count_} * timer_divisor() * (1'000'000'000 / kTimerHz);
+  timer_deadline_ = clock_() + uint64_t{initial_count_} * timer_divisor() * (1'000'000'000 / kTimerHz);
 }
 
 uint32_t Lapic::current_count() const {
-  if (!timer_deadline_ || initial_count_ == 0) return 0;
+  // Counted from the deadline, not from the start: a switch between one-shot
+  // and periodic keeps the count running.
+  if (!timer_deadline_ || initial_count_ == 0 || timer_mode() == kTimerTscDeadline) return 0;
   const uint64_t period = uint64_t{initial_count_} * timer_divisor();
-  const uint64_t elapsed = clock_() - timer_start_;
-  if (timer_mode() == kTimerOneShot) return elapsed >= period ? 0 : static_cast<uint32_t>((period - elapsed) / timer_divisor());
-  return static_cast<uint32_t>((period - elapsed % period) / timer_divisor());
+  const uint64_t now = clock_();
+  uint64_t remaining = 0;
+  if (now < *timer_deadline_) remaining = *timer_deadline_ - now;
+  else if (timer_mode() == kTimerPeriodic) remaining = period - (now - *timer_deadline_) % period;
+  return static_cast<uint32_t>(std::min<uint64_t>(remaining / timer_divisor(), initial_count_));
 }
 
 void Lapic::expire_timer(uint64_t now) {
@@ -329,7 +345,6 @@ std::string Lapic::describe() const {
 
 namespace {
 
-constexpr uint64_t kApicBaseAddressMask = 0x000ffffffffff000;
 constexpr uint32_t kX2apicIcr = 0x830, kX2apicSelfIpi = 0x83f;
 
 uint32_t x2apic_offset(uint32_t index) { return (index - Lapic::kX2apicMsrFirst) << 4; }
@@ -395,18 +410,24 @@ bool Lapic::write_msr(uint32_t index, uint64_t value) {
 }
 
 bool Lapic::write_apic_base(uint64_t value) {
-  // Reserved bits, a moved base (ember's LAPIC lives at 0xfee00000 only) and
-  // the transitions Table 11-5 forbids all fault.
+  // Reserved bits and the transitions Table 11-5 forbids fault. The base
+  // may move (SDM 11.4.5); VcpuRunner refuses a base inside guest RAM.
   const uint64_t writable = kApicBaseAddressMask | kApicBaseEnable | kApicBaseX2apic | kApicBaseBsp;
-  if ((value & ~writable) != 0 || (value & kApicBaseAddressMask) != kMmioBase) return false;
+  if ((value & ~writable) != 0) return false;
   const bool enable = value & kApicBaseEnable, extended = value & kApicBaseX2apic;
   if (extended && !enable) return false;                      // x2APIC without the APIC
   if (x2apic_ && enable && !extended) return false;           // x2APIC -> xAPIC directly
   if (!hardware_enabled() && enable && extended) return false; // disabled -> x2APIC directly
   const bool disabling = !enable && hardware_enabled();
+  const bool enabling = enable && !hardware_enabled();
+  const bool entering_x2apic = extended && !x2apic_;
   apic_base_ = (value & ~kApicBaseBsp) | (apic_base_ & kApicBaseBsp);  // the BSP flag is read-only
   x2apic_ = extended;
-  if (disabling) reset();  // a globally disabled APIC comes back in its power-up state (SDM 11.4.3)
+  // A globally disabled APIC comes back in its power-up state (SDM 11.4.3),
+  // its xAPIC ID the initial one again; x2APIC mode always reads the
+  // initial APIC ID, whatever software wrote to the xAPIC ID (SDM 11.12.5.1).
+  if (disabling) reset();
+  if (enabling || entering_x2apic) id_ = initial_id_;
   publish();
   return true;
 }

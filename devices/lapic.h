@@ -60,6 +60,18 @@ class Lapic final {
 
   // In x2APIC mode the MMIO page is not decoded (SDM 11.12.1).
   bool x2apic_mode() const { return x2apic_; }
+  // Whether this LAPIC answers guest-physical `address` for its own VCPU:
+  // enabled, in xAPIC mode, inside the 4 KiB page IA32_APIC_BASE names
+  // (SDM 11.4.1, 11.4.4). A disabled or x2APIC-mode LAPIC decodes nothing.
+  bool     decodes(uint64_t address) const { return hardware_enabled() && !x2apic_ && address - mmio_base() < kMmioSize; }
+  uint64_t mmio_base() const { return apic_base_ & kApicBaseAddressMask; }
+
+  // CR8 is TPR[7:4] (SDM 11.8.6.1). Without an in-kernel LAPIC, KVM keeps
+  // CR8 itself and carries it in kvm_run::cr8 both ways (api.rst): the VCPU
+  // loop hands cr8() to KVM before each entry and write_cr8() what KVM
+  // reports after each exit.
+  uint8_t cr8() const { return static_cast<uint8_t>(tpr_ >> 4); }
+  void    write_cr8(uint64_t cr8);
 
   // Merges drained fixed vectors into IRR (and TMR for level-triggered ones).
   void accept(const InjectionMailbox::Drained& drained);
@@ -112,6 +124,8 @@ class Lapic final {
   TscClock               tsc_;
 
   static constexpr uint64_t kApicBaseEnable = 1 << 11, kApicBaseX2apic = 1 << 10, kApicBaseBsp = 1 << 8;
+  static constexpr uint64_t kApicBaseAddressMask = 0x000ffffffffff000;
+  const uint32_t initial_id_;  // the power-up APIC ID, which x2APIC mode always uses (SDM 11.12.5.1)
   uint64_t apic_base_;
   bool     x2apic_ = false;
   uint64_t tsc_deadline_ = 0;
@@ -121,7 +135,6 @@ class Lapic final {
   uint32_t id_, tpr_ = 0, ldr_ = 0, dfr_ = 0xffffffff, svr_ = 0xff;
   uint32_t esr_ = 0, pending_esr_ = 0, icr_low_ = 0, icr_high_ = 0;
   uint32_t initial_count_ = 0, divide_config_ = 0;
-  uint64_t timer_start_ = 0;
   std::optional<uint64_t> timer_deadline_;
 };
 

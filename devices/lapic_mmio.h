@@ -1,46 +1,23 @@
-// The xAPIC MMIO page at 0xfee00000. Every VCPU sees its own LAPIC there, so
-// this device picks the LAPIC by the accessing VCPU; that access runs on the
-// VCPU's own thread, which owns the LAPIC, so no lock is needed.
+// The xAPIC page as one VCPU sees it (SDM Vol. 3A 11.4.1). Each VCPU's
+// LAPIC decodes its own page, wherever IA32_APIC_BASE puts it and only while
+// it is enabled in xAPIC mode (Lapic::decodes), so the VCPU thread, which
+// owns the LAPIC, offers each MMIO exit to it before the machine's bus: no
+// lock, and a moved or disabled LAPIC leaves 0xfee00000 to the bus, where
+// nothing answers and reads return all-ones, as on hardware.
 #pragma once
 
-#include <cstring>
-#include <vector>
+#include <cstdint>
+#include <span>
 
-#include "base/log.h"
-#include "bus/device.h"
 #include "devices/lapic.h"
 
 namespace ember {
 
-class LapicMmio final : public Device {
- public:
-  void add(Lapic& lapic) { lapics_.push_back(&lapic); }  // in VCPU order, during assembly
-
-  std::string_view name() const override { return "lapic"; }
-
-  // SDM 11.4.1: registers are 32 bits wide, 16-byte aligned, and accessed
-  // with aligned 32-bit loads and stores; anything else is ignored.
-  void read(const Access& access, std::span<uint8_t> data) override {
-    if (!valid(access, data.size())) return;
-    const uint32_t value = lapics_[access.vcpu]->read_register(static_cast<uint32_t>(access.offset));
-    std::memcpy(data.data(), &value, 4);
-  }
-  void write(const Access& access, std::span<const uint8_t> data) override {
-    if (!valid(access, data.size())) return;
-    uint32_t value = 0;
-    std::memcpy(&value, data.data(), 4);
-    lapics_[access.vcpu]->write_register(static_cast<uint32_t>(access.offset), value);
-  }
-
- private:
-  bool valid(const Access& access, size_t size) const {
-    if (access.vcpu < lapics_.size() && lapics_[access.vcpu]->x2apic_mode()) return false;  // MMIO off in x2APIC mode
-    if (access.vcpu < lapics_.size() && size == 4 && access.offset % 16 == 0 && access.offset < Lapic::kMmioSize) return true;
-    EMBER_GUEST_WARNING("lapic: ignoring " + std::to_string(size) + "-byte access at offset " + std::to_string(access.offset));
-    return false;
-  }
-
-  std::vector<Lapic*> lapics_;
-};
+// Handles an MMIO exit at guest-physical `address` if `lapic` decodes it;
+// returns false if not (the access goes on to the bus). Registers are 32
+// bits wide and 16-byte aligned; other widths and offsets read all-ones and
+// write nothing.
+bool lapic_mmio_read(const Lapic& lapic, uint64_t address, std::span<uint8_t> data);
+bool lapic_mmio_write(Lapic& lapic, uint64_t address, std::span<const uint8_t> data);
 
 }  // namespace ember

@@ -59,8 +59,9 @@ constexpr uint64_t kEferLme = 1u << 8, kEferLma = 1u << 10;
 
 }  // namespace
 
-Status write_boot_tables(const GuestMemory& memory) {
+Status write_boot_tables(const GuestMemory& memory, EntryMode mode) {
   if (!memory.write_object(layout::kGdt, kGdt)) return Error{"guest RAM is too small for the boot GDT"};
+  if (mode != EntryMode::Long64) return {};
 
   const uint64_t mapped_gib = std::min(layout::kMaxIdentityGiB, std::max<uint64_t>(4, (memory.end() + kGiB - 1) / kGiB));
   if (!memory.write_object(layout::kPml4, uint64_t{layout::kPdpt | kPresent | kWritable})) {

@@ -15,10 +15,11 @@ inline constexpr uint16_t kDataSelector   = 0x18;
 inline constexpr uint16_t kTssSelector    = 0x20;
 inline constexpr uint16_t kCode32Selector = 0x28;
 
-// Writes the GDT and the page tables identity-mapping [0, max(4 GiB, end of
-// RAM)) with 2 MiB pages, up to layout::kMaxIdentityGiB. The MMIO hole is
-// mapped uncacheable.
-Status write_boot_tables(const GuestMemory& memory);
+// Writes the GDT and, for a 64-bit entry, the page tables identity-mapping
+// [0, max(4 GiB, end of RAM)) with 2 MiB pages, up to layout::kMaxIdentityGiB.
+// The MMIO hole is mapped uncacheable. A 32-bit entry runs with paging off,
+// and its image may occupy where the tables would go (boot/low_memory.h).
+Status write_boot_tables(const GuestMemory& memory, EntryMode mode);
 
 // Puts the boot VCPU at `entry`: 64-bit long mode with paging, RSI = boot
 // info; or 32-bit protected mode without paging, EBX = boot info (PVH).

@@ -64,7 +64,7 @@ std::span<const uint8_t> segment_bytes(std::span<const uint8_t> image, const Pro
 }
 
 Result<std::vector<LoadedSegment>> load_segments(const GuestMemory& memory, std::span<const uint8_t> image,
-                                                 const ElfImage& elf) {
+                                                 const ElfImage& elf, std::span<const LowMemoryUse> reserved) {
   std::vector<LoadedSegment> segments;
   for (size_t i = 0; i < elf.program_headers.size(); ++i) {
     const auto& ph = elf.program_headers[i];
@@ -75,8 +75,8 @@ Result<std::vector<LoadedSegment>> load_segments(const GuestMemory& memory, std:
     if (__builtin_add_overflow(ph.physical_address, ph.memory_size, &end)) {
       return Error{"has " + which + " whose address range wraps 2^64"};
     }
-    if (ph.physical_address < layout::kHighMemory) {
-      return Error{"has " + which + " at " + hex(ph.physical_address) + ", below 1 MiB where ember keeps boot structures"};
+    if (const auto overlap = overlap_with(reserved, ph.physical_address, end)) {
+      return Error{"has " + which + " at " + hex(ph.physical_address) + "-" + hex(end - 1) + ", which " + *overlap};
     }
     if (!memory.contains(ph.physical_address, ph.memory_size)) {
       return Error{"has " + which + " at " + hex(ph.physical_address) + "-" + hex(end - 1) + ", outside the guest's " +

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "boot/low_memory.h"
 #include "memory/guest_memory.h"
 
 namespace ember::boot {
@@ -39,10 +40,11 @@ struct LoadedSegment {
 
 // Copies every non-empty PT_LOAD segment to its physical address and zeroes
 // its tail (bss). Refused: file bytes past the end of the file, more file
-// than memory bytes, ranges that wrap, start below 1 MiB (ember's boot
-// structures), lie outside RAM or overlap each other.
+// than memory bytes, ranges that wrap, overlap what ember keeps in low memory
+// for this protocol (`reserved`, boot/low_memory.h), lie outside RAM or
+// overlap each other.
 Result<std::vector<LoadedSegment>> load_segments(const GuestMemory& memory, std::span<const uint8_t> image,
-                                                 const ElfImage& elf);
+                                                 const ElfImage& elf, std::span<const LowMemoryUse> reserved);
 
 // `address` as a physical address inside a loaded segment: physical
 // addresses as they are, virtual ones translated through their segment.

@@ -80,7 +80,7 @@ Result<EntryPoint> load_elf(const GuestMemory& memory, const BootInputs& inputs)
   for (const auto& ph : elf->program_headers) {
     if (ph.type == PT_NOTE && !pvh_entry) pvh_entry = find_pvh_entry(segment_bytes(image, ph));
   }
-  auto segments = load_segments(memory, image, *elf);
+  auto segments = load_segments(memory, image, *elf, first_mib_reserved());
   if (!segments) return segments.error();
   uint64_t highest_end = layout::kHighMemory;
   for (const auto& s : *segments) highest_end = std::max(highest_end, s.physical_address + s.memory_size);

@@ -1,6 +1,7 @@
 // Fixed guest-physical addresses of what ember writes before the first
-// instruction runs. All of it sits in conventional memory below 640 KiB, which
-// is why loaded images must start at or above 1 MiB.
+// instruction runs. All of it sits in conventional memory below 640 KiB; which
+// of it a boot protocol uses, and so where a loaded image may not go, is in
+// boot/low_memory.h (Linux and ELF images load at or above 1 MiB).
 #pragma once
 
 #include <cstdint>
@@ -12,7 +13,7 @@ inline constexpr uint64_t kIdt           = 0x520;    // empty: the guest install
 inline constexpr uint64_t kPvhStartInfo  = 0x6000;   // hvm_start_info, then its memmap and modlist
 inline constexpr uint64_t kMultibootInfo = 0x6000;   // or multiboot's information (one protocol per boot)
 inline constexpr uint64_t kZeroPage      = 0x7000;   // Linux boot_params ("zero page")
-inline constexpr uint64_t kBootStackTop  = 0x8ff0;
+inline constexpr uint64_t kBootStackTop  = 0x8ff0;   // 64-bit entry only, as are the page tables
 inline constexpr uint64_t kPml4          = 0x9000;
 inline constexpr uint64_t kPdpt          = 0xa000;
 inline constexpr uint64_t kPageDirs      = 0xb000;   // kMaxIdentityGiB page directories

@@ -11,6 +11,7 @@
 #include "boot/e820.h"
 #include "boot/elf_image.h"
 #include "boot/layout.h"
+#include "boot/low_memory.h"
 #include "boot/placement.h"
 
 namespace ember::boot {
@@ -56,8 +57,8 @@ Result<LoadedKernel> load_by_address_fields(const GuestMemory& memory, std::span
     return Error{"has a multiboot header at " + hex(h.header_addr) + " that its own bss (from load_end_addr " + hex(load_end) +
                  ") would overwrite"};
   }
-  if (h.load_addr < layout::kHighMemory) {
-    return Error{"has a multiboot load_addr " + hex(h.load_addr) + ", below 1 MiB where ember keeps boot structures"};
+  if (const auto overlap = overlap_with(multiboot_low_memory(), h.load_addr, bss_end)) {
+    return Error{"has a multiboot load range " + hex(h.load_addr) + "-" + hex(bss_end - 1) + " that " + *overlap};
   }
   if (!memory.contains(h.load_addr, bss_end - h.load_addr)) {
     return Error{"has a multiboot load range " + hex(h.load_addr) + "-" + hex(bss_end - 1) + " outside the guest's " +
@@ -83,7 +84,7 @@ Result<LoadedKernel> load_by_elf(const GuestMemory& memory, std::span<const uint
   if (!elf) return elf.error();
   const uint16_t expected = elf->is64 ? EM_X86_64 : EM_386;
   if (elf->machine != expected) return Error{"is an ELF image for machine " + std::to_string(elf->machine) + ", not x86"};
-  auto segments = load_segments(memory, image, *elf);
+  auto segments = load_segments(memory, image, *elf, multiboot_low_memory());
   if (!segments) return segments.error();
   uint64_t end = 0;
   for (const auto& s : *segments) end = std::max(end, s.physical_address + s.memory_size);

@@ -3,10 +3,11 @@
 //
 // It mirrors Intel's posted-interrupt descriptor (SDM Vol. 3C 29.6): 256
 // pending-vector bits, a second bitmap saying which of them are
-// level-triggered (so their EOI reaches the IOAPIC), flags for NMI, INIT and
-// SIPI, and an "outstanding notification" bit so that a burst of posts costs
-// one kick. Posting a vector that is already pending coalesces, as on
-// hardware.
+// level-triggered (so their EOI reaches the IOAPIC), flags for INIT and SIPI,
+// and an "outstanding notification" bit so that a burst of posts costs one
+// kick. Posting a vector that is already pending coalesces, as on hardware.
+// NMIs are counted, not flagged: two that arrive together are two, and the
+// CPU latches one while it services the other (SDM Vol. 3A 6.7.1).
 #pragma once
 
 #include <array>
@@ -21,11 +22,11 @@ class InjectionMailbox final {
   struct Drained {
     std::array<uint64_t, 4> vectors{};  // bit v of word v/64: vector v is pending
     std::array<uint64_t, 4> level{};    // subset of `vectors` that is level-triggered
-    bool                    nmi = false;
+    uint32_t                nmis = 0;  // NMIs posted since the last drain
     bool                    init = false;
     std::optional<uint8_t>  sipi;       // start-up vector, if a SIPI arrived
     uint32_t                wake_events = 0;  // NMI/INIT/SIPI posts drained, coalesced ones included
-    bool empty() const { return !nmi && !init && !sipi && (vectors[0] | vectors[1] | vectors[2] | vectors[3]) == 0; }
+    bool empty() const { return nmis == 0 && !init && !sipi && (vectors[0] | vectors[1] | vectors[2] | vectors[3]) == 0; }
   };
 
   // Each post returns true when the caller must kick the VCPU: no kick is
@@ -40,7 +41,11 @@ class InjectionMailbox final {
     pending_[word].fetch_or(bit, std::memory_order_release);
     return notify();
   }
-  bool post_nmi() { return post_flag(kNmi); }
+  bool post_nmi() {
+    wake_events_.fetch_add(1, std::memory_order_relaxed);
+    nmis_.fetch_add(1, std::memory_order_release);
+    return notify();
+  }
   bool post_init() { return post_flag(kInit); }
   bool post_sipi(uint8_t vector) {
     sipi_vector_.store(vector, std::memory_order_relaxed);
@@ -63,15 +68,15 @@ class InjectionMailbox final {
     // leave its count for the next drain (the census stays conservative),
     // never count an event whose flag is still waiting.
     drained.wake_events = wake_events_.exchange(0, std::memory_order_acq_rel);
+    drained.nmis = nmis_.exchange(0, std::memory_order_acq_rel);
     const uint32_t flags = flags_.exchange(0, std::memory_order_acq_rel);
-    drained.nmi = flags & kNmi;
     drained.init = flags & kInit;
     if (flags & kSipi) drained.sipi = static_cast<uint8_t>(sipi_vector_.load(std::memory_order_relaxed));
     return drained;
   }
 
  private:
-  static constexpr uint32_t kNmi = 1, kInit = 2, kSipi = 4;
+  static constexpr uint32_t kInit = 2, kSipi = 4;
 
   bool post_flag(uint32_t flag) {
     wake_events_.fetch_add(1, std::memory_order_relaxed);
@@ -83,6 +88,7 @@ class InjectionMailbox final {
   std::array<std::atomic<uint64_t>, 4> pending_{};
   std::array<std::atomic<uint64_t>, 4> level_{};
   std::atomic<uint32_t>                flags_{0};
+  std::atomic<uint32_t>                nmis_{0};
   std::atomic<uint32_t>                sipi_vector_{0};
   std::atomic<uint32_t>                wake_events_{0};
   std::atomic<bool>                    outstanding_{false};

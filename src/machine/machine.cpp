@@ -144,7 +144,7 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
     return Error{"--describe-machine dtb needs a Linux bzImage (the tree travels in boot_params' setup_data); kernel '" +
                  config.kernel_path + "' boots through PVH or multiboot, which have no place for it"};
   }
-  if (auto tables = boot::write_boot_tables(*memory); !tables) return tables.error();
+  if (auto tables = boot::write_boot_tables(*memory, entry->mode); !tables) return tables.error();
   if (!device_tree) {
     if (auto mp = boot::write_mp_table(*memory, config.cpus, ioapic_id(config.cpus)); !mp) return mp.error();
   }
@@ -267,10 +267,22 @@ Status Machine::add_devices(std::vector<std::pair<std::string, std::vector<uint8
   }
   for (const auto& [base, length, device] : {
            std::tuple<uint64_t, uint64_t, Device*>{Ioapic::kMmioBase, Ioapic::kMmioSize, &ioapic_},
-           {Lapic::kMmioBase, Lapic::kMmioSize, &lapic_mmio_},
            {PciBus::kWindowBase, PciBus::kWindowSize, &pci_.window()},
        }) {
     if (auto inserted = mmio_bus_.insert(base, length, *device); !inserted) return inserted.error();
+  }
+  if (config_.test_device) {
+    test_device_ = std::make_unique<PcTestdev>(pic_, ioapic_);
+    if (auto inserted = pio_bus_.insert(PcTestdev::kPortBase, PcTestdev::kPortCount, test_device_->ports()); !inserted) {
+      return inserted.error();
+    }
+    if (auto inserted = pio_bus_.insert(PcTestdev::kIrqLineBase, PcTestdev::kIrqLineCount, test_device_->irq_lines());
+        !inserted) {
+      return inserted.error();
+    }
+    if (auto inserted = mmio_bus_.insert(PcTestdev::kIomemBase, PcTestdev::kIomemSize, test_device_->iomem()); !inserted) {
+      return inserted.error();
+    }
   }
   return {};
 }
@@ -395,7 +407,6 @@ Status Machine::create_vcpus(const boot::EntryPoint& entry, bool msr_exits) {
       runner->connect_extint(pic_);
       pic_.connect_output(*runner);
     }
-    lapic_mmio_.add(runner->lapic());
     runners_.push_back(std::move(runner));
   }
   return {};

@@ -21,8 +21,8 @@
 #include "devices/i8042.h"
 #include "devices/interrupt_line.h"
 #include "devices/ioapic.h"
-#include "devices/lapic_mmio.h"
 #include "devices/pit8254.h"
+#include "devices/pc_testdev.h"
 #include "devices/pci_bus.h"
 #include "devices/pic8259.h"
 #include "devices/isa_irq.h"
@@ -107,7 +107,6 @@ class Machine final : public MachineControl {
   HaltCensus      halt_census_;
   InterruptRouter router_{&halt_census_};
   Ioapic          ioapic_;  // its ID follows the CPUs' APIC IDs (MP table)
-  LapicMmio       lapic_mmio_;
   Pic8259Pair     pic_;
   IsaIrq          uart_irq_{pic_, 4, ioapic_, 4};  // COM1 is ISA IRQ 4
   IsaIrq          pit_irq_{pic_, 0, ioapic_, 2};   // ISA IRQ 0 is on IOAPIC pin 2 (MP table)
@@ -121,6 +120,7 @@ class Machine final : public MachineControl {
   CmosRtc         cmos_rtc_;
   BootTimer       boot_timer_;
   FwCfg           fw_cfg_{memory_};
+  std::unique_ptr<PcTestdev> test_device_;  // with --test-device
   uint64_t        run_started_ns_ = 0, run_ended_ns_ = 0;
   // virtio devices: transports last, as their workers use the device and
   // the pin and must stop first. PCI bus 0 is there with or without them.

@@ -71,6 +71,8 @@ struct MachineConfig {
   // -initrd "file args,..." and GRUB's `module` give it).
   std::vector<std::string> modules;
   ExitDevice    exit_device = ExitDevice::Ember;
+  // QEMU's pc-testdev (devices/pc_testdev.h), for conformance programs.
+  bool          test_device = false;
   // Extra fw_cfg files (QEMU's -fw_cfg name=...,file=|string=...).
   std::vector<FwCfgFileConfig> fw_cfg_files;
   std::string   cmdline;

@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "base/strings.h"
 #include "boot/boot_cpu.h"
+#include "devices/lapic_mmio.h"
 #include "emulation/instruction_emulator.h"
 #include "security/seccomp_filters.h"
 #include "vcpu/kick_signal.h"
@@ -108,7 +109,11 @@ void VcpuRunner::run(bool boot_vcpu, bool seccomp) {
     arm_timer(lapic_.timer_deadline());
 
     if (first_run_ns_ == 0) first_run_ns_ = monotonic_ns();
+    // TPR and CR8 are one register (Lapic::cr8): KVM takes CR8 from here on
+    // entry and leaves the guest's CR8 here on every exit (api.rst, cr8).
+    state->cr8 = lapic_.cr8();
     const auto result = vcpu_.run();
+    lapic_.write_cr8(state->cr8);
     if (!result) {
       control_.request_stop(Outcome{Outcome::Kind::HostError, 0, "VCPU " + std::to_string(index_) + ": " + result.error().message});
       break;
@@ -152,7 +157,7 @@ void VcpuRunner::service_mailbox() {
   if (drained.init) {
     // INIT: the LAPIC resets and the CPU waits for a start-up IPI (SDM 9.4.4).
     lapic_.reset();
-    nmi_pending_ = false;
+    nmis_pending_ = 0;
     set_activity(Activity::WaitingForSipi);
   }
   if (drained.sipi && activity_ == Activity::WaitingForSipi) {
@@ -162,14 +167,16 @@ void VcpuRunner::service_mailbox() {
     }
     set_activity(Activity::Running);
   }
-  if (drained.nmi && activity_ != Activity::WaitingForSipi) nmi_pending_ = true;
+  // KVM latches NMIs as the CPU does (one in service, one pending), so each
+  // one posted goes to KVM on its own; more than two can never all count.
+  if (drained.nmis != 0 && activity_ != Activity::WaitingForSipi) nmis_pending_ = std::min(nmis_pending_ + drained.nmis, 2u);
   lapic_.accept(drained);
   lapic_.expire_timer(monotonic_ns());
   if (drained.wake_events != 0) census_.wake_events_handled(drained.wake_events);
 
   // HLT ends at an NMI, or at an interrupt the CPU may take (SDM Vol. 2A, HLT).
   if (activity_ == Activity::Halted &&
-      (nmi_pending_ || (!halted_with_interrupts_off_ && (lapic_.deliverable_vector() || extint_pending())))) {
+      (nmis_pending_ != 0 || (!halted_with_interrupts_off_ && (lapic_.deliverable_vector() || extint_pending())))) {
     set_activity(Activity::Running);
   }
 }
@@ -179,9 +186,8 @@ bool VcpuRunner::extint_pending() const {
 }
 
 VcpuRunner::Next VcpuRunner::inject_interrupts(kvm_run& run) {
-  if (nmi_pending_) {
+  for (; nmis_pending_ != 0; --nmis_pending_) {
     if (auto status = vcpu_.nmi(); !status) return crash(status.error().message);
-    nmi_pending_ = false;
   }
   // KVM reports in kvm_run whether the guest can take an interrupt now; if
   // not, ask it to exit as soon as it can (api.rst, request_interrupt_window).
@@ -230,6 +236,8 @@ VcpuRunner::Next VcpuRunner::handle_exit() {
       return handle_mmio(run);
     case KVM_EXIT_IRQ_WINDOW_OPEN:
       return Next::Continue;  // the loop injects now
+    case KVM_EXIT_SET_TPR:
+      return Next::Continue;  // the guest lowered CR8: the loop took it into TPR and may inject now
     case KVM_EXIT_X86_RDMSR:
     case KVM_EXIT_X86_WRMSR:
       return handle_msr(run);
@@ -275,8 +283,13 @@ VcpuRunner::Next VcpuRunner::handle_mmio(kvm_run& run) {
   auto& mmio = run.mmio;
   const size_t length = std::min<size_t>(mmio.len, sizeof mmio.data);
   const std::span<uint8_t> data{mmio.data, length};
-  if (mmio.is_write) buses_.mmio.write(mmio.phys_addr, data, index_);
-  else buses_.mmio.read(mmio.phys_addr, data, index_);
+  // This VCPU's own LAPIC first: its page follows IA32_APIC_BASE and hides
+  // whatever else is there, for this VCPU only (lapic_mmio.h).
+  if (mmio.is_write) {
+    if (!lapic_mmio_write(lapic_, mmio.phys_addr, data)) buses_.mmio.write(mmio.phys_addr, data, index_);
+  } else {
+    if (!lapic_mmio_read(lapic_, mmio.phys_addr, data)) buses_.mmio.read(mmio.phys_addr, data, index_);
+  }
   return Next::Continue;
 }
 
@@ -296,6 +309,8 @@ VcpuRunner::Next VcpuRunner::handle_msr(kvm_run& run) {
     const auto value = lapic_.read_msr(msr.index);
     msr.data = value.value_or(0);
     msr.error = value ? 0 : 1;
+  } else if (msr.index == Lapic::kApicBaseMsr) {
+    msr.error = write_apic_base(msr.data) ? 0 : 1;
   } else {
     msr.error = lapic_.write_msr(msr.index, msr.data) ? 0 : 1;
   }
@@ -304,6 +319,31 @@ VcpuRunner::Next VcpuRunner::handle_msr(kvm_run& run) {
                         hex(msr.index) + " faults (#GP)");
   }
   return Next::Continue;
+}
+
+bool VcpuRunner::write_apic_base(uint64_t value) {
+  // KVM maps guest RAM for every VCPU at once, so a LAPIC page moved into
+  // RAM could never be reached: refused, as README.md says.
+  const uint64_t base = value & ~uint64_t{0xfff};
+  for (const auto& region : memory_.regions()) {
+    if (base < region.guest_address + region.size && region.guest_address < base + Lapic::kMmioSize) {
+      EMBER_GUEST_WARNING("VCPU " + std::to_string(index_) + ": moving the LAPIC to " + hex(base) +
+                          ", inside guest RAM, is refused (#GP)");
+      return false;
+    }
+  }
+  // KVM learns the value too: it derives CPUID.1:EDX.APIC from the enable
+  // bit (SDM 11.4.3) and checks the base against the guest's physical
+  // address width. KVM first, so a base it refuses leaves the LAPIC alone.
+  const auto mirror = [this](uint64_t apic_base) {
+    const std::array<kvm_msr_entry, 1> entry{{{.index = Lapic::kApicBaseMsr, .reserved = 0, .data = apic_base}}};
+    return static_cast<bool>(vcpu_.set_msrs(entry));
+  };
+  const uint64_t before = *lapic_.read_msr(Lapic::kApicBaseMsr);
+  if (!mirror(value)) return false;
+  if (lapic_.write_msr(Lapic::kApicBaseMsr, value)) return true;
+  mirror(before);
+  return false;
 }
 
 VcpuRunner::Next VcpuRunner::handle_halt(bool interrupts_enabled) {

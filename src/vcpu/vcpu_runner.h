@@ -89,6 +89,7 @@ class VcpuRunner final : public Kickable {
   Next handle_port_io(kvm_run& run);
   Next handle_mmio(kvm_run& run);
   Next handle_msr(kvm_run& run);
+  bool write_apic_base(uint64_t value);
   Next handle_halt(bool interrupts_enabled);
   Next handle_emulation_failure();
   Next handle_shutdown();
@@ -111,7 +112,7 @@ class VcpuRunner final : public Kickable {
   // Owned by the VCPU thread.
   Activity                activity_ = Activity::WaitingForSipi;
   bool                    halted_with_interrupts_off_ = false;
-  bool                    nmi_pending_ = false;
+  uint32_t                nmis_pending_ = 0;  // for KVM_NMI: at most one in service plus one latched
   timer_t                 timer_{};
   bool                    timer_created_ = false;
   std::optional<uint64_t> armed_deadline_;

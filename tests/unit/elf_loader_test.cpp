@@ -223,7 +223,7 @@ TEST(ElfLoader, RefusesASegmentWhoseAddressWraps) {
 
 TEST(ElfLoader, RefusesASegmentBelow1MiB) {
   const auto image = ElfBuilder{}.load(0x7000, {1}).entry(0x7000).build();
-  EXPECT_NE(load_error(image).find("below 1 MiB"), std::string::npos);
+  EXPECT_NE(load_error(image).find("overlaps the first MiB"), std::string::npos);
 }
 
 TEST(ElfLoader, RefusesOverlappingSegments) {

@@ -15,7 +15,7 @@ namespace {
 class InstructionEmulatorTest : public ::testing::Test {
  protected:
   InstructionEmulatorTest() {
-    EXPECT_TRUE(boot::write_boot_tables(memory).ok());
+    EXPECT_TRUE(boot::write_boot_tables(memory, boot::EntryMode::Long64).ok());
     sregs.cr0 = 0x80000031;
     sregs.cr3 = 0x9000;
     sregs.cr4 = 0x20;
@@ -181,7 +181,7 @@ TEST_F(InstructionEmulatorTest, UnmappedRipIsUnreadable) {
 
 TEST(GuestPaging, FourLevelWith2MiBPagesAsEmberBuildsThem) {
   auto memory = std::move(GuestMemory::create(ram_regions_for(16 << 20)).value());
-  ASSERT_TRUE(boot::write_boot_tables(memory).ok());
+  ASSERT_TRUE(boot::write_boot_tables(memory, boot::EntryMode::Long64).ok());
   const PagingState paging{0x80000001, 0x9000, 0x20, 0x500};
   EXPECT_EQ(translate(memory, paging, 0x123456), 0x123456u);
   EXPECT_EQ(translate(memory, paging, 0xfee00020), 0xfee00020u);
