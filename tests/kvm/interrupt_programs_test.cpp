@@ -1,7 +1,7 @@
 // The interrupt architecture under real guests: each program in
 // tests/guests/ exercises one path (LAPIC timer, IPIs, INIT/SIPI, IOAPIC,
-// TPR, storms, interrupts held while IF is clear) and must pass with 1, 2
-// and 4 VCPUs.
+// TPR and CR8, storms, interrupts held while IF is clear, APIC disable and
+// relocation, NMI latching) and must pass with 1, 2 and 4 VCPUs.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -31,6 +31,12 @@ constexpr Program kPrograms[] = {
     {"tsc_deadline", "tsc-deadline: fires once, reads 0 after, past deadline at once, 0 disarms, wakes hlt ok"},
     {"pit", "pit: channel 0 modes 2 and 0 on IRQ 0, channel 2 via port 0x61 ok"},
     {"pic", "pic: IRQ 0 through the 8259 and LINT0 ExtINT, EOI and mask ok"},
+    // LAPIC conformance (issue 21): each failed before its fix.
+    {"cr8_tpr", "cr8/tpr: mov cr8 shows in TPR, TPR in CR8, CR8 holds back its class ok"},
+    {"apic_disable", "apic disable: CPUID and MMIO follow IA32_APIC_BASE.EN, initial IDs after re-enable and in x2APIC mode ok"},
+    {"lapic_timer_modes", "lapic timer modes: one-shot <-> periodic keep the count, a new initial count restarts ok"},
+    {"apic_relocate", "apic relocate: the page follows IA32_APIC_BASE, per CPU ok"},
+    {"nmi_latch", "nmi latch: one pending behind one in service, two back to back are two ok"},
 };
 
 // Exit status of a program whose feature this host cannot offer (x2APIC and

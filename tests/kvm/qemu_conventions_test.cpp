@@ -53,6 +53,33 @@ TEST(QemuConformance, UserModeSyscallProbePassesOnAnExactCpu) {
 }
 #endif
 
+// QEMU's pc-testdev behind --test-device (devices/pc_testdev.h): the
+// program checks the scratch ports and iomem and drives IOAPIC pins edge-
+// and level-triggered through the IRQ line ports.
+TEST(PcTestdev, ScratchPortsIomemAndIrqLinesEdgeAndLevel) {
+  ASSERT_TRUE(kvm_available()) << kNoKvm;
+  const auto result = run_ember({"run", "--kernel", guest_program("pc_testdev"), "--test-device", "--timeout", "60"});
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_NE(result.out.find("pc-testdev: scratch ports, iomem, IRQ lines edge and level through the IOAPIC ok"), std::string::npos)
+      << result.out;
+}
+
+TEST(PcTestdev, AbsentWithoutTheOption) {
+  ASSERT_TRUE(kvm_available()) << kNoKvm;
+  const auto result = run_ember({"run", "--kernel", guest_program("pc_testdev"), "--timeout", "60"});
+  EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
+  EXPECT_NE(result.out.find("FAIL: scratch register: got 0xffffffff"), std::string::npos) << result.out;
+}
+
+// A multiboot image linked at 0x8000 (as real-mode test images are) loads
+// into low RAM ember does not use for a 32-bit entry, and runs.
+TEST(MultibootLowMemory, AnImageLinkedAt0x8000Runs) {
+  ASSERT_TRUE(kvm_available()) << kNoKvm;
+  const auto result = run_ember({"run", "--kernel", guest_program("multiboot_low"), "--timeout", "60"});
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_EQ(result.out, "multiboot image at 0x8000 ok\n") << result.err;
+}
+
 TEST(ExitDevice, EmberMeaningGivesTheByteItself) {
   ASSERT_TRUE(kvm_available()) << kNoKvm;
   // Without --exit-device qemu the same program's value 10 + 1 is the status.

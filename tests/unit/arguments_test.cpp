@@ -107,6 +107,13 @@ TEST(Arguments, VirtioConsoleCountsTowardsTheVirtioDeviceLimit) {
   EXPECT_EQ(error_of(args), "");
 }
 
+TEST(Arguments, TestDeviceIsOffByDefaultAndTakesNoValue) {
+  EXPECT_FALSE(parse({"run", "--kernel", "k"})->machine.test_device);
+  EXPECT_TRUE(parse({"run", "--kernel", "k", "--test-device"})->machine.test_device);
+  EXPECT_EQ(error_of({"run", "--kernel", "k", "--test-device=on"}), "--test-device takes no value");
+  EXPECT_EQ(error_of({"run", "--kernel", "k", "--test-device", "--test-device"}), "--test-device is given more than once");
+}
+
 TEST(Arguments, NetInterfacesGetTheirTapAndDistinctDefaultMacs) {
   const auto result = parse({"run", "--kernel", "k", "--net", "tap=tap0", "--net=tap=tap1,mac=02:00:00:AA:bb:01"});
   ASSERT_TRUE(result.ok()) << result.error().message;

@@ -7,7 +7,6 @@
 #define FW_CFG_PORT_DMA      0x514
 
 static inline void outw(uint16_t port, uint16_t value) { __asm__ volatile("outw %0, %1" : : "a"(value), "Nd"(port)); }
-static inline void outl(uint16_t port, uint32_t value) { __asm__ volatile("outl %0, %1" : : "a"(value), "Nd"(port)); }
 
 static uint32_t be32(uint32_t v) { return __builtin_bswap32(v); }
 

@@ -65,6 +65,24 @@ void lapic_send_ipi(uint32_t destination, uint32_t icr_low) {
   lapic_write(LAPIC_ICR_LOW, icr_low);
 }
 
+uint32_t cpuid_1_edx(void) {
+  uint32_t eax = 1, ebx, ecx = 0, edx;
+  __asm__ volatile("cpuid" : "+a"(eax), "=b"(ebx), "+c"(ecx), "=d"(edx));
+  return edx;
+}
+
+void expect_equal(const char* what, uint64_t got, uint64_t want) {
+  if (got == want) return;
+  serial_print("FAIL: ");
+  serial_print(what);
+  serial_print(": got ");
+  serial_print_hex(got);
+  serial_print(", want ");
+  serial_print_hex(want);
+  serial_print("\n");
+  guest_exit(1);
+}
+
 uint32_t cpuid_1_ecx(void) {
   uint32_t eax = 1, ebx, ecx = 0, edx;
   __asm__ volatile("cpuid" : "+a"(eax), "=b"(ebx), "+c"(ecx), "=d"(edx));

@@ -32,6 +32,7 @@ static inline void cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }
 /* xAPIC registers (Intel SDM Vol. 3A Table 11-1). */
 #define LAPIC_BASE      0xfee00000ul
 #define LAPIC_ID        0x020
+#define LAPIC_VERSION   0x030
 #define LAPIC_TPR       0x080
 #define LAPIC_PPR       0x0a0
 #define LAPIC_EOI       0x0b0
@@ -65,8 +66,11 @@ static inline uint64_t rdmsr(uint32_t index) {
 static inline void wrmsr(uint32_t index, uint64_t value) {
   __asm__ volatile("wrmsr" : : "c"(index), "a"((uint32_t)value), "d"((uint32_t)(value >> 32)) : "memory");
 }
-/* CPUID leaf 1 ECX. */
+/* CPUID leaf 1 ECX and EDX. */
 uint32_t cpuid_1_ecx(void);
+uint32_t cpuid_1_edx(void);
+/* Prints "FAIL: what: got G, want W" and exits with status 1 unless equal. */
+void expect_equal(const char* what, uint64_t got, uint64_t want);
 /* Exit status meaning "this host cannot offer what the program tests". */
 #define GUEST_NOT_OFFERED 77
 

@@ -24,7 +24,6 @@
 #define COMMON_QUEUE_DRIVER 0x28
 #define COMMON_QUEUE_DEVICE 0x30
 
-static inline void outl(uint16_t port, uint32_t value) { __asm__ volatile("outl %0, %1" : : "a"(value), "Nd"(port)); }
 
 uint32_t pci_config_read32(uint32_t slot, uint32_t offset) {
   outl(PCI_ADDRESS_PORT, 0x80000000u | slot << 11 | (offset & 0xfc));
