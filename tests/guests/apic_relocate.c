@@ -1,7 +1,9 @@
 /* Moving the xAPIC page (Intel SDM Vol. 3A 11.4.5): after IA32_APIC_BASE
  * names 0xfed40000 this CPU's LAPIC answers there, 0xfee00000 reads all-ones
  * for it, IPIs and EOIs work through the new page, and other CPUs' LAPICs
- * stay where they were. Needs the APIC MSRs in userspace, as x2APIC does. */
+ * stay where they were. A base inside guest RAM is refused with #GP (README:
+ * no exit could reach the LAPIC there) and changes nothing. Needs the APIC
+ * MSRs in userspace, as x2APIC does. */
 #include "runtime/smp.h"
 
 #define APIC_BASE 0x1b
@@ -9,6 +11,28 @@
 
 static volatile uintptr_t lapic_page = LAPIC_BASE;
 static volatile uint32_t received;
+
+/* #GP from a refused WRMSR: this gate skips the 2-byte instruction. */
+__attribute__((used)) volatile uint32_t gp_faults;
+extern char skip_wrmsr_on_gp[];
+__asm__(".text\n"
+        "skip_wrmsr_on_gp:\n"
+        "  add $8, %rsp\n"     /* the error code */
+        "  addq $2, (%rsp)\n"  /* RIP past wrmsr */
+        "  incl gp_faults(%rip)\n"
+        "  iretq\n");
+
+static void install_gp_skip(void) {
+  struct __attribute__((packed)) { uint16_t limit; uint64_t base; } idtr;
+  __asm__ volatile("sidt %0" : "=m"(idtr));
+  volatile uint8_t* gate = (volatile uint8_t*)(uintptr_t)(idtr.base + 13 * 16);
+  const uint64_t address = (uint64_t)(uintptr_t)skip_wrmsr_on_gp;
+  gate[0] = (uint8_t)address;
+  gate[1] = (uint8_t)(address >> 8);
+  gate[6] = (uint8_t)(address >> 16);
+  gate[7] = (uint8_t)(address >> 24);
+  for (int i = 0; i < 4; i++) gate[8 + i] = (uint8_t)(address >> (32 + 8 * i));
+}
 
 static uint32_t page_read(uintptr_t page, uint32_t reg) { return *(volatile uint32_t*)(page + reg); }
 static void page_write(uintptr_t page, uint32_t reg, uint32_t value) { *(volatile uint32_t*)(page + reg) = value; }
@@ -28,6 +52,12 @@ int guest_main(void) {
   const uint32_t aps = cpu_count() > 1 ? start_aps(0) : 0;
 
   const uint64_t base = rdmsr(APIC_BASE);
+  install_gp_skip();
+  wrmsr(APIC_BASE, 0x200000 | (base & 0xfff)); /* 2 MiB: guest RAM */
+  expect_equal("#GP for a LAPIC base inside guest RAM", gp_faults, 1);
+  expect_equal("IA32_APIC_BASE after the refused move", rdmsr(APIC_BASE), base);
+  expect_equal("version register after the refused move", lapic_read(LAPIC_VERSION) & 0xff, 0x14);
+
   wrmsr(APIC_BASE, MOVED | (base & 0xfff));
   lapic_page = MOVED;
   expect_equal("IA32_APIC_BASE after the move", rdmsr(APIC_BASE), MOVED | (base & 0xfff));
