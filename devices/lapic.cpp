@@ -289,7 +289,17 @@ void Lapic::start_timer() {
     timer_deadline_.reset();
     return;
   }
-  timer_deadline_ = clock_() + uint64_t{initial_count_} * timer_divisor() * (1'000'000'000 / kTimerHz);
+  timer_deadline_ = clock_() + timer_period();
+}
+
+uint64_t Lapic::timer_period() const {
+  // The counter runs at kTimerHz (1 GHz): one tick per nanosecond. A
+  // periodic timer interrupts at most every kMinPeriodNs, as KVM's in-kernel
+  // LAPIC (arch/x86/kvm/lapic.c, min_timer_period_us = 200): a count of 1
+  // would otherwise wake the VCPU thread a billion times a second. The
+  // current count the guest reads stays within the true period.
+  const uint64_t period = uint64_t{initial_count_} * timer_divisor() * (1'000'000'000 / kTimerHz);
+  return timer_mode() == kTimerPeriodic ? std::max(period, kMinPeriodNs) : period;
 }
 
 uint32_t Lapic::current_count() const {
@@ -314,7 +324,7 @@ void Lapic::expire_timer(uint64_t now) {
   } else if (timer_mode() == kTimerPeriodic) {
     // Periods missed while the VCPU was busy coalesce into one interrupt,
     // as IRR holds one bit per vector; the phase is kept.
-    const uint64_t period = uint64_t{initial_count_} * timer_divisor();
+    const uint64_t period = timer_period();
     const uint64_t missed = (now - *timer_deadline_) / period + 1;
     timer_deadline_ = *timer_deadline_ + missed * period;
   } else {

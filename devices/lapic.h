@@ -45,6 +45,7 @@ class Lapic final {
   static constexpr uint64_t kMmioSize = 0x1000;
   // The timer counts at 1 GHz before the divider: one tick per nanosecond.
   static constexpr uint64_t kTimerHz = 1'000'000'000;
+  static constexpr uint64_t kMinPeriodNs = 200'000;  // the shortest periodic interval (timer_period)
 
   Lapic(uint32_t vcpu_index, const InterruptRouter& router, EoiListener& eoi, ApicAddressing& published, Clock clock,
         TscClock tsc = {});
@@ -112,6 +113,7 @@ class Lapic final {
   void     raise(uint8_t vector, bool level);
   void     start_timer();
   uint64_t timer_divisor() const;
+  uint64_t timer_period() const;  // ns from one expiry to the next
   uint64_t timer_mode() const { return (lvt_[kLvtTimer] >> 17) & 3; }
   uint32_t current_count() const;
   void     publish();  // after writes to what the router reads: ID, TPR, LDR, DFR, SVR

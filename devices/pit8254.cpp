@@ -18,6 +18,8 @@ uint64_t ticks_to_ns(uint64_t ticks) {
 
 constexpr uint64_t kControlPort = 3;
 constexpr uint8_t kReadBack = 3;
+// 200 us, rounded up to whole ticks.
+constexpr uint64_t kMinIrqPeriodTicks = (200'000 * Pit8254::kFrequencyHz + kNanosPerSecond - 1) / kNanosPerSecond;
 
 bool periodic(uint8_t mode) { return mode == 2 || mode == 3; }
 // Modes 1 and 5 count only after a rising gate (82C54, "Gate").
@@ -186,7 +188,12 @@ void Pit8254::schedule_irq0(uint64_t now) {
   if (channel.loaded && channel.gate) {
     const uint64_t elapsed = ticks(channel, now);
     if (periodic(channel.mode)) {
-      next = channel.start + ticks_to_ns((elapsed / channel.reload + 1) * channel.reload);
+      // At most one interrupt per kMinIrqPeriodTicks, as KVM's in-kernel PIT
+      // (arch/x86/kvm/i8254.c, min_timer_period_us = 200): a reload of 1
+      // would wake this thread over a million times a second. The count the
+      // guest reads keeps the true reload.
+      const uint64_t period = std::max<uint64_t>(channel.reload, kMinIrqPeriodTicks);
+      next = channel.start + ticks_to_ns((elapsed / period + 1) * period);
     } else if ((channel.mode == 0 || channel.mode == 4) && elapsed < channel.reload) {
       next = channel.start + ticks_to_ns(channel.reload);
     }

@@ -60,7 +60,11 @@ Result<EntryPoint> load_bzimage(const GuestMemory& memory, const BootInputs& inp
   // The decompressor runs in place and extracts to max(pref_address, load
   // address) and needs init_size bytes there (boot.rst, init_size).
   const uint64_t decompress_base = std::max<uint64_t>(kKernelLoadAddress, hdr.pref_address);
-  const uint64_t needed_end = decompress_base + std::max<uint64_t>(hdr.init_size, kernel.size());
+  uint64_t needed_end = 0;
+  if (__builtin_add_overflow(decompress_base, std::max<uint64_t>(hdr.init_size, kernel.size()), &needed_end)) {
+    return Error{"has a pref_address " + hex(hdr.pref_address) + " whose decompression area (init_size " + hex(hdr.init_size) +
+                 ") wraps past 2^64"};
+  }
   if (needed_end > low_ram_end(memory) || !memory.write(kKernelLoadAddress, kernel)) {
     return Error{"needs guest RAM up to " + hex(needed_end) + " to decompress (" + format_size(needed_end) +
                  " at least), but the guest has " + format_size(memory.total_size())};

@@ -100,6 +100,9 @@ Result<EntryPoint> load_elf(const GuestMemory& memory, const BootInputs& inputs)
   if (pvh_entry) {
     const auto entry = entry_in(*pvh_entry);
     if (!entry) return Error{"has a PVH entry point " + hex(*pvh_entry) + " outside every loaded segment"};
+    // PVH enters in 32-bit mode with paging off (xen docs/misc/pvh.pandoc):
+    // an entry above 4 GiB, possible in an 8-byte note, is out of reach.
+    if (*entry >= (uint64_t{1} << 32)) return Error{"has a PVH entry point " + hex(*entry) + " above 4 GiB, out of a 32-bit entry's reach"};
     std::optional<HvmModlistEntry> module;
     if (initrd) module = HvmModlistEntry{*initrd, inputs.initrd.size(), 0, 0};
     auto start_info = write_pvh_start_info(memory, *cmdline, module);

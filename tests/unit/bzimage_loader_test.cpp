@@ -188,6 +188,19 @@ TEST(BzImageLoader, RefusesAKernelThatNeedsMoreRamThanTheGuestHas) {
   EXPECT_NE(entry.error().message.find("needs guest RAM"), std::string::npos) << entry.error().message;
 }
 
+// pref_address + init_size must not wrap past 2^64 into a small "end"
+// that passes the RAM check.
+TEST(BzImageLoader, RefusesAPrefAddressWhoseDecompressionAreaWraps) {
+  FakeBzImage fake;
+  fake.pref_address = 0xfffffffffffff000;
+  fake.init_size = 0x2000;
+  const auto image = fake.build();
+  const auto memory = memory_of(64 << 20);
+  const auto entry = load_bzimage(memory, {image, {}, ""});
+  ASSERT_FALSE(entry.ok());
+  EXPECT_NE(entry.error().message.find("wraps past 2^64"), std::string::npos) << entry.error().message;
+}
+
 TEST(BzImageLoader, RefusesACommandLineLongerThanTheKernelAccepts) {
   FakeBzImage fake;
   fake.cmdline_size = 10;

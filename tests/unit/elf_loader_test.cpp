@@ -28,12 +28,14 @@ class ElfBuilder {
     segments_.push_back({ph, std::move(bytes)});
     return *this;
   }
-  ElfBuilder& pvh_note(uint32_t entry) {
-    std::vector<uint8_t> note(12 + 4 + 4);
-    const uint32_t words[3] = {4, 4, kXenElfnotePhys32Entry};
+  // The entry in a 4-byte descriptor, or an 8-byte one with `wide`.
+  ElfBuilder& pvh_note(uint64_t entry, bool wide = false) {
+    const uint32_t entry_size = wide ? 8 : 4;
+    std::vector<uint8_t> note(12 + 4 + entry_size);
+    const uint32_t words[3] = {4, entry_size, kXenElfnotePhys32Entry};
     std::memcpy(note.data(), words, 12);
     std::memcpy(note.data() + 12, "Xen", 4);
-    std::memcpy(note.data() + 16, &entry, 4);
+    std::memcpy(note.data() + 16, &entry, entry_size);
     Elf64_Phdr ph{};
     ph.p_type = PT_NOTE;
     ph.p_filesz = note.size();
@@ -234,6 +236,17 @@ TEST(ElfLoader, RefusesOverlappingSegments) {
 TEST(ElfLoader, RefusesAnEntryOutsideEverySegment) {
   const auto image = ElfBuilder{}.load(0x200000, {1}).entry(0x300000).build();
   EXPECT_NE(load_error(image).find("outside every loaded segment"), std::string::npos);
+}
+
+// PVH enters in 32-bit mode: an 8-byte note may name an entry above 4 GiB,
+// inside a segment there, which no 32-bit entry can reach.
+TEST(ElfLoader, RefusesAPvhEntryAbove4GiB) {
+  constexpr uint64_t k4GiB = uint64_t{1} << 32;
+  const auto image = ElfBuilder{}.load(k4GiB, std::vector<uint8_t>(64)).pvh_note(k4GiB + 0x30, true).build();
+  const auto memory = memory_of(kMmioHoleStart + (1ull << 30));  // RAM continues at 4 GiB
+  const auto entry = load_elf(memory, {image, {}, ""});
+  ASSERT_FALSE(entry.ok());
+  EXPECT_NE(entry.error().message.find("above 4 GiB"), std::string::npos) << entry.error().message;
 }
 
 TEST(ElfLoader, RefusesAnImageWithNoLoadableSegment) {

@@ -144,15 +144,33 @@ TEST_F(LapicTest, OneShotTimerFiresOnceAtItsDeadline) {
 TEST_F(LapicTest, PeriodicTimerRearmsAndKeepsItsPhase) {
   lapic().write_register(TDCR, 0x3);  // divide by 16
   lapic().write_register(LVT_TIMER, (1u << 17) | 0x41);
-  lapic().write_register(TMICT, 100);  // 1600 ns period
+  lapic().write_register(TMICT, 100'000);  // 1.6 ms period
+  constexpr uint64_t kPeriod = 1'600'000;
   const uint64_t start = now;
-  now = start + 1600;
+  now = start + kPeriod;
   lapic().expire_timer(now);
   EXPECT_TRUE(irr(0, 0x41));
-  EXPECT_EQ(lapic().timer_deadline(), start + 3200);
-  now = start + 3200 + 1600 * 3 + 5;  // late by three periods: one interrupt, phase kept
+  EXPECT_EQ(lapic().timer_deadline(), start + 2 * kPeriod);
+  now = start + 2 * kPeriod + kPeriod * 3 + 5;  // late by three periods: one interrupt, phase kept
   lapic().expire_timer(now);
-  EXPECT_EQ(lapic().timer_deadline(), start + 1600 * 6);
+  EXPECT_EQ(lapic().timer_deadline(), start + kPeriod * 6);
+}
+
+// As KVM's in-kernel LAPIC: a periodic timer interrupts at most every
+// 200 us, however small its count; a one-shot timer is not limited.
+TEST_F(LapicTest, PeriodicTimerInterruptsNoFasterThanEvery200Microseconds) {
+  lapic().write_register(TDCR, 0xb);  // divide by 1
+  lapic().write_register(LVT_TIMER, (1u << 17) | 0x41);
+  lapic().write_register(TMICT, 1);
+  EXPECT_EQ(lapic().timer_deadline(), now + Lapic::kMinPeriodNs);
+  now += Lapic::kMinPeriodNs;
+  lapic().expire_timer(now);
+  EXPECT_TRUE(irr(0, 0x41));
+  EXPECT_EQ(lapic().timer_deadline(), now + Lapic::kMinPeriodNs);
+  EXPECT_LE(lapic().read_register(TMCCT), 1u);
+  lapic().write_register(LVT_TIMER, 0x41);
+  lapic().write_register(TMICT, 1);
+  EXPECT_EQ(lapic().timer_deadline(), now + 1) << "one-shot";
 }
 
 TEST_F(LapicTest, MaskedTimerCountsButRaisesNothing) {
@@ -168,29 +186,29 @@ TEST_F(LapicTest, MaskedTimerCountsButRaisesNothing) {
 TEST_F(LapicTest, OneShotToPeriodicKeepsTheCountRunningAndThenReloads) {
   lapic().write_register(TDCR, 0xb);  // divide by 1
   lapic().write_register(LVT_TIMER, 0x40);
-  lapic().write_register(TMICT, 1000);
-  now += 300;
+  lapic().write_register(TMICT, 1'000'000);
+  now += 300'000;
   lapic().write_register(LVT_TIMER, (1u << 17) | 0x40);
-  EXPECT_EQ(lapic().read_register(TMICT), 1000u);
-  EXPECT_EQ(lapic().read_register(TMCCT), 700u);
-  EXPECT_EQ(lapic().timer_deadline(), now + 700);
-  now += 700;
+  EXPECT_EQ(lapic().read_register(TMICT), 1'000'000u);
+  EXPECT_EQ(lapic().read_register(TMCCT), 700'000u);
+  EXPECT_EQ(lapic().timer_deadline(), now + 700'000);
+  now += 700'000;
   lapic().expire_timer(now);
   EXPECT_TRUE(irr(0, 0x40));
-  EXPECT_EQ(lapic().timer_deadline(), now + 1000) << "periodic now: it reloads";
-  EXPECT_EQ(lapic().read_register(TMCCT), 1000u);
+  EXPECT_EQ(lapic().timer_deadline(), now + 1'000'000) << "periodic now: it reloads";
+  EXPECT_EQ(lapic().read_register(TMCCT), 1'000'000u);
 }
 
 TEST_F(LapicTest, PeriodicToOneShotFiresOnceMore) {
   lapic().write_register(TDCR, 0xb);
   lapic().write_register(LVT_TIMER, (1u << 17) | 0x40);
-  lapic().write_register(TMICT, 1000);
-  now += 2500;  // two periods passed unserviced, half of the third
+  lapic().write_register(TMICT, 1'000'000);
+  now += 2'500'000;  // two periods passed unserviced, half of the third
   lapic().expire_timer(now);
   lapic().write_register(EOI, 0);
   lapic().write_register(LVT_TIMER, 0x40);
-  EXPECT_EQ(lapic().read_register(TMCCT), 500u) << "the count keeps its phase";
-  now += 500;
+  EXPECT_EQ(lapic().read_register(TMCCT), 500'000u) << "the count keeps its phase";
+  now += 500'000;
   lapic().expire_timer(now);
   EXPECT_EQ(lapic().timer_deadline(), std::nullopt) << "one-shot now: it stops";
   EXPECT_EQ(lapic().read_register(TMCCT), 0u);
