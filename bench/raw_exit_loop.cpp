@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
   if (!memory) return fail(memory.error().message);
   auto entry = ember::boot::load_kernel(*memory, {*image, {}, ""});
   if (!entry) return fail(entry.error().message);
-  if (auto tables = ember::boot::write_boot_tables(*memory, ember::boot::EntryMode::Long64); !tables) return fail(tables.error().message);
+  if (auto tables = ember::boot::write_boot_tables(*memory, entry->mode); !tables) return fail(tables.error().message);
 
   auto kvm = ember::kvm::Kvm::open();
   if (!kvm) return fail(kvm.error().message);

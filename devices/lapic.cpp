@@ -212,6 +212,9 @@ void Lapic::write_register(uint32_t offset, uint32_t value) {
   if (const int lvt = lvt_index(offset); lvt >= 0) {
     uint32_t written = value & kLvtWritable[static_cast<size_t>(lvt)];
     if (!software_enabled()) written |= kLvtMasked;  // SDM 11.4.7.2: masks stay set while disabled
+    // A count that reached zero under the old mode has fired already: a
+    // one-shot that ran out must not come back as periodic.
+    if (lvt == kLvtTimer) expire_timer(clock_());
     const uint64_t old_mode = timer_mode();
     lvt_[static_cast<size_t>(lvt)] = written;
     // Only a switch into or out of TSC-deadline mode disarms the timer

@@ -15,7 +15,9 @@ namespace ember::virtio {
 
 Result<DiskImage> DiskImage::open(const std::string& path, bool read_only) {
   const std::string what = "disk '" + path + "'";
-  FileDescriptor fd{::open(path.c_str(), (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC)};
+  // O_NONBLOCK so a FIFO cannot hold the open (it is refused below); it
+  // is cleared again once the file is known to be a disk.
+  FileDescriptor fd{::open(path.c_str(), (read_only ? O_RDONLY : O_RDWR) | O_NONBLOCK | O_CLOEXEC)};
   if (!fd.valid()) {
     return Error{what + " cannot be opened " + (read_only ? "for reading" : "for reading and writing") + ": " + std::strerror(errno)};
   }
@@ -28,6 +30,9 @@ Result<DiskImage> DiskImage::open(const std::string& path, bool read_only) {
     if (::ioctl(fd.get(), BLKGETSIZE64, &bytes) != 0) return Error{what + " is a block device whose size cannot be read: " + std::strerror(errno)};
   } else {
     return Error{what + " is not a regular file or a block device"};
+  }
+  if (::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK) != 0) {
+    return Error{what + " cannot be set to blocking I/O: " + std::strerror(errno)};
   }
   if (bytes < kSectorSize) return Error{what + " is smaller than one 512-byte sector"};
   if (bytes % kSectorSize != 0) {

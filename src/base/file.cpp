@@ -17,7 +17,9 @@ Result<FileBytes> read_whole_file(const std::string& path, const std::string& ro
     return Error{role + " '" + path + "' " + why};
   };
 
-  FileDescriptor fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+  // writer, forever; it is refused below as not a regular file.
+  FileDescriptor fd{::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC)};
   if (!fd.valid()) {
     if (errno == ENOENT) return fail("does not exist");
     return fail(std::string("cannot be opened: ") + std::strerror(errno));

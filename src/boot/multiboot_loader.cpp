@@ -198,7 +198,9 @@ Result<EntryPoint> load_multiboot(const GuestMemory& memory, const BootInputs& i
   for (size_t i = 0; i < modules.size(); ++i) {
     const std::string what = "multiboot module " + std::to_string(i) + " ('" + modules[i].cmdline + "')";
     if (modules[i].bytes.empty()) return Error{what + " is empty"};
-    auto placed = place_high(memory, modules[i].bytes, kernel->end, ceiling, what);
+    // Above the kernel and never below 1 MiB: a kernel loaded low (at
+    // 0x8000, say) must not pull modules down onto the MP table or the strings.
+    auto placed = place_high(memory, modules[i].bytes, std::max(kernel->end, layout::kHighMemory), ceiling, what);
     if (!placed) return placed.error();
     auto string = strings.add(modules[i].cmdline);
     if (!string) return string.error();

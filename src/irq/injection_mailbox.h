@@ -42,9 +42,8 @@ class InjectionMailbox final {
     return notify();
   }
   bool post_nmi() {
-    wake_events_.fetch_add(1, std::memory_order_relaxed);
     nmis_.fetch_add(1, std::memory_order_release);
-    return notify();
+    return count_wake_event();
   }
   bool post_init() { return post_flag(kInit); }
   bool post_sipi(uint8_t vector) {
@@ -79,8 +78,14 @@ class InjectionMailbox final {
   static constexpr uint32_t kInit = 2, kSipi = 4;
 
   bool post_flag(uint32_t flag) {
-    wake_events_.fetch_add(1, std::memory_order_relaxed);
     flags_.fetch_or(flag, std::memory_order_release);
+    return count_wake_event();
+  }
+  // After the event itself: a drain that takes this count (acquire) then
+  // also sees the event, so the census never counts as handled an event
+  // still waiting in the mailbox.
+  bool count_wake_event() {
+    wake_events_.fetch_add(1, std::memory_order_release);
     return notify();
   }
   bool notify() { return !outstanding_.exchange(true, std::memory_order_seq_cst); }

@@ -1,6 +1,7 @@
 #include "machine/machine.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
@@ -53,7 +54,52 @@ Status check_host_ram(uint64_t wanted) {
   return {};
 }
 
-Result<std::unique_ptr<ConsoleOutput>> open_console(const ConsoleConfig& console) {
+// Every host file the run reads or writes as an input, by role, so the
+// console file can be checked against them.
+std::vector<std::pair<std::string, std::string>> input_files(const MachineConfig& config) {
+  std::vector<std::pair<std::string, std::string>> inputs{{"the kernel", config.kernel_path}};
+  if (!config.initrd_path.empty()) inputs.emplace_back("the initrd", config.initrd_path);
+  for (const auto& module : config.modules) inputs.emplace_back("a module", module.substr(0, module.find(' ')));
+  for (const auto& file : config.fw_cfg_files) {
+    if (!file.path.empty()) inputs.emplace_back("an fw_cfg file", file.path);
+  }
+  for (const auto& disk : config.disks) inputs.emplace_back("disk", disk.path);
+  return inputs;
+}
+
+// The console file: created or truncated, but never one of the run's own
+// inputs (truncating a --disk image would lose it before the guest starts),
+// and never waited on (a FIFO without a reader is refused, not blocked on).
+Result<FileDescriptor> open_console_file(const std::string& path, const MachineConfig& config) {
+  const std::string what = "console file '" + path + "'";
+  struct stat existing {};
+  if (::stat(path.c_str(), &existing) == 0) {
+    for (const auto& [role, input] : input_files(config)) {
+      struct stat other {};
+      if (::stat(input.c_str(), &other) == 0 && other.st_dev == existing.st_dev && other.st_ino == existing.st_ino) {
+        return Error{what + " is " + role + " '" + input + "'; ember will not overwrite its own input with console output"};
+      }
+    }
+  }
+  FileDescriptor fd{::open(path.c_str(), O_WRONLY | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0644)};
+  if (!fd.valid()) {
+    if (errno == ENXIO) return Error{what + " is a FIFO with no reader (or a socket); start its reader first"};
+    return Error{what + " cannot be opened: " + std::strerror(errno)};
+  }
+  struct stat info {};
+  if (::fstat(fd.get(), &info) != 0) return Error{what + " cannot be examined: " + std::strerror(errno)};
+  if (S_ISREG(info.st_mode)) {
+    if (::ftruncate(fd.get(), 0) != 0) return Error{what + " cannot be truncated: " + std::strerror(errno)};
+  } else if (!S_ISFIFO(info.st_mode) && !S_ISCHR(info.st_mode)) {
+    return Error{what + " is not a regular file, a FIFO or a character device"};
+  }
+  if (::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK) != 0) {
+    return Error{what + " cannot be set to blocking I/O: " + std::strerror(errno)};
+  }
+  return fd;
+}
+
+Result<std::unique_ptr<ConsoleOutput>> open_console(const ConsoleConfig& console, const MachineConfig& config) {
   switch (console.kind) {
     case ConsoleConfig::Kind::Stdio:
     case ConsoleConfig::Kind::Virtio:
@@ -61,9 +107,9 @@ Result<std::unique_ptr<ConsoleOutput>> open_console(const ConsoleConfig& console
     case ConsoleConfig::Kind::None:
       return std::unique_ptr<ConsoleOutput>{std::make_unique<NullConsoleOutput>()};
     case ConsoleConfig::Kind::File: {
-      FileDescriptor fd{::open(console.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
-      if (!fd.valid()) return Error{"console file '" + console.path + "' cannot be opened: " + std::strerror(errno)};
-      return std::unique_ptr<ConsoleOutput>{std::make_unique<FdConsoleOutput>(std::move(fd))};
+      auto fd = open_console_file(console.path, config);
+      if (!fd) return fd.error();
+      return std::unique_ptr<ConsoleOutput>{std::make_unique<FdConsoleOutput>(std::move(*fd))};
     }
   }
   return Error{"unknown console kind"};
@@ -149,7 +195,7 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
     if (auto mp = boot::write_mp_table(*memory, config.cpus, ioapic_id(config.cpus)); !mp) return mp.error();
   }
 
-  auto console = open_console(config.console);
+  auto console = open_console(config.console, config);
   if (!console) return console.error();
 
   auto kvm = kvm::Kvm::open();

@@ -216,6 +216,19 @@ TEST_F(LapicTest, PeriodicToOneShotFiresOnceMore) {
   EXPECT_EQ(lapic().timer_deadline(), now + 50) << "a new initial count restarts it";
 }
 
+// A one-shot count that ran out before the guest switched to periodic has
+// fired; it does not come back as a periodic timer.
+TEST_F(LapicTest, AnExpiredOneShotSwitchedToPeriodicStaysExpired) {
+  lapic().write_register(TDCR, 0xb);
+  lapic().write_register(LVT_TIMER, 0x40);
+  lapic().write_register(TMICT, 1'000'000);
+  now += 1'500'000;  // expired; the VCPU loop has not looked yet
+  lapic().write_register(LVT_TIMER, (1u << 17) | 0x40);
+  EXPECT_TRUE(irr(0, 0x40));
+  EXPECT_EQ(lapic().timer_deadline(), std::nullopt);
+  EXPECT_EQ(lapic().read_register(TMCCT), 0u);
+}
+
 TEST_F(LapicTest, SwitchingIntoOrOutOfTscDeadlineModeDisarms) {
   lapic().write_register(LVT_TIMER, 0x40);
   lapic().write_register(TMICT, 1000);
@@ -265,7 +278,8 @@ TEST_F(LapicTest, DescribeNamesPendingAndInServiceVectorsThePriorityAndTheTimer)
   now += 3'500'000;
   EXPECT_EQ(lapic().describe(), "IRR {0x31} ISR {0xec} TPR 0x10 timer periodic, due now");
   lapic().write_register(LVT_TIMER, (2u << 17) | (1u << 16) | 0x40);
-  EXPECT_EQ(lapic().describe(), "IRR {0x31} ISR {0xec} TPR 0x10 timer TSC-deadline (masked), not armed");
+  // The period that ran out before the switch fired first.
+  EXPECT_EQ(lapic().describe(), "IRR {0x31,0x40} ISR {0xec} TPR 0x10 timer TSC-deadline (masked), not armed");
 }
 
 TEST_F(LapicTest, FixedIpiByPhysicalDestination) {

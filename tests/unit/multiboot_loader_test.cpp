@@ -169,6 +169,23 @@ TEST(MultibootLoader, LoadsBelow1MiBWhereEmberKeepsNothing) {
   EXPECT_EQ(memory.read_object<uint8_t>(0x9000), 0u) << "no page tables written over its bss";
 }
 
+TEST(MultibootLoader, ModulesOfALowKernelStayAbove1MiB) {
+  const auto memory = memory_of(4 << 20);
+  const std::vector<uint8_t> module((3 << 20) + 0x1000, 0x4d);  // fits only if it may go below 1 MiB
+  BootInputs inputs;
+  inputs.modules.push_back({module, "big"});
+  const auto entry = load(memory, image_at(0x8000, 0x1000).build(), inputs);
+  ASSERT_FALSE(entry.ok()) << "placed below 1 MiB, over the MP table";
+  EXPECT_NE(entry.error().message.find("multiboot module 0"), std::string::npos) << entry.error().message;
+  const std::vector<uint8_t> smaller(1 << 20, 0x4d);
+  inputs.modules[0] = {smaller, "fits"};
+  const auto small = load(memory, image_at(0x8000, 0x1000).build(), inputs);
+  ASSERT_TRUE(small.ok()) << small.error().message;
+  const auto info = memory.read_object<MultibootInfo>(layout::kMultibootInfo).value();
+  const auto placed = memory.read_object<MultibootModule>(info.mods_addr).value();
+  EXPECT_GE(placed.mod_start, layout::kHighMemory);
+}
+
 TEST(MultibootLoader, RefusesALoadRangeOverlappingWhatEmberKeepsLowNamingIt) {
   struct Case {
     uint32_t    load, bss;
