@@ -3,29 +3,131 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 #include "base/log.h"
 
 namespace ember {
 
-void FdConsoleOutput::write(std::span<const uint8_t> bytes) {
-  while (!bytes.empty()) {
-    const ssize_t written = ::write(fd_, bytes.data(), bytes.size());
-    if (written > 0) {
-      bytes = bytes.subspan(static_cast<size_t>(written));
-    } else if (written < 0 && errno == EINTR) {
-      continue;
-    } else if (written < 0 && errno == EAGAIN) {
-      pollfd waiting{fd_, POLLOUT, 0};
-      ::poll(&waiting, 1, -1);
-    } else {
-      // The console went away (closed pipe, full disk): keep the guest
-      // running and say so once in a while.
+struct FdConsoleOutput::Shared {
+  int            fd;
+  FileDescriptor owned;  // closed only when the writer thread is gone too
+
+  std::mutex              mutex;
+  std::condition_variable room;     // the writer freed space, or release()
+  std::condition_variable data;     // bytes queued, or the end
+  std::condition_variable drained;  // the buffer emptied, or the writer gave up
+  std::vector<uint8_t>    ring = std::vector<uint8_t>(kBufferBytes);
+  size_t                  head = 0, size = 0;
+  bool                    released = false;  // the machine is stopping: drop, never wait
+  bool                    ending = false;    // finish(): write out what is queued, then end
+  bool                    writer_done = false;
+  uint64_t                dropped = 0;
+
+  void writer_loop();
+};
+
+void FdConsoleOutput::Shared::writer_loop() {
+  std::unique_lock lock{mutex};
+  while (true) {
+    data.wait(lock, [this] { return size != 0 || ending; });
+    if (size == 0) break;
+    // The contiguous run at the head: producers only append behind it, so
+    // it can be written without the lock.
+    const size_t run = std::min(size, ring.size() - head);
+    const uint8_t* start = ring.data() + head;
+    lock.unlock();
+    ssize_t written = ::write(fd, start, run);
+    if (written < 0 && errno == EAGAIN) {
+      // A descriptor another process left non-blocking: wait for room here,
+      // in this thread, never in a device's.
+      pollfd waiting{fd, POLLOUT, 0};
+      ::poll(&waiting, 1, 100);
+      written = 0;
+    }
+    const bool failed = written < 0 && errno != EINTR;
+    lock.lock();
+    if (failed) {
+      // The console went away (closed pipe, full disk): the guest keeps
+      // running, its output is counted as dropped from now on.
       EMBER_GUEST_WARNING("console output failed; dropping guest console bytes");
+      dropped += size;
+      size = 0;
+      released = true;
+      room.notify_all();
+      break;
+    }
+    if (written > 0) {
+      head = (head + static_cast<size_t>(written)) % ring.size();
+      size -= static_cast<size_t>(written);
+      room.notify_all();
+    }
+    if (size == 0) drained.notify_all();
+  }
+  writer_done = true;
+  drained.notify_all();
+}
+
+FdConsoleOutput::FdConsoleOutput(int fd) : shared_{std::make_shared<Shared>()} { shared_->fd = fd; }
+
+void FdConsoleOutput::start() {
+  std::thread{[shared = shared_] { shared->writer_loop(); }}.detach();
+}
+
+FdConsoleOutput::FdConsoleOutput(FileDescriptor owned) : FdConsoleOutput(owned.get()) {
+  std::lock_guard lock{shared_->mutex};
+  shared_->owned = std::move(owned);
+}
+
+FdConsoleOutput::~FdConsoleOutput() {
+  // The writer thread is detached and owns `shared_` too: a reader that
+  // never reads again leaves it blocked in write() without holding ember
+  // up, and it can never touch freed memory.
+  finish(std::chrono::milliseconds{0});
+  std::lock_guard lock{shared_->mutex};
+  shared_->data.notify_one();
+}
+
+void FdConsoleOutput::write(std::span<const uint8_t> bytes) {
+  std::unique_lock lock{shared_->mutex};
+  Shared& s = *shared_;
+  while (!bytes.empty()) {
+    s.room.wait(lock, [&s] { return s.size < s.ring.size() || s.released; });
+    if (s.released) {
+      s.dropped += bytes.size();
       return;
     }
+    const size_t tail = (s.head + s.size) % s.ring.size();
+    const size_t run = std::min({bytes.size(), s.ring.size() - s.size, s.ring.size() - tail});
+    std::copy_n(bytes.data(), run, s.ring.data() + tail);
+    s.size += run;
+    bytes = bytes.subspan(run);
+    s.data.notify_one();
   }
+}
+
+void FdConsoleOutput::release() {
+  std::lock_guard lock{shared_->mutex};
+  shared_->released = true;
+  shared_->room.notify_all();
+}
+
+uint64_t FdConsoleOutput::finish(std::chrono::milliseconds limit) {
+  std::unique_lock lock{shared_->mutex};
+  Shared& s = *shared_;
+  s.released = true;  // nothing more is accepted
+  s.ending = true;
+  s.room.notify_all();
+  s.data.notify_one();
+  s.drained.wait_for(lock, limit, [&s] { return s.size == 0 || s.writer_done; });
+  const uint64_t lost = s.dropped + s.size;
+  s.dropped = 0;
+  return lost;
 }
 
 }  // namespace ember

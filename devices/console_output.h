@@ -1,7 +1,9 @@
 // Where the guest's console bytes go: stdout, a file, or nowhere.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <span>
 
 #include "base/file_descriptor.h"
@@ -11,21 +13,44 @@ namespace ember {
 class ConsoleOutput {
  public:
   virtual ~ConsoleOutput() = default;
+  // Device threads (a VCPU in the UART, the virtio-console worker): hands
+  // bytes to the console. May wait for room, never for longer than until
+  // release().
   virtual void write(std::span<const uint8_t> bytes) = 0;
+  // Before the first write, once ember has dropped its privileges (a
+  // thread started earlier would keep them): starts what writes.
+  virtual void start() {}
+  // The machine is stopping: writers waiting for room return at once, and
+  // what they and later writers hold is dropped (and counted).
+  virtual void release() {}
+  // At exit, once no device writes any more: waits up to `limit` for what
+  // is queued to reach the console. Returns the bytes that never did.
+  virtual uint64_t finish(std::chrono::milliseconds /*limit*/) { return 0; }
 };
 
-// Writes every byte to a file descriptor, blocking if the reader is slow: a
-// blocked console stalls the writing VCPU (as a UART whose THR never empties
-// would), and no host memory grows.
+// Writes to a file descriptor from a thread of its own, through a bounded
+// buffer. A slow or stalled reader fills the buffer; then the writing device
+// waits for room, as a UART whose THR never empties would, so host memory
+// stays bounded and, while the machine runs, nothing is lost. No device
+// thread ever blocks in write() or poll(), under its device's lock or
+// otherwise, so a stop always stops: release() frees every waiting writer,
+// and finish() gives the reader a bounded time before ember exits anyway.
 class FdConsoleOutput final : public ConsoleOutput {
  public:
-  explicit FdConsoleOutput(int fd) : fd_{fd} {}
-  explicit FdConsoleOutput(FileDescriptor owned) : fd_{owned.get()}, owned_{std::move(owned)} {}
-  void write(std::span<const uint8_t> bytes) override;
+  static constexpr size_t kBufferBytes = 64 << 10;
+
+  explicit FdConsoleOutput(int fd);
+  explicit FdConsoleOutput(FileDescriptor owned);
+  ~FdConsoleOutput() override;
+
+  void     write(std::span<const uint8_t> bytes) override;
+  void     start() override;
+  void     release() override;
+  uint64_t finish(std::chrono::milliseconds limit) override;
 
  private:
-  int            fd_;
-  FileDescriptor owned_;
+  struct Shared;  // shared with the writer thread, which may outlive this object (see the destructor)
+  std::shared_ptr<Shared> shared_;
 };
 
 class NullConsoleOutput final : public ConsoleOutput {

@@ -43,6 +43,9 @@ constexpr uint64_t kTssAddress = 0xfffbd000;
 // table announces it and the IOAPIC answers with it; both take it from here.
 uint8_t ioapic_id(uint32_t cpus) { return static_cast<uint8_t>(cpus); }
 
+// How long a finished run waits for its last console output to be read.
+constexpr std::chrono::milliseconds kConsoleDrainLimit{3000};
+
 Status check_host_ram(uint64_t wanted) {
   struct sysinfo info {};
   if (::sysinfo(&info) != 0) return {};
@@ -474,6 +477,9 @@ void Machine::request_stop(Outcome outcome) {
     if (!outcome_) outcome_ = std::move(outcome);
   }
   stopping_.store(true, std::memory_order_release);
+  // A device waiting for console room (a stalled reader) lets go, so its
+  // VCPU or worker sees the stop.
+  console_->release();
   outcome_changed_.notify_all();
   for (auto& runner : runners_) runner->kick();
 }
@@ -484,6 +490,7 @@ Outcome Machine::run(std::optional<std::chrono::milliseconds> timeout) {
     // Every thread that exists (the PIT's, the caller's) and every later one.
     if (auto filtered = install_process_filter(config_.vsock.has_value()); !filtered) return Outcome{Outcome::Kind::HostError, 0, filtered.error().message};
   }
+  console_->start();
   run_started_ns_ = monotonic_ns();
   boot_timer_.start();
   std::optional<ConsoleInput> input;
@@ -512,6 +519,11 @@ Outcome Machine::run(std::optional<std::chrono::milliseconds> timeout) {
   run_ended_ns_ = monotonic_ns();
   stop_devices();
   input.reset();
+  // What the guest wrote last reaches the console, unless its reader has
+  // stopped reading: then ember exits after kConsoleDrainLimit anyway.
+  if (const uint64_t lost = console_->finish(kConsoleDrainLimit); lost != 0) {
+    log::warning("console: " + std::to_string(lost) + " bytes of guest output were not written; its reader stopped reading");
+  }
   std::lock_guard lock{outcome_mutex_};
   if (outcome_->kind == Outcome::Kind::Timeout || outcome_->kind == Outcome::Kind::Signal) {
     // Where each VCPU was, to look up in the kernel's symbols: a guest that
