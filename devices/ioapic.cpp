@@ -124,4 +124,13 @@ void Ioapic::deliver(unsigned pin) {
   if (message.level_triggered && reached > 0) redirection_[pin] |= kRemoteIrr;
 }
 
+bool Ioapic::routes_wake_events() {
+  std::lock_guard lock{mutex_};
+  for (const uint64_t entry : redirection_) {
+    const auto mode = static_cast<DeliveryMode>((entry >> 8) & 7);
+    if ((entry & kMasked) == 0 && (mode == DeliveryMode::Nmi || mode == DeliveryMode::Init)) return true;
+  }
+  return false;
+}
+
 }  // namespace ember

@@ -42,6 +42,10 @@ class Ioapic final : public Device, public EoiListener {
   // For tests and diagnostics.
   uint64_t redirection_entry(unsigned pin);
 
+  // Whether an unmasked pin would deliver an NMI or INIT, which wake a CPU
+  // halted with interrupts off (HaltCensus).
+  bool routes_wake_events();
+
  private:
   uint32_t read_register(uint32_t index) const;
   void     write_register(uint32_t index, uint32_t value);

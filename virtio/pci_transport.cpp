@@ -5,6 +5,7 @@
 #include <string>
 
 #include "base/log.h"
+#include "irq/interrupt_message.h"
 
 namespace ember::virtio {
 namespace {
@@ -337,6 +338,16 @@ void PciTransport::msix_table_write_locked(uint64_t offset, uint32_t value) {
       if (!entry.masked) send_pending_locked();
       return;
   }
+}
+
+bool PciTransport::routes_wake_events() {
+  std::lock_guard lock{mutex_};
+  if (!msix_enabled_locked() || msix_function_masked_locked()) return false;
+  for (const MsixEntry& entry : msix_table_) {
+    const auto mode = static_cast<DeliveryMode>((entry.data >> 8) & 7);  // MSI data: delivery mode (SDM 11.11.2)
+    if (!entry.masked && (mode == DeliveryMode::Nmi || mode == DeliveryMode::Init)) return true;
+  }
+  return false;
 }
 
 bool PciTransport::msix_enabled_locked() const { return (config_.word(msix_capability_ + 2u) & 0x8000) != 0; }

@@ -48,6 +48,9 @@ class PciTransport final : public Transport, public PciFunction {
   void                  bar_write(uint64_t offset, std::span<const uint8_t> data, uint32_t vcpu) override;
 
   uint16_t vector_count() const { return static_cast<uint16_t>(msix_table_.size()); }
+  // Whether an enabled, unmasked MSI-X entry would send an NMI or INIT,
+  // which wake a CPU halted with interrupts off (HaltCensus).
+  bool     routes_wake_events();
 
  private:
   struct MsixEntry {

@@ -5,6 +5,7 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <thread>
 
@@ -247,6 +248,11 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
     if (!added) return Error{"cannot hand the device tree to the guest: " + added.error().message};
   }
   if (auto vcpus = machine->create_vcpus(*entry, msr_exits); !vcpus) return vcpus.error();
+  machine->halt_census_.set_wake_sources([raw = machine.get()] {
+    if (raw->ioapic_.routes_wake_events()) return true;
+    return std::any_of(raw->pci_transports_.begin(), raw->pci_transports_.end(),
+                       [](virtio::PciTransport* transport) { return transport->routes_wake_events(); });
+  });
   return machine;
 }
 

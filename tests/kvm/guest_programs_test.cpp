@@ -144,6 +144,14 @@ TEST_F(GuestProgram, HaltingWithInterruptsOffIsADeadGuest) {
   EXPECT_NE(result.err.find("halted with interrupts disabled"), std::string::npos) << result.err;
 }
 
+// All VCPUs halted with interrupts off, but an NMI will come: the PIT on an
+// IOAPIC pin routed as NMI. Not a dead guest (issue 18, item 7).
+TEST_F(GuestProgram, HaltingWithInterruptsOffWaitsForAnNmiRoutedFromADevice) {
+  const auto result = boot("nmi_wakes_halt");
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "nmi wakes a cli; hlt: the PIT's NMI through the IOAPIC ok\n") << result.err;
+}
+
 TEST_F(GuestProgram, I8042ResetEndsTheRunWithZero) {
   const auto result = boot("i8042_reset");
   EXPECT_EQ(result.exit_code, 0) << result.err;
