@@ -1,6 +1,7 @@
 #include "virtio/vsock_device.h"
 
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -72,6 +73,15 @@ Result<std::unique_ptr<VsockDevice>> VsockDevice::create(uint64_t guest_cid, con
   }
   FileDescriptor epoll{::epoll_create1(EPOLL_CLOEXEC)};
   if (!epoll.valid()) return Error{std::string("cannot create an epoll descriptor: ") + std::strerror(errno)};
+  // Every connection holds a host socket: the soft descriptor limit (often
+  // 1024) is raised, within the hard one, to fit kMaxConnections beside
+  // ember's own descriptors. Where the hard limit is lower, host clients
+  // wait when descriptors run out (accept_host_connections).
+  constexpr rlim_t kWantedDescriptors = kMaxConnections + 256;
+  if (rlimit limit{}; ::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < kWantedDescriptors) {
+    limit.rlim_cur = std::min(kWantedDescriptors, limit.rlim_max);
+    (void)::setrlimit(RLIMIT_NOFILE, &limit);
+  }
   return std::unique_ptr<VsockDevice>{new VsockDevice(guest_cid, socket_path, std::move(listener), std::move(epoll))};
 }
 
@@ -144,6 +154,16 @@ void VsockDevice::stamp_credit(VsockHeader& header, Connection* connection) {
 }
 
 void VsockDevice::queue_control(VsockOp op, uint32_t guest_port, uint32_t host_port, uint32_t flags) {
+  // A dropped reset leaves the guest's packet unanswered, which only a
+  // misbehaving guest sees; a dropped credit update is queued again by the
+  // next receive round, which still finds the guest's view stale.
+  if (control_.size() >= kMaxQueuedControl && (op == VsockOp::kReset || op == VsockOp::kCreditUpdate)) {
+    if (dropped_control_++ % 10000 == 0) {
+      EMBER_GUEST_WARNING("virtio-vsock: the guest takes no packets (no receive buffers) while it keeps sending; " +
+                          std::to_string(dropped_control_) + " resets and credit updates dropped so far");
+    }
+    return;
+  }
   control_.push_back(header_for_guest(op, {guest_port, host_port}, flags));
   (void)signal_eventfd(pending_.get());
 }
@@ -303,9 +323,24 @@ void VsockDevice::queue_credit_update(Connection& connection, Key key) {
 }
 
 void VsockDevice::accept_host_connections() {
+  if (listener_paused_) {
+    watch(listener_.get(), EPOLLIN, false);
+    listener_paused_ = false;
+  }
   for (;;) {
     FileDescriptor socket{::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC)};
-    if (!socket.valid()) return;  // EAGAIN: nobody else is waiting
+    if (!socket.valid()) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // Out of descriptors: the listener would stay ready and the worker
+        // spin on it. It is not watched until the next round another event
+        // brings (a connection closing, the guest sending); host clients
+        // wait in its backlog meanwhile.
+        watch(listener_.get(), 0, false);
+        listener_paused_ = true;
+        EMBER_GUEST_WARNING("virtio-vsock: out of file descriptors; host connections wait until one closes");
+      }
+      return;  // EAGAIN: nobody else is waiting
+    }
     if (pending_hosts_.size() + connections_.size() >= kMaxConnections) continue;  // closed at once
     const int fd = socket.get();
     pending_hosts_.push_back({std::move(socket), {}});

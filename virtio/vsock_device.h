@@ -41,6 +41,11 @@ class VsockDevice final : public VirtioDevice {
   static constexpr uint16_t kReceiveQueue = 0, kTransmitQueue = 1, kEventQueue = 2;
   static constexpr uint32_t kBufferBytes = 256 * 1024;  // buf_alloc ember advertises per connection
   static constexpr size_t   kMaxConnections = 1024;
+  // Resets and credit updates waiting for the guest's receive buffers: a
+  // guest that floods TX and posts no RX buffers finds the rest dropped
+  // (and counted), as Firecracker's muxer bounds its RX queue. Requests and
+  // responses are never dropped; there is one at most per connection.
+  static constexpr size_t   kMaxQueuedControl = 256;
 
   // Listens on `socket_path` for host programs (removing a stale socket
   // file first); errors name the path.
@@ -111,7 +116,9 @@ class VsockDevice final : public VirtioDevice {
   std::array<uint8_t, 8>      config_{};
   std::map<Key, Connection>   connections_;
   std::vector<PendingHost>    pending_hosts_;
+  bool                        listener_paused_ = false;  // out of descriptors: not watched until the next round
   std::deque<VsockHeader>     control_;     // packets for the guest without payload
+  uint64_t                    dropped_control_ = 0;
   FileDescriptor              pending_;     // eventfd in the epoll set: control_ has packets
   uint32_t                    next_host_port_ = 1u << 30;
 };

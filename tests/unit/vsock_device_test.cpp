@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <chrono>
 #include <cstring>
@@ -64,6 +65,14 @@ std::string read_some(int fd, size_t length) {
   }
   text.resize(done);
   return text;
+}
+
+bool wait_for_short(const std::function<bool()>& done) {
+  for (int i = 0; i < 200; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return done();
 }
 
 class VsockDeviceTest : public ::testing::Test {
@@ -242,6 +251,66 @@ TEST_F(VsockDeviceTest, RefusedPacketsAreAnsweredWithReset) {
   send(VsockOp::kCreditRequest, 79, 6000);
   const auto [reply, none] = next_packet();
   EXPECT_EQ(reply.dst_port, 79u) << "the spoofed request got no answer";
+}
+
+// Issue 18, item 1: packets for connections that do not exist, sent while
+// the guest takes nothing from the receive queue, each ask for a reset. The
+// queue of them stops at kMaxQueuedControl; the rest are dropped.
+TEST_F(VsockDeviceTest, ResetsForAGuestThatTakesNothingAreBounded) {
+  constexpr int kFlood = 3000;
+  for (int i = 0; i < kFlood; ++i) send(VsockOp::kReadWrite, static_cast<uint32_t>(10000 + i), 6000, "x");
+  // Eight buffers were offered at the start; every reset after those waited
+  // in the queue. Now take them all.
+  size_t resets = 0;
+  while (wait_for_short([&] { return receive_.used_index() > received_; })) {
+    const auto [header, none] = next_packet();
+    EXPECT_EQ(header.op, static_cast<uint16_t>(VsockOp::kReset));
+    ++resets;
+  }
+  EXPECT_GE(resets, VsockDevice::kMaxQueuedControl);
+  EXPECT_LE(resets, VsockDevice::kMaxQueuedControl + 8) << "the queue grew past its bound";
+  // The device still works: a new request is answered.
+  send(VsockOp::kRequest, 1, 5999);
+  EXPECT_EQ(next_packet().first.op, static_cast<uint16_t>(VsockOp::kReset)) << "nobody listens on 5999";
+}
+
+// Issue 18, item 2: out of file descriptors, a host client's connection
+// made accept4 fail with EMFILE while the listener stayed ready, and the
+// worker spun at 100% of a core. Now the listener waits for the next round.
+TEST_F(VsockDeviceTest, OutOfDescriptorsTheWorkerWaitsInsteadOfSpinning) {
+  const auto cpu_ns = [] {
+    rusage usage{};
+    ::getrusage(RUSAGE_SELF, &usage);
+    return (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1'000'000'000ll +
+           (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1000ll;
+  };
+  // The client's socket exists before the limit drops to what is open now.
+  FileDescriptor client{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+  ASSERT_TRUE(client.valid());
+  const int next_free = ::dup(0);
+  ASSERT_GE(next_free, 0);
+  ::close(next_free);
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  const rlimit tight{static_cast<rlim_t>(next_free), saved.rlim_max};
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, path_.c_str(), sizeof address.sun_path - 1);
+  const int connected = ::connect(client.get(), reinterpret_cast<sockaddr*>(&address), sizeof address);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const long long before = cpu_ns();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const long long used = cpu_ns() - before;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  ASSERT_EQ(connected, 0);
+  EXPECT_LT(used, 100'000'000) << "the worker spun on a listener it could not accept from";
+  // With descriptors back, the next round (a guest packet) takes the client.
+  ASSERT_EQ(::write(client.get(), "CONNECT 52\n", 11), 11);
+  send(VsockOp::kRequest, 1, 5999);
+  bool requested = false;
+  for (int i = 0; i < 3 && !requested; ++i) requested = next_packet().first.op == static_cast<uint16_t>(VsockOp::kRequest);
+  EXPECT_TRUE(requested) << "the waiting host client never reached the guest";
 }
 
 TEST_F(VsockDeviceTest, TheGuestGetsNoMoreThanItsCredit) {
