@@ -52,7 +52,7 @@ BlockDevice::BlockDevice(DiskImage disk, uint16_t queues)
   put<uint32_t>(config_, 12, kQueueSize - 2);           // seg_max: header and status take two descriptors
   put<uint32_t>(config_, 20, DiskImage::kSectorSize);   // blk_size
   put<uint16_t>(config_, 34, queues_);                  // num_queues
-  const uint32_t max_range_sectors = 1u << 22;          // 2 GiB per range
+  const uint32_t max_range_sectors = kMaxRangeSectors;  // enforced per range by the parser
   put<uint32_t>(config_, 36, max_range_sectors);        // max_discard_sectors
   put<uint32_t>(config_, 40, kMaxDiscardSegments);      // max_discard_seg
   put<uint32_t>(config_, 44, 1);                        // discard_sector_alignment
@@ -114,7 +114,7 @@ BlockStatus BlockDevice::execute(const BlockRequest& request, ChainReader& reade
     case BlockRequestType::Out: {
       auto pieces = reader.take(request.data_bytes);
       if (!pieces || !transfer_all(std::move(*pieces), offset, [&](const iovec* v, int n, off_t at) { return ::pwritev(disk_.fd(), v, n, at); })) {
-        log::error(name_ + ": write failed: " + std::strerror(errno));
+        EMBER_GUEST_ERROR(name_ + ": write failed: " + std::strerror(errno));
         return BlockStatus::IoError;
       }
       return write_through_ ? flush() : BlockStatus::Ok;
@@ -154,7 +154,7 @@ BlockStatus BlockDevice::execute(const BlockRequest& request, ChainReader& reade
 
 BlockStatus BlockDevice::flush() {
   if (::fdatasync(disk_.fd()) != 0) {
-    log::error(name_ + ": flush failed: " + std::strerror(errno));
+    EMBER_GUEST_ERROR(name_ + ": flush failed: " + std::strerror(errno));
     return BlockStatus::IoError;
   }
   return BlockStatus::Ok;

@@ -80,6 +80,11 @@ std::optional<ParsedBlockRequest> parse_block_request(const DescriptorChain& cha
         if ((range.flags & ~kRangeUnmap) != 0 || (discard && range.flags != 0)) {
           return answer(BlockStatus::Unsupported, room, "a range with unknown flags");
         }
+        if (range.num_sectors > kMaxRangeSectors) {
+          // What ember announced as the most one range may cover (§5.2.6.2).
+          return answer(BlockStatus::IoError, room, "a range of " + std::to_string(range.num_sectors) +
+                                                        " sectors, more than the announced " + std::to_string(kMaxRangeSectors));
+        }
         if (!inside_disk(range.sector, range.num_sectors, limits.sectors)) {
           return answer(BlockStatus::IoError, room, "a range past the end of the disk, at sector " + std::to_string(range.sector));
         }

@@ -31,6 +31,7 @@ enum class BlockRequestType : uint32_t {
 enum class BlockStatus : uint8_t { Ok = 0, IoError = 1, Unsupported = 2 };
 
 inline constexpr uint32_t kBlockIdBytes = 20;          // VIRTIO_BLK_ID_BYTES
+inline constexpr uint32_t kMaxRangeSectors = 1u << 22;   // 2 GiB: max_discard_sectors and max_write_zeroes_sectors
 inline constexpr uint32_t kMaxDiscardSegments = 32;    // what ember announces in max_discard_seg / max_write_zeroes_seg
 
 // One range of a DISCARD or WRITE_ZEROES request (struct virtio_blk_discard_write_zeroes).

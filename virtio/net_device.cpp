@@ -84,6 +84,13 @@ bool NetDevice::read_packet() {
       return false;
     }
     if (static_cast<size_t>(got) <= Tap::kHeaderSize) continue;  // no frame behind the header: nothing to deliver
+    if (static_cast<size_t>(got) > packet_.size()) {
+      // tun reports a frame's whole length even when it copied only what
+      // fit: the rest is not in packet_, so the frame is dropped.
+      EMBER_GUEST_WARNING("virtio-net: dropped a " + std::to_string(got) + "-byte frame from tap '" + tap_.name() +
+                          "', larger than the " + std::to_string(packet_.size()) + " bytes ember reads");
+      continue;
+    }
     packet_size_ = static_cast<size_t>(got);
     return true;
   }

@@ -272,8 +272,19 @@ void VsockDevice::guest_request(const VsockHeader& header) {
     queue_control(VsockOp::kReset, key.first, key.second);
     return;
   }
-  // The guest connects to host port P: ember connects to PATH_P.
-  auto address = unix_address(socket_path_ + "_" + std::to_string(header.dst_port));
+  // The guest connects to host port P: ember connects to PATH_P, only if
+  // PATH_P belongs to ember's own user (or root). In a shared directory
+  // such as /tmp another local user could otherwise listen there and
+  // receive the guest's connections.
+  const std::string path = socket_path_ + "_" + std::to_string(header.dst_port);
+  struct stat listener {};
+  if (::lstat(path.c_str(), &listener) == 0 && listener.st_uid != ::geteuid() && listener.st_uid != 0) {
+    EMBER_GUEST_WARNING("virtio-vsock: not connecting the guest to '" + path + "': it belongs to uid " +
+                        std::to_string(listener.st_uid) + ", not to ember's user");
+    queue_control(VsockOp::kReset, key.first, key.second);
+    return;
+  }
+  auto address = unix_address(path);
   FileDescriptor socket{::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
   if (!address || !socket.valid() ||
       ::connect(socket.get(), reinterpret_cast<const sockaddr*>(&*address), sizeof *address) != 0) {

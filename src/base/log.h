@@ -29,6 +29,14 @@ class RateLimiter final {
 
 }  // namespace ember::log
 
+// Logs a guest-triggered error (a write the guest asked for failed on the
+// host), at most 10 a second from this line.
+#define EMBER_GUEST_ERROR(message)                                \
+  do {                                                            \
+    static ::ember::log::RateLimiter ember_rate_limiter_;         \
+    if (ember_rate_limiter_.allow()) ::ember::log::error(message); \
+  } while (0)
+
 // Logs a guest-triggered warning, at most 10 a second from this line.
 #define EMBER_GUEST_WARNING(message)                              \
   do {                                                            \

@@ -5,6 +5,8 @@
 #include "virtio/block_device.h"
 
 #include <gtest/gtest.h>
+#include <csignal>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -202,6 +204,53 @@ TEST_F(BlockDeviceTest, WriteZeroesZeroesAndDiscardIsAccepted) {
   EXPECT_EQ(run(flags), 2) << "unmap is not a discard flag";
   Request ragged{13, 0, 20, false};
   EXPECT_EQ(run(ragged), 1);
+}
+
+// Issue 18, item 14: ember announces max_write_zeroes_sectors and
+// max_discard_sectors; a range above them is refused, even on a disk large
+// enough to hold it (a sparse 3 GiB image here).
+TEST_F(BlockDeviceTest, RangesAboveTheAnnouncedSectorLimitAreRefused) {
+  ASSERT_EQ(::truncate(path_.c_str(), 3ll << 30), 0);
+  open();
+  for (const uint32_t type : {11u, 13u}) {  // DISCARD, WRITE_ZEROES
+    SCOPED_TRACE(type);
+    Request request{type, 0, 16, false};
+    const uint64_t sector = 0;
+    const uint32_t count = kMaxRangeSectors + 1;
+    std::memcpy(request.data.data(), &sector, 8);
+    std::memcpy(request.data.data() + 8, &count, 4);
+    EXPECT_EQ(run(request), 1);
+    const uint32_t allowed = kMaxRangeSectors;
+    std::memcpy(request.data.data() + 8, &allowed, 4);
+    request.status[0] = 0xff;
+    EXPECT_EQ(run(request), 0) << "exactly the limit is fine";
+  }
+}
+
+// Issue 18, item 14: every failed write is the guest's to repeat; its
+// errors are rate-limited like any guest-triggered message. Writes past
+// RLIMIT_FSIZE fail with EFBIG (SIGXFSZ ignored meanwhile).
+TEST_F(BlockDeviceTest, WriteErrorsAreRateLimited) {
+  open();
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  const auto previous = ::signal(SIGXFSZ, SIG_IGN);
+  const rlimit tiny{512, saved.rlim_max};
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &tiny), 0);
+  ::testing::internal::CaptureStderr();
+  int failed = 0;
+  for (int i = 0; i < 200; ++i) {
+    Request write{1, 4, 512, false};
+    failed += run(write) == 1;
+  }
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &saved), 0);
+  ::signal(SIGXFSZ, previous);
+  EXPECT_EQ(failed, 200) << "every write past the limit is an I/O error to the guest";
+  size_t lines = 0;
+  for (size_t at = err.find("write failed"); at != std::string::npos; at = err.find("write failed", at + 1)) ++lines;
+  EXPECT_GE(lines, 1u);
+  EXPECT_LE(lines, 20u) << err;
 }
 
 TEST_F(BlockDeviceTest, WritableImageIsLockedAgainstASecondOpener) {

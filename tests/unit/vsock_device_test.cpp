@@ -313,6 +313,19 @@ TEST_F(VsockDeviceTest, OutOfDescriptorsTheWorkerWaitsInsteadOfSpinning) {
   EXPECT_TRUE(requested) << "the waiting host client never reached the guest";
 }
 
+// Issue 18, item 14: a listener another user created beside ember's socket
+// (the default path is in /tmp) does not receive the guest's connections.
+TEST_F(VsockDeviceTest, AListenerAnotherUserOwnsGetsNoGuestConnection) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give the listener to another user";
+  const FileDescriptor listener = listen_at(path_ + "_6100");
+  ASSERT_EQ(::chown((path_ + "_6100").c_str(), 65534, 65534), 0);
+  send(VsockOp::kRequest, 41, 6100);
+  EXPECT_EQ(next_packet().first.op, static_cast<uint16_t>(VsockOp::kReset));
+  ASSERT_EQ(::chown((path_ + "_6100").c_str(), 0, 0), 0);
+  send(VsockOp::kRequest, 42, 6100);
+  EXPECT_EQ(next_packet().first.op, static_cast<uint16_t>(VsockOp::kResponse)) << "its own user's listener is fine";
+}
+
 TEST_F(VsockDeviceTest, TheGuestGetsNoMoreThanItsCredit) {
   const FileDescriptor listener = listen_at(path_ + "_7000");
   VsockHeader request{kCid, kVsockHostCid, 9, 7000, 0, kVsockTypeStream, static_cast<uint16_t>(VsockOp::kRequest), 0, 16, 0};
