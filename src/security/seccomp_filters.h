@@ -5,6 +5,8 @@
 // a bug in ember (or an attack on it), never something to retry.
 #pragma once
 
+#include <string_view>
+
 #include "base/result.h"
 
 namespace ember {
@@ -30,5 +32,16 @@ Status install_process_filter(bool vsock);
 // The calling VCPU thread, on top of the process filter: KVM ioctls, its
 // timer, futexes, kicks, console writes and memory allocation.
 Status install_vcpu_filter();
+
+// The test suite's proof that the filters are live, on a filtered thread
+// (EMBER_SECCOMP_SELF_TEST=WHICH, tests/kvm/privileges_test.cpp):
+//   openat     what glibc's malloc does when a heap shrinks: must fail with
+//              EACCES, ember runs on (a warning says what happened);
+//   tiocsti    an ioctl outside KVM's, TIOCSTI on stdin;
+//   fork       clone without CLONE_VM | CLONE_THREAD;
+//   exec-mmap  an executable mapping;
+//   anything else: getppid, a call no filter allows.
+// All but openat must stop ember with kSeccompViolationStatus.
+void seccomp_self_test(std::string_view which);
 
 }  // namespace ember

@@ -134,6 +134,27 @@ TEST_F(Privileges, ASystemCallOutsideTheFilterStopsEmberNamingIt) {
   EXPECT_NE(result.err.find("system call 110 (getppid) is outside its filter"), std::string::npos) << result.err;
 }
 
+// Issue 18, item 12: the process filter checks arguments where it can. A
+// terminal ioctl other than TCGETS (TIOCSTI types into the terminal), a
+// clone that would make a new process and an executable mapping each stop
+// ember, naming the call.
+TEST_F(Privileges, TheFilterChecksArgumentsOfIoctlCloneAndMmap) {
+  if (!seccomp_by_default()) GTEST_SKIP() << "sanitizer build: ember runs without seccomp";
+  struct Case {
+    const char* test;
+    const char* call;
+  };
+  for (const auto& c : {Case{"tiocsti", "(ioctl)"}, Case{"fork", "(clone)"}, Case{"exec-mmap", "(mmap)"}}) {
+    SCOPED_TRACE(c.test);
+    const std::string command = std::string("EMBER_SECCOMP_SELF_TEST=") + c.test + " " + EMBER_BINARY + " run --kernel " +
+                                guest_program("hello") + " --timeout 30";
+    const auto result = run_process({"/bin/sh", "-c", command});
+    EXPECT_EQ(result.exit_code, 122) << result.out << result.err;
+    EXPECT_NE(result.err.find(std::string(c.call) + " is outside its filter"), std::string::npos) << result.err;
+    EXPECT_EQ(result.err.find("not refused"), std::string::npos) << result.err;
+  }
+}
+
 // glibc's malloc opens /proc/sys/vm/overcommit_memory the first time a
 // thread's heap shrinks; the filters answer EACCES instead of stopping ember.
 TEST_F(Privileges, AnOpenUnderTheFilterFailsWithEaccesAndEmberRunsOn) {
