@@ -2,12 +2,14 @@
 // /proc status, read while the guest runs, for every thread.
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -165,6 +167,24 @@ TEST_F(Privileges, AnOpenUnderTheFilterFailsWithEaccesAndEmberRunsOn) {
   EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
   EXPECT_NE(result.err.find("seccomp self-test: openat refused with EACCES"), std::string::npos) << result.err;
   EXPECT_EQ(result.out, "Hello from an ember guest program\n");
+}
+
+// Issue 18, item 13: without --user ember keeps its uid but drops the
+// supplementary groups it was started with (docker, disk, ...).
+TEST_F(Privileges, WithoutUserSupplementaryGroupsAreDropped) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give ember supplementary groups";
+  std::vector<gid_t> saved(static_cast<size_t>(::getgroups(0, nullptr)));
+  ASSERT_EQ(::getgroups(static_cast<int>(saved.size()), saved.data()), static_cast<int>(saved.size()));
+  const gid_t given[] = {27, 100};
+  ASSERT_EQ(::setgroups(2, given), 0);
+  const auto statuses = thread_statuses_while_running({});
+  ASSERT_EQ(::setgroups(saved.size(), saved.data()), 0);
+  ASSERT_GE(statuses.size(), 4u);
+  for (const auto& status : statuses) {
+    std::string groups = status_field(status, "Groups");
+    groups.erase(std::remove(groups.begin(), groups.end(), ' '), groups.end());  // the kernel ends the list with a space
+    EXPECT_EQ(groups, "") << status;
+  }
 }
 
 TEST_F(Privileges, SeccompOffLeavesThreadsUnfiltered) {
