@@ -41,15 +41,31 @@ ZydisStackWidth stack_width(ZydisMachineMode mode) {
 
 PagingState paging_of(const kvm_sregs& sregs) { return PagingState{sregs.cr0, sregs.cr3, sregs.cr4, sregs.efer}; }
 
+// The guest's own access at its current privilege: CPL is CS.DPL in
+// protected and long mode (SDM Vol. 3A 5.5).
+GuestAccess guest_access(const kvm_regs& regs, const kvm_sregs& sregs, bool fetch) {
+  return GuestAccess{.write = false, .fetch = fetch, .user = (sregs.cr0 & kCr0Pe) && sregs.cs.dpl == 3,
+                     .alignment_check = (regs.rflags & kFlagAc) != 0};
+}
+
 // Fetches and decodes the instruction at `linear`. Reads as much as is
 // mapped, up to 15 bytes, so an instruction at the end of a page next to an
-// unmapped one still decodes.
-std::optional<Decoded> decode_at(const GuestMemory& memory, const kvm_sregs& sregs, uint64_t linear) {
+// unmapped one still decodes. With `access`, the fetch is checked as the
+// CPU checks it and `fault` says where it stopped; without, it is a report's
+// unchecked read.
+std::optional<Decoded> decode_at(const GuestMemory& memory, const kvm_sregs& sregs, uint64_t linear,
+                                 const GuestAccess* access = nullptr, std::optional<LinearFault>* fault = nullptr) {
   Decoded decoded{};
   size_t available = 0;
   const PagingState paging = paging_of(sregs);
-  while (available < sizeof decoded.bytes &&
-         read_linear(memory, paging, linear + available, std::span{decoded.bytes + available, 1})) {
+  while (available < sizeof decoded.bytes) {
+    const std::span<uint8_t> next{decoded.bytes + available, 1};
+    if (access == nullptr) {
+      if (!read_linear(memory, paging, linear + available, next)) break;
+    } else if (auto stopped = read_linear_as(memory, paging, linear + available, next, *access)) {
+      if (fault != nullptr) *fault = stopped;
+      break;
+    }
     ++available;
   }
   if (available == 0) return std::nullopt;
@@ -137,23 +153,51 @@ std::optional<uint64_t> operand_address(const ZydisDecodedInstruction& instructi
   }
 }
 
-std::optional<uint64_t> read_operand(const Decoded& decoded, const ZydisDecodedOperand& operand, const kvm_regs& regs,
-                                     const kvm_sregs& sregs, const GuestMemory& memory) {
+// An exception an operand access raises, as the CPU would (SDM Vol. 3A ch. 6):
+// its vector, error code and, for #PF, the faulting linear address (CR2).
+struct Fault {
+  uint8_t                 vector;
+  uint32_t                error_code;
+  std::optional<uint64_t> address;
+};
+
+constexpr uint8_t kStackFault = 12, kGeneralProtection = 13, kPageFault = 14;
+
+// A 64-bit mode linear address must be canonical: bits 63:47 (63:56 with
+// 5-level paging) all equal (SDM Vol. 1 3.3.7.1).
+bool canonical(uint64_t address, const kvm_sregs& sregs) {
+  const unsigned bits = (sregs.cr4 & (1u << 12)) ? 57 : 48;
+  const auto top = static_cast<int64_t>(address) >> (bits - 1);
+  return top == 0 || top == -1;
+}
+
+struct Operand {
+  std::optional<uint64_t> value;
+  std::optional<Fault>    fault;
+};
+
+Operand read_operand(const Decoded& decoded, const ZydisDecodedOperand& operand, const kvm_regs& regs, const kvm_sregs& sregs,
+                     const GuestMemory& memory) {
   const unsigned bits = operand.size;
   if (operand.type == ZYDIS_OPERAND_TYPE_REGISTER) {
     kvm_regs copy = regs;
     const RegisterValue* slot = register_slot(copy, operand.reg.value);
-    if (slot == nullptr) return std::nullopt;
-    return *slot & width_mask(bits);
+    if (slot == nullptr) return {};
+    return {*slot & width_mask(bits), std::nullopt};
   }
-  if (operand.type != ZYDIS_OPERAND_TYPE_MEMORY) return std::nullopt;
+  if (operand.type != ZYDIS_OPERAND_TYPE_MEMORY) return {};
   const auto address = operand_address(decoded.instruction, operand, regs, sregs);
-  if (!address) return std::nullopt;
-  uint64_t value = 0;
-  if (!read_linear(memory, paging_of(sregs), *address, std::span{reinterpret_cast<uint8_t*>(&value), bits / 8})) {
-    return std::nullopt;
+  if (!address) return {};
+  if (machine_mode(sregs) == ZYDIS_MACHINE_MODE_LONG_64 && !canonical(*address, sregs)) {
+    // #SS(0) for a stack-segment reference, #GP(0) otherwise (SDM Vol. 3A 6.15).
+    return {std::nullopt, Fault{operand.mem.segment == ZYDIS_REGISTER_SS ? kStackFault : kGeneralProtection, 0, std::nullopt}};
   }
-  return value;
+  uint64_t value = 0;
+  const auto fault = read_linear_as(memory, paging_of(sregs), *address, std::span{reinterpret_cast<uint8_t*>(&value), bits / 8},
+                                    guest_access(regs, sregs, false));
+  if (fault && fault->error_code) return {std::nullopt, Fault{kPageFault, *fault->error_code, fault->address}};
+  if (fault) return {};  // outside guest RAM: not something to fault the guest for
+  return {value, std::nullopt};
 }
 
 // Writes a general-purpose register as the CPU does: a 32-bit write clears
@@ -207,8 +251,19 @@ EmulationResult emulate_instruction(const kvm_regs& regs, const kvm_sregs& sregs
   EmulationResult result;
   result.regs = regs;
   const uint64_t linear = sregs.cs.base + regs.rip;
-  const auto decoded = decode_at(memory, sregs, linear);
+  const GuestAccess fetch = guest_access(regs, sregs, true);
+  std::optional<LinearFault> fetch_fault;
+  const auto decoded = decode_at(memory, sregs, linear, &fetch, &fetch_fault);
   if (!decoded) {
+    if (fetch_fault && fetch_fault->error_code) {
+      // The fetch itself faults: the #PF the CPU raises (SDM 4.7).
+      result.kind = EmulationResult::Kind::RaiseException;
+      result.exception = kPageFault;
+      result.error_code = *fetch_fault->error_code;
+      result.fault_address = fetch_fault->address;
+      result.instruction = "(instruction fetch faults at this address)";
+      return result;
+    }
     result.kind = EmulationResult::Kind::Unreadable;
     result.instruction = "(no decodable instruction in guest RAM at this address)";
     return result;
@@ -225,6 +280,14 @@ EmulationResult emulate_instruction(const kvm_regs& regs, const kvm_sregs& sregs
   const auto done = [&] {
     result.kind = EmulationResult::Kind::Emulated;
     result.regs.rip = next_rip;
+    return result;
+  };
+  // A fault on an operand: raised at the instruction, with its error code.
+  const auto fault = [&](const Fault& raised) {
+    result.kind = EmulationResult::Kind::RaiseException;
+    result.exception = raised.vector;
+    result.error_code = raised.error_code;
+    result.fault_address = raised.address;
     return result;
   };
 
@@ -248,11 +311,12 @@ EmulationResult emulate_instruction(const kvm_regs& regs, const kvm_sregs& sregs
     case ZYDIS_MNEMONIC_POPCNT: {
       const auto& destination = decoded->operands[0];
       const auto source = read_operand(*decoded, decoded->operands[1], regs, sregs, memory);
-      if (!source || destination.type != ZYDIS_OPERAND_TYPE_REGISTER) break;
-      if (!write_register(result.regs, destination.reg.value, static_cast<uint64_t>(std::popcount(*source)), destination.size)) break;
+      if (source.fault) return fault(*source.fault);
+      if (!source.value || destination.type != ZYDIS_OPERAND_TYPE_REGISTER) break;
+      if (!write_register(result.regs, destination.reg.value, static_cast<uint64_t>(std::popcount(*source.value)), destination.size)) break;
       // ZF = (source == 0); OF, SF, AF, CF and PF are cleared (SDM Vol. 2B, POPCNT).
       result.regs.rflags &= ~(kFlagOf | kFlagSf | kFlagZf | kFlagAf | kFlagCf | kFlagPf);
-      if (*source == 0) result.regs.rflags |= kFlagZf;
+      if (*source.value == 0) result.regs.rflags |= kFlagZf;
       return done();
     }
 
@@ -260,9 +324,10 @@ EmulationResult emulate_instruction(const kvm_regs& regs, const kvm_sregs& sregs
       // Linux reads its CPU number this way in paranoid entry (NMI, #MC).
       const auto& destination = decoded->operands[0];
       const auto selector = read_operand(*decoded, decoded->operands[1], regs, sregs, memory);
-      if (!selector || destination.type != ZYDIS_OPERAND_TYPE_REGISTER) break;
+      if (selector.fault) return fault(*selector.fault);
+      if (!selector.value || destination.type != ZYDIS_OPERAND_TYPE_REGISTER) break;
       const bool long_mode = machine_mode(sregs) == ZYDIS_MACHINE_MODE_LONG_64;
-      const auto limit = segment_limit_for_lsl(static_cast<uint16_t>(*selector), sregs, memory, long_mode);
+      const auto limit = segment_limit_for_lsl(static_cast<uint16_t>(*selector.value), sregs, memory, long_mode);
       result.regs.rflags &= ~kFlagZf;
       if (limit) {
         if (!write_register(result.regs, destination.reg.value, *limit, destination.size)) break;

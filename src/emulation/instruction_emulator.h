@@ -3,7 +3,10 @@
 // supervisor code in its instruction emulator and stops at instructions
 // that emulator lacks. ember reads the instruction at RIP through the
 // guest's page tables, decodes it with Zydis and either emulates it, or
-// names the exception the hardware would raise, or says it cannot.
+// names the exception the hardware would raise, or says it cannot. Its own
+// accesses (the fetch, memory operands) are checked as the CPU checks them:
+// privilege and permissions through the page tables (#PF), canonical
+// addresses (#GP, #SS).
 //
 // A pure function of the CPU state and guest memory, so it is unit-tested
 // instruction by instruction; the VCPU thread applies its result.
@@ -12,6 +15,7 @@
 #include <linux/kvm.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "memory/guest_memory.h"
@@ -28,6 +32,8 @@ struct EmulationResult {
   Kind        kind = Kind::Unsupported;
   kvm_regs    regs{};
   uint8_t     exception = 0;
+  std::optional<uint32_t> error_code;     // for exceptions that push one (#GP, #SS, #PF)
+  std::optional<uint64_t> fault_address;  // #PF: the linear address, for CR2
   std::string instruction;  // "popcnt eax, ebx [f3 0f b8 c3]", for logs and crash reports
 };
 

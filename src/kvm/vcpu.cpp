@@ -82,7 +82,7 @@ Result<kvm_fpu> Vcpu::get_fpu() const {
   return fpu;
 }
 
-Status Vcpu::inject_exception(uint8_t vector) {
+Status Vcpu::inject_exception(uint8_t vector, std::optional<uint32_t> error_code) {
   // api.rst, KVM_SET_VCPU_EVENTS: read the events back, set the exception,
   // and write them with flags 0 so NMI, SIPI and shadow state stay as KVM
   // has them.
@@ -90,8 +90,8 @@ Status Vcpu::inject_exception(uint8_t vector) {
   if (::ioctl(fd_.get(), KVM_GET_VCPU_EVENTS, &events) != 0) return ioctl_error("KVM_GET_VCPU_EVENTS");
   events.exception.injected = 1;
   events.exception.nr = vector;
-  events.exception.has_error_code = 0;
-  events.exception.error_code = 0;
+  events.exception.has_error_code = error_code.has_value() ? 1 : 0;
+  events.exception.error_code = error_code.value_or(0);
   events.flags = 0;
   if (::ioctl(fd_.get(), KVM_SET_VCPU_EVENTS, &events) != 0) return ioctl_error("KVM_SET_VCPU_EVENTS");
   return {};

@@ -5,6 +5,7 @@
 #include <linux/kvm.h>
 
 #include <cstddef>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -36,7 +37,7 @@ class Vcpu final {
   Result<kvm_fpu>   get_fpu() const;
   Status            set_fpu(const kvm_fpu& fpu);
   // Injects exception `vector` (without error code) at the next entry.
-  Status            inject_exception(uint8_t vector);
+  Status            inject_exception(uint8_t vector, std::optional<uint32_t> error_code = std::nullopt);
   Status            set_cpuid(std::span<const kvm_cpuid_entry2> entries);
   Status            set_msrs(std::span<const kvm_msr_entry> entries);
   Result<uint64_t>  get_msr(uint32_t index) const;

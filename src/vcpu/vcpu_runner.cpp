@@ -364,7 +364,15 @@ VcpuRunner::Next VcpuRunner::handle_emulation_failure() {
       return Next::Continue;
     case EmulationResult::Kind::RaiseException:
       if (auto set = vcpu_.set_regs(result.regs); !set) return crash(set.error().message);
-      if (auto injected = vcpu_.inject_exception(result.exception); !injected) return crash(injected.error().message);
+      if (result.fault_address) {
+        // A page fault reports its linear address in CR2 (SDM Vol. 3A 4.7).
+        kvm_sregs with_cr2 = *sregs;
+        with_cr2.cr2 = *result.fault_address;
+        if (auto set = vcpu_.set_sregs(with_cr2); !set) return crash(set.error().message);
+      }
+      if (auto injected = vcpu_.inject_exception(result.exception, result.error_code); !injected) {
+        return crash(injected.error().message);
+      }
       return Next::Continue;
     case EmulationResult::Kind::Unsupported:
     case EmulationResult::Kind::Unreadable:

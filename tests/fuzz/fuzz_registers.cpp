@@ -1,5 +1,6 @@
-// libFuzzer target: the guest-visible register files (16550 UART, LAPIC,
-// IOAPIC, virtio-mmio with virtio-rng behind it, PCI configuration
+// libFuzzer target: the guest-visible register files (16550 UART, LAPIC
+// registers and MSRs with its timer, IOAPIC, the 8254 PIT with port 0x61,
+// the CMOS RTC, virtio-mmio with virtio-rng behind it, PCI configuration
 // mechanism #1 and the BAR window with a virtio-pci rng in slot 1) under
 // arbitrary sequences of accesses of any width and offset, including past
 // each device's end. Each access is 12 bytes: device and direction, width,
@@ -9,9 +10,11 @@
 #include <memory>
 #include <optional>
 
+#include "devices/cmos_rtc.h"
 #include "devices/console_output.h"
 #include "devices/ioapic.h"
 #include "devices/lapic.h"
+#include "devices/pit8254.h"
 #include "devices/uart16550.h"
 #include "irq/interrupt_router.h"
 #include "memory/memory_map.h"
@@ -30,7 +33,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   test::RecordingEoi eoi;
   InterruptRouter  router;
   router.attach({&mailbox, &addressing, &kick});
-  Lapic             lapic{0, router, eoi, addressing, [] { return uint64_t{1000}; }, TscClock{[] { return uint64_t{5000}; }, 1000}};
+  // A clock that moves with every access, so timer deadlines pass and periodic
+  // timers re-arm while the input runs.
+  uint64_t          now = 1000;
+  const auto        clock = [&now] { return now; };
+  Lapic             lapic{0, router, eoi, addressing, clock, TscClock{[&now] { return now * 3; }, 3'000'000}};
+  test::RecordingLine pit_line;
+  Pit8254           pit{pit_line, clock};
+  SystemControlPort port61{pit, clock};
+  CmosRtc           rtc{[] { return int64_t{1'700'000'000}; }};
   Ioapic            ioapic{router, 1};
   NullConsoleOutput console;
   IoapicPin         uart_pin{ioapic, 4}, virtio_pin{ioapic, 16};
@@ -55,7 +66,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   });
 
   for (size_t at = 0; at + 12 <= size; at += 12) {
-    const uint8_t which = (data[at] & 0x7f) % 6;
+    const uint8_t which = (data[at] & 0x7f) % 10;
     const bool write = (data[at] & 0x80) != 0;
     static constexpr size_t kWidths[] = {1, 2, 4, 8};
     const size_t width = kWidths[data[at + 1] & 3];
@@ -94,7 +105,35 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         write ? pci.window().write(window, bytes) : pci.window().read(window, bytes);
         break;
       }
+      case 6: {  // LAPIC MSRs: APIC base, TSC deadline, the x2APIC range; then its timer
+        static constexpr uint32_t kMsrs[] = {Lapic::kApicBaseMsr, Lapic::kTscDeadlineMsr};
+        uint64_t value64;
+        std::memcpy(&value64, value, 8);
+        const uint32_t index = (offset & 0x100) ? Lapic::kX2apicMsrFirst + (offset & 0xff) : kMsrs[offset & 1];
+        write ? (void)lapic.write_msr(index, value64) : (void)lapic.read_msr(index);
+        lapic.expire_timer(now);
+        break;
+      }
+      case 7: {
+        const Access pit_access{offset % Pit8254::kPortCount, Pit8254::kBasePort + offset % Pit8254::kPortCount, 0};
+        write ? pit.write(pit_access, bytes) : pit.read(pit_access, bytes);
+        (void)pit.next_irq0();
+        break;
+      }
+      case 8: {
+        const Access control{0, SystemControlPort::kPort, 0};
+        write ? port61.write(control, bytes) : port61.read(control, bytes);
+        break;
+      }
+      case 9: {
+        const uint64_t rtc_offset = offset % uint64_t{CmosRtc::kPortCount};
+        const Access   rtc_access{rtc_offset, CmosRtc::kIndexPort + rtc_offset, 0};
+        write ? rtc.write(rtc_access, bytes) : rtc.read(rtc_access, bytes);
+        break;
+      }
     }
+    now += uint64_t{data[at + 1]} << 12;  // up to about 1 ms per access
+    lapic.expire_timer(now);
   }
   if (!same(heard, pci_transport.decoded_memory())) __builtin_trap();
   return 0;

@@ -129,10 +129,14 @@ TEST_F(InstructionEmulatorTest, PopcntFromRipRelativeMemory) {
   EXPECT_EQ(result.regs.rax, 33u);
 }
 
-TEST_F(InstructionEmulatorTest, PopcntFromUnmappedMemoryIsUnsupported) {
-  regs.rbx = 0x7fff'ffff'0000;  // beyond the identity map
+TEST_F(InstructionEmulatorTest, PopcntFromUnmappedMemoryIsAPageFault) {
+  regs.rbx = 0x7fff'ffff'0000;  // beyond the identity map: not present
   const auto result = run({0xf3, 0x48, 0x0f, 0xb8, 0x03});  // popcnt rax, [rbx]
-  EXPECT_EQ(result.kind, EmulationResult::Kind::Unsupported);
+  ASSERT_EQ(result.kind, EmulationResult::Kind::RaiseException);
+  EXPECT_EQ(result.exception, 14);
+  EXPECT_EQ(result.error_code, 0u) << "not present, a supervisor read";
+  EXPECT_EQ(result.fault_address, 0x7fff'ffff'0000u);
+  EXPECT_EQ(result.regs.rip, kCode) << "#PF is a fault";
 }
 
 TEST_F(InstructionEmulatorTest, Int3RaisesBreakpointAsATrap) {
@@ -174,9 +178,127 @@ TEST_F(InstructionEmulatorTest, OtherInstructionsAreUnsupportedAndNamed) {
   EXPECT_NE(result.instruction.find("[48 0f ae 2f]"), std::string::npos) << result.instruction;
 }
 
-TEST_F(InstructionEmulatorTest, UnmappedRipIsUnreadable) {
+TEST_F(InstructionEmulatorTest, AnUnmappedRipIsAFetchPageFault) {
   regs.rip = 0x7fff'ffff'0000;
+  const auto result = emulate_instruction(regs, sregs, memory, 0);
+  ASSERT_EQ(result.kind, EmulationResult::Kind::RaiseException);
+  EXPECT_EQ(result.exception, 14);
+  EXPECT_EQ(result.fault_address, 0x7fff'ffff'0000u);
+}
+
+TEST_F(InstructionEmulatorTest, ARipOutsideGuestRamIsUnreadable) {
+  sregs.cr0 = 0x31;  // paging off, so the address goes straight to RAM
+  sregs.efer = 0;
+  sregs.cs.l = 0;
+  sregs.cs.db = 1;
+  regs.rip = 0x7000'0000;  // above the guest's 16 MiB, below the MMIO hole
   EXPECT_EQ(emulate_instruction(regs, sregs, memory, 0).kind, EmulationResult::Kind::Unreadable);
+}
+
+// Issue 18, item 11: the emulator's own accesses get the checks the CPU
+// makes. 4 KiB pages at 0x400000 (PML4 0x10000 -> PDPT 0x11000 -> PD
+// 0x12000 -> PT 0x13000), each page identity-mapped with its own flags.
+class GuestPrivilegeTest : public InstructionEmulatorTest {
+ protected:
+  static constexpr uint64_t kUserCode = 0x400000, kSupervisorData = 0x401000, kUserData = 0x402000, kNoExecute = 0x403000,
+                            kReadOnly = 0x404000;
+  static constexpr uint64_t kP = 1, kW = 2, kU = 4, kXd = 1ull << 63;
+  GuestPrivilegeTest() {
+    EXPECT_TRUE(memory.write_object<uint64_t>(0x10000, 0x11000 | kP | kW | kU));
+    EXPECT_TRUE(memory.write_object<uint64_t>(0x11000, 0x12000 | kP | kW | kU));
+    EXPECT_TRUE(memory.write_object<uint64_t>(0x12000 + 2 * 8, 0x13000 | kP | kW | kU));
+    map(kUserCode, kP | kW | kU);
+    map(kSupervisorData, kP | kW);
+    map(kUserData, kP | kW | kU);
+    map(kNoExecute, kP | kW | kU | kXd);
+    map(kReadOnly, kP | kU);
+    sregs.cr3 = 0x10000;
+    sregs.efer = 0xd00;  // LME, LMA, NXE
+    regs.rip = kUserCode;
+  }
+  void map(uint64_t page, uint64_t flags) {
+    EXPECT_TRUE(memory.write_object<uint64_t>(0x13000 + ((page >> 12) & 0x1ff) * 8, page | flags));
+  }
+  EmulationResult popcnt_at(uint64_t address, bool user) {
+    sregs.cs.dpl = user ? 3 : 0;
+    regs.rbx = address;
+    EXPECT_TRUE(memory.write(regs.rip, std::vector<uint8_t>{0xf3, 0x48, 0x0f, 0xb8, 0x03}));  // popcnt rax, [rbx]
+    return emulate_instruction(regs, sregs, memory, 0);
+  }
+  static void expect_page_fault(const EmulationResult& result, uint32_t error_code, uint64_t address) {
+    ASSERT_EQ(result.kind, EmulationResult::Kind::RaiseException) << result.instruction;
+    EXPECT_EQ(result.exception, 14);
+    EXPECT_EQ(result.error_code, error_code);
+    EXPECT_EQ(result.fault_address, address);
+  }
+};
+
+TEST_F(GuestPrivilegeTest, UserCodeReadsUserPagesButNotSupervisorOnes) {
+  EXPECT_EQ(popcnt_at(kUserData, true).kind, EmulationResult::Kind::Emulated);
+  expect_page_fault(popcnt_at(kSupervisorData + 8, true), kPfPresent | kPfUser, kSupervisorData + 8);
+  EXPECT_EQ(popcnt_at(kSupervisorData, false).kind, EmulationResult::Kind::Emulated) << "CPL 0 may";
+}
+
+TEST_F(GuestPrivilegeTest, NonCanonicalOperandsRaiseGpOrSsForTheStack) {
+  auto result = popcnt_at(0x8000'0000'0000'0000, true);
+  ASSERT_EQ(result.kind, EmulationResult::Kind::RaiseException);
+  EXPECT_EQ(result.exception, 13);
+  EXPECT_EQ(result.error_code, 0u);
+  EXPECT_EQ(result.fault_address, std::nullopt);
+  regs.rsp = 0x0000'8000'0000'0000;
+  ASSERT_TRUE(memory.write(regs.rip, std::vector<uint8_t>{0xf3, 0x48, 0x0f, 0xb8, 0x04, 0x24}));  // popcnt rax, [rsp]
+  result = emulate_instruction(regs, sregs, memory, 0);
+  ASSERT_EQ(result.kind, EmulationResult::Kind::RaiseException);
+  EXPECT_EQ(result.exception, 12) << "#SS for a stack reference";
+}
+
+TEST_F(GuestPrivilegeTest, FetchingFromAnExecuteDisabledPageFaultsWithId) {
+  regs.rip = kNoExecute;
+  ASSERT_TRUE(memory.write(kNoExecute, std::vector<uint8_t>{0xf3, 0x48, 0x0f, 0xb8, 0xc3}));  // popcnt rax, rbx
+  expect_page_fault(emulate_instruction(regs, sregs, memory, 0), kPfPresent | kPfFetch, kNoExecute);
+  sregs.cs.dpl = 3;
+  expect_page_fault(emulate_instruction(regs, sregs, memory, 0), kPfPresent | kPfFetch | kPfUser, kNoExecute);
+}
+
+TEST_F(GuestPrivilegeTest, AnXdBitWithoutNxeIsAReservedBitFault) {
+  sregs.efer = 0x500;  // no NXE
+  expect_page_fault(popcnt_at(kNoExecute, false), kPfPresent | kPfReserved, kNoExecute);
+}
+
+TEST_F(GuestPrivilegeTest, SmapKeepsSupervisorReadsOffUserPagesUnlessAcIsSet) {
+  sregs.cr4 |= 1u << 21;
+  expect_page_fault(popcnt_at(kUserData, false), kPfPresent, kUserData);
+  regs.rflags |= 1u << 18;  // AC
+  EXPECT_EQ(popcnt_at(kUserData, false).kind, EmulationResult::Kind::Emulated);
+}
+
+TEST(GuestPaging, WritesNeedRwAtEveryLevelForUsersAndWithCr0Wp) {
+  auto memory = std::move(GuestMemory::create(ram_regions_for(16 << 20)).value());
+  ASSERT_TRUE(memory.write_object<uint64_t>(0x10000, 0x11000 | 7));
+  ASSERT_TRUE(memory.write_object<uint64_t>(0x11000, 0x12000 | 7));
+  ASSERT_TRUE(memory.write_object<uint64_t>(0x12000 + 2 * 8, 0x13000 | 7));
+  ASSERT_TRUE(memory.write_object<uint64_t>(0x13000, 0x400000 | 5));  // present, user, read-only
+  PagingState paging{0x80000001, 0x10000, 0x20, 0x500};
+  const GuestAccess user_write{.write = true, .user = true};
+  EXPECT_EQ(translate_access(memory, paging, 0x400010, user_write).page_fault, kPfPresent | kPfWrite | kPfUser);
+  const GuestAccess supervisor_write{.write = true};
+  EXPECT_EQ(translate_access(memory, paging, 0x400010, supervisor_write).physical, 0x400010u) << "CR0.WP clear";
+  paging.cr0 |= 1u << 16;
+  EXPECT_EQ(translate_access(memory, paging, 0x400010, supervisor_write).page_fault, kPfPresent | kPfWrite);
+}
+
+TEST(GuestPaging, FiveLevelPagingWithLa57AndReservedLargePageBits) {
+  auto memory = std::move(GuestMemory::create(ram_regions_for(16 << 20)).value());
+  // PML5 0x20000 -> PML4 0x10000 -> PDPT 0x11000 -> PD 0x12000, a 2 MiB page at 0x600000.
+  ASSERT_TRUE(memory.write_object<uint64_t>(0x20000, 0x10000 | 3));
+  ASSERT_TRUE(memory.write_object<uint64_t>(0x10000, 0x11000 | 3));
+  ASSERT_TRUE(memory.write_object<uint64_t>(0x11000, 0x12000 | 3));
+  ASSERT_TRUE(memory.write_object<uint64_t>(0x12000 + 8, 0x600000 | 0x83));
+  const PagingState paging{0x80000001, 0x20000, 0x20 | (1u << 12), 0x500};
+  EXPECT_EQ(translate(memory, paging, 0x200123), 0x600123u);
+  EXPECT_EQ(translate_access(memory, paging, 0x200123, GuestAccess{}).physical, 0x600123u);
+  ASSERT_TRUE(memory.write_object<uint64_t>(0x12000 + 8, 0x600000 | 0x83 | 0x4000));  // bit 14: reserved in a 2 MiB PDE
+  EXPECT_EQ(translate_access(memory, paging, 0x200123, GuestAccess{}).page_fault, kPfPresent | kPfReserved);
 }
 
 TEST(GuestPaging, FourLevelWith2MiBPagesAsEmberBuildsThem) {
