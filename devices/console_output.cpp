@@ -27,7 +27,8 @@ struct FdConsoleOutput::Shared {
   bool                    released = false;  // the machine is stopping: drop, never wait
   bool                    ending = false;    // finish(): write out what is queued, then end
   bool                    writer_done = false;
-  uint64_t                dropped = 0;
+  uint64_t                dropped_at_stop = 0;  // written by the guest after the machine began to stop
+  uint64_t                failed_bytes = 0;     // lost to a failing console
 
   void writer_loop();
 };
@@ -51,16 +52,19 @@ void FdConsoleOutput::Shared::writer_loop() {
       written = 0;
     }
     const bool failed = written < 0 && errno != EINTR;
+    if (failed) {
+      // The console failed (closed pipe, full disk): what is queued is
+      // dropped and counted, the guest keeps running, and later output is
+      // tried again, as a disk may get room back.
+      EMBER_GUEST_WARNING("console output failed; dropping guest console bytes");
+    }
     lock.lock();
     if (failed) {
-      // The console went away (closed pipe, full disk): the guest keeps
-      // running, its output is counted as dropped from now on.
-      EMBER_GUEST_WARNING("console output failed; dropping guest console bytes");
-      dropped += size;
+      failed_bytes += size;
       size = 0;
-      released = true;
       room.notify_all();
-      break;
+      drained.notify_all();
+      continue;
     }
     if (written > 0) {
       head = (head + static_cast<size_t>(written)) % ring.size();
@@ -99,7 +103,7 @@ void FdConsoleOutput::write(std::span<const uint8_t> bytes) {
   while (!bytes.empty()) {
     s.room.wait(lock, [&s] { return s.size < s.ring.size() || s.released; });
     if (s.released) {
-      s.dropped += bytes.size();
+      s.dropped_at_stop += bytes.size();
       return;
     }
     const size_t tail = (s.head + s.size) % s.ring.size();
@@ -117,17 +121,23 @@ void FdConsoleOutput::release() {
   shared_->room.notify_all();
 }
 
-uint64_t FdConsoleOutput::finish(std::chrono::milliseconds limit) {
+ConsoleOutput::Unwritten FdConsoleOutput::finish(std::chrono::milliseconds limit) {
   std::unique_lock lock{shared_->mutex};
   Shared& s = *shared_;
   s.released = true;  // nothing more is accepted
   s.ending = true;
   s.room.notify_all();
   s.data.notify_one();
-  s.drained.wait_for(lock, limit, [&s] { return s.size == 0 || s.writer_done; });
-  const uint64_t lost = s.dropped + s.size;
-  s.dropped = 0;
-  return lost;
+  // `limit` without progress, not in all: a slow reader (a pager, a slow
+  // line) still gets everything, one that stopped reading holds ember up
+  // for `limit` only.
+  for (size_t before = s.size + 1; s.size != 0 && !s.writer_done && s.size < before;) {
+    before = s.size;
+    s.drained.wait_for(lock, limit, [&s, before] { return s.size < before || s.writer_done; });
+  }
+  const Unwritten unwritten{s.size, s.dropped_at_stop, s.failed_bytes};
+  s.dropped_at_stop = s.failed_bytes = 0;
+  return unwritten;
 }
 
 }  // namespace ember

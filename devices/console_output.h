@@ -23,9 +23,16 @@ class ConsoleOutput {
   // The machine is stopping: writers waiting for room return at once, and
   // what they and later writers hold is dropped (and counted).
   virtual void release() {}
-  // At exit, once no device writes any more: waits up to `limit` for what
-  // is queued to reach the console. Returns the bytes that never did.
-  virtual uint64_t finish(std::chrono::milliseconds /*limit*/) { return 0; }
+  // What never reached the console, by cause.
+  struct Unwritten {
+    uint64_t unread = 0;     // queued when the reader stopped taking it
+    uint64_t after_stop = 0; // written by the guest while the machine stopped
+    uint64_t failed = 0;     // lost to write errors (closed pipe, full disk)
+    uint64_t total() const { return unread + after_stop + failed; }
+  };
+  // At exit, once no device writes any more: waits while what is queued
+  // reaches the console, giving up after `limit` without progress.
+  virtual Unwritten finish(std::chrono::milliseconds /*limit*/) { return {}; }
 };
 
 // Writes to a file descriptor from a thread of its own, through a bounded
@@ -34,7 +41,7 @@ class ConsoleOutput {
 // stays bounded and, while the machine runs, nothing is lost. No device
 // thread ever blocks in write() or poll(), under its device's lock or
 // otherwise, so a stop always stops: release() frees every waiting writer,
-// and finish() gives the reader a bounded time before ember exits anyway.
+// and finish() waits for the reader only while it makes progress.
 class FdConsoleOutput final : public ConsoleOutput {
  public:
   static constexpr size_t kBufferBytes = 64 << 10;
@@ -46,7 +53,7 @@ class FdConsoleOutput final : public ConsoleOutput {
   void     write(std::span<const uint8_t> bytes) override;
   void     start() override;
   void     release() override;
-  uint64_t finish(std::chrono::milliseconds limit) override;
+  Unwritten finish(std::chrono::milliseconds limit) override;
 
  private:
   struct Shared;  // shared with the writer thread, which may outlive this object (see the destructor)

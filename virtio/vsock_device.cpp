@@ -153,19 +153,20 @@ void VsockDevice::stamp_credit(VsockHeader& header, Connection* connection) {
   if (connection != nullptr) connection->fwd_cnt_told = connection->fwd_cnt;
 }
 
-void VsockDevice::queue_control(VsockOp op, uint32_t guest_port, uint32_t host_port, uint32_t flags) {
+bool VsockDevice::queue_control(VsockOp op, uint32_t guest_port, uint32_t host_port, uint32_t flags) {
   // A dropped reset leaves the guest's packet unanswered, which only a
   // misbehaving guest sees; a dropped credit update is queued again by the
-  // next receive round, which still finds the guest's view stale.
+  // next receive round (queue_credit_update).
   if (control_.size() >= kMaxQueuedControl && (op == VsockOp::kReset || op == VsockOp::kCreditUpdate)) {
     if (dropped_control_++ % 10000 == 0) {
       EMBER_GUEST_WARNING("virtio-vsock: the guest takes no packets (no receive buffers) while it keeps sending; " +
                           std::to_string(dropped_control_) + " resets and credit updates dropped so far");
     }
-    return;
+    return false;
   }
   control_.push_back(header_for_guest(op, {guest_port, host_port}, flags));
   (void)signal_eventfd(pending_.get());
+  return true;
 }
 
 uint32_t VsockDevice::new_host_port() {
@@ -185,6 +186,9 @@ void VsockDevice::close_connection(Key key, bool tell_guest) {
   if (found == connections_.end()) return;
   if (tell_guest) queue_control(VsockOp::kReset, key.first, key.second);
   connections_.erase(found);  // closing the socket removes it from the epoll set
+  // A descriptor is free again: a listener paused for want of one gets a
+  // receive round to try again.
+  if (listener_paused_) (void)signal_eventfd(pending_.get());
 }
 
 uint32_t VsockDevice::handle(uint16_t queue, const DescriptorChain& chain) {
@@ -291,6 +295,15 @@ void VsockDevice::guest_request(const VsockHeader& header) {
     queue_control(VsockOp::kReset, key.first, key.second);  // nobody listens there
     return;
   }
+  // The listener's own credentials too: the path may have been created by
+  // another user between the lstat above and the connect.
+  ucred peer{};
+  socklen_t peer_size = sizeof peer;
+  if (::getsockopt(socket.get(), SOL_SOCKET, SO_PEERCRED, &peer, &peer_size) != 0 || (peer.uid != ::geteuid() && peer.uid != 0)) {
+    EMBER_GUEST_WARNING("virtio-vsock: not connecting the guest to '" + path + "': its listener runs as another user");
+    queue_control(VsockOp::kReset, key.first, key.second);
+    return;
+  }
   Connection& connection = connections_[key];
   connection.socket = std::move(socket);
   connection.established = true;
@@ -329,8 +342,9 @@ void VsockDevice::flush_to_host(Connection& connection) {
 }
 
 void VsockDevice::queue_credit_update(Connection& connection, Key key) {
-  connection.fwd_cnt_told = connection.fwd_cnt;  // receive() puts fwd_cnt in every packet it sends
-  queue_control(VsockOp::kCreditUpdate, key.first, key.second);
+  // Only a queued update counts as told: a dropped one leaves fwd_cnt_told
+  // behind, so the next receive round queues it again.
+  if (queue_control(VsockOp::kCreditUpdate, key.first, key.second)) connection.fwd_cnt_told = connection.fwd_cnt;
 }
 
 void VsockDevice::accept_host_connections() {

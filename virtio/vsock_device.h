@@ -100,7 +100,7 @@ class VsockDevice final : public VirtioDevice {
   // A packet header from the host end of connection `key` to the guest.
   VsockHeader header_for_guest(VsockOp op, Key key, uint32_t flags = 0) const;
   static void stamp_credit(VsockHeader& header, Connection* connection);
-  void     queue_control(VsockOp op, uint32_t guest_port, uint32_t host_port, uint32_t flags = 0);
+  bool     queue_control(VsockOp op, uint32_t guest_port, uint32_t host_port, uint32_t flags = 0);
   void     queue_credit_update(Connection& connection, Key key);
   void     close_connection(Key key, bool tell_guest);
   void     watch(int fd, uint32_t events, bool add);

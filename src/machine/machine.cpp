@@ -44,7 +44,8 @@ constexpr uint64_t kTssAddress = 0xfffbd000;
 // table announces it and the IOAPIC answers with it; both take it from here.
 uint8_t ioapic_id(uint32_t cpus) { return static_cast<uint8_t>(cpus); }
 
-// How long a finished run waits for its last console output to be read.
+// How long a finished run waits, without progress, for its last console
+// output to be read.
 constexpr std::chrono::milliseconds kConsoleDrainLimit{3000};
 
 Status check_host_ram(uint64_t wanted) {
@@ -526,9 +527,13 @@ Outcome Machine::run(std::optional<std::chrono::milliseconds> timeout) {
   stop_devices();
   input.reset();
   // What the guest wrote last reaches the console, unless its reader has
-  // stopped reading: then ember exits after kConsoleDrainLimit anyway.
-  if (const uint64_t lost = console_->finish(kConsoleDrainLimit); lost != 0) {
-    log::warning("console: " + std::to_string(lost) + " bytes of guest output were not written; its reader stopped reading");
+  // stopped reading: then ember exits after kConsoleDrainLimit without progress.
+  if (const auto lost = console_->finish(kConsoleDrainLimit); lost.total() != 0) {
+    std::string why;
+    if (lost.unread != 0) why += std::to_string(lost.unread) + " queued when its reader stopped reading";
+    if (lost.after_stop != 0) why += (why.empty() ? "" : ", ") + std::to_string(lost.after_stop) + " written as the guest was stopped";
+    if (lost.failed != 0) why += (why.empty() ? "" : ", ") + std::to_string(lost.failed) + " lost to console write errors";
+    log::warning("console: " + std::to_string(lost.total()) + " bytes of guest output were not written (" + why + ")");
   }
   std::lock_guard lock{outcome_mutex_};
   if (outcome_->kind == Outcome::Kind::Timeout || outcome_->kind == Outcome::Kind::Signal) {

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <string>
 
+#include "base/log.h"
+
 namespace ember {
 
 Status drop_privileges(const std::optional<RunAs>& run_as) {
@@ -16,8 +18,8 @@ Status drop_privileges(const std::optional<RunAs>& run_as) {
   // no_new_privs makes unusable anyway.
   capng_get_caps_process();
   const bool may_clear_bounding = capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP) != 0;
-  const bool may_change_ids = capng_have_capability(CAPNG_EFFECTIVE, CAP_SETUID) != 0 &&
-                              capng_have_capability(CAPNG_EFFECTIVE, CAP_SETGID) != 0;
+  const bool may_set_groups = capng_have_capability(CAPNG_EFFECTIVE, CAP_SETGID) != 0;
+  const bool may_change_ids = capng_have_capability(CAPNG_EFFECTIVE, CAP_SETUID) != 0 && may_set_groups;
   capng_clear(CAPNG_SELECT_BOTH);
   if (run_as) {
     // Capabilities, not uid 0, are what changing ids takes: root has them,
@@ -32,8 +34,10 @@ Status drop_privileges(const std::optional<RunAs>& run_as) {
     // Without --user the uid stays, but supplementary groups go where they
     // can: a group such as docker or disk would otherwise give a
     // compromised ember what the group reaches.
-    if (may_change_ids && ::setgroups(0, nullptr) != 0) {
-      return Error{std::string("cannot drop supplementary groups: ") + std::strerror(errno)};
+    // A user namespace may forbid setgroups (/proc/self/setgroups "deny",
+    // as `unshare -r` sets it): ember then keeps the groups and says so.
+    if (may_set_groups && ::setgroups(0, nullptr) != 0) {
+      log::warning(std::string("keeping supplementary groups: setgroups failed: ") + std::strerror(errno));
     }
     if (const int rc = capng_apply(may_clear_bounding ? CAPNG_SELECT_BOTH : CAPNG_SELECT_CAPS); rc != 0) {
       return Error{"cannot drop capabilities (libcap-ng capng_apply returned " + std::to_string(rc) + ")"};

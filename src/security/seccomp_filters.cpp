@@ -123,8 +123,9 @@ Status install(std::initializer_list<const char*> allowed, bool all_threads, con
   if (unix_sockets) {
     // virtio-vsock's bridge: Unix sockets only (socket's domain argument).
     if (auto done = allow(filter.get(), "socket", which, {SCMP_A0(SCMP_CMP_EQ, AF_UNIX)}); !done) return done;
-    // geteuid: a host listener must belong to ember's own user (vsock_device.cpp).
-    for (const char* name : {"connect", "accept4", "shutdown", "epoll_ctl", "sendto", "geteuid"}) {
+    // geteuid, getsockopt (SO_PEERCRED): a host listener must belong to
+    // ember's own user (vsock_device.cpp).
+    for (const char* name : {"connect", "accept4", "shutdown", "epoll_ctl", "sendto", "geteuid", "getsockopt"}) {
       if (auto done = allow(filter.get(), name, which); !done) return done;
     }
   }

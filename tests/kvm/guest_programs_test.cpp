@@ -112,7 +112,7 @@ TEST_F(GuestProgram, TimeoutStopsAGuestWithParkedApsToo) {
 // The program disables interrupts, then posts a self-IPI (0x50) and starts a
 // periodic timer (0x40): both wait in IRR, none in service.
 TEST_F(GuestProgram, TimeoutReportShowsInterruptsOffAndWhatWaitsInTheLapic) {
-  const auto result = boot("masked_spin", {}, "0.5");
+  const auto result = boot("masked_spin", {}, "2");  // time to print its line on a busy nested host
   EXPECT_EQ(result.exit_code, 124) << result.err;
   EXPECT_EQ(result.out, "spinning with interrupts off\n");
   EXPECT_NE(result.err.find("VCPU 0: running at RIP 0x2"), std::string::npos) << result.err;
