@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -12,7 +13,11 @@
 
 namespace ember {
 
-Result<FileBytes> read_whole_file(const std::string& path, const std::string& role, uint64_t max_size) {
+namespace {
+
+// Opens and checks the regular file at `path` as read_whole_file documents,
+// then reads its first `limit` bytes (all of it if smaller).
+Result<FileBytes> read_file(const std::string& path, const std::string& role, uint64_t max_size, uint64_t limit) {
   const auto fail = [&](const std::string& why) {
     return Error{role + " '" + path + "' " + why};
   };
@@ -34,7 +39,7 @@ Result<FileBytes> read_whole_file(const std::string& path, const std::string& ro
     return fail("is " + format_size(size) + ", larger than the guest's " + format_size(max_size) + " of RAM");
   }
 
-  FileBytes data(size);
+  FileBytes data(std::min(size, limit));
   size_t done = 0;
   while (done < data.size()) {
     const ssize_t got = ::read(fd.get(), data.data() + done, data.size() - done);
@@ -44,6 +49,16 @@ Result<FileBytes> read_whole_file(const std::string& path, const std::string& ro
     done += static_cast<size_t>(got);
   }
   return data;
+}
+
+}  // namespace
+
+Result<FileBytes> read_whole_file(const std::string& path, const std::string& role, uint64_t max_size) {
+  return read_file(path, role, max_size, max_size);
+}
+
+Result<FileBytes> read_file_head(const std::string& path, const std::string& role, uint64_t max_size, uint64_t head_bytes) {
+  return read_file(path, role, max_size, head_bytes);
 }
 
 }  // namespace ember

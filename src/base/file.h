@@ -41,4 +41,8 @@ using FileBytes = std::vector<uint8_t, UninitializedAllocator<uint8_t>>;
 // than `max_size` bytes.
 Result<FileBytes> read_whole_file(const std::string& path, const std::string& role, uint64_t max_size);
 
+// The same checks, but reads only the first `head_bytes` bytes: enough to
+// tell a file's format before reading all of a possibly huge one.
+Result<FileBytes> read_file_head(const std::string& path, const std::string& role, uint64_t max_size, uint64_t head_bytes);
+
 }  // namespace ember

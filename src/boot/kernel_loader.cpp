@@ -16,8 +16,13 @@ Result<EntryPoint> load_kernel(const GuestMemory& memory, const BootInputs& inpu
   if (const auto multiboot = find_multiboot_header(inputs.kernel)) return load_multiboot(memory, inputs, *multiboot);
   if (!inputs.modules.empty()) return Error{"has no multiboot header; --module is for multiboot kernels only"};
   if (looks_like_elf(inputs.kernel)) return load_elf(memory, inputs);
+  return *unrecognized_kernel(inputs.kernel);
+}
+
+std::optional<Error> unrecognized_kernel(std::span<const uint8_t> head) {
+  if (looks_like_bzimage(head) || find_multiboot_header(head) || looks_like_elf(head)) return std::nullopt;
   // A boot sector signature without the setup header: a bzImage cut short.
-  if (inputs.kernel.size() >= 0x200 && inputs.kernel[0x1fe] == 0x55 && inputs.kernel[0x1ff] == 0xaa) {
+  if (head.size() >= 0x200 && head[0x1fe] == 0x55 && head[0x1ff] == 0xaa) {
     return Error{"is truncated: it has a boot sector but no complete setup header"};
   }
   return Error{"is neither a Linux bzImage ('HdrS' at 0x202) nor an ELF64 image (bad magic)"};

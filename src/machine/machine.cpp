@@ -127,8 +127,10 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
 
   // Everything about the images is checked before /dev/kvm is touched, so a
   // bad image gets its own message on any host.
-  auto kernel = read_whole_file(config.kernel_path, "kernel", config.memory_bytes);
-  if (!kernel) return kernel.error();
+  // The kernel's head now, its format once every input file was found: a
+  // huge file that is no kernel is refused without reading it all.
+  auto head = read_file_head(config.kernel_path, "kernel", config.memory_bytes, boot::kKernelHeadBytes);
+  if (!head) return head.error();
   FileBytes initrd;
   if (!config.initrd_path.empty()) {
     auto read = read_whole_file(config.initrd_path, "initrd", config.memory_bytes);
@@ -157,6 +159,10 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
     if (!read) return read.error();
     fw_cfg_files.emplace_back(file.name, std::vector<uint8_t>(read->begin(), read->end()));
   }
+
+  if (auto unknown = boot::unrecognized_kernel(*head)) return Error{"kernel '" + config.kernel_path + "' " + unknown->message};
+  auto kernel = read_whole_file(config.kernel_path, "kernel", config.memory_bytes);
+  if (!kernel) return kernel.error();
 
   std::vector<virtio::DiskImage> disks;
   for (const auto& disk : config.disks) {

@@ -180,6 +180,19 @@ TEST(CliErrors, ConsoleFileThatIsADiskIsRefusedAndTheDiskKeepsItsBytes) {
   EXPECT_EQ(info.st_size, 4096);
 }
 
+// Issue 18, item 8: a huge file that is no kernel is refused from its head,
+// not read whole first. Address space limited to 1 GiB: reading the 2 GiB
+// (sparse) file into memory would fail with an internal error instead.
+TEST(CliErrors, AHugeFileThatIsNoKernelIsRefusedWithoutReadingItAll) {
+  const auto path = scratch_file("huge_sparse", "not a kernel");
+  ASSERT_EQ(::truncate(path.c_str(), 2ll << 30), 0);
+  const std::string command = "ulimit -v 1048576; exec " + std::string(EMBER_BINARY) + " run --kernel " + path + " --memory 3G";
+  const auto result = run_process({"/bin/sh", "-c", command});
+  ::unlink(path.c_str());
+  EXPECT_EQ(result.exit_code, 1) << result.err;
+  expect_one_clear_line(result, "is neither a Linux bzImage");
+}
+
 // Usage errors: exit 2, the message, and a pointer to --help.
 void expect_usage_error(const std::vector<std::string>& args, const std::string& needle) {
   const auto result = run_ember(args);
