@@ -60,16 +60,29 @@ void InterruptRouter::post(uint32_t index, const InterruptMessage& message) cons
     case DeliveryMode::StartUp:
       kick = mailbox.post_sipi(message.vector);
       break;
-    case DeliveryMode::Smi:
-    case DeliveryMode::ExtInt:
-      EMBER_GUEST_WARNING("interrupt delivery mode " + std::to_string(static_cast<int>(message.mode)) +
-                          " is not supported; dropped");
-      return;
+    default:
+      return;  // deliver() lets no other mode through
   }
   if (kick) cpus_[index].kickable->kick();
 }
 
 unsigned InterruptRouter::deliver(const InterruptMessage& message) const {
+  // The one place every decoder's delivery mode arrives (ICR, IOAPIC
+  // entry, MSI data): SMI, ExtINT and the reserved mode 3 reach no APIC
+  // here, and say so; the caller then knows nothing took the interrupt (a
+  // level-triggered IOAPIC pin sets no remote IRR it could never clear).
+  switch (message.mode) {
+    case DeliveryMode::Fixed:
+    case DeliveryMode::LowestPriority:
+    case DeliveryMode::Nmi:
+    case DeliveryMode::Init:
+    case DeliveryMode::StartUp:
+      break;
+    default:
+      EMBER_GUEST_WARNING("interrupt delivery mode " + std::to_string(static_cast<int>(message.mode)) +
+                          (static_cast<int>(message.mode) == 3 ? " (reserved)" : "") + " is not supported; dropped");
+      return 0;
+  }
   const bool fixed_vector = message.mode == DeliveryMode::Fixed || message.mode == DeliveryMode::LowestPriority;
   if (fixed_vector && message.vector < 16) {
     // Vectors 0-15 are reserved; an APIC refuses them (SDM 11.5.2, "illegal vector").

@@ -45,14 +45,31 @@ VcpuRunner::~VcpuRunner() {
 void VcpuRunner::kick() {
   wake_generation_.fetch_add(1, std::memory_order_release);
   futex_wake(wake_generation_);
-  if (thread_known_.load(std::memory_order_acquire)) pthread_kill(thread_.load(), kick_signal());
+  // Only a thread that is still running is signalled: a stop requested
+  // after the thread ended (a signal during the final flush) must not
+  // pthread_kill a thread that is gone. The lock keeps the thread from
+  // ending between the check and the signal.
+  std::lock_guard lock{thread_mutex_};
+  if (thread_running_) pthread_kill(thread_, kick_signal());
 }
 
 void VcpuRunner::run(bool boot_vcpu, bool seccomp) {
   kvm_run* const state = vcpu_.run_state();
   bind_kick_target(state);
-  thread_.store(pthread_self());
-  thread_known_.store(true, std::memory_order_release);
+  {
+    std::lock_guard lock{thread_mutex_};
+    thread_ = pthread_self();
+    thread_running_ = true;
+  }
+  // However the thread ends (the early returns below included), kick()
+  // stops signalling it first.
+  struct EndOfThread {
+    VcpuRunner& runner;
+    ~EndOfThread() {
+      std::lock_guard lock{runner.thread_mutex_};
+      runner.thread_running_ = false;
+    }
+  } end_of_thread{*this};
 
   // The LAPIC timer's deadline is a POSIX timer that sends the kick signal
   // to this thread (SIGEV_THREAD_ID), so a running guest is interrupted on

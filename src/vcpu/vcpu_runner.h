@@ -15,6 +15,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -121,8 +122,9 @@ class VcpuRunner final : public Kickable {
   std::string                            final_state_;
   uint64_t                               first_run_ns_ = 0;
 
-  std::atomic<pthread_t> thread_{};
-  std::atomic<bool>      thread_known_{false};
+  std::mutex             thread_mutex_;  // guards the two below: kick() against the thread's end
+  pthread_t              thread_{};
+  bool                   thread_running_ = false;
   std::atomic<uint32_t>  wake_generation_{0};
 };
 

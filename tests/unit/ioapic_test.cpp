@@ -116,6 +116,19 @@ TEST_F(IoapicTest, VectorsBelow16AreNotDelivered) {
   EXPECT_TRUE(mailboxes[0].drain().empty());
 }
 
+// Issue 17, bug 3: delivery mode 3 is reserved. It reaches no APIC, and a
+// level-triggered pin must not keep a remote IRR no EOI will ever clear:
+// once the guest fixes the entry, the still-asserted pin is delivered.
+TEST_F(IoapicTest, ReservedDeliveryModeReachesNobodyAndLeavesNoRemoteIrr) {
+  write_register(0x11 + 2 * 5, 0);
+  write_register(0x10 + 2 * 5, 0x45 | (3u << 8) | (1u << 15));  // mode 3, level
+  ioapic.set_pin(5, true);
+  EXPECT_TRUE(mailboxes[0].drain().empty());
+  EXPECT_FALSE(ioapic.redirection_entry(5) & (1u << 14)) << "remote IRR stuck";
+  route(5, 0x45, true);
+  EXPECT_TRUE(pending(0, 0x45)) << "the pin, still asserted, is delivered once the entry is valid";
+}
+
 TEST_F(IoapicTest, OutOfRangeSelectReadsZeroAndIgnoresWrites) {
   write_register(0x10 + 2 * 24, 0x40);
   EXPECT_EQ(read_register(0x10 + 2 * 24), 0u);

@@ -361,6 +361,18 @@ TEST_F(LapicTest, InitSipiAndNmiArePosted) {
   EXPECT_EQ(drained.nmis, 1u);
 }
 
+// Issue 17, bug 3: an ICR with the reserved delivery mode 3 reaches nobody.
+TEST_F(LapicTest, IcrWithTheReservedDeliveryModeReachesNobody) {
+  lapic().write_register(ICR_HIGH, 1u << 24);
+  ::testing::internal::CaptureStderr();
+  lapic().write_register(ICR_LOW, 0x4345);  // mode 3, vector 0x45
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(mailboxes[1].drain().empty());
+  EXPECT_EQ(kicks[1].kicks, 0);
+  EXPECT_NE(err.find("delivery mode 3 (reserved) is not supported"), std::string::npos) << err;
+  EXPECT_NE(err.find("reached no APIC"), std::string::npos) << "not counted as delivered: " << err;
+}
+
 TEST_F(LapicTest, InitLevelDeassertIsIgnored) {
   lapic().write_register(ICR_HIGH, 1u << 24);
   lapic().write_register(ICR_LOW, 0x8500);  // INIT, level trigger, de-assert
