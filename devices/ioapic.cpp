@@ -127,8 +127,7 @@ void Ioapic::deliver(unsigned pin) {
 bool Ioapic::routes_wake_events() {
   std::lock_guard lock{mutex_};
   for (const uint64_t entry : redirection_) {
-    const auto mode = static_cast<DeliveryMode>((entry >> 8) & 7);
-    if ((entry & kMasked) == 0 && (mode == DeliveryMode::Nmi || mode == DeliveryMode::Init)) return true;
+    if ((entry & kMasked) == 0 && wakes_a_halted_cpu(static_cast<DeliveryMode>((entry >> 8) & 7))) return true;
   }
   return false;
 }

@@ -64,8 +64,15 @@ class Lapic final {
   // Whether this LAPIC answers guest-physical `address` for its own VCPU:
   // enabled, in xAPIC mode, inside the 4 KiB page IA32_APIC_BASE names
   // (SDM 11.4.1, 11.4.4). A disabled or x2APIC-mode LAPIC decodes nothing.
-  bool     decodes(uint64_t address) const { return hardware_enabled() && !x2apic_ && address - mmio_base() < kMmioSize; }
+  bool     decodes(uint64_t address) const { return xapic_page_enabled(apic_base_) && address - mmio_base() < kMmioSize; }
   uint64_t mmio_base() const { return apic_base_ & kApicBaseAddressMask; }
+  // Whether an IA32_APIC_BASE value enables the xAPIC page: EN set, EXTD clear.
+  static constexpr bool xapic_page_enabled(uint64_t apic_base) {
+    return (apic_base & kApicBaseEnable) != 0 && (apic_base & kApicBaseX2apic) == 0;
+  }
+  // IA32_APIC_BASE bits (SDM Figure 11-5).
+  static constexpr uint64_t kApicBaseEnable = 1 << 11, kApicBaseX2apic = 1 << 10, kApicBaseBsp = 1 << 8;
+  static constexpr uint64_t kApicBaseAddressMask = 0x000ffffffffff000;
 
   // CR8 is TPR[7:4] (SDM 11.8.6.1). Without an in-kernel LAPIC, KVM keeps
   // CR8 itself and carries it in kvm_run::cr8 both ways (api.rst): the VCPU
@@ -125,8 +132,6 @@ class Lapic final {
   Clock                  clock_;
   TscClock               tsc_;
 
-  static constexpr uint64_t kApicBaseEnable = 1 << 11, kApicBaseX2apic = 1 << 10, kApicBaseBsp = 1 << 8;
-  static constexpr uint64_t kApicBaseAddressMask = 0x000ffffffffff000;
   const uint32_t initial_id_;  // the power-up APIC ID, which x2APIC mode always uses (SDM 11.12.5.1)
   uint64_t apic_base_;
   bool     x2apic_ = false;

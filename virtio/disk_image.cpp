@@ -31,7 +31,7 @@ Result<DiskImage> DiskImage::open(const std::string& path, bool read_only) {
   } else {
     return Error{what + " is not a regular file or a block device"};
   }
-  if (::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK) != 0) {
+  if (!set_blocking(fd.get())) {
     return Error{what + " cannot be set to blocking I/O: " + std::strerror(errno)};
   }
   if (bytes < kSectorSize) return Error{what + " is smaller than one 512-byte sector"};

@@ -344,8 +344,8 @@ bool PciTransport::routes_wake_events() {
   std::lock_guard lock{mutex_};
   if (!msix_enabled_locked() || msix_function_masked_locked()) return false;
   for (const MsixEntry& entry : msix_table_) {
-    const auto mode = static_cast<DeliveryMode>((entry.data >> 8) & 7);  // MSI data: delivery mode (SDM 11.11.2)
-    if (!entry.masked && (mode == DeliveryMode::Nmi || mode == DeliveryMode::Init)) return true;
+    // MSI data: the delivery mode in bits 10:8 (SDM 11.11.2).
+    if (!entry.masked && wakes_a_halted_cpu(static_cast<DeliveryMode>((entry.data >> 8) & 7))) return true;
   }
   return false;
 }

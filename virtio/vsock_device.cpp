@@ -281,8 +281,9 @@ void VsockDevice::guest_request(const VsockHeader& header) {
   // such as /tmp another local user could otherwise listen there and
   // receive the guest's connections.
   const std::string path = socket_path_ + "_" + std::to_string(header.dst_port);
+  const auto ours = [](uid_t uid) { return uid == ::geteuid() || uid == 0; };
   struct stat listener {};
-  if (::lstat(path.c_str(), &listener) == 0 && listener.st_uid != ::geteuid() && listener.st_uid != 0) {
+  if (::lstat(path.c_str(), &listener) == 0 && !ours(listener.st_uid)) {
     EMBER_GUEST_WARNING("virtio-vsock: not connecting the guest to '" + path + "': it belongs to uid " +
                         std::to_string(listener.st_uid) + ", not to ember's user");
     queue_control(VsockOp::kReset, key.first, key.second);
@@ -299,7 +300,7 @@ void VsockDevice::guest_request(const VsockHeader& header) {
   // another user between the lstat above and the connect.
   ucred peer{};
   socklen_t peer_size = sizeof peer;
-  if (::getsockopt(socket.get(), SOL_SOCKET, SO_PEERCRED, &peer, &peer_size) != 0 || (peer.uid != ::geteuid() && peer.uid != 0)) {
+  if (::getsockopt(socket.get(), SOL_SOCKET, SO_PEERCRED, &peer, &peer_size) != 0 || !ours(peer.uid)) {
     EMBER_GUEST_WARNING("virtio-vsock: not connecting the guest to '" + path + "': its listener runs as another user");
     queue_control(VsockOp::kReset, key.first, key.second);
     return;

@@ -1,6 +1,7 @@
 // Owns one file descriptor and closes it exactly once.
 #pragma once
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <utility>
@@ -33,5 +34,12 @@ class FileDescriptor final {
  private:
   int fd_ = -1;
 };
+
+// Clears O_NONBLOCK on `fd`: for a file opened non-blocking only so the open
+// could not wait (a FIFO), once it is known to be what was wanted.
+inline bool set_blocking(int fd) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  return flags >= 0 && ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == 0;
+}
 
 }  // namespace ember

@@ -16,6 +16,9 @@ enum class DeliveryMode : uint8_t {
   ExtInt = 7,
 };
 
+// NMI and INIT end a halt even with interrupts disabled (SDM Vol. 2A, HLT).
+constexpr bool wakes_a_halted_cpu(DeliveryMode mode) { return mode == DeliveryMode::Nmi || mode == DeliveryMode::Init; }
+
 enum class Shorthand : uint8_t { None = 0, Self = 1, AllIncludingSelf = 2, AllExcludingSelf = 3 };
 
 struct InterruptMessage {

@@ -42,8 +42,7 @@ bool InterruptRouter::matches(const InterruptMessage& message, uint32_t index) c
 
 void InterruptRouter::post(uint32_t index, const InterruptMessage& message) const {
   InjectionMailbox& mailbox = *cpus_[index].mailbox;
-  const bool wake_event = message.mode == DeliveryMode::Nmi || message.mode == DeliveryMode::Init ||
-                          message.mode == DeliveryMode::StartUp;
+  const bool wake_event = wakes_a_halted_cpu(message.mode) || message.mode == DeliveryMode::StartUp;
   if (wake_event && census_ != nullptr) census_->wake_event_posted();  // before the post: see halt_census.h
   bool kick = false;
   switch (message.mode) {

@@ -98,7 +98,7 @@ Result<FileDescriptor> open_console_file(const std::string& path, const MachineC
   } else if (!S_ISFIFO(info.st_mode) && !S_ISCHR(info.st_mode)) {
     return Error{what + " is not a regular file, a FIFO or a character device"};
   }
-  if (::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK) != 0) {
+  if (!set_blocking(fd.get())) {
     return Error{what + " cannot be set to blocking I/O: " + std::strerror(errno)};
   }
   return fd;

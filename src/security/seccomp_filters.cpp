@@ -77,15 +77,6 @@ Status install_sigsys_reporter() {
 
 using Filter = std::unique_ptr<void, decltype(&seccomp_release)>;
 
-Status allow(void* filter, const char* name, const char* which, std::initializer_list<scmp_arg_cmp> arguments = {}) {
-  const int nr = seccomp_syscall_resolve_name(name);
-  if (nr == __NR_SCMP_ERROR) return Error{std::string("seccomp does not know system call ") + name};
-  if (seccomp_rule_add_array(filter, SCMP_ACT_ALLOW, nr, static_cast<unsigned>(arguments.size()), arguments.begin()) != 0) {
-    return Error{std::string("cannot allow ") + name + " in the " + which + " seccomp filter"};
-  }
-  return {};
-}
-
 // A system call allowed only with these arguments (several rules for one
 // call: any of them), or answered with `action` instead.
 struct Rule {
@@ -94,19 +85,24 @@ struct Rule {
   uint32_t                    action = SCMP_ACT_ALLOW;
 };
 
+Status add_rule(void* filter, const Rule& rule, const char* which) {
+  const int nr = seccomp_syscall_resolve_name(rule.name);
+  if (nr == __NR_SCMP_ERROR) return Error{std::string("seccomp does not know system call ") + rule.name};
+  if (seccomp_rule_add_array(filter, rule.action, nr, static_cast<unsigned>(rule.arguments.size()), rule.arguments.data()) != 0) {
+    return Error{std::string("cannot add a rule for ") + rule.name + " to the " + which + " seccomp filter"};
+  }
+  return {};
+}
+
 Status install(std::initializer_list<const char*> allowed, bool all_threads, const char* which, bool unix_sockets = false,
                std::initializer_list<Rule> rules = {}) {
   Filter filter{seccomp_init(SCMP_ACT_TRAP), &seccomp_release};
   if (!filter) return Error{std::string("cannot build the ") + which + " seccomp filter"};
   for (const char* name : allowed) {
-    if (auto allowed_call = allow(filter.get(), name, which); !allowed_call) return allowed_call;
+    if (auto added = add_rule(filter.get(), {name, {}}, which); !added) return added;
   }
   for (const Rule& rule : rules) {
-    const int nr = seccomp_syscall_resolve_name(rule.name);
-    if (nr == __NR_SCMP_ERROR || seccomp_rule_add_array(filter.get(), rule.action, nr, static_cast<unsigned>(rule.arguments.size()),
-                                                        rule.arguments.data()) != 0) {
-      return Error{std::string("cannot add a rule for ") + rule.name + " to the " + which + " seccomp filter"};
-    }
+    if (auto added = add_rule(filter.get(), rule, which); !added) return added;
   }
   // ember opens nothing once it runs, but glibc's malloc does, on its own:
   // the first time a thread's arena shrinks it reads
@@ -115,18 +111,15 @@ Status install(std::initializer_list<const char*> allowed, bool all_threads, con
   // default; nothing can be opened either way. Both filters say so, because
   // for a VCPU thread the stricter of its two filters' actions wins.
   for (const char* name : {"open", "openat"}) {
-    const int nr = seccomp_syscall_resolve_name(name);
-    if (nr == __NR_SCMP_ERROR || seccomp_rule_add(filter.get(), SCMP_ACT_ERRNO(EACCES), nr, 0) != 0) {
-      return Error{std::string("cannot refuse ") + name + " in the " + which + " seccomp filter"};
-    }
+    if (auto added = add_rule(filter.get(), {name, {}, SCMP_ACT_ERRNO(EACCES)}, which); !added) return added;
   }
   if (unix_sockets) {
     // virtio-vsock's bridge: Unix sockets only (socket's domain argument).
-    if (auto done = allow(filter.get(), "socket", which, {SCMP_A0(SCMP_CMP_EQ, AF_UNIX)}); !done) return done;
+    if (auto added = add_rule(filter.get(), {"socket", {SCMP_A0(SCMP_CMP_EQ, AF_UNIX)}}, which); !added) return added;
     // geteuid, getsockopt (SO_PEERCRED): a host listener must belong to
     // ember's own user (vsock_device.cpp).
     for (const char* name : {"connect", "accept4", "shutdown", "epoll_ctl", "sendto", "geteuid", "getsockopt"}) {
-      if (auto done = allow(filter.get(), name, which); !done) return done;
+      if (auto added = add_rule(filter.get(), {name, {}}, which); !added) return added;
     }
   }
   // no_new_privs is already set (security/privileges.h), so libseccomp need

@@ -329,11 +329,10 @@ bool VcpuRunner::write_apic_base(uint64_t value) {
   // KVM maps guest RAM for every VCPU at once, so an xAPIC page enabled
   // inside RAM could never be reached: refused, as README.md says. Disabled
   // or in x2APIC mode the page decodes nothing, wherever the base points.
-  constexpr uint64_t kEnable = 1 << 11, kX2apic = 1 << 10, kBsp = 1 << 8;
-  const uint64_t base = value & ~uint64_t{0xfff};
-  const bool decodes = (value & kEnable) != 0 && (value & kX2apic) == 0;
+  const uint64_t base = value & Lapic::kApicBaseAddressMask;
   for (const auto& region : memory_.regions()) {
-    if (decodes && base < region.guest_address + region.size && region.guest_address < base + Lapic::kMmioSize) {
+    if (Lapic::xapic_page_enabled(value) && base < region.guest_address + region.size &&
+        region.guest_address < base + Lapic::kMmioSize) {
       EMBER_GUEST_WARNING("VCPU " + std::to_string(index_) + ": moving the LAPIC to " + hex(base) +
                           ", inside guest RAM, is refused (#GP)");
       return false;
@@ -347,6 +346,7 @@ bool VcpuRunner::write_apic_base(uint64_t value) {
     return static_cast<bool>(vcpu_.set_msrs(entry));
   };
   const uint64_t before = *lapic_.read_msr(Lapic::kApicBaseMsr);
+  constexpr uint64_t kBsp = Lapic::kApicBaseBsp;
   if (!mirror((value & ~kBsp) | (before & kBsp))) return false;  // the BSP flag is read-only
   if (lapic_.write_msr(Lapic::kApicBaseMsr, value)) return true;
   mirror(before);

@@ -40,6 +40,23 @@ bool wait_until_pipe_is_full(int read_end, int capacity = 65536) {
   return false;
 }
 
+// Starts ember on the uart_flood program, `bytes` long, with stdout on
+// `stdout_fd`, stdin on /dev/null and stderr on `stderr_path` (empty:
+// /dev/null). Returns the child's pid, or -1.
+pid_t spawn_uart_flood(int stdout_fd, const std::string& stderr_path, const char* timeout, size_t bytes) {
+  const std::string program = guest_program("uart_flood");
+  const std::string bytes_parameter = "bytes=" + std::to_string(bytes);
+  const pid_t pid = fork();
+  if (pid != 0) return pid;
+  dup2(stdout_fd, STDOUT_FILENO);
+  const int null_fd = open("/dev/null", O_RDWR);
+  dup2(null_fd, STDIN_FILENO);
+  dup2(stderr_path.empty() ? null_fd : open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600), STDERR_FILENO);
+  execl(EMBER_BINARY, EMBER_BINARY, "run", "--kernel", program.c_str(), "--memory", "64M", "--timeout", timeout, "--cmdline",
+        bytes_parameter.c_str(), static_cast<char*>(nullptr));
+  _exit(127);
+}
+
 class HostilePrograms : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -81,19 +98,8 @@ TEST_F(HostilePrograms, UartFloodAgainstABlockedConsoleKeepsMemoryBoundedAndLose
   constexpr size_t kBytes = 128u << 10;
   int out_pipe[2];
   ASSERT_EQ(pipe2(out_pipe, O_CLOEXEC), 0);
-  const std::string program = guest_program("uart_flood");
-  const std::string bytes_parameter = "bytes=" + std::to_string(kBytes);
-  const pid_t pid = fork();
+  const pid_t pid = spawn_uart_flood(out_pipe[1], "", "100", kBytes);
   ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    dup2(out_pipe[1], STDOUT_FILENO);
-    const int null_fd = open("/dev/null", O_RDWR);
-    dup2(null_fd, STDIN_FILENO);
-    dup2(null_fd, STDERR_FILENO);
-    execl(EMBER_BINARY, EMBER_BINARY, "run", "--kernel", program.c_str(), "--memory", "64M", "--timeout", "100", "--cmdline",
-          bytes_parameter.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
   close(out_pipe[1]);
 
   // Wait until the pipe holds all it can, then until ember's console buffer
@@ -159,20 +165,9 @@ TEST_P(StalledConsole, StopStillStopsAndSaysWhatWasNotWritten) {
     ASSERT_EQ(fcntl(out_pipe[1], F_SETFL, O_NONBLOCK), 0);
   }
   const std::string err_path = ::testing::TempDir() + "ember_stalled_console_" + param.name;
-  const std::string program = guest_program("uart_flood");
   auto stop_requested = std::chrono::steady_clock::now() + std::chrono::seconds(30);  // --timeout, for that case
-  const pid_t pid = fork();
+  const pid_t pid = spawn_uart_flood(out_pipe[1], err_path, param.sigterm ? "100" : "30", 1u << 20);
   ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    dup2(out_pipe[1], STDOUT_FILENO);
-    const int null_fd = open("/dev/null", O_RDWR);
-    dup2(null_fd, STDIN_FILENO);
-    const int err_fd = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    dup2(err_fd, STDERR_FILENO);
-    execl(EMBER_BINARY, EMBER_BINARY, "run", "--kernel", program.c_str(), "--memory", "64M", "--timeout",
-          param.sigterm ? "100" : "30", "--cmdline", "bytes=1048576", static_cast<char*>(nullptr));
-    _exit(127);
-  }
   close(out_pipe[1]);
   // SIGTERM once the pipe is full; --timeout (30 s) comes by itself, by
   // when the pipe and part of ember's console buffer are full.
