@@ -239,7 +239,7 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
     static constexpr std::string_view kKnown[] = {"--kernel", "--initrd",  "--cmdline", "--memory",      "--cpus",
                                                   "--console", "--timeout", "--report", "--exit-device", "--user", "--seccomp",
                                                   "--dump-dtb", "--virtio-transport", "--vsock",
-                                                  "--describe-machine"};
+                                                  "--describe-machine", "--acpi"};
     static constexpr std::string_view kRepeatable[] = {"--module", "--fw-cfg", "--disk", "--net"};
     if (flag == "--rng" || flag == "--test-device") {  // the options without a value
       if (inline_value) return Error{std::string(flag) + " takes no value"};
@@ -316,6 +316,10 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
       if (value == "mptable") invocation.machine.description = MachineConfig::Description::MpTable;
       else if (value == "dtb") invocation.machine.description = MachineConfig::Description::DeviceTree;
       else return Error{"--describe-machine '" + std::string(value) + "' is not one of mptable, dtb"};
+    } else if (flag == "--acpi") {
+      if (value == "on") invocation.machine.acpi = true;
+      else if (value == "off") invocation.machine.acpi = false;
+      else return Error{"--acpi '" + std::string(value) + "' is not one of on, off"};
     } else if (flag == "--dump-dtb") {
       if (value.empty()) return Error{"--dump-dtb needs a file path"};
       invocation.dump_dtb_path = value;
@@ -339,6 +343,10 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
         return Error{"--net tap='" + invocation.machine.nets[i].tap + "' is given twice; each interface needs its own TAP device"};
       }
     }
+  }
+  if (invocation.machine.description == MachineConfig::Description::DeviceTree && invocation.machine.acpi &&
+      seen.contains("--acpi")) {
+    return Error{"--acpi on and --describe-machine dtb exclude each other: the device tree is then the whole description"};
   }
   // The default command line names the console the guest will have.
   if (invocation.machine.console.kind == ConsoleConfig::Kind::Virtio && !seen.contains("--cmdline")) {

@@ -99,6 +99,14 @@ Options (each at most once unless said; --opt VALUE and --opt=VALUE both work):
                      interrupts (COM1's) then reach the CPU through the 8259
                      (LINT0 in ExtINT mode), as no tree binding routes them
                      to the IOAPIC
+  --acpi on|off       ACPI tables (default on; off with --describe-machine dtb):
+                     RSDP at 0xe0000, XSDT, FADT, FACS, MADT (every CPU, the
+                     IOAPIC) and a DSDT with COM1, the PCI host bridge and
+                     every virtio-mmio device, so kernels without an MP-table
+                     parser see every CPU and kernels without
+                     virtio_mmio.device= find their disks. A guest powers off
+                     through ACPI S5 (exit 0). The MP table is written either
+                     way, for kernels built without ACPI or booted acpi=off
   --dump-dtb PATH     build the machine (every file, device and KVM checked),
                      write its flattened device tree to PATH and exit 0
                      without starting the guest; read it with

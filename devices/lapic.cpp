@@ -70,6 +70,16 @@ Lapic::Lapic(uint32_t vcpu_index, const InterruptRouter& router, EoiListener& eo
 void Lapic::reset() {
   irr_ = isr_ = tmr_ = {};
   lvt_.fill(kLvtMasked);
+  // The boot CPU comes up in virtual-wire mode, as PC firmware leaves it
+  // (MP spec 1.4, 3.6.2.2) and KVM's own LAPIC does (its LINT0_REENABLED
+  // quirk): LINT0 takes the 8259's INTR as ExtINT, LINT1 is the NMI. An OS
+  // that keeps the PIC (Linux in "PIC mode", without MP table or MADT)
+  // never programs the LAPIC and relies on this. The 8259s start with every
+  // IRQ masked (pic8259.h), so nothing arrives before the guest sets them up.
+  if (apic_base_ & kApicBaseBsp) {
+    lvt_[kLvtLint0] = kDeliveryModeExtInt << 8;
+    lvt_[kLvtLint1] = kDeliveryModeNmi << 8;
+  }
   tpr_ = ldr_ = 0;
   dfr_ = 0xffffffff;
   svr_ = 0xff;
@@ -114,8 +124,7 @@ void Lapic::write_cr8(uint64_t cr8) {
 bool Lapic::accepts_extint() const {
   if (!hardware_enabled()) return true;
   const uint32_t lint0 = lvt_[kLvtLint0];
-  constexpr uint32_t kExtInt = 7;
-  return (lint0 & kLvtMasked) == 0 && ((lint0 >> 8) & 7) == kExtInt;
+  return (lint0 & kLvtMasked) == 0 && ((lint0 >> 8) & 7) == kDeliveryModeExtInt;
 }
 
 std::optional<uint8_t> Lapic::deliverable_vector() const {

@@ -109,6 +109,7 @@ class Lapic final {
  private:
   static constexpr uint32_t kSvrEnable = 1 << 8;
   static constexpr uint32_t kLvtMasked = 1 << 16;
+  static constexpr uint32_t kDeliveryModeNmi = 4, kDeliveryModeExtInt = 7;  // an LVT's bits 10:8
   enum Lvt { kLvtTimer, kLvtThermal, kLvtPerf, kLvtLint0, kLvtLint1, kLvtError, kLvtCmci, kLvtCount };
 
   void     end_of_interrupt();

@@ -19,6 +19,8 @@ packages=(
   iproute2
   # dtc: the device-tree tests read ember's --dump-dtb output back
   device-tree-compiler
+  # iasl: the ACPI tests decompile ember's tables (iasl -d) to check them
+  acpica-tools
   # the peer VMM: conformance runs of guest programs, boot-time comparisons
   qemu-system-x86
 )

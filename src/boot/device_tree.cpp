@@ -14,9 +14,7 @@ namespace ember::boot {
 namespace {
 
 constexpr uint32_t kIoapicPhandle = 1;
-constexpr uint16_t kCom1Port = 0x3f8;
 constexpr const char* kCom1Node = "serial@i3f8";  // ISA binding: "i" marks an I/O-space unit address
-constexpr uint32_t kCom1Irq = 4;              // ISA IRQ 4 is IOAPIC pin 4 (mp_table.cpp)
 constexpr uint32_t kUartClockHz = 1'843'200;  // the PC's 1.8432 MHz, divisor 1 = 115200 baud
 constexpr int kMaxTreeBytes = 64 << 10;       // 254 CPUs and 8 devices need about 20 KiB
 

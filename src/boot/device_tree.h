@@ -14,22 +14,9 @@
 #include <vector>
 
 #include "base/result.h"
-#include "memory/memory_map.h"
+#include "boot/machine_description.h"
 
 namespace ember::boot {
-
-struct VirtioMmioNode {
-  uint64_t address;
-  uint64_t size;
-  uint32_t ioapic_pin;  // level-triggered, active high (mp_table.cpp)
-};
-
-struct MachineDescription {
-  uint32_t                    cpus;        // APIC IDs 0 .. cpus-1
-  std::vector<RamRegion>      ram;
-  uint8_t                     ioapic_id;
-  std::vector<VirtioMmioNode> virtio;
-};
 
 // The interrupt sense cells of the "intel,ce4100-ioapic" binding, as Linux's
 // arch/x86/kernel/devicetree.c reads them (of_ioapic_type[]; the binding's

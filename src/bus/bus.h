@@ -3,10 +3,16 @@
 // Built while the machine is assembled and read-only once VCPUs run, so
 // lookups take no lock. Insertion refuses zero-length ranges, ranges whose end
 // overflows 2^64 and overlaps. Unmapped reads return all-ones (as an
-// undecoded PC bus does); unmapped writes are dropped with a rate-limited log.
+// undecoded PC bus does); unmapped writes are dropped, and the first write to
+// each address is logged once: a kernel probing for hardware (8250 probes of
+// COM2-4, a Super-I/O probe at 0x4e) gives one line per address, not one per
+// access. Past kMaxReportedAddresses distinct addresses the log is only
+// rate-limited.
 #pragma once
 
 #include <cstdint>
+#include <mutex>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -37,9 +43,14 @@ class Bus final {
     Device*  device;
   };
   const Range* find(uint64_t address) const;
+  void         report_unmapped_write(uint64_t address, size_t size, uint32_t vcpu) const;
+
+  static constexpr size_t kMaxReportedAddresses = 64;
 
   std::string        name_;
   std::vector<Range> ranges_;  // sorted by base, disjoint
+  mutable std::mutex         reported_mutex_;  // guards reported_; taken on unmapped writes only
+  mutable std::set<uint64_t> reported_;        // addresses whose unmapped write was logged
 };
 
 }  // namespace ember

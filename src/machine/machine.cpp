@@ -12,6 +12,7 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "base/strings.h"
+#include "boot/acpi_tables.h"
 #include "boot/boot_cpu.h"
 #include "boot/device_tree.h"
 #include "boot/e820.h"
@@ -246,6 +247,10 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
       !devices) {
     return devices.error();
   }
+  if (config.acpi_tables()) {
+    // Built now: they list the devices just added.
+    if (auto tables = boot::write_acpi_tables(machine->memory_, machine->description()); !tables) return tables.error();
+  }
   if (device_tree) {
     // Built now: it lists the devices just added.
     auto tree = machine->device_tree();
@@ -273,8 +278,7 @@ Machine::Machine(const MachineConfig& config, GuestMemory memory, kvm::Kvm kvm, 
       ioapic_{router_, ioapic_id(config.cpus)},
       uart_{config.console.kind == ConsoleConfig::Kind::Virtio ? discarded_output_ : *console_, uart_irq_},
       pit_{pit_irq_, monotonic_ns},
-      exit_port_{*this, config.exit_device},
-      i8042_{*this} {}
+      exit_port_{*this, config.exit_device} {}
 
 Machine::~Machine() = default;
 
@@ -308,9 +312,8 @@ Status Machine::add_devices(std::vector<std::pair<std::string, std::vector<uint8
   const uint64_t pvpanic_bar = PciBus::kWindowBase + (pci_transports_.size() + 1) * virtio::PciTransport::kBarSize;
   pvpanic_ = std::make_unique<PvpanicPci>(*this, pvpanic_bar);
   if (!pci_.add(*pvpanic_)) return Error{"PCI bus 0 has no free slot for pvpanic"};
-  constexpr uint16_t kCom1 = 0x3f8;
   for (const auto& [base, length, device] : {
-           std::tuple<uint64_t, uint64_t, Device*>{kCom1, Uart16550::kRegisterCount, &uart_},
+           std::tuple<uint64_t, uint64_t, Device*>{boot::kCom1Port, Uart16550::kRegisterCount, &uart_},
            {ExitPort::kPort, 1, &exit_port_},
            {I8042::kDataPort, 1, &i8042_},
            {I8042::kCommandPort, 1, &i8042_},
@@ -326,6 +329,9 @@ Status Machine::add_devices(std::vector<std::pair<std::string, std::vector<uint8
            {PciBus::kConfigAddressPort, PciBus::kPortCount, &pci_.config_ports()},
        }) {
     if (auto inserted = pio_bus_.insert(base, length, *device); !inserted) return inserted.error();
+  }
+  if (config_.acpi_tables()) {
+    if (auto inserted = pio_bus_.insert(AcpiPm::kBasePort, AcpiPm::kPortCount, acpi_pm_); !inserted) return inserted.error();
   }
   for (const auto& [base, length, device] : {
            std::tuple<uint64_t, uint64_t, Device*>{Ioapic::kMmioBase, Ioapic::kMmioSize, &ioapic_},
@@ -474,15 +480,17 @@ Status Machine::create_vcpus(const boot::EntryPoint& entry, bool msr_exits) {
   return {};
 }
 
-Result<std::vector<uint8_t>> Machine::device_tree() const {
+boot::MachineDescription Machine::description() const {
   boot::MachineDescription description{config_.cpus, {}, ioapic_id(config_.cpus), {}};
   for (const auto& region : memory_.regions()) description.ram.push_back({region.guest_address, region.size});
   const bool mmio = config_.virtio_transport == MachineConfig::VirtioTransport::Mmio;
   for (unsigned slot = 0; mmio && slot < virtio_transports_.size(); ++slot) {
     description.virtio.push_back({virtio::mmio_address(slot), virtio::MmioTransport::kSize, virtio::kFirstPin + slot});
   }
-  return boot::build_device_tree(description);
+  return description;
 }
+
+Result<std::vector<uint8_t>> Machine::device_tree() const { return boot::build_device_tree(description()); }
 
 void Machine::request_stop(Outcome outcome) {
   {

@@ -12,7 +12,9 @@
 
 #include "base/result.h"
 #include "boot/boot_image.h"
+#include "boot/machine_description.h"
 #include "bus/bus.h"
+#include "devices/acpi_pm.h"
 #include "devices/boot_timer.h"
 #include "devices/console_output.h"
 #include "devices/exit_port.h"
@@ -56,6 +58,8 @@ class Machine final : public MachineControl {
 
   // The machine as a flattened device tree (boot/device_tree.h).
   Result<std::vector<uint8_t>> device_tree() const;
+  // What the MP table, the device tree and the ACPI tables describe.
+  boot::MachineDescription description() const;
 
   // Runs the guest until it exits, crashes, or `timeout` passes.
   Outcome run(std::optional<std::chrono::milliseconds> timeout);
@@ -108,14 +112,17 @@ class Machine final : public MachineControl {
   InterruptRouter router_{&halt_census_};
   Ioapic          ioapic_;  // its ID follows the CPUs' APIC IDs (MP table)
   Pic8259Pair     pic_;
-  IsaIrq          uart_irq_{pic_, 4, ioapic_, 4};  // COM1 is ISA IRQ 4
+  IsaIrq          uart_irq_{pic_, boot::kCom1Irq, ioapic_, boot::kCom1Irq};
   IsaIrq          pit_irq_{pic_, 0, ioapic_, 2};   // ISA IRQ 0 is on IOAPIC pin 2 (MP table)
+  IsaIrq          keyboard_irq_{pic_, 1, ioapic_, 1};
+  IsaIrq          aux_irq_{pic_, 12, ioapic_, 12};
   NullConsoleOutput discarded_output_;  // the UART's, when the console is virtio
   Uart16550       uart_;
   Pit8254         pit_;
   SystemControlPort system_control_{pit_, monotonic_ns};
   ExitPort        exit_port_;
-  I8042           i8042_;
+  I8042           i8042_{*this, keyboard_irq_, aux_irq_};
+  AcpiPm          acpi_pm_{*this, monotonic_ns};  // on the bus only with ACPI tables
   PostCodePort    post_code_;
   CmosRtc         cmos_rtc_;
   BootTimer       boot_timer_;

@@ -88,6 +88,10 @@ struct MachineConfig {
   // in the boot_params setup_data chain (SETUP_DTB) and nothing else.
   enum class Description { MpTable, DeviceTree };
   Description description = Description::MpTable;
+  // ACPI tables (boot/acpi_tables.h) beside the MP table (--acpi); never
+  // with a device tree, which is the whole description.
+  bool acpi = true;
+  bool acpi_tables() const { return acpi && description == Description::MpTable; }
   // virtio devices, in this order: disks, network interfaces, the rng, the
   // console, vsock.
   std::vector<DiskConfig> disks;

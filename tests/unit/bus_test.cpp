@@ -90,6 +90,27 @@ TEST(Bus, UnmappedReadsReturnAllOnesAndWritesAreDropped) {
   EXPECT_TRUE(device.written.empty());
 }
 
+size_t count(const std::string& text, const std::string& what) {
+  size_t found = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++found;
+  return found;
+}
+
+TEST(Bus, AProbedUnmappedAddressIsReportedOnce) {
+  // A kernel probing COM2 writes its registers thousands of times.
+  Bus bus{"port I/O"};
+  const std::array<uint8_t, 1> value{0x5a};
+  ::testing::internal::CaptureStderr();
+  for (int i = 0; i < 5000; ++i) {
+    bus.write(0x2f9, value, 0);
+    bus.write(0x2fc, value, 1);
+  }
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(count(log, "unmapped port I/O address 0x2f9"), 1u) << log;
+  EXPECT_EQ(count(log, "unmapped port I/O address 0x2fc"), 1u) << log;
+  EXPECT_EQ(count(log, "\n"), 2u) << log;
+}
+
 TEST(Bus, AccessStraddlingTheEndGoesToTheDeviceOfItsFirstByte) {
   // DESIGN.md: devices assume offset + length can run past their range.
   Bus bus{"test"};

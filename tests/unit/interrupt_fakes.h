@@ -4,10 +4,12 @@
 #pragma once
 
 #include <atomic>
+#include <optional>
 #include <cstdint>
 #include <vector>
 
 #include "devices/interrupt_line.h"
+#include "machine/outcome.h"
 #include "devices/lapic.h"
 #include "irq/interrupt_router.h"
 
@@ -27,8 +29,21 @@ class RecordingEoi final : public EoiListener {
 
 class RecordingLine final : public InterruptLine {
  public:
-  void set_level(bool asserted) override { level = asserted; }
+  void set_level(bool asserted) override {
+    if (asserted && !level) ++rising_edges;
+    level = asserted;
+  }
   std::atomic<bool> level{false};
+  std::atomic<int>  rising_edges{0};
+};
+
+// The machine as a device sees it: the first stop request is kept.
+class RecordingControl final : public MachineControl {
+ public:
+  void request_stop(Outcome outcome) override {
+    if (!stopped) stopped = outcome;
+  }
+  std::optional<Outcome> stopped;
 };
 
 }  // namespace ember::test

@@ -5,16 +5,12 @@
 #include <array>
 #include <optional>
 
+#include "unit/interrupt_fakes.h"
+
 namespace ember {
 namespace {
 
-class RecordingControl final : public MachineControl {
- public:
-  void request_stop(Outcome outcome) override {
-    if (!stopped) stopped = outcome;
-  }
-  std::optional<Outcome> stopped;
-};
+using test::RecordingControl;
 
 constexpr uint64_t kBar = 0xe0010000;
 
