@@ -41,67 +41,15 @@ file "$busybox" 2>/dev/null | grep -q "statically linked" || fail "$busybox is n
 cache=${EMBER_CACHE:-$HOME/.cache/ember}/nested
 mkdir -p "$cache"
 
-# The stock kernel: whatever linux-image-amd64 depends on today, fetched once
-# per version and unpacked, never installed.
-package=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}') || true
-if [[ -z $package ]]; then
-  apt-get update -qq >/dev/null 2>&1 || true
-  package=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}') || true
-fi
-[[ -n $package ]] || fail "apt cannot resolve linux-image-amd64 (no package lists?)"
-version=$(apt-cache policy "$package" | awk '/Candidate:/ {print $2}')
-kernel_dir="$cache/${package}_$version"
-if [[ ! -f $kernel_dir/vmlinuz ]]; then
-  echo "nested-kvm: fetching $package $version" >&2
-  download=$(mktemp -d)
-  (cd "$download" && apt-get download -q "$package" >/dev/null 2>&1) || { rm -rf "$download"; fail "apt-get download $package failed"; }
-  dpkg-deb -x "$download"/*.deb "$download/unpacked"
-  # Built beside the cache entry and moved into place, so runs at the same
-  # time never see half of one.
-  staging=$(mktemp -d "$cache/.kernel.XXXXXX")
-  cp "$download"/unpacked/boot/vmlinuz-* "$staging/vmlinuz"
-  # Debian 12 ships /lib/modules/VERSION; later releases /usr/lib/modules.
-  mv "$download"/unpacked/lib/modules/* "$staging/modules" 2>/dev/null ||
-    mv "$download"/unpacked/usr/lib/modules/* "$staging/modules"
-  rm -rf "$download"
-  mv -T "$staging" "$kernel_dir" 2>/dev/null || rm -rf "$staging"  # another run got there first
-fi
-
+# The stock kernel: whatever linux-image-amd64 depends on today.
+source "$root/scripts/lib/debian-kernel.sh"
+debian_kernel_fetch amd64 "$cache"
+package=$kernel_package version=$kernel_version
 # The modules the VM needs, each after the modules its depends= line names.
-# A module is NAME.ko, or compressed as later Debian kernels ship them
-# (NAME.ko.xz, NAME.ko.zst); busybox's insmod gets it uncompressed.
-wanted=(kvm_amd 9pnet_virtio 9p virtio_pci overlay tun)
-declare -A module_path=() loaded=()
-while IFS= read -r path; do
-  name=${path##*/}
-  name=${name%.ko}
-  for file in "$path" "$path.xz" "$path.zst"; do
-    [[ -f $kernel_dir/modules/$file ]] && { module_path[${name//-/_}]=$file; break; }
-  done
-done < "$kernel_dir/modules/modules.order"
-module_contents() {  # module_contents NAME: the uncompressed module
-  local file=$kernel_dir/modules/${module_path[$1]}
-  case $file in
-    *.xz) xz -dc "$file" ;;
-    *.zst) zstd -dc "$file" ;;
-    *) cat "$file" ;;
-  esac
-}
-order=()
-add_module() {
-  local name=${1//-/_}
-  [[ -n ${loaded[$name]:-} ]] && return
-  [[ -n ${module_path[$name]:-} ]] || fail "module $name is not in $package"
-  loaded[$name]=1
-  local depends
-  depends=$(module_contents "$name" | tr '\0' '\n' | sed -n 's/^depends=//p' | head -n 1)
-  local dependency
-  for dependency in ${depends//,/ }; do add_module "$dependency"; done
-  order+=("$name")
-}
-for module in "${wanted[@]}"; do add_module "$module"; done
+debian_kernel_modules kvm_amd 9pnet_virtio 9p virtio_pci overlay tun
+order=("${module_order[@]}")
 
-key=$( { cat "$root/images/nested/init" "$0"; sha256sum "$busybox"; echo "$package $version ${order[*]}"; } | sha256sum | cut -c1-16)
+key=$( { cat "$root/images/nested/init" "$0" "$root/scripts/lib/debian-kernel.sh"; sha256sum "$busybox"; echo "$package $version ${order[*]}"; } | sha256sum | cut -c1-16)
 initramfs="$cache/initramfs-$key.cpio.gz"
 if [[ ! -f $initramfs ]]; then
   work=$(mktemp -d)

@@ -13,6 +13,9 @@ packages=(
   # guest images: kernel source and what building it needs, initramfs parts
   linux-source-6.1 bc bison flex libelf-dev libssl-dev cpio xz-utils
   busybox-static file
+  # Debian's stock kernels as guests (scripts/build-stock-guest.sh): their
+  # payloads are xz (generic) or lz4 (cloud) compressed
+  lz4 zstd
   # ext4 disk images for the virtio-blk Linux test (mkfs.ext4 -d)
   e2fsprogs
   # the virtio-net tests configure their TAP device with ip (addr, link, neigh)
