@@ -23,8 +23,11 @@ kernel_dir=$(bash "$root/scripts/build-guest-kernel.sh" | tail -n 1)
 # The same kernel with CONFIG_OF, for the --describe-machine dtb test.
 of_kernel_dir=$(bash "$root/scripts/build-guest-kernel.sh" "$root/images/linux-guest-of.config" | tail -n 1)
 initramfs=$(bash "$root/scripts/build-initramfs.sh" | tail -n 1)
+# Debian's own kernels, for the distribution-kernel tests.
+stock_generic_dir=$(bash "$root/scripts/build-stock-guest.sh" amd64 | tail -n 1)
+stock_cloud_dir=$(bash "$root/scripts/build-stock-guest.sh" cloud-amd64 | tail -n 1)
 bash "$root/scripts/build.sh" -DEMBER_GUEST_KERNEL_DIR="$kernel_dir" -DEMBER_GUEST_OF_KERNEL_DIR="$of_kernel_dir" \
-  -DEMBER_GUEST_INITRAMFS="$initramfs"
+  -DEMBER_GUEST_INITRAMFS="$initramfs" -DEMBER_STOCK_GENERIC_DIR="$stock_generic_dir" -DEMBER_STOCK_CLOUD_DIR="$stock_cloud_dir"
 
 cd "$root/build"
 jobs=${EMBER_TEST_JOBS:-$(nproc)}

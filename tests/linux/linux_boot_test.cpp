@@ -51,9 +51,14 @@ class LinuxBoot : public ::testing::Test {
   std::string disk_;
 };
 
-TEST_F(LinuxBoot, PvhVmlinuxPrintsItsFirstConsoleLineWithEmbersBootData) {
+// The project's kernel has no ACPI (tinyconfig): it reads the MP table and
+// the virtio_mmio.device= announcements the same with ACPI tables present
+// (the default) or not (--acpi off).
+class LinuxBootAcpi : public LinuxBoot, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(LinuxBootAcpi, PvhVmlinuxPrintsItsFirstConsoleLineWithEmbersBootData) {
   const auto result = run_ember({"run", "--kernel", std::string(EMBER_GUEST_KERNEL_DIR) + "/vmlinux", "--memory", "128M",
-                                 "--cpus", "2", "--timeout", "40", "--cmdline", kCmdline});
+                                 "--cpus", "2", "--timeout", "40", "--acpi", GetParam(), "--cmdline", kCmdline});
   const auto& console = result.out;
   ASSERT_NE(console.find("Linux version 6.1"), std::string::npos) << "console:\n" << console << "\nstderr:\n" << result.err;
   EXPECT_NE(console.find(std::string("Command line: ") + kCmdline), std::string::npos) << console;
@@ -67,6 +72,7 @@ TEST_F(LinuxBoot, PvhVmlinuxPrintsItsFirstConsoleLineWithEmbersBootData) {
   // emulation fallback on hosts whose KVM stops at the int3 self-test.
   EXPECT_NE(console.find("smp: Brought up 1 node, 2 CPUs"), std::string::npos) << console;
 }
+INSTANTIATE_TEST_SUITE_P(Acpi, LinuxBootAcpi, ::testing::Values("on", "off"));
 
 // The same kernel as a bzImage through the 64-bit boot protocol. Its
 // decompressor runs for about two minutes on the nested development host

@@ -38,15 +38,6 @@
 namespace ember::test {
 namespace {
 
-// Empty when this host's KVM runs user-mode SYSCALL correctly.
-const std::string& syscall_limitation() {
-  static const std::string limitation = [] {
-    const auto probe = run_ember({"run", "--kernel", guest_program("user_syscall"), "--timeout", "30"});
-    return probe.exit_code == 77 ? probe.out : std::string{};
-  }();
-  return limitation;
-}
-
 // The guest's serial console turns each "\n" into "\r\n" (the tty's
 // onlcr, as on any terminal); the tests compare lines without the "\r".
 ProcessResult without_carriage_returns(ProcessResult result) {

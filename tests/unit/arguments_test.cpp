@@ -231,6 +231,17 @@ TEST(Arguments, DescribeMachine) {
             "--describe-machine 'acpi' is not one of mptable, dtb");
 }
 
+TEST(Arguments, AcpiIsOnByDefaultAndNeverWithADeviceTree) {
+  EXPECT_TRUE(parse({"run", "--kernel", "k"})->machine.acpi_tables());
+  EXPECT_FALSE(parse({"run", "--kernel", "k", "--acpi", "off"})->machine.acpi_tables());
+  EXPECT_TRUE(parse({"run", "--kernel", "k", "--acpi=on"})->machine.acpi_tables());
+  EXPECT_FALSE(parse({"run", "--kernel", "k", "--describe-machine", "dtb"})->machine.acpi_tables())
+      << "the device tree is the whole description";
+  EXPECT_EQ(error_of({"run", "--kernel", "k", "--acpi", "yes"}), "--acpi 'yes' is not one of on, off");
+  EXPECT_EQ(error_of({"run", "--kernel", "k", "--acpi", "on", "--describe-machine", "dtb"}),
+            "--acpi on and --describe-machine dtb exclude each other: the device tree is then the whole description");
+}
+
 TEST(Arguments, DumpDtbTakesAPath) {
   EXPECT_EQ(parse({"run", "--kernel", "k", "--dump-dtb", "out.dtb"})->dump_dtb_path, "out.dtb");
   EXPECT_EQ(parse({"run", "--kernel", "k"})->dump_dtb_path, "");
