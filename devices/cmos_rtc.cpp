@@ -1,41 +1,176 @@
 #include "devices/cmos_rtc.h"
 
+#include <algorithm>
+#include <chrono>
 #include <ctime>
 
 namespace ember {
+namespace {
 
-CmosRtc::CmosRtc(std::function<int64_t()> now) : now_{std::move(now)} {
-  ram_[kRegisterA] = 0x26;         // 32.768 kHz time base, 1024 Hz rate; UIP clear
-  ram_[kRegisterB] = k24HourMode;  // BCD, 24-hour: what PC firmware leaves
+constexpr int64_t kNanosPerSecond = 1'000'000'000;
+constexpr int64_t kDayInSeconds = 86'400;
+constexpr uint8_t kDivider32Khz = 2;  // register A bits 6:4: the time base is running
+constexpr uint8_t kAlarmAny = 0xc0;   // an alarm byte with both top bits set matches every value
+
+int64_t floor_div(int64_t value, int64_t divisor) {
+  const int64_t quotient = value / divisor;
+  return (value % divisor != 0 && (value < 0) != (divisor < 0)) ? quotient - 1 : quotient;
 }
 
-int64_t CmosRtc::host_utc_seconds() {
+}  // namespace
+
+CmosRtc::CmosRtc(InterruptLine& irq8, std::function<int64_t()> now_ns) : irq8_{irq8}, now_{std::move(now_ns)} {
+  ram_[kRegisterA] = 0x26;         // 32.768 kHz time base, 1024 Hz rate
+  ram_[kRegisterB] = k24HourMode;  // BCD, 24-hour, no interrupts: what PC firmware leaves
+  flags_checked_ns_ = periodic_anchor_ns_ = now_();
+}
+
+CmosRtc::~CmosRtc() {
+  {
+    const std::lock_guard lock{mutex_};
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+int64_t CmosRtc::host_utc_ns() {
   timespec now{};
   clock_gettime(CLOCK_REALTIME, &now);
-  return now.tv_sec;
+  return static_cast<int64_t>(now.tv_sec) * kNanosPerSecond + now.tv_nsec;
+}
+
+void CmosRtc::start() { thread_ = std::thread{[this] { interrupt_thread(); }}; }
+
+bool CmosRtc::nmi_masked() const {
+  const std::lock_guard lock{mutex_};
+  return nmi_masked_;
 }
 
 void CmosRtc::read(const Access& access, std::span<uint8_t> data) {
   const std::lock_guard lock{mutex_};
+  const int64_t now = now_();
   for (size_t i = 0; i < data.size(); ++i) {
     const uint64_t port = access.offset + i;
     // The index port is write-only; it reads as an undriven bus.
-    data[i] = port == 1 ? read_register(index_) : 0xff;
+    data[i] = port == 1 ? read_register(index_, now) : 0xff;
   }
 }
 
 void CmosRtc::write(const Access& access, std::span<const uint8_t> data) {
+  bool rescheduled = false;
+  {
+    const std::lock_guard lock{mutex_};
+    const int64_t now = now_();
+    for (size_t i = 0; i < data.size(); ++i) {
+      const uint64_t port = access.offset + i;
+      if (port == 0) {
+        index_ = data[i] & 0x7f;
+        nmi_masked_ = (data[i] & 0x80) != 0;
+      } else if (port == 1) {
+        write_register(index_, data[i], now);
+        rescheduled |= index_ == kRegisterA || index_ == kRegisterB;
+      }
+    }
+  }
+  if (rescheduled) changed_.notify_all();
+}
+
+void CmosRtc::update_interrupts() {
   const std::lock_guard lock{mutex_};
-  for (size_t i = 0; i < data.size(); ++i) {
-    const uint64_t port = access.offset + i;
-    if (port == 0) index_ = data[i] & 0x7f;  // bit 7 is the PC's NMI mask, not part of the index
-    else if (port == 1) write_register(index_, data[i]);
+  collect_flags(now_());
+  update_line();
+}
+
+int64_t CmosRtc::period_ns() const {
+  const uint8_t rate = ram_[kRegisterA] & 0x0f;
+  if (rate == 0 || ((ram_[kRegisterA] >> 4) & 7) != kDivider32Khz) return 0;
+  // With the 32.768 kHz base, rates 1 and 2 repeat rates 8 and 9 (data
+  // sheet, "Periodic Interrupt Rate"): 256 Hz and 128 Hz.
+  const int shift = rate <= 2 ? rate + 6 : rate - 1;
+  return (kNanosPerSecond << shift) / 32768;
+}
+
+bool CmosRtc::alarm_matches(const std::tm& time) const {
+  auto matches = [&](uint8_t alarm, int value) { return (alarm & kAlarmAny) == kAlarmAny || alarm == encode(value); };
+  int hour = time.tm_hour;
+  if (!(ram_[kRegisterB] & k24HourMode)) {
+    const int twelve = hour % 12 == 0 ? 12 : hour % 12;
+    const uint8_t encoded = static_cast<uint8_t>(encode(twelve) | (hour >= 12 ? 0x80 : 0));
+    const uint8_t alarm = ram_[kHoursAlarm];
+    if ((alarm & kAlarmAny) != kAlarmAny && alarm != encoded) return false;
+    hour = -1;  // matched above
+  }
+  return matches(ram_[kSecondsAlarm], time.tm_sec % 60) && matches(ram_[kMinutesAlarm], time.tm_min) &&
+         (hour < 0 || matches(ram_[kHoursAlarm], hour));
+}
+
+void CmosRtc::collect_flags(int64_t now) {
+  const int64_t since = std::max(flags_checked_ns_, periodic_anchor_ns_);
+  if (const int64_t period = period_ns(); period != 0 && now > since &&
+      floor_div(now - periodic_anchor_ns_, period) > floor_div(since - periodic_anchor_ns_, period)) {
+    flags_ |= kPeriodicFlag;
+  }
+  // Update cycles (and the alarm check after each) happen at the host's
+  // second boundaries, and not while SET holds the clock.
+  const int64_t first_second = floor_div(flags_checked_ns_, kNanosPerSecond) + 1;
+  const int64_t last_second = floor_div(now, kNanosPerSecond);
+  if (!(ram_[kRegisterB] & kSet) && last_second >= first_second) {
+    flags_ |= kUpdateFlag;
+    // With the alarm interrupt enabled the thread calls this every second;
+    // otherwise only the latest boundary is looked at (at most a day's).
+    const int64_t from = (ram_[kRegisterB] & kAlarmEnable) ? std::max(first_second, last_second - kDayInSeconds + 1) : last_second;
+    for (int64_t second = from; second <= last_second && !(flags_ & kAlarmFlag); ++second) {
+      const time_t guest_seconds = static_cast<time_t>(second + offset_seconds_);
+      std::tm broken{};
+      gmtime_r(&guest_seconds, &broken);
+      if (alarm_matches(broken)) flags_ |= kAlarmFlag;
+    }
+  }
+  flags_checked_ns_ = now;
+}
+
+void CmosRtc::update_line() {
+  const bool asserted = (flags_ & ram_[kRegisterB] & (kPeriodicFlag | kAlarmFlag | kUpdateFlag)) != 0;
+  if (asserted == line_) return;
+  line_ = asserted;
+  irq8_.set_level(asserted);
+}
+
+std::optional<int64_t> CmosRtc::next_deadline(int64_t now) const {
+  std::optional<int64_t> next;
+  const uint8_t b = ram_[kRegisterB];
+  if (const int64_t period = period_ns(); (b & kPeriodicEnable) && period != 0) {
+    next = periodic_anchor_ns_ + (floor_div(now - periodic_anchor_ns_, period) + 1) * period;
+  }
+  if ((b & (kAlarmEnable | kUpdateEnable)) && !(b & kSet)) {
+    const int64_t boundary = (floor_div(now, kNanosPerSecond) + 1) * kNanosPerSecond;
+    next = next ? std::min(*next, boundary) : boundary;
+  }
+  return next;
+}
+
+// Wakes at each deadline while an interrupt is enabled, and sleeps until a
+// register A or B write otherwise. A line already raised stays raised until
+// the guest reads register C, so a guest that never does gets no storm.
+void CmosRtc::interrupt_thread() {
+  std::unique_lock lock{mutex_};
+  while (!stopping_) {
+    const int64_t now = now_();
+    collect_flags(now);
+    update_line();
+    const auto deadline = next_deadline(now);
+    if (!deadline) {
+      changed_.wait(lock);
+      continue;
+    }
+    changed_.wait_for(lock, std::chrono::nanoseconds(*deadline - now));
   }
 }
 
-std::tm CmosRtc::guest_time() const {
+std::tm CmosRtc::guest_time(int64_t now) const {
   if (ram_[kRegisterB] & kSet) return held_;
-  const time_t seconds = static_cast<time_t>(now_() + offset_seconds_);
+  const time_t seconds = static_cast<time_t>(floor_div(now, kNanosPerSecond) + offset_seconds_);
   std::tm broken{};
   gmtime_r(&seconds, &broken);
   return broken;
@@ -51,30 +186,42 @@ int CmosRtc::decode(uint8_t value) const {
   return (value >> 4) * 10 + (value & 0x0f);
 }
 
-uint8_t CmosRtc::read_register(uint8_t index) const {
+uint8_t CmosRtc::read_register(uint8_t index, int64_t now) {
   switch (index) {
-    case kSeconds: return encode(guest_time().tm_sec % 60);  // a leap second reads as :00
-    case kMinutes: return encode(guest_time().tm_min);
+    case kSeconds: return encode(guest_time(now).tm_sec % 60);  // a leap second reads as :00
+    case kMinutes: return encode(guest_time(now).tm_min);
     case kHours: {
-      const int hour = guest_time().tm_hour;
+      const int hour = guest_time(now).tm_hour;
       if (ram_[kRegisterB] & k24HourMode) return encode(hour);
       // 12-hour mode: 12, 1..11 with bit 7 set for PM.
       const int twelve = hour % 12 == 0 ? 12 : hour % 12;
       return static_cast<uint8_t>(encode(twelve) | (hour >= 12 ? 0x80 : 0));
     }
-    case kDayOfWeek: return encode(guest_time().tm_wday + 1);  // 1 = Sunday
-    case kDayOfMonth: return encode(guest_time().tm_mday);
-    case kMonth: return encode(guest_time().tm_mon + 1);
-    case kYear: return encode((guest_time().tm_year + 1900) % 100);
-    case kCentury: return encode((guest_time().tm_year + 1900) / 100);
-    case kRegisterC: return 0;     // no interrupt flags: none are emulated
+    case kDayOfWeek: return encode(guest_time(now).tm_wday + 1);  // 1 = Sunday
+    case kDayOfMonth: return encode(guest_time(now).tm_mday);
+    case kMonth: return encode(guest_time(now).tm_mon + 1);
+    case kYear: return encode((guest_time(now).tm_year + 1900) % 100);
+    case kCentury: return encode((guest_time(now).tm_year + 1900) / 100);
+    case kRegisterA: {
+      const bool updating = !(ram_[kRegisterB] & kSet) && ((now % kNanosPerSecond) + kNanosPerSecond) % kNanosPerSecond >=
+                                                              kNanosPerSecond - kUpdateInProgressNs;
+      return static_cast<uint8_t>(ram_[kRegisterA] | (updating ? kUpdateInProgress : 0));
+    }
+    case kRegisterC: {
+      collect_flags(now);
+      const bool irq = (flags_ & ram_[kRegisterB] & (kPeriodicFlag | kAlarmFlag | kUpdateFlag)) != 0;
+      const auto value = static_cast<uint8_t>(flags_ | (irq ? kIrqFlag : 0));
+      flags_ = 0;  // reading C clears every flag and lowers IRQ 8
+      update_line();
+      return value;
+    }
     case kRegisterD: return 0x80;  // VRT: the RAM and time are valid
     default: return ram_[index];
   }
 }
 
-void CmosRtc::write_register(uint8_t index, uint8_t value) {
-  std::tm time = guest_time();
+void CmosRtc::write_register(uint8_t index, uint8_t value, int64_t now) {
+  std::tm time = guest_time(now);
   switch (index) {
     case kSeconds: time.tm_sec = decode(value); break;
     case kMinutes: time.tm_min = decode(value); break;
@@ -87,13 +234,20 @@ void CmosRtc::write_register(uint8_t index, uint8_t value) {
     case kYear: time.tm_year = (time.tm_year + 1900) / 100 * 100 + decode(value) - 1900; break;
     case kCentury: time.tm_year = decode(value) * 100 + (time.tm_year + 1900) % 100 - 1900; break;
     case kDayOfWeek: return;  // derived from the date
-    case kRegisterA: ram_[kRegisterA] = value & 0x7f; return;  // UIP is read-only
+    case kRegisterA:
+      collect_flags(now);
+      ram_[kRegisterA] = value & 0x7f;  // UIP is read-only
+      periodic_anchor_ns_ = now;        // a new rate starts its period now
+      return;
     case kRegisterB: {
+      collect_flags(now);  // what happened under the old settings
       const bool was_set = ram_[kRegisterB] & kSet, now_set = value & kSet;
       if (!was_set && now_set) held_ = time;  // the clock stops
-      ram_[kRegisterB] = value;
+      // SET ends an update cycle in progress and clears UIE (data sheet, "SET").
+      ram_[kRegisterB] = now_set ? static_cast<uint8_t>(value & ~kUpdateEnable) : value;
       // The clock runs again from what the guest wrote while it was held.
-      if (was_set && !now_set) offset_seconds_ = static_cast<int64_t>(timegm(&held_)) - now_();
+      if (was_set && !now_set) offset_seconds_ = static_cast<int64_t>(timegm(&held_)) - floor_div(now, kNanosPerSecond);
+      update_line();  // an enable for a flag already set raises IRQF at once
       return;
     }
     case kRegisterC:
@@ -106,7 +260,7 @@ void CmosRtc::write_register(uint8_t index, uint8_t value) {
   }
   // A write with the clock running (no SET): the field takes effect at once
   // (timegm normalises an out-of-range field rather than failing on it).
-  offset_seconds_ = static_cast<int64_t>(timegm(&time)) - now_();
+  offset_seconds_ = static_cast<int64_t>(timegm(&time)) - floor_div(now, kNanosPerSecond);
 }
 
 }  // namespace ember

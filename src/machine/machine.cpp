@@ -330,6 +330,7 @@ Status Machine::add_devices(std::vector<std::pair<std::string, std::vector<uint8
        }) {
     if (auto inserted = pio_bus_.insert(base, length, *device); !inserted) return inserted.error();
   }
+  cmos_rtc_.start();
   if (config_.acpi_tables()) {
     if (auto inserted = pio_bus_.insert(AcpiPm::kBasePort, AcpiPm::kPortCount, acpi_pm_); !inserted) return inserted.error();
   }

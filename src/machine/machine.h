@@ -116,6 +116,7 @@ class Machine final : public MachineControl {
   IsaIrq          pit_irq_{pic_, 0, ioapic_, 2};   // ISA IRQ 0 is on IOAPIC pin 2 (MP table)
   IsaIrq          keyboard_irq_{pic_, 1, ioapic_, 1};
   IsaIrq          aux_irq_{pic_, 12, ioapic_, 12};
+  IsaIrq          rtc_irq_{pic_, CmosRtc::kIrq, ioapic_, CmosRtc::kIrq};
   NullConsoleOutput discarded_output_;  // the UART's, when the console is virtio
   Uart16550       uart_;
   Pit8254         pit_;
@@ -124,7 +125,7 @@ class Machine final : public MachineControl {
   I8042           i8042_{*this, keyboard_irq_, aux_irq_};
   AcpiPm          acpi_pm_{*this, monotonic_ns};  // on the bus only with ACPI tables
   PostCodePort    post_code_;
-  CmosRtc         cmos_rtc_;
+  CmosRtc         cmos_rtc_{rtc_irq_};
   BootTimer       boot_timer_;
   FwCfg           fw_cfg_{memory_};
   std::unique_ptr<PcTestdev> test_device_;  // with --test-device

@@ -41,7 +41,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   test::RecordingLine pit_line;
   Pit8254           pit{pit_line, clock};
   SystemControlPort port61{pit, clock};
-  CmosRtc           rtc{[] { return int64_t{1'700'000'000}; }};
+  test::RecordingLine rtc_line;
+  CmosRtc           rtc{rtc_line, [&now] { return int64_t{1'700'000'000} * 1'000'000'000 + static_cast<int64_t>(now) * 1000; }};
   Ioapic            ioapic{router, 1};
   NullConsoleOutput console;
   IoapicPin         uart_pin{ioapic, 4}, virtio_pin{ioapic, 16};

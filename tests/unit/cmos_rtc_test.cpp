@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "unit/interrupt_fakes.h"
+
 namespace ember {
 namespace {
 
@@ -27,8 +29,10 @@ class CmosRtcTest : public ::testing::Test {
     rtc_.write(Access{0, CmosRtc::kIndexPort, 0}, {&byte, 1});
   }
 
-  int64_t host_now_ = kWednesday;
-  CmosRtc rtc_{[this] { return host_now_; }};
+  int64_t             host_now_ = kWednesday;  // seconds
+  int64_t             sub_ns_ = 0;             // and nanoseconds into the second
+  test::RecordingLine irq_;
+  CmosRtc             rtc_{irq_, [this] { return host_now_ * 1'000'000'000 + sub_ns_; }};
 };
 
 TEST_F(CmosRtcTest, ReadsTheHostsUtcTimeInBcdAnd24HourModeAsFirmwareLeavesIt) {
@@ -48,13 +52,96 @@ TEST_F(CmosRtcTest, TheClockAdvancesWithTheHosts) {
   EXPECT_EQ(read(CmosRtc::kMinutes), 0x42);
 }
 
-// Linux's mach_get_cmos_time waits while UIP is set; it must never be.
-TEST_F(CmosRtcTest, NoUpdateIsEverInProgressAndTimeAndRamAreValid) {
+// UIP is set only in the last 244 us of each second, before the update, so
+// a reader waiting for it to clear (Linux's mc146818_avoid_UIP) never
+// waits longer; with SET the clock holds and never updates.
+TEST_F(CmosRtcTest, AnUpdateIsInProgressOnlyJustBeforeEachSecond) {
+  sub_ns_ = 999'755'000;
+  EXPECT_EQ(read(CmosRtc::kRegisterA) & 0x80, 0);
+  sub_ns_ = 999'757'000;
+  EXPECT_EQ(read(CmosRtc::kRegisterA) & 0x80, 0x80);
+  write(CmosRtc::kRegisterB, CmosRtc::kSet | CmosRtc::k24HourMode);
+  EXPECT_EQ(read(CmosRtc::kRegisterA) & 0x80, 0) << "SET stops updates";
+  write(CmosRtc::kRegisterB, CmosRtc::k24HourMode);
+  sub_ns_ = 0;
   EXPECT_EQ(read(CmosRtc::kRegisterA) & 0x80, 0);
   write(CmosRtc::kRegisterA, 0xff);
   EXPECT_EQ(read(CmosRtc::kRegisterA), 0x7f) << "UIP is read-only";
-  EXPECT_EQ(read(CmosRtc::kRegisterD), 0x80);
+  EXPECT_EQ(read(CmosRtc::kRegisterD), 0x80) << "VRT: valid RAM and time";
+}
+
+TEST_F(CmosRtcTest, FlagsOfDisabledInterruptsShowInRegisterCWithoutTheLine) {
   EXPECT_EQ(read(CmosRtc::kRegisterC), 0x00);
+  sub_ns_ = 4'000'000;  // 4 ms: several 1024 Hz periods
+  EXPECT_EQ(read(CmosRtc::kRegisterC), CmosRtc::kPeriodicFlag) << "PF, but no IRQF: PIE is off";
+  EXPECT_EQ(read(CmosRtc::kRegisterC), 0x00) << "reading C cleared it";
+  host_now_ += 1;
+  EXPECT_EQ(read(CmosRtc::kRegisterC) & CmosRtc::kUpdateFlag, CmosRtc::kUpdateFlag) << "a second boundary passed";
+  EXPECT_FALSE(irq_.level);
+}
+
+TEST_F(CmosRtcTest, UpdateEndedInterruptEverySecond) {
+  write(CmosRtc::kRegisterB, CmosRtc::kUpdateEnable | CmosRtc::k24HourMode);
+  rtc_.update_interrupts();
+  EXPECT_FALSE(irq_.level) << "no second has ended yet";
+  host_now_ += 1;
+  rtc_.update_interrupts();
+  EXPECT_TRUE(irq_.level);
+  // PF is set too: the default 1024 Hz rate runs with PIE off.
+  EXPECT_EQ(read(CmosRtc::kRegisterC), CmosRtc::kIrqFlag | CmosRtc::kUpdateFlag | CmosRtc::kPeriodicFlag);
+  EXPECT_FALSE(irq_.level) << "reading C lowers IRQ 8";
+  rtc_.update_interrupts();
+  EXPECT_FALSE(irq_.level) << "nothing new within the same second";
+  host_now_ += 1;
+  rtc_.update_interrupts();
+  EXPECT_EQ(irq_.rising_edges, 2);
+}
+
+TEST_F(CmosRtcTest, PeriodicInterruptAtRegisterAsRate) {
+  write(CmosRtc::kRegisterA, 0x20 | 15);  // 32.768 kHz base, rate 15: 2 Hz
+  write(CmosRtc::kRegisterB, CmosRtc::kPeriodicEnable | CmosRtc::k24HourMode);
+  sub_ns_ = 499'000'000;
+  rtc_.update_interrupts();
+  EXPECT_FALSE(irq_.level) << "half a second has not passed";
+  sub_ns_ = 500'000'000;
+  rtc_.update_interrupts();
+  EXPECT_TRUE(irq_.level);
+  EXPECT_EQ(read(CmosRtc::kRegisterC) & (CmosRtc::kIrqFlag | CmosRtc::kPeriodicFlag), CmosRtc::kIrqFlag | CmosRtc::kPeriodicFlag);
+  write(CmosRtc::kRegisterA, 0x20);  // rate 0: no periodic interrupt
+  sub_ns_ = 999'000'000;
+  rtc_.update_interrupts();
+  EXPECT_FALSE(irq_.level);
+}
+
+TEST_F(CmosRtcTest, AlarmMatchesWithDontCareBytes) {
+  // 09:41:57 now; alarm at hh:42:00 for any hour.
+  write(CmosRtc::kHoursAlarm, 0xc0);
+  write(CmosRtc::kMinutesAlarm, 0x42);
+  write(CmosRtc::kSecondsAlarm, 0x00);
+  write(CmosRtc::kRegisterB, CmosRtc::kAlarmEnable | CmosRtc::k24HourMode);
+  for (int second = 0; second < 2; ++second) {
+    host_now_ += 1;
+    rtc_.update_interrupts();
+    EXPECT_FALSE(irq_.level) << "09:41:5" << 8 + second;
+  }
+  host_now_ += 1;  // 09:42:00
+  rtc_.update_interrupts();
+  EXPECT_TRUE(irq_.level);
+  EXPECT_EQ(read(CmosRtc::kRegisterC) & CmosRtc::kAlarmFlag, CmosRtc::kAlarmFlag);
+}
+
+TEST_F(CmosRtcTest, EnablingAnInterruptWhoseFlagIsSetRaisesItAtOnce) {
+  host_now_ += 1;
+  write(CmosRtc::kRegisterB, CmosRtc::kUpdateEnable | CmosRtc::k24HourMode);
+  EXPECT_TRUE(irq_.level) << "UF was already set: IRQF = UF & UIE";
+}
+
+TEST_F(CmosRtcTest, TheNmiMaskBitIsKept) {
+  const uint8_t masked = 0x80 | CmosRtc::kSeconds;
+  rtc_.write(Access{0, CmosRtc::kIndexPort, 0}, {&masked, 1});
+  EXPECT_TRUE(rtc_.nmi_masked());
+  select(CmosRtc::kSeconds);
+  EXPECT_FALSE(rtc_.nmi_masked());
 }
 
 TEST_F(CmosRtcTest, BinaryAnd12HourModesFollowRegisterB) {
