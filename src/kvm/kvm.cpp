@@ -75,6 +75,11 @@ Result<int> Kvm::vcpu_mmap_size() const {
   return size;
 }
 
+int Kvm::coalesced_pio_ring_page() const {
+  if (check_extension(KVM_CAP_COALESCED_PIO) <= 0) return 0;
+  return check_extension(KVM_CAP_COALESCED_MMIO);
+}
+
 bool Kvm::supports_msr_exits() const {
   return check_extension(KVM_CAP_X86_USER_SPACE_MSR) > 0 && check_extension(KVM_CAP_X86_MSR_FILTER) > 0;
 }

@@ -28,6 +28,9 @@ class Kvm final {
   Result<int> vcpu_mmap_size() const;
   // KVM_CAP_X86_USER_SPACE_MSR and KVM_CAP_X86_MSR_FILTER: guest MSR accesses can be sent to ember.
   bool supports_msr_exits() const;
+  // The page offset of the coalesced I/O ring in a VCPU's kvm_run mapping
+  // when KVM coalesces port I/O (kvm/coalesced_pio.h); 0 when it cannot.
+  int  coalesced_pio_ring_page() const;
   // The highest VCPU count KVM accepts for one VM.
   int  max_vcpus() const;
   Result<std::vector<kvm_cpuid_entry2>> supported_cpuid() const;

@@ -44,6 +44,15 @@ Status Vm::remove_ioeventfd(uint64_t address, uint32_t length, uint64_t value, i
   return {};
 }
 
+Status Vm::coalesce_port_writes(uint16_t port, uint32_t length) {
+  kvm_coalesced_mmio_zone zone{};
+  zone.addr = port;
+  zone.size = length;
+  zone.pio = 1;
+  if (::ioctl(fd_.get(), KVM_REGISTER_COALESCED_MMIO, &zone) != 0) return ioctl_error("KVM_REGISTER_COALESCED_MMIO (port I/O)");
+  return {};
+}
+
 Status Vm::set_tss_address(uint64_t address) {
   if (::ioctl(fd_.get(), KVM_SET_TSS_ADDR, static_cast<unsigned long>(address)) != 0) return ioctl_error("KVM_SET_TSS_ADDR");
   return {};

@@ -39,6 +39,9 @@ class Vm final {
   Status add_ioeventfd(uint64_t address, uint32_t length, uint64_t value, int eventfd);
   // Undoes add_ioeventfd with the same arguments (KVM_IOEVENTFD_FLAG_DEASSIGN).
   Status remove_ioeventfd(uint64_t address, uint32_t length, uint64_t value, int eventfd);
+  // Makes guest writes to ports [port, port + length) coalesced: recorded in
+  // the ring of kvm/coalesced_pio.h instead of exiting.
+  Status coalesce_port_writes(uint16_t port, uint32_t length);
   int fd() const { return fd_.get(); }
 
  private:

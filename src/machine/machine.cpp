@@ -219,6 +219,12 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
   auto vm = kvm::Vm::create(*kvm);
   if (!vm) return vm.error();
   if (auto tss = vm->set_tss_address(kTssAddress); !tss) return tss.error();
+  // The RTC's index port: a write selects a register and nothing else, so
+  // KVM may record it without an exit (kvm/coalesced_pio.h).
+  const int coalesced_ring_page = kvm->coalesced_pio_ring_page();
+  if (coalesced_ring_page > 0) {
+    if (auto coalesced = vm->coalesce_port_writes(CmosRtc::kIndexPort, 1); !coalesced) return coalesced.error();
+  }
   // x2APIC and TSC-deadline need the guest's APIC MSRs in userspace; hosts
   // whose KVM cannot send them keep those features hidden (cpuid_profile).
   const bool msr_exits = kvm->supports_msr_exits();
@@ -237,6 +243,7 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
 
   std::unique_ptr<Machine> machine{
       new Machine(config, std::move(*memory), std::move(*kvm), std::move(*vm), std::move(*console))};
+  machine->coalesced_pio_ring_page_ = coalesced_ring_page;
   uint32_t slot = 0;
   for (const auto& region : machine->memory_.regions()) {
     if (auto mapped = machine->vm_.map_memory(slot++, region.guest_address, region.size, region.host); !mapped) {
@@ -471,6 +478,7 @@ Status Machine::create_vcpus(const boot::EntryPoint& entry, bool msr_exits) {
     auto runner = std::make_unique<VcpuRunner>(index, std::move(*vcpu), Buses{pio_bus_, mmio_bus_}, *this, halt_census_,
                                                stopping_, router_, ioapic_, tsc_khz, memory_);
     router_.attach({&runner->mailbox(), &runner->addressing(), runner.get()});
+    if (coalesced_pio_ring_page_ > 0) runner->use_coalesced_pio(coalesced_pio_, coalesced_pio_ring_page_);
     if (index == 0) {
       // The 8259's INT output drives the boot VCPU's LINT0.
       runner->connect_extint(pic_);

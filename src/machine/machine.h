@@ -140,6 +140,8 @@ class Machine final : public MachineControl {
   std::vector<std::unique_ptr<virtio::Transport>>    virtio_transports_;
   std::vector<virtio::PciTransport*>                 pci_transports_;  // those of virtio_transports_ on PCI
   Bus             pio_bus_{"port I/O"};
+  kvm::CoalescedPio coalesced_pio_;           // replayed by the VCPU threads on pio_bus_
+  int               coalesced_pio_ring_page_ = 0;  // 0: KVM does not coalesce port I/O
   Bus             mmio_bus_{"MMIO"};
 
   std::atomic<bool>                        stopping_{false};

@@ -118,6 +118,8 @@ void VcpuRunner::run(bool boot_vcpu, bool seccomp) {
     state->cr8 = lapic_.cr8();
     const auto result = vcpu_.run();
     lapic_.write_cr8(state->cr8);
+    // Coalesced writes happened before this exit: they go first.
+    if (coalesced_ring_ != nullptr) coalesced_->replay(*coalesced_ring_, buses_.pio, index_);
     if (!result) {
       control_.request_stop(Outcome{Outcome::Kind::HostError, 0, "VCPU " + std::to_string(index_) + ": " + result.error().message});
       break;

@@ -24,6 +24,7 @@
 #include "devices/pic8259.h"
 #include "irq/injection_mailbox.h"
 #include "irq/interrupt_router.h"
+#include "kvm/coalesced_pio.h"
 #include "kvm/vcpu.h"
 #include "memory/guest_memory.h"
 #include "machine/outcome.h"
@@ -55,6 +56,13 @@ class VcpuRunner final : public Kickable {
   // The 8259 pair whose INT output is wired to this VCPU's LINT0 (the boot
   // VCPU's, during assembly).
   void connect_extint(Pic8259Pair& pic) { extint_ = &pic; }
+
+  // The machine's coalesced port writes (kvm/coalesced_pio.h), replayed
+  // before each exit is handled; set during assembly when KVM has them.
+  void use_coalesced_pio(kvm::CoalescedPio& coalesced, int ring_page) {
+    coalesced_ = &coalesced;
+    coalesced_ring_ = vcpu_.coalesced_ring(ring_page);
+  }
 
   // KVM exits by kvm_run::exit_reason (the last slot counts larger reasons)
   // and KVM_RUN calls a kick interrupted. Read after the thread ended.
@@ -109,6 +117,8 @@ class VcpuRunner final : public Kickable {
   ApicAddressing   addressing_;
   Lapic            lapic_;
   Pic8259Pair*     extint_ = nullptr;
+  kvm::CoalescedPio*       coalesced_ = nullptr;
+  kvm_coalesced_mmio_ring* coalesced_ring_ = nullptr;
 
   // Owned by the VCPU thread.
   Activity                activity_ = Activity::WaitingForSipi;
