@@ -5,7 +5,7 @@
 
 namespace ember::kvm {
 
-void CoalescedPio::replay(kvm_coalesced_mmio_ring& ring, const Bus& pio, uint32_t vcpu) {
+void CoalescedPio::replay(Ring& ring, const Bus& pio, uint32_t vcpu) {
   const std::lock_guard lock{mutex_};
   // KVM writes an entry, then publishes it by advancing `last`; userspace
   // consumes from `first` and hands the slot back by advancing it
@@ -14,9 +14,9 @@ void CoalescedPio::replay(kvm_coalesced_mmio_ring& ring, const Bus& pio, uint32_
   uint32_t first = ring.first;
   if (last >= kEntries || first >= kEntries) return;  // never from a working KVM; nothing sane to replay
   while (first != last) {
-    const kvm_coalesced_mmio& entry = ring.coalesced_mmio[first];
-    if (entry.pio != 0 && entry.len >= 1 && entry.len <= sizeof entry.data) {
-      pio.write(entry.phys_addr, std::span<const uint8_t>{entry.data, entry.len}, vcpu);
+    const Entry& entry = ring.entries[first];
+    if (entry.pio != 0 && entry.length >= 1 && entry.length <= sizeof entry.data) {
+      pio.write(entry.address, std::span<const uint8_t>{entry.data, entry.length}, vcpu);
     }
     first = (first + 1) % kEntries;
     std::atomic_ref{ring.first}.store(first, std::memory_order_release);

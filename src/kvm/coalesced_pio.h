@@ -11,10 +11,14 @@
 //
 // The ring is one per VM; VCPU threads replay it under one mutex, so a
 // write is applied exactly once and in the order the guest made it.
+//
+// The page's layout is spelled out here rather than taken from <linux/kvm.h>:
+// its struct kvm_coalesced_mmio_ring declares the entries with
+// __DECLARE_FLEX_ARRAY, whose empty member is one byte in C++ and none in C,
+// which moves the array 8 bytes in a C++ build.
 #pragma once
 
-#include <linux/kvm.h>
-
+#include <cstddef>
 #include <cstdint>
 #include <mutex>
 
@@ -24,12 +28,23 @@ namespace ember::kvm {
 
 class CoalescedPio final {
  public:
-  // Replays every write in `ring` (any VCPU's view of it) on `pio`.
-  void replay(kvm_coalesced_mmio_ring& ring, const Bus& pio, uint32_t vcpu);
+  // The ring page as KVM writes it (include/uapi/linux/kvm.h, C layout).
+  struct Entry {
+    uint64_t address;  // the port, for port I/O
+    uint32_t length;
+    uint32_t pio;      // 1: port I/O, 0: MMIO
+    uint8_t  data[8];
+  };
+  struct Ring {
+    uint32_t first;  // userspace's: the next entry to replay
+    uint32_t last;   // KVM's: one past the newest entry
+    Entry    entries[1];  // kEntries of them, to the end of the page
+  };
+  static_assert(sizeof(Entry) == 24 && offsetof(Ring, entries) == 8);
+  static constexpr uint32_t kEntries = (4096 - offsetof(Ring, entries)) / sizeof(Entry);
 
-  // The ring's capacity in entries: what fits in the page after its header.
-  static constexpr uint32_t kEntries =
-      static_cast<uint32_t>((4096 - sizeof(kvm_coalesced_mmio_ring)) / sizeof(kvm_coalesced_mmio));
+  // Replays every write in `ring` (any VCPU's view of it) on `pio`.
+  void replay(Ring& ring, const Bus& pio, uint32_t vcpu);
 
  private:
   std::mutex mutex_;  // one replayer at a time

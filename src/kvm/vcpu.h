@@ -30,10 +30,10 @@ class Vcpu final {
   kvm_run* run_state() const { return run_; }
   // The coalesced I/O ring `page` pages into the kvm_run mapping, or
   // nullptr if the mapping is not that long.
-  kvm_coalesced_mmio_ring* coalesced_ring(int page) const {
+  void* coalesced_ring(int page) const {
     const size_t offset = static_cast<size_t>(page) * 4096;
     if (page <= 0 || offset + 4096 > run_size_) return nullptr;
-    return reinterpret_cast<kvm_coalesced_mmio_ring*>(reinterpret_cast<char*>(run_) + offset);
+    return reinterpret_cast<char*>(run_) + offset;
   }
   Result<RunResult> run();
 

@@ -61,7 +61,7 @@ class VcpuRunner final : public Kickable {
   // before each exit is handled; set during assembly when KVM has them.
   void use_coalesced_pio(kvm::CoalescedPio& coalesced, int ring_page) {
     coalesced_ = &coalesced;
-    coalesced_ring_ = vcpu_.coalesced_ring(ring_page);
+    coalesced_ring_ = static_cast<kvm::CoalescedPio::Ring*>(vcpu_.coalesced_ring(ring_page));
   }
 
   // KVM exits by kvm_run::exit_reason (the last slot counts larger reasons)
@@ -118,7 +118,7 @@ class VcpuRunner final : public Kickable {
   Lapic            lapic_;
   Pic8259Pair*     extint_ = nullptr;
   kvm::CoalescedPio*       coalesced_ = nullptr;
-  kvm_coalesced_mmio_ring* coalesced_ring_ = nullptr;
+  kvm::CoalescedPio::Ring* coalesced_ring_ = nullptr;
 
   // Owned by the VCPU thread.
   Activity                activity_ = Activity::WaitingForSipi;

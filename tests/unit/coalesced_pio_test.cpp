@@ -21,20 +21,27 @@ struct CoalescedPioTest : ::testing::Test {
   void SetUp() override { ASSERT_TRUE(bus.insert(0x70, 2, device).ok()); }
   // What KVM does for a coalesced write (virt/kvm/coalesced_mmio.c).
   void kvm_appends(uint16_t port, uint8_t value, uint32_t pio = 1) {
-    kvm_coalesced_mmio& entry = ring().coalesced_mmio[ring().last];
-    entry.phys_addr = port;
-    entry.len = 1;
+    CoalescedPio::Entry& entry = ring().entries[ring().last];
+    entry.address = port;
+    entry.length = 1;
     entry.pio = pio;
     entry.data[0] = value;
     ring().last = (ring().last + 1) % CoalescedPio::kEntries;
   }
-  kvm_coalesced_mmio_ring& ring() { return *reinterpret_cast<kvm_coalesced_mmio_ring*>(page.data()); }
+  CoalescedPio::Ring& ring() { return *reinterpret_cast<CoalescedPio::Ring*>(page.data()); }
 
   alignas(8) std::array<uint8_t, 4096> page{};
   WriteLog     device;
   Bus          bus{"port I/O"};
   CoalescedPio coalesced;
 };
+
+// The layout KVM writes, which <linux/kvm.h> gives differently in C++.
+TEST(CoalescedPioLayout, MatchesTheKernelsCLayout) {
+  EXPECT_EQ(offsetof(CoalescedPio::Ring, entries), 8u);
+  EXPECT_EQ(sizeof(CoalescedPio::Entry), 24u);
+  EXPECT_EQ(CoalescedPio::kEntries, (4096u - 8) / 24) << "KVM_COALESCED_MMIO_MAX";
+}
 
 TEST_F(CoalescedPioTest, WritesAreReplayedOnceInOrder) {
   kvm_appends(0x70, 0x0a);
