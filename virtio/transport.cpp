@@ -175,6 +175,7 @@ void Transport::reset_locked() {
     queue.live.reset();
   }
   status_ = 0;
+  needs_reset_.store(false, std::memory_order_release);
   device_features_select_ = driver_features_select_ = 0;
   driver_features_ = 0;
   queue_select_ = 0;
@@ -184,7 +185,11 @@ void Transport::reset_locked() {
 
 void Transport::set_needs_reset_locked(std::string_view why) {
   EMBER_GUEST_WARNING(std::string(name()) + ": device needs reset: " + std::string(why));
-  for (auto& queue : queues_) queue.live.reset();
+  // Every queue stops being served. Their rings stay: another queue's
+  // worker may be using its ring right now, holding only its own processing
+  // mutex, and this thread may not take that one (the lock order puts it
+  // first). Rings end only in reset_locked, with every worker paused.
+  needs_reset_.store(true, std::memory_order_release);
   status_ |= kNeedsReset;
   // §2.1.2: tell the driver with a configuration change notification.
   if ((status_ & kDriverOk) != 0) signal_config_change_locked();
@@ -265,7 +270,7 @@ void Transport::serve_receive(uint16_t index) {
   std::lock_guard processing{worker_of_[index]->processing};
   Queue& queue = queues_[index];
   queue.waiting_for_host = false;
-  if (!queue.live) return;  // not started, or reset
+  if (!queue.live || needs_reset_.load(std::memory_order_acquire)) return;  // not started, reset or broken
   LentBuffers buffers{*queue.live};
   const ReceiveWait wait = device_.receive(index, buffers);
   std::lock_guard lock{mutex_};
@@ -285,6 +290,8 @@ bool Transport::serve(uint16_t index) {
   uint32_t served = 0;
   bool more = false;
   for (;;) {
+    // Another queue may have broken the device meanwhile.
+    if (needs_reset_.load(std::memory_order_acquire)) return false;
     auto next = ring.pop();
     if (!next) {
       std::lock_guard lock{mutex_};

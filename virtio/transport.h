@@ -18,6 +18,7 @@
 // the device acknowledged is lost and nothing runs on a dead queue.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -94,6 +95,9 @@ class Transport {
   uint64_t   driver_features_ = 0;
   uint32_t   queue_select_ = 0;
   std::vector<Queue> queues_;
+  // NEEDS_RESET is set: no queue is served until the driver resets the
+  // device. Read by workers without mutex_.
+  std::atomic<bool> needs_reset_{false};
 
  private:
   class LentBuffers;

@@ -268,6 +268,40 @@ TEST_F(MmioTransportTest, IndependentQueuesAreServedAtOnceAndResetWaitsForAll) {
   EXPECT_EQ(second.used_index(), 1);
 }
 
+// Issue 17, bug 1: one queue breaking the device while another queue's
+// worker is inside a request. The other queue's ring must outlive that
+// request (its worker holds only its own processing mutex), the request
+// completes, and nothing more is served on any queue until a reset.
+TEST_F(MmioTransportTest, AQueueBreakingWhileAnotherIsInFlightStopsBothSafely) {
+  EchoDevice device;
+  device.independent = true;
+  test::RecordingLine line;
+  MmioTransport transport{memory_, device, line};
+  testing::MmioRegisters registers{transport};
+  FakeDriver first{memory_, 8, 0x10000}, second{memory_, 8, 0x40000};
+  registers.negotiate(kFeatureVersion1);
+  registers.set_up_queue(0, first.layout());
+  registers.set_up_queue(1, second.layout());
+  registers.write32(0x070, 1 | 2 | 8 | 4);
+  device.set_hold(true);
+  second.set_descriptor(0, kBuffer + 0x1000, 4, kWrite);
+  second.set_descriptor(1, kBuffer + 0x2000, 4, kWrite);
+  second.make_available(0);
+  second.make_available(1);
+  registers.write32(0x050, 1);
+  ASSERT_TRUE(device.wait_started(1)) << "queue 1's first request is in flight";
+  first.set_descriptor(0, kBuffer, 4, kWrite | 1, 0);  // a self-loop
+  first.make_available(0);
+  registers.write32(0x050, 0);
+  ASSERT_TRUE(wait_for([&] { return (registers.read32(0x070) & 64) != 0; })) << "NEEDS_RESET";
+  device.set_hold(false);
+  EXPECT_TRUE(wait_for([&] { return second.used_index() == 1; })) << "the request in flight completes";
+  EXPECT_FALSE(wait_for([&] { return second.used_index() > 1; }, 200ms)) << "nothing more is served before a reset";
+  EXPECT_EQ(device.handled, 1);
+  registers.write32(0x070, 0);
+  EXPECT_EQ(registers.read32(0x070), 0u);
+}
+
 TEST_F(MmioTransportTest, QueuesOfOneWorkerAreServedOneRequestAtATime) {
   negotiate(kFeatureVersion1);
   set_up_queue(0, driver_.layout());

@@ -58,9 +58,10 @@ class MmioRegisters {
 };
 
 // Polls `done` for up to 5 s: the transport's worker serves asynchronously.
-inline bool wait_for(const std::function<bool()>& done) {
+inline bool wait_for(const std::function<bool()>& done,
+                     std::chrono::milliseconds patience = std::chrono::milliseconds{5000}) {
   using namespace std::chrono_literals;
-  for (auto until = std::chrono::steady_clock::now() + 5s; std::chrono::steady_clock::now() < until;) {
+  for (auto until = std::chrono::steady_clock::now() + patience; std::chrono::steady_clock::now() < until;) {
     if (done()) return true;
     std::this_thread::sleep_for(1ms);
   }
