@@ -11,7 +11,8 @@
 # through its PVH entry), and builds an initramfs of busybox, images/stock/init
 # and the modules that kernel needs for virtio-mmio, virtio-pci, virtio-blk
 # and ext4. The last line of output is the directory holding vmlinuz,
-# vmlinux and initramfs.cpio.gz.
+# vmlinux and initramfs.cpio.gz (one per kernel version and initramfs
+# content).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 fail() { echo "build-stock-guest: $*" >&2; exit 1; }
@@ -60,19 +61,24 @@ if [[ ! -f $kernel_dir/vmlinux ]]; then
   mv "$staging" "$kernel_dir/vmlinux"
 fi
 
+# One directory per initramfs content, so checkouts with different inits
+# sharing this cache never see each other's.
 key=$( { cat "$root/images/stock/init" "$0" "$root/scripts/lib/debian-kernel.sh"; sha256sum "$busybox"; echo "${module_order[*]}"; } | sha256sum | cut -c1-16)
-initramfs="$kernel_dir/initramfs-$key.cpio.gz"
-if [[ ! -f $initramfs ]]; then
+guest_dir="$kernel_dir/guest-$key"
+if [[ ! -f $guest_dir/initramfs.cpio.gz ]]; then
   work=$(mktemp -d)
   mkdir -p "$work/bin" "$work/lib/modules"
   cp "$busybox" "$work/bin/busybox"
   install -m 0755 "$root/images/stock/init" "$work/init"
   for name in "${module_order[@]}"; do module_contents "$name" > "$work/lib/modules/$name.ko"; done
   printf '%s\n' "${module_order[@]}" > "$work/modules"
-  staging=$(mktemp "$kernel_dir/.initramfs.XXXXXX")
-  (cd "$work" && find . | cpio -o -H newc --quiet | gzip -1) > "$staging"
-  mv "$staging" "$initramfs"
+  staging=$(mktemp -d "$kernel_dir/.guest.XXXXXX")
+  (cd "$work" && find . | cpio -o -H newc --quiet | gzip -1) > "$staging/initramfs.cpio.gz"
+  ln -s ../vmlinuz "$staging/vmlinuz"
+  ln -s ../vmlinux "$staging/vmlinux"
+  chmod 0755 "$staging"
   rm -rf "$work"
+  mv -T "$staging" "$guest_dir" 2>/dev/null || rm -rf "$staging"  # another run got there first
+  staging=
 fi
-ln -sfn "$(basename "$initramfs")" "$kernel_dir/initramfs.cpio.gz"
-echo "$kernel_dir"
+echo "$guest_dir"

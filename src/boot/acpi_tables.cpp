@@ -145,7 +145,8 @@ Bytes fadt(uint64_t facs_address, uint64_t dsdt_address) {
   put_io_gas(body, 116 - 36, I8042::kCommandPort, 1);
   at(128, I8042::kPulseResetLine, 1);
   at(131, 5, 1);  // FADT minor version: ACPI 6.5
-  at(132, facs_address, 8);
+  // X_FIRMWARE_CTRL stays 0: the FACS is below 4 GiB, and with both set
+  // an OS may take it twice (Table 5.9 has one or the other).
   at(140, dsdt_address, 8);
   put_io_gas(body, 148 - 36, AcpiPm::kEventBlock, AcpiPm::kEventBlockLength);
   put_io_gas(body, 172 - 36, AcpiPm::kControlBlock, AcpiPm::kControlBlockLength);

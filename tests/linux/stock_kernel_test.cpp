@@ -95,6 +95,8 @@ TEST_P(StockKernel, FindsEveryCpuItsDiskAndTheClockThenPowersOff) {
   EXPECT_EQ(result.exit_code, 0) << "a power-off through ACPI S5 is status 0\n" << context;
   EXPECT_EQ(stock_line(result.out, "cpus online "), "0-" + std::to_string(param.cpus - 1)) << context;
   EXPECT_EQ(stock_line(result.out, "disk marker "), kMarker) << context;
+  EXPECT_EQ(stock_line(result.out, "acpi complaints "), "0") << "the kernel's ACPI code found fault with ember's tables\n"
+                                                             << context;
 
   // Neither driver gave up on its device. The probe times are
   // bench/stock_probe_times.sh's to measure, not a test's.
