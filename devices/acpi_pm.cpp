@@ -16,8 +16,12 @@ constexpr uint16_t kSleepEnable = 1u << 13;
 AcpiPm::AcpiPm(MachineControl& control, std::function<uint64_t()> now_ns) : control_{control}, now_ns_{std::move(now_ns)} {}
 
 void AcpiPm::read(const Access& access, std::span<uint8_t> data) {
+  // The PM timer's four bytes come from one clock reading, so a 32-bit read
+  // is one moment, never a mix of two around a carry (which would make the
+  // count run backwards and Linux drop the timer).
+  const auto ticks = static_cast<uint32_t>(static_cast<unsigned __int128>(now_ns_()) * kTimerHz / 1'000'000'000u);
   const std::lock_guard lock{mutex_};
-  for (size_t i = 0; i < data.size(); ++i) data[i] = register_byte(access.offset + i);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = register_byte(access.offset + i, ticks);
 }
 
 void AcpiPm::write(const Access& access, std::span<const uint8_t> data) {
@@ -33,7 +37,7 @@ void AcpiPm::write(const Access& access, std::span<const uint8_t> data) {
   if (control_touched) control_written();
 }
 
-uint8_t AcpiPm::register_byte(uint64_t offset) const {
+uint8_t AcpiPm::register_byte(uint64_t offset, uint32_t timer_ticks) const {
   switch (offset) {
     case 0:
     case 1: return 0;  // PM1 status: no event ever happens
@@ -44,12 +48,11 @@ uint8_t AcpiPm::register_byte(uint64_t offset) const {
       const uint16_t value = static_cast<uint16_t>((control_bits_ & ~kSleepEnable) | kSciEnabled);
       return static_cast<uint8_t>(value >> (8 * (offset - 4)));
     }
-    default: {
-      // The PM timer counts at 3.579545 MHz from the host's monotonic clock;
-      // all 32 bits (the FADT sets TMR_VAL_EXT).
-      const auto ticks = static_cast<uint32_t>(static_cast<unsigned __int128>(now_ns_()) * kTimerHz / 1'000'000'000u);
-      return static_cast<uint8_t>(ticks >> (8 * (offset - 8)));
-    }
+    case 8:
+    case 9:
+    case 10:
+    case 11: return static_cast<uint8_t>(timer_ticks >> (8 * (offset - 8)));  // all 32 bits: the FADT sets TMR_VAL_EXT
+    default: return 0;  // the gap at 6-7, and bytes of an access that runs past the block
   }
 }
 

@@ -40,7 +40,7 @@ class AcpiPm final : public Device {
   void write(const Access& access, std::span<const uint8_t> data) override;
 
  private:
-  uint8_t register_byte(uint64_t offset) const;
+  uint8_t register_byte(uint64_t offset, uint32_t timer_ticks) const;
   void    write_byte(uint64_t offset, uint8_t value);
   void    control_written();
 

@@ -25,7 +25,9 @@ CmosRtc::CmosRtc(InterruptLine& irq8, std::function<int64_t()> now_ns) : irq8_{i
   flags_checked_ns_ = periodic_anchor_ns_ = now_();
 }
 
-CmosRtc::~CmosRtc() {
+CmosRtc::~CmosRtc() { stop(); }
+
+void CmosRtc::stop() {
   {
     const std::lock_guard lock{mutex_};
     stopping_ = true;
@@ -48,13 +50,18 @@ bool CmosRtc::nmi_masked() const {
 }
 
 void CmosRtc::read(const Access& access, std::span<uint8_t> data) {
-  const std::lock_guard lock{mutex_};
-  const int64_t now = now_();
-  for (size_t i = 0; i < data.size(); ++i) {
-    const uint64_t port = access.offset + i;
-    // The index port is write-only; it reads as an undriven bus.
-    data[i] = port == 1 ? read_register(index_, now) : 0xff;
+  bool flags_cleared = false;
+  {
+    const std::lock_guard lock{mutex_};
+    const int64_t now = now_();
+    for (size_t i = 0; i < data.size(); ++i) {
+      const uint64_t port = access.offset + i;
+      // The index port is write-only; it reads as an undriven bus.
+      data[i] = port == 1 ? read_register(index_, now) : 0xff;
+      flags_cleared |= port == 1 && index_ == kRegisterC;
+    }
   }
+  if (flags_cleared) changed_.notify_all();  // the thread's deadlines may be back
 }
 
 void CmosRtc::write(const Access& access, std::span<const uint8_t> data) {
@@ -106,6 +113,11 @@ bool CmosRtc::alarm_matches(const std::tm& time) const {
 }
 
 void CmosRtc::collect_flags(int64_t now) {
+  // The host's wall clock stepped back (an NTP or manual step): time is
+  // counted again from now, so the interrupts resume at the next period and
+  // second instead of waiting out the step.
+  if (now < flags_checked_ns_) flags_checked_ns_ = now;
+  if (now < periodic_anchor_ns_) periodic_anchor_ns_ = now;
   const int64_t since = std::max(flags_checked_ns_, periodic_anchor_ns_);
   if (const int64_t period = period_ns(); period != 0 && now > since &&
       floor_div(now - periodic_anchor_ns_, period) > floor_div(since - periodic_anchor_ns_, period)) {
@@ -138,12 +150,17 @@ void CmosRtc::update_line() {
 }
 
 std::optional<int64_t> CmosRtc::next_deadline(int64_t now) const {
+  // A flag already set changes nothing until the guest reads register C
+  // (which wakes this thread): no deadline for it, so a guest that stopped
+  // reading C does not keep the thread waking 8192 times a second.
   std::optional<int64_t> next;
   const uint8_t b = ram_[kRegisterB];
-  if (const int64_t period = period_ns(); (b & kPeriodicEnable) && period != 0) {
+  if (const int64_t period = period_ns(); (b & kPeriodicEnable) && period != 0 && !(flags_ & kPeriodicFlag)) {
     next = periodic_anchor_ns_ + (floor_div(now - periodic_anchor_ns_, period) + 1) * period;
   }
-  if ((b & (kAlarmEnable | kUpdateEnable)) && !(b & kSet)) {
+  const bool update_pending = (b & kUpdateEnable) && !(flags_ & kUpdateFlag);
+  const bool alarm_pending = (b & kAlarmEnable) && !(flags_ & kAlarmFlag);
+  if ((update_pending || alarm_pending) && !(b & kSet)) {
     const int64_t boundary = (floor_div(now, kNanosPerSecond) + 1) * kNanosPerSecond;
     next = next ? std::min(*next, boundary) : boundary;
   }

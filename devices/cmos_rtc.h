@@ -71,6 +71,8 @@ class CmosRtc final : public Device {
   // Starts the interrupt thread (the machine does; unit tests call
   // update_interrupts() instead).
   void start();
+  // Stops and joins the thread; idempotent (the destructor calls it too).
+  void stop();
   // Raises what became due by now; the thread calls it at each deadline.
   void update_interrupts();
   bool nmi_masked() const;

@@ -445,7 +445,8 @@ bool Lapic::write_apic_base(uint64_t value) {
   const bool entering_x2apic = extended && !x2apic_;
   apic_base_ = (value & ~kApicBaseBsp) | (apic_base_ & kApicBaseBsp);  // the BSP flag is read-only
   x2apic_ = extended;
-  // A globally disabled APIC comes back in its power-up state (SDM 11.4.3),
+  // A globally disabled APIC comes back in its power-up state (SDM 11.4.3;
+  // for the boot CPU, the virtual-wire LINT0/LINT1 of reset()),
   // its xAPIC ID the initial one again; x2APIC mode always reads the
   // initial APIC ID, whatever software wrote to the xAPIC ID (SDM 11.12.5.1).
   if (disabling) reset();

@@ -31,13 +31,15 @@ Pit8254::Pit8254(InterruptLine& irq0, Clock clock) : irq0_{irq0}, clock_{std::mo
   thread_ = std::thread{[this] { irq0_thread(); }};
 }
 
-Pit8254::~Pit8254() {
+Pit8254::~Pit8254() { stop(); }
+
+void Pit8254::stop() {
   {
     std::lock_guard lock{mutex_};
     stopping_ = true;
   }
   changed_.notify_all();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 uint64_t Pit8254::ticks(const Channel& channel, uint64_t now) const {

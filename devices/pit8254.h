@@ -32,6 +32,8 @@ class Pit8254 final : public Device {
 
   Pit8254(InterruptLine& irq0, Clock clock);
   ~Pit8254() override;
+  // Stops and joins the IRQ 0 thread; idempotent (the destructor calls it too).
+  void stop();
   Pit8254(const Pit8254&) = delete;
   Pit8254& operator=(const Pit8254&) = delete;
 

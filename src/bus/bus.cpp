@@ -57,18 +57,20 @@ bool Bus::write(uint64_t address, std::span<const uint8_t> data, uint32_t vcpu) 
 }
 
 void Bus::report_unmapped_write(uint64_t address, size_t size, uint32_t vcpu) const {
-  const std::string message = "VCPU " + std::to_string(vcpu) + " wrote " + std::to_string(size) + " bytes to unmapped " +
-                              name_ + " address " + hex(address) + "; dropped";
+  auto message = [&] {
+    return "VCPU " + std::to_string(vcpu) + " wrote " + std::to_string(size) + " bytes to unmapped " + name_ + " address " +
+           hex(address) + "; dropped";
+  };
   {
     const std::lock_guard lock{reported_mutex_};
     if (reported_.contains(address)) return;
     if (reported_.size() < kMaxReportedAddresses) {
       reported_.insert(address);
-      log::warning(message + " (later writes there are dropped silently)");
+      log::warning(message() + " (later writes there are dropped silently)");
       return;
     }
   }
-  EMBER_GUEST_WARNING(message);
+  EMBER_GUEST_WARNING(message());
 }
 
 }  // namespace ember

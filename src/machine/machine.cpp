@@ -287,7 +287,12 @@ Machine::Machine(const MachineConfig& config, GuestMemory memory, kvm::Kvm kvm, 
       pit_{pit_irq_, monotonic_ns},
       exit_port_{*this, config.exit_device} {}
 
-Machine::~Machine() = default;
+Machine::~Machine() {
+  // The timer threads raise interrupts through the router into the VCPUs'
+  // mailboxes: they stop before the runners (declared after them) go.
+  cmos_rtc_.stop();
+  pit_.stop();
+}
 
 Status Machine::add_devices(std::vector<std::pair<std::string, std::vector<uint8_t>>> fw_cfg_files,
                             std::vector<virtio::DiskImage> disks, std::vector<virtio::Tap> taps,
@@ -478,7 +483,10 @@ Status Machine::create_vcpus(const boot::EntryPoint& entry, bool msr_exits) {
     auto runner = std::make_unique<VcpuRunner>(index, std::move(*vcpu), Buses{pio_bus_, mmio_bus_}, *this, halt_census_,
                                                stopping_, router_, ioapic_, tsc_khz, memory_);
     router_.attach({&runner->mailbox(), &runner->addressing(), runner.get()});
-    if (coalesced_pio_ring_page_ > 0) runner->use_coalesced_pio(coalesced_pio_, coalesced_pio_ring_page_);
+    if (coalesced_pio_ring_page_ > 0 && !runner->use_coalesced_pio(coalesced_pio_, coalesced_pio_ring_page_)) {
+      return Error{"KVM offers coalesced port I/O at page " + std::to_string(coalesced_pio_ring_page_) +
+                   " of the VCPU mapping, which is shorter than that"};
+    }
     if (index == 0) {
       // The 8259's INT output drives the boot VCPU's LINT0.
       runner->connect_extint(pic_);
@@ -517,7 +525,7 @@ void Machine::request_stop(Outcome outcome) {
 Outcome Machine::run(std::optional<std::chrono::milliseconds> timeout) {
   install_kick_handler();
   if (config_.seccomp) {
-    // Every thread that exists (the PIT's, the caller's) and every later one.
+    // Every thread that exists (the PIT's, the RTC's, the caller's) and every later one.
     if (auto filtered = install_process_filter(config_.vsock.has_value()); !filtered) return Outcome{Outcome::Kind::HostError, 0, filtered.error().message};
   }
   console_->start();
@@ -577,6 +585,9 @@ void Machine::stop_devices() {
   // destructor, so this is what makes SIGTERM lose nothing (TESTING.md).
   virtio_transports_.clear();
   virtio_devices_.clear();
+  // The RTC's interrupt thread sends through the router into the VCPUs'
+  // mailboxes, which end with the runners.
+  cmos_rtc_.stop();
 }
 
 Machine::Statistics Machine::statistics() const {

@@ -59,9 +59,11 @@ class VcpuRunner final : public Kickable {
 
   // The machine's coalesced port writes (kvm/coalesced_pio.h), replayed
   // before each exit is handled; set during assembly when KVM has them.
-  void use_coalesced_pio(kvm::CoalescedPio& coalesced, int ring_page) {
+  // False if this VCPU's kvm_run mapping does not reach the ring.
+  [[nodiscard]] bool use_coalesced_pio(kvm::CoalescedPio& coalesced, int ring_page) {
     coalesced_ = &coalesced;
     coalesced_ring_ = static_cast<kvm::CoalescedPio::Ring*>(vcpu_.coalesced_ring(ring_page));
+    return coalesced_ring_ != nullptr;
   }
 
   // KVM exits by kvm_run::exit_reason (the last slot counts larger reasons)

@@ -10,7 +10,9 @@
 #include <memory>
 #include <optional>
 
+#include "devices/acpi_pm.h"
 #include "devices/cmos_rtc.h"
+#include "devices/i8042.h"
 #include "devices/console_output.h"
 #include "devices/ioapic.h"
 #include "devices/lapic.h"
@@ -44,6 +46,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   test::RecordingLine rtc_line;
   CmosRtc           rtc{rtc_line, [&now] { return int64_t{1'700'000'000} * 1'000'000'000 + static_cast<int64_t>(now) * 1000; }};
   Ioapic            ioapic{router, 1};
+  test::RecordingControl control;
+  AcpiPm            acpi_pm{control, [&now] { return now; }};
+  test::RecordingLine keyboard_line, aux_line;
+  I8042             i8042{control, keyboard_line, aux_line};
   NullConsoleOutput console;
   IoapicPin         uart_pin{ioapic, 4}, virtio_pin{ioapic, 16};
   Uart16550         uart{console, uart_pin};
@@ -67,7 +73,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   });
 
   for (size_t at = 0; at + 12 <= size; at += 12) {
-    const uint8_t which = (data[at] & 0x7f) % 10;
+    const uint8_t which = (data[at] & 0x7f) % 12;
     const bool write = (data[at] & 0x80) != 0;
     static constexpr size_t kWidths[] = {1, 2, 4, 8};
     const size_t width = kWidths[data[at + 1] & 3];
@@ -130,6 +136,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const uint64_t rtc_offset = offset % uint64_t{CmosRtc::kPortCount};
         const Access   rtc_access{rtc_offset, CmosRtc::kIndexPort + rtc_offset, 0};
         write ? rtc.write(rtc_access, bytes) : rtc.read(rtc_access, bytes);
+        rtc.update_interrupts();
+        break;
+      }
+      case 10: {  // ACPI PM registers, including accesses that run past their end
+        const uint64_t pm_offset = offset % uint64_t{AcpiPm::kPortCount};
+        const Access   pm_access{pm_offset, AcpiPm::kBasePort + pm_offset, 0};
+        write ? acpi_pm.write(pm_access, bytes) : acpi_pm.read(pm_access, bytes);
+        break;
+      }
+      case 11: {
+        const Access i8042_access{0, (offset & 1) ? I8042::kCommandPort : I8042::kDataPort, 0};
+        write ? i8042.write(i8042_access, bytes) : i8042.read(i8042_access, bytes);
         break;
       }
     }

@@ -54,6 +54,28 @@ TEST_F(AcpiPmTest, PmTimerCountsAt3579545HzIn32Bits) {
   EXPECT_EQ(read(AcpiPm::kTimerBlock, 4), static_cast<uint32_t>(7'159'090'000ull));
 }
 
+// One 32-bit read is one moment: with a clock that moves between calls,
+// the four bytes still come from a single reading.
+TEST_F(AcpiPmTest, A32BitTimerReadIsOneReading) {
+  int calls = 0;
+  AcpiPm moving{control, [&] { return (++calls) * 1'000'000'000ull + 999'999'000ull; }};
+  std::array<uint8_t, 4> bytes{};
+  moving.read(Access{8, AcpiPm::kTimerBlock, 0}, bytes);
+  EXPECT_EQ(calls, 1);
+  const uint32_t value = bytes[0] | bytes[1] << 8 | bytes[2] << 16 | static_cast<uint32_t>(bytes[3]) << 24;
+  EXPECT_EQ(value, static_cast<uint32_t>(1'999'999'000ull * AcpiPm::kTimerHz / 1'000'000'000u));
+}
+
+TEST_F(AcpiPmTest, AccessesPastTheBlocksReadAsZero) {
+  std::array<uint8_t, 8> bytes{};
+  bytes.fill(0xee);
+  pm.read(Access{6, AcpiPm::kBasePort + 6, 0}, std::span{bytes}.first(2));
+  EXPECT_EQ(bytes[0] | bytes[1], 0) << "the gap between control and timer";
+  bytes.fill(0xee);
+  pm.read(Access{10, AcpiPm::kBasePort + 10, 0}, bytes);  // an 8-byte read from the timer's third byte
+  for (size_t i = 2; i < bytes.size(); ++i) EXPECT_EQ(bytes[i], 0) << "byte " << i << " is past the end";
+}
+
 TEST_F(AcpiPmTest, EnableRegisterKeepsWhatTheOsWritesAndStatusStaysClear) {
   write16(AcpiPm::kEventBlock + 2, 0x0121);
   EXPECT_EQ(read(AcpiPm::kEventBlock + 2, 2), 0x0121u);

@@ -136,6 +136,17 @@ TEST_F(CmosRtcTest, EnablingAnInterruptWhoseFlagIsSetRaisesItAtOnce) {
   EXPECT_TRUE(irq_.level) << "UF was already set: IRQF = UF & UIE";
 }
 
+// An NTP step backwards must not silence IRQ 8 for the length of the step.
+TEST_F(CmosRtcTest, AHostClockSteppingBackDoesNotStopTheInterrupts) {
+  write(CmosRtc::kRegisterB, CmosRtc::kUpdateEnable | CmosRtc::k24HourMode);
+  host_now_ -= 3600;
+  rtc_.update_interrupts();
+  EXPECT_FALSE(irq_.level);
+  host_now_ += 1;
+  rtc_.update_interrupts();
+  EXPECT_TRUE(irq_.level) << "the next second after the step raises it";
+}
+
 TEST_F(CmosRtcTest, TheNmiMaskBitIsKept) {
   const uint8_t masked = 0x80 | CmosRtc::kSeconds;
   rtc_.write(Access{0, CmosRtc::kIndexPort, 0}, {&masked, 1});
