@@ -107,7 +107,7 @@ Bytes madt(const MachineDescription& machine) {
   // Interrupt Source Overrides (5.2.12.5): ISA IRQ 0 is on pin 2, as on a
   // PC; the SCI is level-triggered, active high (flags: polarity 01,
   // trigger 11), the same as QEMU's.
-  entry({2, 10, 0, 0, 2, 0, 0, 0, 0, 0});
+  entry({2, 10, 0, 0, kIsaIrq0Pin, 0, 0, 0, 0, 0});
   entry({2, 10, 0, AcpiPm::kSciIrq, AcpiPm::kSciIrq, 0, 0, 0, 0x0d, 0});
   entry({4, 6, 0xff, 0, 0, 1});  // Local APIC NMI (5.2.12.7): every CPU, LINT1
   return table("APIC", 5, body);

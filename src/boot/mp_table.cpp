@@ -1,5 +1,6 @@
 #include "boot/mp_table.h"
 
+#include "boot/machine_description.h"
 #include "virtio/mmio_slots.h"
 
 #include <cstring>
@@ -100,7 +101,7 @@ Status write_mp_table(const GuestMemory& memory, uint32_t cpus, uint8_t ioapic_i
   append(table, IoapicEntry{2, ioapic_id, 0x11, 1, static_cast<uint32_t>(Ioapic::kMmioBase)});
   entries += 2;
   for (uint8_t irq = 0; irq < 16; ++irq, ++entries) {
-    append(table, InterruptEntry{3, kIntTypeInt, 0, 0, irq, ioapic_id, static_cast<uint8_t>(irq == 0 ? 2 : irq)});
+    append(table, InterruptEntry{3, kIntTypeInt, 0, 0, irq, ioapic_id, ioapic_pin_of_isa_irq(irq)});
   }
   // Pins 16-23 carry virtio-mmio interrupts (virtio/mmio_slots.h): level,
   // active high (MP spec 1.4 Table 4-10: PO = 01, EL = 11). Linux takes the

@@ -113,10 +113,10 @@ class Machine final : public MachineControl {
   Ioapic          ioapic_;  // its ID follows the CPUs' APIC IDs (MP table)
   Pic8259Pair     pic_;
   IsaIrq          uart_irq_{pic_, boot::kCom1Irq, ioapic_, boot::kCom1Irq};
-  IsaIrq          pit_irq_{pic_, 0, ioapic_, 2};   // ISA IRQ 0 is on IOAPIC pin 2 (MP table)
-  IsaIrq          keyboard_irq_{pic_, 1, ioapic_, 1};
-  IsaIrq          aux_irq_{pic_, 12, ioapic_, 12};
-  IsaIrq          rtc_irq_{pic_, CmosRtc::kIrq, ioapic_, CmosRtc::kIrq};
+  IsaIrq          pit_irq_{pic_, 0, ioapic_, boot::kIsaIrq0Pin};
+  IsaIrq          keyboard_irq_{pic_, 1, ioapic_, boot::ioapic_pin_of_isa_irq(1)};
+  IsaIrq          aux_irq_{pic_, 12, ioapic_, boot::ioapic_pin_of_isa_irq(12)};
+  IsaIrq          rtc_irq_{pic_, CmosRtc::kIrq, ioapic_, boot::ioapic_pin_of_isa_irq(CmosRtc::kIrq)};
   NullConsoleOutput discarded_output_;  // the UART's, when the console is virtio
   Uart16550       uart_;
   Pit8254         pit_;
