@@ -102,7 +102,10 @@ void FdConsoleOutput::write(std::span<const uint8_t> bytes) {
   Shared& s = *shared_;
   while (!bytes.empty()) {
     s.room.wait(lock, [&s] { return s.size < s.ring.size() || s.released; });
-    if (s.released) {
+    // Once the machine stops, a writer never waits: what fits is still
+    // queued (a guest's last line as it is stopped reaches the console),
+    // only what would have to wait for room is dropped.
+    if (s.released && s.size == s.ring.size()) {
       s.dropped_at_stop += bytes.size();
       return;
     }

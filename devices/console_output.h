@@ -20,13 +20,13 @@ class ConsoleOutput {
   // Before the first write, once ember has dropped its privileges (a
   // thread started earlier would keep them): starts what writes.
   virtual void start() {}
-  // The machine is stopping: writers waiting for room return at once, and
-  // what they and later writers hold is dropped (and counted).
+  // The machine is stopping: writers never wait for room again. What fits
+  // is queued; what would have had to wait is dropped (and counted).
   virtual void release() {}
   // What never reached the console, by cause.
   struct Unwritten {
     uint64_t unread = 0;     // queued when the reader stopped taking it
-    uint64_t after_stop = 0; // written by the guest while the machine stopped
+    uint64_t after_stop = 0; // written by the guest while the machine stopped, with no room left
     uint64_t failed = 0;     // lost to write errors (closed pipe, full disk)
     uint64_t total() const { return unread + after_stop + failed; }
   };

@@ -562,7 +562,7 @@ Outcome Machine::run(std::optional<std::chrono::milliseconds> timeout) {
   if (const auto lost = console_->finish(kConsoleDrainLimit); lost.total() != 0) {
     std::string why;
     if (lost.unread != 0) why += std::to_string(lost.unread) + " queued when its reader stopped reading";
-    if (lost.after_stop != 0) why += (why.empty() ? "" : ", ") + std::to_string(lost.after_stop) + " written as the guest was stopped";
+    if (lost.after_stop != 0) why += (why.empty() ? "" : ", ") + std::to_string(lost.after_stop) + " written as the guest was stopped, with the console full";
     if (lost.failed != 0) why += (why.empty() ? "" : ", ") + std::to_string(lost.failed) + " lost to console write errors";
     log::warning("console: " + std::to_string(lost.total()) + " bytes of guest output were not written (" + why + ")");
   }
