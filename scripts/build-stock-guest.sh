@@ -66,18 +66,11 @@ fi
 key=$( { cat "$root/images/stock/init" "$0" "$root/scripts/lib/debian-kernel.sh"; sha256sum "$busybox"; echo "${module_order[*]}"; } | sha256sum | cut -c1-16)
 guest_dir="$kernel_dir/guest-$key"
 if [[ ! -f $guest_dir/initramfs.cpio.gz ]]; then
-  work=$(mktemp -d)
-  mkdir -p "$work/bin" "$work/lib/modules"
-  cp "$busybox" "$work/bin/busybox"
-  install -m 0755 "$root/images/stock/init" "$work/init"
-  for name in "${module_order[@]}"; do module_contents "$name" > "$work/lib/modules/$name.ko"; done
-  printf '%s\n' "${module_order[@]}" > "$work/modules"
   staging=$(mktemp -d "$kernel_dir/.guest.XXXXXX")
-  (cd "$work" && find . | cpio -o -H newc --quiet | gzip -1) > "$staging/initramfs.cpio.gz"
+  debian_module_initramfs "$root/images/stock/init" "$busybox" > "$staging/initramfs.cpio.gz"
   ln -s ../vmlinuz "$staging/vmlinuz"
   ln -s ../vmlinux "$staging/vmlinux"
   chmod 0755 "$staging"
-  rm -rf "$work"
   mv -T "$staging" "$guest_dir" 2>/dev/null || rm -rf "$staging"  # another run got there first
   staging=
 fi

@@ -52,16 +52,9 @@ order=("${module_order[@]}")
 key=$( { cat "$root/images/nested/init" "$0" "$root/scripts/lib/debian-kernel.sh"; sha256sum "$busybox"; echo "$package $version ${order[*]}"; } | sha256sum | cut -c1-16)
 initramfs="$cache/initramfs-$key.cpio.gz"
 if [[ ! -f $initramfs ]]; then
-  work=$(mktemp -d)
-  mkdir -p "$work/bin" "$work/lib/modules"
-  cp "$busybox" "$work/bin/busybox"
-  install -m 0755 "$root/images/nested/init" "$work/init"
-  for name in "${order[@]}"; do module_contents "$name" > "$work/lib/modules/$name.ko"; done
-  printf '%s\n' "${order[@]}" > "$work/modules"
   staging=$(mktemp "$cache/.initramfs.XXXXXX")
-  (cd "$work" && find . | cpio -o -H newc --quiet | gzip -1) > "$staging"
+  debian_module_initramfs "$root/images/nested/init" "$busybox" > "$staging"
   mv "$staging" "$initramfs"
-  rm -rf "$work"
 fi
 
 # What runs inside: COMMAND in this directory with this environment. The

@@ -13,6 +13,11 @@
 #   its dependencies, skipping those built into the kernel. module_contents
 #   NAME prints a module uncompressed (Debian 12 ships NAME.ko; later
 #   releases NAME.ko.xz or .zst), for busybox's insmod.
+#
+# debian_module_initramfs INIT BUSYBOX
+#   Prints a gzipped newc initramfs: BUSYBOX as /bin/busybox, INIT as /init,
+#   every module of module_order in /lib/modules, and their order in
+#   /modules (the inits load them in that order).
 
 debian_kernel_fetch() {
   local flavour=$1 cache=$2
@@ -82,4 +87,16 @@ debian_kernel_modules() {
   }
   local module
   for module in "$@"; do add_module "$module"; done
+}
+
+debian_module_initramfs() {
+  local init=$1 busybox=$2 work name
+  work=$(mktemp -d)
+  mkdir -p "$work/bin" "$work/lib/modules"
+  cp "$busybox" "$work/bin/busybox"
+  install -m 0755 "$init" "$work/init"
+  for name in "${module_order[@]}"; do module_contents "$name" > "$work/lib/modules/$name.ko"; done
+  printf '%s\n' "${module_order[@]}" > "$work/modules"
+  (cd "$work" && find . | cpio -o -H newc --quiet | gzip -1)
+  rm -rf "$work"
 }
