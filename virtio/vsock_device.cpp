@@ -148,7 +148,7 @@ VsockHeader VsockDevice::header_for_guest(VsockOp op, Key key, uint32_t flags) c
 // Every packet to the guest carries ember's credit (§5.10.6.3): the buffer
 // it has and, for a live connection, what the host socket took so far.
 void VsockDevice::stamp_credit(VsockHeader& header, Connection* connection) {
-  header.buf_alloc = kBufferBytes;
+  header.buf_alloc = connection != nullptr ? connection->buf_alloc : kSmallBufferBytes;
   header.fwd_cnt = connection != nullptr ? connection->fwd_cnt : 0;
   if (connection != nullptr) connection->fwd_cnt_told = connection->fwd_cnt;
 }
@@ -181,10 +181,23 @@ uint32_t VsockDevice::new_host_port() {
   }
 }
 
+VsockDevice::Connection& VsockDevice::open_connection(Key key) {
+  // A full buffer only while kBufferBudget still holds a small one for
+  // every connection that may open after this one: then the sum of all
+  // buffers stays within the budget whatever the order of opens and closes.
+  const uint64_t later = kMaxConnections - std::min(kMaxConnections, connections_.size() + 1);
+  const bool full_fits = allocated_bytes_ + kBufferBytes + later * kSmallBufferBytes <= kBufferBudget;
+  Connection& connection = connections_[key];
+  connection.buf_alloc = full_fits ? kBufferBytes : kSmallBufferBytes;
+  allocated_bytes_ += connection.buf_alloc;
+  return connection;
+}
+
 void VsockDevice::close_connection(Key key, bool tell_guest) {
   const auto found = connections_.find(key);
   if (found == connections_.end()) return;
   if (tell_guest) queue_control(VsockOp::kReset, key.first, key.second);
+  allocated_bytes_ -= found->second.buf_alloc;
   connections_.erase(found);  // closing the socket removes it from the epoll set
   // A descriptor is free again: a listener paused for want of one gets a
   // receive round to try again.
@@ -305,7 +318,7 @@ void VsockDevice::guest_request(const VsockHeader& header) {
     queue_control(VsockOp::kReset, key.first, key.second);
     return;
   }
-  Connection& connection = connections_[key];
+  Connection& connection = open_connection(key);
   connection.socket = std::move(socket);
   connection.established = true;
   connection.peer_buf_alloc = header.buf_alloc;
@@ -316,7 +329,8 @@ void VsockDevice::guest_request(const VsockHeader& header) {
 
 bool VsockDevice::forward_to_host(Connection& connection, ChainReader& reader, uint32_t length) {
   if (length == 0) return true;
-  if (connection.to_host.size() + length > kBufferBytes) return false;
+  // ember's own "OK" line ahead of the guest's bytes is not the guest's to pay for.
+  if (connection.to_host.size() - connection.preamble + length > connection.buf_alloc) return false;
   const size_t at = connection.to_host.size();
   connection.to_host.resize(at + length);
   if (!reader.read({connection.to_host.data() + at, length})) return false;  // parse_packet_header checked the length
@@ -401,7 +415,7 @@ void VsockDevice::read_connect_lines() {
       continue;
     }
     const Key key{static_cast<uint32_t>(*port), new_host_port()};
-    Connection& connection = connections_[key];
+    Connection& connection = open_connection(key);
     connection.socket = std::move(it->socket);
     connection.watched = true;  // watched for its CONNECT line
     it = pending_hosts_.erase(it);
@@ -488,7 +502,7 @@ ReceiveWait VsockDevice::receive(uint16_t queue, ReceiveBuffers& buffers) {
   // Room freed on the host side is told to the guest before it runs dry;
   // the pending eventfd brings the worker back to send it.
   for (auto& [key, connection] : connections_) {
-    if (connection.fwd_cnt - connection.fwd_cnt_told >= kBufferBytes / 2) queue_credit_update(connection, key);
+    if (connection.fwd_cnt - connection.fwd_cnt_told >= connection.buf_alloc / 2) queue_credit_update(connection, key);
     rewatch(connection);
   }
   return ReceiveWait::kHostData;
@@ -496,6 +510,7 @@ ReceiveWait VsockDevice::receive(uint16_t queue, ReceiveBuffers& buffers) {
 
 void VsockDevice::reset() {
   connections_.clear();
+  allocated_bytes_ = 0;
   pending_hosts_.clear();
   control_.clear();
 }

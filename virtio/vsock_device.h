@@ -12,9 +12,13 @@
 //
 // Stream sockets only (no VIRTIO_VSOCK_F_SEQPACKET). Flow control follows
 // §5.10.6.3: ember sends the guest no more than the guest's buf_alloc
-// allows, and advertises kBufferBytes per connection itself; bytes a host
+// allows, and advertises a buffer of its own per connection; bytes a host
 // socket cannot take at once wait in that connection's buffer, which the
-// credit keeps at kBufferBytes at most, so a guest cannot make ember grow.
+// credit keeps within what ember advertised. A connection's buffer is fixed
+// when it opens: kBufferBytes while the device's kBufferBudget allows it,
+// else kSmallBufferBytes. Every connection's buffer together never exceeds
+// kBufferBudget, so a guest (and host programs that never read) cannot make
+// ember grow beyond it.
 //
 // Threads: everything runs on the transport's worker thread (handle and
 // receive); host sockets are watched through one epoll descriptor, which is
@@ -39,8 +43,13 @@ namespace ember::virtio {
 class VsockDevice final : public VirtioDevice {
  public:
   static constexpr uint16_t kReceiveQueue = 0, kTransmitQueue = 1, kEventQueue = 2;
-  static constexpr uint32_t kBufferBytes = 256 * 1024;  // buf_alloc ember advertises per connection
+  static constexpr uint32_t kBufferBytes = 256 * 1024;     // buf_alloc of a connection while the budget allows
+  static constexpr uint32_t kSmallBufferBytes = 4 * 1024;  // buf_alloc once it does not
   static constexpr size_t   kMaxConnections = 1024;
+  // What every connection's buffer may hold together: about 240 connections
+  // at kBufferBytes, the rest at kSmallBufferBytes (README, "Limits").
+  static constexpr uint64_t kBufferBudget = 64ull << 20;
+  static_assert(kMaxConnections * kSmallBufferBytes < kBufferBudget);
   // Resets and credit updates waiting for the guest's receive buffers: a
   // guest that floods TX and posts no RX buffers finds the rest dropped
   // (and counted), as Firecracker's muxer bounds its RX queue. Requests and
@@ -73,6 +82,7 @@ class VsockDevice final : public VirtioDevice {
     uint32_t             tx_cnt = 0;             // bytes ember sent the guest
     uint32_t             fwd_cnt = 0;            // guest bytes the host socket took
     uint32_t             fwd_cnt_told = 0;       // the fwd_cnt the guest last heard
+    uint32_t             buf_alloc = 0;          // ember's buffer for it, fixed when it opens
     std::vector<uint8_t> to_host;                // bytes the socket could not take yet
     uint32_t             preamble = 0;           // leading to_host bytes that are ember's "OK" line
     bool                 host_closed = false;    // EOF from the host socket; SHUTDOWN sent
@@ -102,6 +112,8 @@ class VsockDevice final : public VirtioDevice {
   static void stamp_credit(VsockHeader& header, Connection* connection);
   bool     queue_control(VsockOp op, uint32_t guest_port, uint32_t host_port, uint32_t flags = 0);
   void     queue_credit_update(Connection& connection, Key key);
+  // A new connection, with its share of kBufferBudget.
+  Connection& open_connection(Key key);
   void     close_connection(Key key, bool tell_guest);
   void     watch(int fd, uint32_t events, bool add);
   void     rewatch(Connection& connection);
@@ -115,6 +127,7 @@ class VsockDevice final : public VirtioDevice {
   FileDescriptor              epoll_;
   std::array<uint8_t, 8>      config_{};
   std::map<Key, Connection>   connections_;
+  uint64_t                    allocated_bytes_ = 0;  // every connection's buf_alloc together
   std::vector<PendingHost>    pending_hosts_;
   bool                        listener_paused_ = false;  // out of descriptors: not watched until the next round
   std::deque<VsockHeader>     control_;     // packets for the guest without payload

@@ -36,13 +36,13 @@ constexpr uint32_t kCid = 42;
 constexpr uint64_t kRxBuffers = 0x200000, kTxBuffers = 0x400000;
 
 // A Unix socket listening at `path`.
-FileDescriptor listen_at(const std::string& path) {
+FileDescriptor listen_at(const std::string& path, int backlog = 4) {
   ::unlink(path.c_str());
   FileDescriptor fd{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || ::listen(fd.get(), 4) != 0) std::abort();
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || ::listen(fd.get(), backlog) != 0) std::abort();
   return fd;
 }
 
@@ -344,6 +344,37 @@ TEST_F(VsockDeviceTest, TheGuestGetsNoMoreThanItsCredit) {
   EXPECT_EQ(receive_.used_index(), received_) << "nothing beyond the credit";
   send(VsockOp::kCreditUpdate, 9, 7000);  // fwd_cnt 0, buf_alloc 64 KiB: room again
   EXPECT_EQ(next_packet().second, "OVERFLOW");
+}
+
+// Issue 18, item 2: host programs that never read could make ember hold
+// kMaxConnections x kBufferBytes (256 MiB). The buffers ember announces
+// (and so what the guest may make it hold) stay within kBufferBudget
+// together, and a closed connection's share is free again.
+TEST_F(VsockDeviceTest, EveryConnectionsBufferTogetherStaysWithinTheBudget) {
+  const FileDescriptor listener = listen_at(path_ + "_7100", static_cast<int>(VsockDevice::kMaxConnections));
+  uint64_t announced = 0;
+  size_t full = 0;
+  for (uint32_t port = 0; port < VsockDevice::kMaxConnections; ++port) {
+    send(VsockOp::kRequest, 10000 + port, 7100);
+    const VsockHeader response = next_packet().first;
+    ASSERT_EQ(response.op, static_cast<uint16_t>(VsockOp::kResponse)) << "connection " << port;
+    ASSERT_TRUE(response.buf_alloc == VsockDevice::kBufferBytes || response.buf_alloc == VsockDevice::kSmallBufferBytes);
+    if (port == 0) {
+      EXPECT_EQ(response.buf_alloc, VsockDevice::kBufferBytes) << "the first connections get a full buffer";
+    }
+    announced += response.buf_alloc;
+    full += response.buf_alloc == VsockDevice::kBufferBytes;
+  }
+  EXPECT_LE(announced, VsockDevice::kBufferBudget);
+  EXPECT_GE(full, 200u) << "the budget leaves room for a couple of hundred full buffers";
+  send(VsockOp::kRequest, 20000, 7100);
+  EXPECT_EQ(next_packet().first.op, static_cast<uint16_t>(VsockOp::kReset)) << "one connection more than kMaxConnections";
+
+  send(VsockOp::kReset, 10000, 7100);  // connection 0 had a full buffer
+  send(VsockOp::kRequest, 20001, 7100);
+  const VsockHeader again = next_packet().first;
+  EXPECT_EQ(again.op, static_cast<uint16_t>(VsockOp::kResponse));
+  EXPECT_EQ(again.buf_alloc, VsockDevice::kBufferBytes) << "the closed connection's share is free again";
 }
 
 TEST(VsockDeviceCreate, RefusesAPathThatIsNotASocketOrInUse) {
