@@ -1,6 +1,7 @@
 // ember's command-line entry point: parse, build the machine, run it, and turn
 // the outcome into the documented exit status. Exceptions stop here.
 #include <signal.h>
+#include <unistd.h>
 #include <sys/resource.h>
 
 #include <csignal>
@@ -14,6 +15,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/stop_signals.h"
 #include "cli/arguments.h"
 #include "cli/exit_codes.h"
 #include "cli/help.h"
@@ -23,15 +25,24 @@ namespace {
 
 using ember::Outcome;
 
-// SIGINT, SIGTERM and SIGHUP stop the guest cleanly; they are blocked in
-// every thread and collected by one thread with sigwait.
-sigset_t stop_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP);
-  return set;
+// A stop signal before Machine::create blocks the stop signals finds ember
+// one thread reading its files, with no guest started: nothing to flush,
+// so it ends at once with a stop's status, 128+S (base/stop_signals.h).
+// Only async-signal-safe calls here.
+extern "C" void stop_during_start_up(int signal) {
+  const char* name = signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "SIGHUP";
+  const char* parts[] = {"ember: stopped by ", name, " during start-up; the guest never ran\n"};
+  for (const char* part : parts) (void)!::write(STDERR_FILENO, part, std::strlen(part));
+  ::_exit(128 + signal);
+}
+
+void stop_at_once_during_start_up() {
+  struct sigaction action {};
+  action.sa_handler = stop_during_start_up;
+  sigemptyset(&action.sa_mask);
+  for (const int signal : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(signal, &action, nullptr);
+  const sigset_t signals = ember::stop_signals();
+  pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
 }
 
 // "2", "0.5", "1.25": the value the user gave, without trailing zeros.
@@ -129,17 +140,16 @@ int dump_device_tree(const ember::Machine& machine, const std::string& path) {
 }
 
 int run(const ember::cli::Invocation& invocation) {
-  const sigset_t signals = stop_signals();
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-  auto machine = ember::Machine::create(invocation.machine);
+  stop_at_once_during_start_up();
+  auto machine = ember::Machine::create(invocation.machine);  // blocks the stop signals before its first thread
   if (!machine) {
     ember::log::error(machine.error().message);
     return ember::cli::kExitHostError;
   }
   if (!invocation.dump_dtb_path.empty()) return dump_device_tree(**machine, invocation.dump_dtb_path);
 
-  std::thread signal_waiter{[&signals, &machine] {
+  std::thread signal_waiter{[&machine] {
+    const sigset_t signals = ember::stop_signals();
     int signal = 0;
     if (sigwait(&signals, &signal) == 0) (*machine)->request_stop(Outcome{Outcome::Kind::Signal, signal, {}});
   }};

@@ -42,7 +42,11 @@ Result<FileBytes> read_file(const std::string& path, const std::string& role, ui
   FileBytes data(std::min(size, limit));
   size_t done = 0;
   while (done < data.size()) {
-    const ssize_t got = ::read(fd.get(), data.data() + done, data.size() - done);
+    // At most 64 MiB per read: a signal handler runs only once a read of a
+    // regular file returns, and a stop signal during start-up must not wait
+    // for a whole huge kernel (base/stop_signals.h).
+    constexpr size_t kChunk = 64 << 20;
+    const ssize_t got = ::read(fd.get(), data.data() + done, std::min(kChunk, data.size() - done));
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) return fail(std::string("cannot be read: ") + std::strerror(errno));
     if (got == 0) return fail("shrank while it was being read");

@@ -11,6 +11,7 @@
 
 #include "base/file.h"
 #include "base/log.h"
+#include "base/stop_signals.h"
 #include "base/strings.h"
 #include "boot/acpi_tables.h"
 #include "boot/boot_cpu.h"
@@ -236,7 +237,10 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
   }
 
   // Everything ember opens is open: drop privileges before the machine
-  // starts its first thread (the PIT's), so no thread keeps them.
+  // starts its first thread (the PIT's), so no thread keeps them, and block
+  // the stop signals, so every thread inherits them blocked and only the
+  // caller's sigwait takes them (base/stop_signals.h).
+  block_stop_signals();
   std::optional<RunAs> run_as;
   if (config.run_as) run_as = RunAs{config.run_as->uid, config.run_as->gid};
   if (auto dropped = drop_privileges(run_as); !dropped) return dropped.error();

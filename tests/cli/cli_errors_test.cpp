@@ -5,7 +5,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <csignal>
 #include <fstream>
+#include <thread>
 #include <string>
 
 #include "support/run_process.h"
@@ -74,8 +77,9 @@ TEST(CliErrors, UnreadableKernelExits1) {
   expect_one_clear_line(result, "cannot be opened");
 }
 
-TEST(CliErrors, TruncatedBzImageExits1) {
-  // A bzImage cut off after its setup header: the header promises more.
+// The first page of a bzImage: a boot sector and a 2.15 setup header for a
+// 64-bit kernel, whose syssize promises 64 KiB of protected-mode code.
+std::string bzimage_head() {
   std::string image(0x1000, '\0');
   image[0x1f1] = 1;                 // setup_sects
   image[0x1fe] = '\x55';
@@ -86,8 +90,13 @@ TEST(CliErrors, TruncatedBzImageExits1) {
   image[0x207] = 0x02;
   image[0x211] = 1;                 // LOADED_HIGH
   image[0x236] = 1;                 // XLF_KERNEL_64
-  image[0x1f5] = 0x10;              // syssize = 0x1000 paragraphs = 64 KiB, more than the file has
-  const auto path = scratch_file("truncated_bzimage", image);
+  image[0x1f5] = 0x10;              // syssize = 0x1000 paragraphs = 64 KiB
+  return image;
+}
+
+TEST(CliErrors, TruncatedBzImageExits1) {
+  // A bzImage cut off after its setup header: the header promises more.
+  const auto path = scratch_file("truncated_bzimage", bzimage_head());
   const auto result = run_ember({"run", "--kernel", path});
   EXPECT_EQ(result.exit_code, 1);
   expect_one_clear_line(result, "is truncated");
@@ -191,6 +200,25 @@ TEST(CliErrors, AHugeFileThatIsNoKernelIsRefusedWithoutReadingItAll) {
   ::unlink(path.c_str());
   EXPECT_EQ(result.exit_code, 1) << result.err;
   expect_one_clear_line(result, "is neither a Linux bzImage");
+}
+
+// Issue 18, item 8: a stop signal during start-up stops ember at once.
+// Here start-up reads an 8 GiB (sparse) file with a bzImage's head as the
+// kernel, which takes seconds; SIGTERM 300 ms in ends it within a second,
+// with a stop's status and a line saying the guest never ran. Before, the
+// stop signals were blocked from the start and ember read on.
+TEST(CliErrors, AStopSignalDuringStartUpStopsEmberAtOnce) {
+  const auto path = scratch_file("huge_bzimage", bzimage_head());
+  ASSERT_EQ(::truncate(path.c_str(), 8ll << 30), 0);
+  BackgroundProcess ember{{EMBER_BINARY, "run", "--kernel", path, "--memory", "9G"}};
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto signalled = std::chrono::steady_clock::now();
+  const auto result = ember.stop(SIGTERM);
+  const auto took = std::chrono::steady_clock::now() - signalled;
+  ::unlink(path.c_str());
+  EXPECT_EQ(result.exit_code, 128 + SIGTERM) << result.err;
+  EXPECT_LT(took, std::chrono::seconds(1)) << "ember read on after SIGTERM";
+  expect_one_clear_line(result, "stopped by SIGTERM during start-up; the guest never ran");
 }
 
 // Usage errors: exit 2, the message, and a pointer to --help.

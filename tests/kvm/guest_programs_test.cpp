@@ -34,21 +34,14 @@ TEST_F(GuestProgram, UserModeSyscallEntersCpl0AndSysretReturns) {
   EXPECT_NE(result.out.find("SYSCALL entered CPL 0 twice"), std::string::npos) << result.out;
 }
 
-// The number after "KEY": in a one-line JSON report, or -1.
-long long json_number(const std::string& json, const std::string& key) {
-  const auto at = json.find("\"" + key + "\":");
-  if (at == std::string::npos) return -1;
-  return std::stoll(json.substr(at + key.size() + 3));
-}
-
 TEST_F(GuestProgram, ReportJsonGivesStatusExitsStartupAndMemory) {
   const auto result = boot("hello", {"--report", "json"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   const auto line = result.err.substr(result.err.rfind('{', result.err.find("\"exits\"")));
   EXPECT_NE(line.find("\"status\":0,\"outcome\":\"guest_exit\""), std::string::npos) << line;
-  EXPECT_GT(json_number(line, "io"), 30) << "one exit per character of the greeting at least: " << line;
-  EXPECT_GT(json_number(line, "startup_us"), 0) << line;
-  const auto peak = json_number(line, "peak_rss_kib"), guest = json_number(line, "guest_resident_kib");
+  EXPECT_GT(report_number(line, "io"), 30) << "one exit per character of the greeting at least: " << line;
+  EXPECT_GT(report_number(line, "startup_us"), 0) << line;
+  const auto peak = report_number(line, "peak_rss_kib"), guest = report_number(line, "guest_resident_kib");
   EXPECT_GT(guest, 0) << line;
   EXPECT_GT(peak, guest) << line;
 }

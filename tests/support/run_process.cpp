@@ -171,6 +171,14 @@ ProcessResult run_ember(const std::vector<std::string>& args, const std::string&
 
 std::string guest_program(const std::string& name) { return std::string(EMBER_GUESTS_DIR) + "/" + name + ".elf"; }
 
+long long report_number(const std::string& err, const std::string& key) {
+  const auto report = err.rfind("{\"status\":");
+  if (report == std::string::npos) return -1;
+  const auto at = err.find("\"" + key + "\":", report);
+  if (at == std::string::npos) return -1;
+  return std::stoll(err.substr(at + key.size() + 3));
+}
+
 bool kvm_available() {
   const int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
   if (fd < 0) return false;

@@ -51,6 +51,10 @@ class BackgroundProcess {
 // Runs build/ember with `args`.
 ProcessResult run_ember(const std::vector<std::string>& args, const std::string& stdin_path = "/dev/null");
 
+// The number after "KEY": in ember's one-line `--report json` (the last
+// line of its stderr that holds one), or -1.
+long long report_number(const std::string& err, const std::string& key);
+
 // The path of guest program NAME (tests/guests/NAME.c, or multiboot/NAME.c)
 // as built: EMBER_GUESTS_DIR/NAME.elf.
 std::string guest_program(const std::string& name);

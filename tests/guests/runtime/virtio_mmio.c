@@ -79,11 +79,19 @@ void virtq_init(struct virtq* q, uint16_t index, void* ring_memory) {
   q->avail_idx = 0;
 }
 
-void virtio_submit(struct virtio_device* d, struct virtq* q, uint16_t head) {
+void virtio_offer(struct virtq* q, uint16_t head) {
   q->avail[2 + q->avail_idx % VIRTIO_QUEUE_SIZE] = head;
   __asm__ volatile("" ::: "memory"); /* x86: stores are ordered; keep the compiler from reordering */
   q->avail_idx++;
   q->avail[1] = q->avail_idx;
+}
+
+void virtio_submit(struct virtio_device* d, struct virtq* q, uint16_t head) {
+  virtio_offer(q, head);
+  virtio_notify(d, q);
+}
+
+void virtio_notify(struct virtio_device* d, struct virtq* q) {
   __asm__ volatile("mfence" ::: "memory");
   if (d->notify) *(volatile uint16_t*)(d->notify + (uint64_t)q->index * d->notify_multiplier) = q->index; /* virtio-pci */
   else virtio_write(d, REG_QUEUE_NOTIFY, q->index);

@@ -57,6 +57,9 @@ const char* virtio_start(struct virtio_device* d, uint64_t base, uint32_t device
 /* Offers the chain starting at descriptor `head` (already filled in
  * q->desc) and notifies the device. */
 void virtio_submit(struct virtio_device* d, struct virtq* q, uint16_t head);
+/* The same in two steps, for several chains per notification. */
+void virtio_offer(struct virtq* q, uint16_t head);
+void virtio_notify(struct virtio_device* d, struct virtq* q);
 
 /* Waits up to `seconds` for the queue's next used element; returns its
  * written length, or -1 on timeout (polling the used ring; interrupts are
