@@ -27,6 +27,13 @@ std::optional<uint64_t> read_entry(const GuestMemory& memory, uint64_t address, 
   return uint64_t{*value};
 }
 
+// Address bits from MAXPHYADDR to 51: reserved in every PAE, 4-level and
+// 5-level entry (SDM Tables 4-8 to 4-20, "Reserved (must be 0)").
+uint64_t above_physical_address_bits(const PagingState& paging) {
+  const unsigned bits = std::clamp(paging.physical_address_bits, 32u, kMaxPhysicalAddressBits);
+  return kAddressMask & ~((uint64_t{1} << bits) - 1);
+}
+
 // Folds one present entry's permissions into the walk.
 void take(Walk& walk, uint64_t entry, bool has_permissions, const PagingState& paging) {
   if (!has_permissions) return;  // PAE PDPTEs carry none (SDM 4.4.1)
@@ -76,7 +83,9 @@ Walk walk_tables(const GuestMemory& memory, const PagingState& paging, uint64_t 
     const auto pdpte = read_entry(memory, (paging.cr3 & 0xffffffe0) + ((address >> 30) << 3), true);
     if (!pdpte) return walk;
     if (!(*pdpte & kPresent)) { walk.not_present = true; return walk; }
+    if (*pdpte & above_physical_address_bits(paging)) walk.reserved = true;
     take(walk, *pdpte, false, paging);
+    if (walk.reserved) return walk;  // the walk stops at the first reserved bit (SDM 4.7)
     table = *pdpte & kAddressMask;
     level = 2;
   }
@@ -85,7 +94,9 @@ Walk walk_tables(const GuestMemory& memory, const PagingState& paging, uint64_t 
     const auto next = read_entry(memory, table + (((linear >> shift) & 0x1ff) << 3), true);
     if (!next) return walk;
     if (!(*next & kPresent)) { walk.not_present = true; return walk; }
+    if (*next & above_physical_address_bits(paging)) walk.reserved = true;
     take(walk, *next, true, paging);
+    if (walk.reserved) return walk;
     if (level == 1) {
       walk.physical = (*next & kAddressMask) | (linear & 0xfff);
       return walk;

@@ -15,8 +15,15 @@
 
 namespace ember {
 
+// The architectural limit of physical-address bits (SDM 4.1.4).
+inline constexpr unsigned kMaxPhysicalAddressBits = 52;
+
 struct PagingState {
   uint64_t cr0 = 0, cr3 = 0, cr4 = 0, efer = 0;
+  // The guest's MAXPHYADDR (its CPUID 80000008H EAX[7:0]): a present PAE,
+  // 4-level or 5-level entry that sets an address bit at or above it sets
+  // a reserved bit (SDM 4.4.2, 4.5.4).
+  unsigned physical_address_bits = kMaxPhysicalAddressBits;
 };
 
 // One access the guest makes.

@@ -39,7 +39,9 @@ ZydisStackWidth stack_width(ZydisMachineMode mode) {
   }
 }
 
-PagingState paging_of(const kvm_sregs& sregs) { return PagingState{sregs.cr0, sregs.cr3, sregs.cr4, sregs.efer}; }
+PagingState paging_of(const kvm_sregs& sregs, unsigned physical_address_bits) {
+  return PagingState{sregs.cr0, sregs.cr3, sregs.cr4, sregs.efer, physical_address_bits};
+}
 
 // The guest's own access at its current privilege: CPL is CS.DPL in
 // protected and long mode (SDM Vol. 3A 5.5).
@@ -53,11 +55,10 @@ GuestAccess guest_access(const kvm_regs& regs, const kvm_sregs& sregs, bool fetc
 // unmapped one still decodes. With `access`, the fetch is checked as the
 // CPU checks it and `fault` says where it stopped; without, it is a report's
 // unchecked read.
-std::optional<Decoded> decode_at(const GuestMemory& memory, const kvm_sregs& sregs, uint64_t linear,
+std::optional<Decoded> decode_at(const GuestMemory& memory, const kvm_sregs& sregs, const PagingState& paging, uint64_t linear,
                                  const GuestAccess* access = nullptr, std::optional<LinearFault>* fault = nullptr) {
   Decoded decoded{};
   size_t available = 0;
-  const PagingState paging = paging_of(sregs);
   while (available < sizeof decoded.bytes) {
     const std::span<uint8_t> next{decoded.bytes + available, 1};
     if (access == nullptr) {
@@ -177,7 +178,7 @@ struct Operand {
 };
 
 Operand read_operand(const Decoded& decoded, const ZydisDecodedOperand& operand, const kvm_regs& regs, const kvm_sregs& sregs,
-                     const GuestMemory& memory) {
+                     const PagingState& paging, const GuestMemory& memory) {
   const unsigned bits = operand.size;
   if (operand.type == ZYDIS_OPERAND_TYPE_REGISTER) {
     kvm_regs copy = regs;
@@ -193,7 +194,7 @@ Operand read_operand(const Decoded& decoded, const ZydisDecodedOperand& operand,
     return {std::nullopt, Fault{operand.mem.segment == ZYDIS_REGISTER_SS ? kStackFault : kGeneralProtection, 0, std::nullopt}};
   }
   uint64_t value = 0;
-  const auto fault = read_linear_as(memory, paging_of(sregs), *address, std::span{reinterpret_cast<uint8_t*>(&value), bits / 8},
+  const auto fault = read_linear_as(memory, paging, *address, std::span{reinterpret_cast<uint8_t*>(&value), bits / 8},
                                     guest_access(regs, sregs, false));
   if (fault && fault->error_code) return {std::nullopt, Fault{kPageFault, *fault->error_code, fault->address}};
   if (fault) return {};  // outside guest RAM: not something to fault the guest for
@@ -216,13 +217,13 @@ bool write_register(kvm_regs& regs, ZydisRegister reg, uint64_t value, unsigned 
 // a null selector, one past the table's limit, a descriptor type LSL does not
 // accept, or a privilege check that fails. The LDT is not read (ember's
 // guests keep none); an LDT selector counts as failing.
-std::optional<uint32_t> segment_limit_for_lsl(uint16_t selector, const kvm_sregs& sregs, const GuestMemory& memory,
-                                              bool long_mode) {
+std::optional<uint32_t> segment_limit_for_lsl(uint16_t selector, const kvm_sregs& sregs, const PagingState& paging,
+                                              const GuestMemory& memory, bool long_mode) {
   const bool in_ldt = selector & 4;
   const auto index_bytes = static_cast<uint16_t>(selector & ~7u);
   if (index_bytes == 0 || in_ldt || index_bytes + 7u > sregs.gdt.limit) return std::nullopt;
   uint64_t descriptor = 0;
-  if (!read_linear(memory, paging_of(sregs), sregs.gdt.base + index_bytes,
+  if (!read_linear(memory, paging, sregs.gdt.base + index_bytes,
                    std::span{reinterpret_cast<uint8_t*>(&descriptor), sizeof descriptor})) {
     return std::nullopt;
   }
@@ -247,13 +248,14 @@ std::optional<uint32_t> segment_limit_for_lsl(uint16_t selector, const kvm_sregs
 }  // namespace
 
 EmulationResult emulate_instruction(const kvm_regs& regs, const kvm_sregs& sregs, const GuestMemory& memory,
-                                    uint16_t fpu_status) {
+                                    uint16_t fpu_status, unsigned physical_address_bits) {
   EmulationResult result;
+  const PagingState paging = paging_of(sregs, physical_address_bits);
   result.regs = regs;
   const uint64_t linear = sregs.cs.base + regs.rip;
   const GuestAccess fetch = guest_access(regs, sregs, true);
   std::optional<LinearFault> fetch_fault;
-  const auto decoded = decode_at(memory, sregs, linear, &fetch, &fetch_fault);
+  const auto decoded = decode_at(memory, sregs, paging, linear, &fetch, &fetch_fault);
   if (!decoded) {
     if (fetch_fault && fetch_fault->error_code) {
       // The fetch itself faults: the #PF the CPU raises (SDM 4.7).
@@ -310,7 +312,7 @@ EmulationResult emulate_instruction(const kvm_regs& regs, const kvm_sregs& sregs
 
     case ZYDIS_MNEMONIC_POPCNT: {
       const auto& destination = decoded->operands[0];
-      const auto source = read_operand(*decoded, decoded->operands[1], regs, sregs, memory);
+      const auto source = read_operand(*decoded, decoded->operands[1], regs, sregs, paging, memory);
       if (source.fault) return fault(*source.fault);
       if (!source.value || destination.type != ZYDIS_OPERAND_TYPE_REGISTER) break;
       if (!write_register(result.regs, destination.reg.value, static_cast<uint64_t>(std::popcount(*source.value)), destination.size)) break;
@@ -323,11 +325,11 @@ EmulationResult emulate_instruction(const kvm_regs& regs, const kvm_sregs& sregs
     case ZYDIS_MNEMONIC_LSL: {
       // Linux reads its CPU number this way in paranoid entry (NMI, #MC).
       const auto& destination = decoded->operands[0];
-      const auto selector = read_operand(*decoded, decoded->operands[1], regs, sregs, memory);
+      const auto selector = read_operand(*decoded, decoded->operands[1], regs, sregs, paging, memory);
       if (selector.fault) return fault(*selector.fault);
       if (!selector.value || destination.type != ZYDIS_OPERAND_TYPE_REGISTER) break;
       const bool long_mode = machine_mode(sregs) == ZYDIS_MACHINE_MODE_LONG_64;
-      const auto limit = segment_limit_for_lsl(static_cast<uint16_t>(*selector.value), sregs, memory, long_mode);
+      const auto limit = segment_limit_for_lsl(static_cast<uint16_t>(*selector.value), sregs, paging, memory, long_mode);
       result.regs.rflags &= ~kFlagZf;
       if (limit) {
         if (!write_register(result.regs, destination.reg.value, *limit, destination.size)) break;
@@ -345,9 +347,10 @@ EmulationResult emulate_instruction(const kvm_regs& regs, const kvm_sregs& sregs
 
 std::string disassemble_at_rip(const kvm_regs& regs, const kvm_sregs& sregs, const GuestMemory& memory, int count) {
   std::string text;
+  const PagingState paging = paging_of(sregs, kMaxPhysicalAddressBits);  // a report's read: no checks
   uint64_t linear = sregs.cs.base + regs.rip;
   for (int i = 0; i < count; ++i) {
-    const auto decoded = decode_at(memory, sregs, linear);
+    const auto decoded = decode_at(memory, sregs, paging, linear);
     char address[24];
     std::snprintf(address, sizeof address, "%016llx", static_cast<unsigned long long>(linear));
     if (!decoded) {

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 
+#include "emulation/guest_paging.h"
 #include "memory/guest_memory.h"
 
 namespace ember {
@@ -37,9 +38,11 @@ struct EmulationResult {
   std::string instruction;  // "popcnt eax, ebx [f3 0f b8 c3]", for logs and crash reports
 };
 
-// `fpu_status` is the x87 status word (for FWAIT's pending-exception check).
+// `fpu_status` is the x87 status word (for FWAIT's pending-exception check);
+// `physical_address_bits` the guest's MAXPHYADDR (its CPUID 80000008H
+// EAX[7:0]), above which page-table address bits are reserved.
 EmulationResult emulate_instruction(const kvm_regs& regs, const kvm_sregs& sregs, const GuestMemory& memory,
-                                    uint16_t fpu_status);
+                                    uint16_t fpu_status, unsigned physical_address_bits = kMaxPhysicalAddressBits);
 
 // Up to `count` instructions decoded forward from RIP, one per line, the
 // first marked "=>", for crash reports.

@@ -479,13 +479,14 @@ Status Machine::create_vcpus(const boot::EntryPoint& entry, bool msr_exits) {
     const auto khz = vcpu->tsc_khz();
     const uint64_t tsc_khz = msr_exits && khz ? *khz : 0;
     const LapicFeatures features{.x2apic = msr_exits, .tsc_deadline = tsc_khz != 0};
-    if (auto cpuid = vcpu->set_cpuid(cpuid_for_vcpu(*supported, index, config_.cpus, features)); !cpuid) return cpuid.error();
+    const auto cpuid = cpuid_for_vcpu(*supported, index, config_.cpus, features);
+    if (auto set = vcpu->set_cpuid(cpuid); !set) return set.error();
     if (auto msrs = set_boot_msrs(*vcpu, index == 0); !msrs) return msrs.error();
     if (index == 0) {
       if (auto registers = boot::set_entry_registers(*vcpu, entry); !registers) return registers.error();
     }
     auto runner = std::make_unique<VcpuRunner>(index, std::move(*vcpu), Buses{pio_bus_, mmio_bus_}, *this, halt_census_,
-                                               stopping_, router_, ioapic_, tsc_khz, memory_);
+                                               stopping_, router_, ioapic_, tsc_khz, memory_, physical_address_bits(cpuid));
     router_.attach({&runner->mailbox(), &runner->addressing(), runner.get()});
     if (coalesced_pio_ring_page_ > 0 && !runner->use_coalesced_pio(coalesced_pio_, coalesced_pio_ring_page_)) {
       return Error{"KVM offers coalesced port I/O at page " + std::to_string(coalesced_pio_ring_page_) +

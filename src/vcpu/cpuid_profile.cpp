@@ -61,4 +61,11 @@ std::vector<kvm_cpuid_entry2> cpuid_for_vcpu(std::vector<kvm_cpuid_entry2> entri
   return entries;
 }
 
+unsigned physical_address_bits(const std::vector<kvm_cpuid_entry2>& entries) {
+  for (const auto& entry : entries) {
+    if (entry.function == 0x80000008 && (entry.eax & 0xff) != 0) return entry.eax & 0xff;
+  }
+  return 36;
+}
+
 }  // namespace ember

@@ -21,4 +21,8 @@ struct LapicFeatures {
 std::vector<kvm_cpuid_entry2> cpuid_for_vcpu(std::vector<kvm_cpuid_entry2> supported, uint32_t index, uint32_t count,
                                              LapicFeatures lapic = {});
 
+// The MAXPHYADDR `entries` give: CPUID 80000008H EAX[7:0], or 36 without
+// that leaf (SDM Vol. 3A 4.1.4).
+unsigned physical_address_bits(const std::vector<kvm_cpuid_entry2>& entries);
+
 }  // namespace ember

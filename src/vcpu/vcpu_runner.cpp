@@ -22,7 +22,7 @@ namespace ember {
 
 VcpuRunner::VcpuRunner(uint32_t index, kvm::Vcpu vcpu, Buses buses, MachineControl& control, HaltCensus& census,
                        const std::atomic<bool>& stopping, const InterruptRouter& router, EoiListener& eoi, uint64_t tsc_khz,
-                       const GuestMemory& memory)
+                       const GuestMemory& memory, unsigned physical_address_bits)
     : index_{index},
       vcpu_{std::move(vcpu)},
       buses_{buses},
@@ -30,6 +30,7 @@ VcpuRunner::VcpuRunner(uint32_t index, kvm::Vcpu vcpu, Buses buses, MachineContr
       census_{census},
       stopping_{stopping},
       memory_{memory},
+      physical_address_bits_{physical_address_bits},
       lapic_{index, router, eoi, addressing_, monotonic_ns, TscClock{[this] { return guest_tsc(); }, tsc_khz}} {}
 
 uint64_t VcpuRunner::guest_tsc() const {
@@ -376,7 +377,7 @@ VcpuRunner::Next VcpuRunner::handle_emulation_failure() {
   const auto sregs = vcpu_.get_sregs();
   const auto fpu = vcpu_.get_fpu();
   if (!regs || !sregs || !fpu) return crash("KVM could not emulate an instruction, and its state is unreadable");
-  const auto result = emulate_instruction(*regs, *sregs, memory_, fpu->fsw);
+  const auto result = emulate_instruction(*regs, *sregs, memory_, fpu->fsw, physical_address_bits_);
   switch (result.kind) {
     case EmulationResult::Kind::Emulated:
       if (auto set = vcpu_.set_regs(result.regs); !set) return crash(set.error().message);

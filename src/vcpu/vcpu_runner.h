@@ -40,9 +40,11 @@ struct Buses {
 class VcpuRunner final : public Kickable {
  public:
   // `tsc_khz` 0: the LAPIC offers no TSC-deadline mode.
+  // `physical_address_bits`: the MAXPHYADDR the guest's CPUID gives, for the
+  // emulation fallback's page walk.
   VcpuRunner(uint32_t index, kvm::Vcpu vcpu, Buses buses, MachineControl& control, HaltCensus& census,
              const std::atomic<bool>& stopping, const InterruptRouter& router, EoiListener& eoi, uint64_t tsc_khz,
-             const GuestMemory& memory);
+             const GuestMemory& memory, unsigned physical_address_bits);
   ~VcpuRunner() override;
 
   // The thread body: runs until the machine stops. The boot VCPU starts
@@ -114,6 +116,7 @@ class VcpuRunner final : public Kickable {
   HaltCensus&              census_;
   const std::atomic<bool>& stopping_;
   const GuestMemory&       memory_;
+  const unsigned           physical_address_bits_;
 
   InjectionMailbox mailbox_;
   ApicAddressing   addressing_;

@@ -9,11 +9,16 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <poll.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -194,6 +199,55 @@ INSTANTIATE_TEST_SUITE_P(Stops, StalledConsole,
                                            StalledConsoleCase{"timeout_nonblocking", false, true},
                                            StalledConsoleCase{"sigterm_nonblocking", true, true}),
                          [](const auto& test_info) { return std::string(test_info.param.name); });
+
+// A terminal paused by XOFF (Ctrl-S) while the guest floods COM1 (issue 18,
+// item 6): the terminal's reader keeps reading, but the tty holds ember's
+// writes. --timeout must still stop ember promptly, saying how much output
+// was not written.
+TEST_F(HostilePrograms, ATerminalPausedByXoffStillLetsTimeoutStopEmber) {
+  const int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  ASSERT_GE(master, 0) << "no pseudo-terminal: " << std::strerror(errno);
+  ASSERT_EQ(grantpt(master), 0);
+  ASSERT_EQ(unlockpt(master), 0);
+  const int terminal = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+  ASSERT_GE(terminal, 0);
+  termios settings{};
+  ASSERT_EQ(tcgetattr(terminal, &settings), 0);
+  ASSERT_NE(settings.c_iflag & IXON, 0u) << "a new terminal has XON/XOFF output control";
+  ASSERT_EQ(write(master, "\x13", 1), 1);  // XOFF, typed at the terminal
+
+  // The reader reads all along; with output stopped, nothing reaches it.
+  std::atomic<bool> done{false};
+  std::atomic<size_t> received{0};
+  std::thread reader{[&] {
+    char buffer[4096];
+    while (!done) {
+      pollfd ready{master, POLLIN, 0};
+      if (poll(&ready, 1, 100) <= 0) continue;
+      const ssize_t got = read(master, buffer, sizeof buffer);
+      if (got > 0) received += static_cast<size_t>(got);
+    }
+  }};
+  const std::string err_path = ::testing::TempDir() + "ember_xoff_console";
+  const auto started = std::chrono::steady_clock::now();
+  const pid_t pid = spawn_uart_flood(terminal, err_path, "20", 1u << 20);
+  ASSERT_GE(pid, 0);
+  close(terminal);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  done = true;
+  reader.join();
+  close(master);
+  std::ifstream err_file(err_path);
+  const std::string err((std::istreambuf_iterator<char>(err_file)), std::istreambuf_iterator<char>());
+  ASSERT_TRUE(WIFEXITED(status)) << "status " << status << "\n" << err;
+  EXPECT_EQ(WEXITSTATUS(status), 124) << err;
+  EXPECT_NE(err.find("bytes of guest output were not written"), std::string::npos) << err;
+  EXPECT_EQ(received.load(), 0u) << "output went through a terminal paused by XOFF";
+  // --timeout is 20 s; the console waits at most 3 s for its reader.
+  EXPECT_LT(seconds, 30.0) << err;
+}
 
 // Code in the MMIO hole: KVM cannot fetch instructions there. ember stops
 // the VM as a crash (125) with a report, whichever way the host's KVM says it.

@@ -24,6 +24,16 @@ const kvm_cpuid_entry2& leaf(const std::vector<kvm_cpuid_entry2>& entries, uint3
   throw std::runtime_error("missing leaf");
 }
 
+TEST(CpuidProfile, PhysicalAddressBitsComeFromLeaf80000008OrAre36) {
+  auto entries = sample();
+  EXPECT_EQ(physical_address_bits(entries), 36u) << "no leaf 80000008H";
+  kvm_cpuid_entry2 sizes{};
+  sizes.function = 0x80000008;
+  sizes.eax = 0x3028;  // 48 linear, 40 physical
+  entries.push_back(sizes);
+  EXPECT_EQ(physical_address_bits(entries), 40u);
+}
+
 TEST(CpuidProfile, ApicIdsAreTheVcpuIndex) {
   const auto entries = cpuid_for_vcpu(sample(), 3, 4);
   EXPECT_EQ(leaf(entries, 0x1).ebx >> 24, 3u);

@@ -301,6 +301,40 @@ TEST(GuestPaging, FiveLevelPagingWithLa57AndReservedLargePageBits) {
   EXPECT_EQ(translate_access(memory, paging, 0x200123, GuestAccess{}).page_fault, kPfPresent | kPfReserved);
 }
 
+// Issue 18, item 11: address bits at or above the guest's MAXPHYADDR are
+// reserved in every PAE, 4-level and 5-level entry (SDM 4.4.2, 4.5.4); the
+// walk stops at the first entry with one, even above a level that is not
+// present (SDM 4.7: RSVD is reported with P set).
+TEST(GuestPaging, AddressBitsAtOrAboveMaxPhyAddrAreReserved) {
+  auto memory = std::move(GuestMemory::create(ram_regions_for(16 << 20)).value());
+  // PML4 at 0x10000 -> PDPT 0x11000 -> PD 0x12000 -> PT 0x13000; linear 0x400000.
+  ASSERT_TRUE(memory.write_object<uint64_t>(0x10000, 0x11000 | 3));
+  ASSERT_TRUE(memory.write_object<uint64_t>(0x11000, 0x12000 | 3));
+  ASSERT_TRUE(memory.write_object<uint64_t>(0x12000 + 2 * 8, 0x13000 | 3));
+  ASSERT_TRUE(memory.write_object<uint64_t>(0x13000, (1ull << 40) | 0x555000 | 3));  // a page at bit 40
+  PagingState paging{0x80000001, 0x10000, 0x20, 0x500};
+  paging.physical_address_bits = 40;
+  EXPECT_EQ(translate_access(memory, paging, 0x400abc, GuestAccess{}).page_fault, kPfPresent | kPfReserved);
+  paging.physical_address_bits = 41;
+  EXPECT_EQ(translate_access(memory, paging, 0x400abc, GuestAccess{}).physical, (1ull << 40) | 0x555abc)
+      << "bit 40 is an address bit with a MAXPHYADDR of 41";
+
+  // A PDE with bit 45 set above a page table whose entry is not present.
+  ASSERT_TRUE(memory.write_object<uint64_t>(0x13000, 0));
+  ASSERT_TRUE(memory.write_object<uint64_t>(0x12000 + 2 * 8, (1ull << 45) | 0x13000 | 3));
+  paging.physical_address_bits = 46;
+  EXPECT_FALSE(translate_access(memory, paging, 0x400abc, GuestAccess{}).page_fault.has_value())
+      << "with a MAXPHYADDR of 46, bit 45 names a page table (outside guest RAM), not a reserved bit";
+  paging.physical_address_bits = 36;
+  const GuestAccess user_write{.write = true, .user = true};
+  EXPECT_EQ(translate_access(memory, paging, 0x400abc, user_write).page_fault, kPfPresent | kPfReserved | kPfWrite | kPfUser);
+
+  // PAE: a PDPTE with bit 39 set, under a MAXPHYADDR of 36.
+  ASSERT_TRUE(memory.write_object<uint64_t>(0x20000, (1ull << 39) | 0x12000 | 1));
+  const PagingState pae{0x80000001, 0x20000, 0x20, 0, 36};
+  EXPECT_EQ(translate_access(memory, pae, 0x1000, GuestAccess{}).page_fault, kPfPresent | kPfReserved);
+}
+
 TEST(GuestPaging, FourLevelWith2MiBPagesAsEmberBuildsThem) {
   auto memory = std::move(GuestMemory::create(ram_regions_for(16 << 20)).value());
   ASSERT_TRUE(boot::write_boot_tables(memory, boot::EntryMode::Long64).ok());

@@ -1,0 +1,52 @@
+// ember's process filter against ember's own runtime (issue 18, item 4):
+// glibc's malloc, freeing enough on a thread of its own arena, shrinks that
+// arena's heap, and the first shrink opens /proc/sys/vm/overcommit_memory
+// (check_may_shrink_heap). The filter must answer that openat with an
+// errno, never stop ember. The filter is installed in a child process, since
+// it cannot be removed again.
+#include "security/seccomp_filters.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <thread>
+#include <vector>
+
+namespace ember {
+namespace {
+
+// Allocates 16 MiB in 64 KiB blocks (below the mmap threshold, so from the
+// thread's arena) and frees them newest first, so the arena's top grows far
+// past the trim threshold and its heap shrinks.
+void make_the_arena_shrink() {
+  std::vector<void*> blocks;
+  for (int i = 0; i < 256; ++i) {
+    void* block = std::malloc(64 << 10);
+    if (block == nullptr) std::_Exit(3);
+    static_cast<volatile char*>(block)[0] = 1;
+    blocks.push_back(block);
+  }
+  for (auto it = blocks.rbegin(); it != blocks.rend(); ++it) std::free(*it);
+}
+
+TEST(SeccompFilters, AThreadArenaShrinkingUnderTheProcessFilterDoesNotStopEmber) {
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (!install_process_filter(false)) std::_Exit(2);
+    std::thread worker{make_the_arena_shrink};
+    worker.join();
+    std::_Exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  EXPECT_NE(WEXITSTATUS(status), kSeccompViolationStatus) << "the filter stopped the process for glibc's heap trim";
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+}  // namespace
+}  // namespace ember
