@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <thread>
 #include <vector>
@@ -46,6 +47,37 @@ TEST(SeccompFilters, AThreadArenaShrinkingUnderTheProcessFilterDoesNotStopEmber)
   ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
   EXPECT_NE(WEXITSTATUS(status), kSeccompViolationStatus) << "the filter stopped the process for glibc's heap trim";
   EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// More threads than glibc's first eight malloc arenas: the ninth arena
+// makes glibc count the CPUs (sched_getaffinity, malloc/arena.c) unless
+// its arena limit is set. ember with 16 VCPUs stopped with 122 on it.
+TEST(SeccompFilters, ThreadsBeyondEightMallocArenasDoNotStopEmber) {
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (!install_process_filter(false)) std::_Exit(2);
+    std::vector<std::thread> threads;
+    std::atomic<int> allocated{0};
+    for (int i = 0; i < 32; ++i) {
+      threads.emplace_back([&allocated] {
+        // A thread's arena returns to glibc's free list when the thread
+        // ends: every thread holds its block until all have one, so none
+        // can take over another's arena.
+        void* block = std::malloc(1024);
+        static_cast<volatile char*>(block)[0] = 1;
+        ++allocated;
+        while (allocated < 32) std::this_thread::yield();
+        std::free(block);
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    std::_Exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "122: the filter stopped the process for glibc's arena accounting";
 }
 
 }  // namespace
