@@ -77,7 +77,7 @@ ReceiveWait NetDevice::receive(uint16_t, ReceiveBuffers& buffers) {
 
 bool NetDevice::read_packet() {
   for (;;) {
-    const ssize_t got = ::read(tap_.fd(), packet_.data(), packet_.size());
+    const ssize_t got = tap_.read(packet_.data(), packet_.size());
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) {
       if (errno != EAGAIN) EMBER_GUEST_WARNING("virtio-net: cannot read tap '" + tap_.name() + "': " + std::strerror(errno));

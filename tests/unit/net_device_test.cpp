@@ -39,6 +39,8 @@ struct SocketPair {
 
 class NetDeviceTest : public ::testing::Test {
  protected:
+  explicit NetDeviceTest(Tap::Reader reader = ::read)
+      : device_{Tap::adopt(std::move(sockets_.device), "test0", reader), {0x52, 0x54, 0, 1, 2, 3}} {}
   void start(uint64_t features) {
     registers_.negotiate(kFeatureVersion1 | features);
     registers_.set_up_queue(NetDevice::kReceiveQueue, receive_.layout());
@@ -67,7 +69,7 @@ class NetDeviceTest : public ::testing::Test {
 
   GuestMemory            memory_ = std::move(GuestMemory::create(ram_regions_for(16 << 20)).value());
   SocketPair             sockets_;
-  NetDevice              device_{Tap::adopt(std::move(sockets_.device), "test0"), {0x52, 0x54, 0, 1, 2, 3}};
+  NetDevice              device_;
   test::RecordingLine    line_;
   MmioTransport          transport_{memory_, device_, line_};
   testing::MmioRegisters registers_{transport_};
@@ -149,6 +151,33 @@ TEST_F(NetDeviceTest, PacketTooBigForTheBufferIsDroppedAndTheBufferServesTheNext
   ASSERT_TRUE(wait_for([&] { return receive_.used_index() == 1; }));
   EXPECT_EQ(receive_.used_length(0), 112u);
   EXPECT_EQ(guest_bytes(input_buffer(0), 13)[12], 0x44);
+}
+
+// tun's read returns a packet's whole length even when it copied only what
+// fit (issue 18, item 14); a socket never does, so this stand-in reports
+// one byte more than the buffer for packets whose frame starts with 0xEE.
+ssize_t read_like_tun_truncating(int fd, void* buffer, size_t length) {
+  const ssize_t got = ::read(fd, buffer, length);
+  if (got > static_cast<ssize_t>(Tap::kHeaderSize) && static_cast<uint8_t*>(buffer)[Tap::kHeaderSize] == 0xEE) {
+    return static_cast<ssize_t>(length) + 1;
+  }
+  return got;
+}
+
+class TunLikeNetDeviceTest : public NetDeviceTest {
+ protected:
+  TunLikeNetDeviceTest() : NetDeviceTest(read_like_tun_truncating) {}
+};
+
+TEST_F(TunLikeNetDeviceTest, AFrameLongerThanTheBufferIsDroppedAndTheNextArrives) {
+  start(NetDevice::kMergeableReceiveBuffers);
+  send_from_host(100, 0xEE);
+  send_from_host(100, 0x11);
+  offer_input_buffer(0, 0x1000);
+  ASSERT_TRUE(wait_for([&] { return receive_.used_index() == 1; })) << "the frame after the over-long one never arrived";
+  EXPECT_EQ(receive_.used_length(0), Tap::kHeaderSize + 100);
+  EXPECT_EQ(guest_bytes(input_buffer(0) + Tap::kHeaderSize, 100), std::vector<uint8_t>(100, 0x11))
+      << "the over-long frame was delivered";
 }
 
 TEST_F(NetDeviceTest, TooFewMergeableBuffersKeepThePacketUntilMoreArrive) {
