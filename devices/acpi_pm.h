@@ -16,6 +16,7 @@
 #include <functional>
 #include <mutex>
 
+#include "platform/address_map.h"
 #include "bus/device.h"
 #include "machine/outcome.h"
 
@@ -23,13 +24,14 @@ namespace ember {
 
 class AcpiPm final : public Device {
  public:
-  static constexpr uint16_t kBasePort = 0x600;
+  static constexpr uint16_t kBasePort = platform::kAcpiPmPort;
   static constexpr uint16_t kPortCount = 12;
-  static constexpr uint16_t kEventBlock = kBasePort, kEventBlockLength = 4;
-  static constexpr uint16_t kControlBlock = kBasePort + 4, kControlBlockLength = 2;
-  static constexpr uint16_t kTimerBlock = kBasePort + 8, kTimerBlockLength = 4;
-  static constexpr uint8_t  kSciIrq = 9;
-  static constexpr uint8_t  kSleepTypeS5 = 5;       // the DSDT's \_S5 package (boot/acpi_tables.cpp)
+  static constexpr uint16_t kEventBlock = platform::kAcpiPmEventBlock, kEventBlockLength = platform::kAcpiPmEventBlockLength;
+  static constexpr uint16_t kControlBlock = platform::kAcpiPmControlBlock,
+                            kControlBlockLength = platform::kAcpiPmControlBlockLength;
+  static constexpr uint16_t kTimerBlock = platform::kAcpiPmTimerBlock, kTimerBlockLength = platform::kAcpiPmTimerBlockLength;
+  static constexpr uint8_t  kSciIrq = platform::kSciIrq;
+  static constexpr uint8_t  kSleepTypeS5 = platform::kAcpiSleepTypeS5;
   static constexpr uint64_t kTimerHz = 3'579'545;
 
   // `now_ns` is a monotonic clock in nanoseconds.

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "platform/address_map.h"
 #include "base/clock.h"
 #include "bus/device.h"
 
@@ -14,7 +15,7 @@ namespace ember {
 
 class BootTimer final : public Device {
  public:
-  static constexpr uint16_t kPort = 0xf5;
+  static constexpr uint16_t kPort = platform::kBootTimerPort;
 
   void start() { started_.store(monotonic_ns(), std::memory_order_relaxed); }
 

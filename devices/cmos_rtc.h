@@ -35,6 +35,7 @@
 #include <condition_variable>
 #include <thread>
 
+#include "platform/address_map.h"
 #include "bus/device.h"
 #include "devices/interrupt_line.h"
 
@@ -42,14 +43,15 @@ namespace ember {
 
 class CmosRtc final : public Device {
  public:
-  static constexpr uint16_t kIndexPort = 0x70;
+  static constexpr uint16_t kIndexPort = platform::kCmosIndexPort;
   static constexpr uint16_t kPortCount = 2;
-  static constexpr uint8_t  kIrq = 8;
+  static constexpr uint8_t  kIrq = platform::kRtcIrq;
   // Registers (MC146818A data sheet, "Address map"); 0x32 is the century
   // byte ACPI's FADT names by default.
   static constexpr uint8_t kSeconds = 0x00, kSecondsAlarm = 0x01, kMinutes = 0x02, kMinutesAlarm = 0x03, kHours = 0x04,
                            kHoursAlarm = 0x05, kDayOfWeek = 0x06, kDayOfMonth = 0x07, kMonth = 0x08, kYear = 0x09,
-                           kRegisterA = 0x0a, kRegisterB = 0x0b, kRegisterC = 0x0c, kRegisterD = 0x0d, kCentury = 0x32;
+                           kRegisterA = 0x0a, kRegisterB = 0x0b, kRegisterC = 0x0c, kRegisterD = 0x0d,
+                           kCentury = platform::kCmosCenturyRegister;
   // Register B.
   static constexpr uint8_t kSet = 0x80, kPeriodicEnable = 0x40, kAlarmEnable = 0x20, kUpdateEnable = 0x10,
                            kBinaryMode = 0x04, k24HourMode = 0x02;

@@ -6,6 +6,7 @@
 //    ember. A process exit status keeps only the low 8 bits of either.
 #pragma once
 
+#include "platform/address_map.h"
 #include "bus/device.h"
 #include "machine/machine_config.h"
 #include "machine/outcome.h"
@@ -14,7 +15,7 @@ namespace ember {
 
 class ExitPort final : public Device {
  public:
-  static constexpr uint16_t kPort = 0xf4;
+  static constexpr uint16_t kPort = platform::kExitPort;
   ExitPort(MachineControl& control, ExitDevice meaning) : control_{control}, meaning_{meaning} {}
 
   std::string_view name() const override { return "exit-port"; }

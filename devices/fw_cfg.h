@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "platform/address_map.h"
 #include "base/result.h"
 #include "bus/device.h"
 #include "memory/guest_memory.h"
@@ -21,7 +22,7 @@ namespace ember {
 
 class FwCfg final : public Device {
  public:
-  static constexpr uint16_t kBasePort = 0x510;
+  static constexpr uint16_t kBasePort = platform::kFwCfgPort;
   static constexpr uint16_t kPortCount = 12;  // 0x510-0x51b
 
   // Selector keys (QEMU include/standard-headers/linux/qemu_fw_cfg.h).

@@ -23,6 +23,7 @@
 #include <deque>
 #include <mutex>
 
+#include "platform/address_map.h"
 #include "bus/device.h"
 #include "devices/interrupt_line.h"
 #include "machine/outcome.h"
@@ -31,9 +32,9 @@ namespace ember {
 
 class I8042 final : public Device {
  public:
-  static constexpr uint16_t kDataPort = 0x60;
-  static constexpr uint16_t kCommandPort = 0x64;
-  static constexpr uint8_t  kPulseResetLine = 0xfe;
+  static constexpr uint16_t kDataPort = platform::kI8042DataPort;
+  static constexpr uint16_t kCommandPort = platform::kI8042CommandPort;
+  static constexpr uint8_t  kPulseResetLine = platform::kI8042ResetCommand;
   static constexpr size_t   kOutputQueueLimit = 16;  // more unread output than that is dropped
 
   I8042(MachineControl& control, InterruptLine& keyboard_irq, InterruptLine& aux_irq)

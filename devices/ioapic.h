@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <mutex>
 
+#include "platform/address_map.h"
 #include "bus/device.h"
 #include "devices/interrupt_line.h"
 #include "devices/lapic.h"
@@ -25,9 +26,9 @@ namespace ember {
 
 class Ioapic final : public Device, public EoiListener {
  public:
-  static constexpr uint64_t kMmioBase = 0xfec00000;
-  static constexpr uint64_t kMmioSize = 0x1000;
-  static constexpr unsigned kPins = 24;
+  static constexpr uint64_t kMmioBase = platform::kIoapicBase;
+  static constexpr uint64_t kMmioSize = platform::kIoapicSize;
+  static constexpr unsigned kPins = platform::kIoapicPins;
 
   // `id` is the IOAPIC's APIC-bus ID, as the MP table announces it.
   Ioapic(const InterruptRouter& router, uint8_t id);

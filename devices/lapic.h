@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "platform/address_map.h"
 #include "irq/injection_mailbox.h"
 #include "irq/interrupt_router.h"
 
@@ -41,8 +42,8 @@ class Lapic final {
   static constexpr uint32_t kX2apicMsrFirst = 0x800;
   static constexpr uint32_t kX2apicMsrCount = 0x100;
 
-  static constexpr uint64_t kMmioBase = 0xfee00000;
-  static constexpr uint64_t kMmioSize = 0x1000;
+  static constexpr uint64_t kMmioBase = platform::kLapicBase;
+  static constexpr uint64_t kMmioSize = platform::kLapicSize;
   // The timer counts at 1 GHz before the divider: one tick per nanosecond.
   static constexpr uint64_t kTimerHz = 1'000'000'000;
   static constexpr uint64_t kMinPeriodNs = 200'000;  // the shortest periodic interval (timer_period)

@@ -25,6 +25,7 @@
 #include <mutex>
 #include <vector>
 
+#include "platform/address_map.h"
 #include "bus/device.h"
 #include "devices/interrupt_line.h"
 #include "devices/ioapic.h"
@@ -34,9 +35,9 @@ namespace ember {
 
 class PcTestdev final {
  public:
-  static constexpr uint16_t kPortBase = 0xe0, kPortCount = 12;
-  static constexpr uint16_t kIrqLineBase = 0x2000, kIrqLineCount = 24;
-  static constexpr uint64_t kIomemBase = 0xff000000, kIomemSize = 0x10000;
+  static constexpr uint16_t kPortBase = platform::kPcTestdevPort, kPortCount = 12;
+  static constexpr uint16_t kIrqLineBase = platform::kPcTestdevIrqPort, kIrqLineCount = 24;
+  static constexpr uint64_t kIomemBase = platform::kPcTestdevIomemBase, kIomemSize = platform::kPcTestdevIomemSize;
 
   PcTestdev(Pic8259Pair& pic, Ioapic& ioapic);
 

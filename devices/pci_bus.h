@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "platform/address_map.h"
 #include "bus/device.h"
 #include "devices/pci_config_space.h"
 
@@ -64,13 +65,13 @@ class PciHostBridge final : public PciPlainFunction {
 
 class PciBus {
  public:
-  static constexpr uint16_t kConfigAddressPort = 0xcf8;
-  static constexpr uint16_t kPortCount = 8;  // 0xcf8-0xcfb address, 0xcfc-0xcff data
+  static constexpr uint16_t kConfigAddressPort = platform::kPciConfigPort;
+  static constexpr uint16_t kPortCount = platform::kPciConfigPortCount;
   static constexpr unsigned kSlots = 32;
   // Where BARs go: in the MMIO hole, clear of virtio-mmio (0xd0000000) and
   // the IOAPIC (0xfec00000). 16 MiB: 31 functions of 512 KiB at most.
-  static constexpr uint64_t kWindowBase = 0xe000'0000;
-  static constexpr uint64_t kWindowSize = 0x0100'0000;
+  static constexpr uint64_t kWindowBase = platform::kPciWindowBase;
+  static constexpr uint64_t kWindowSize = platform::kPciWindowSize;
 
   PciBus();
 

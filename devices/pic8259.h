@@ -18,6 +18,7 @@
 #include <mutex>
 #include <optional>
 
+#include "platform/address_map.h"
 #include "bus/device.h"
 #include "irq/interrupt_router.h"
 
@@ -25,7 +26,8 @@ namespace ember {
 
 class Pic8259Pair final : public Device {
  public:
-  static constexpr uint16_t kMasterPort = 0x20, kSlavePort = 0xa0, kElcrPort = 0x4d0;
+  static constexpr uint16_t kMasterPort = platform::kPicMasterPort, kSlavePort = platform::kPicSlavePort,
+                            kElcrPort = platform::kPicElcrPort;
 
   std::string_view name() const override { return "pic8259"; }
   void read(const Access& access, std::span<uint8_t> data) override;

@@ -18,6 +18,7 @@
 #include <optional>
 #include <thread>
 
+#include "platform/address_map.h"
 #include "bus/device.h"
 #include "devices/interrupt_line.h"
 
@@ -26,7 +27,7 @@ namespace ember {
 class Pit8254 final : public Device {
  public:
   using Clock = std::function<uint64_t()>;  // monotonic nanoseconds
-  static constexpr uint16_t kBasePort = 0x40;
+  static constexpr uint16_t kBasePort = platform::kPitPort;
   static constexpr uint64_t kPortCount = 4;
   static constexpr uint64_t kFrequencyHz = 1'193'182;
 
@@ -92,7 +93,7 @@ class Pit8254 final : public Device {
 // old delay loops poll.
 class SystemControlPort final : public Device {
  public:
-  static constexpr uint16_t kPort = 0x61;
+  static constexpr uint16_t kPort = platform::kPort61;
   SystemControlPort(Pit8254& pit, Pit8254::Clock clock) : pit_{pit}, clock_{std::move(clock)} {}
 
   std::string_view name() const override { return "system-control-port-b"; }

@@ -3,13 +3,14 @@
 // stray, and a read returns 0xff as on real hardware without a POST card.
 #pragma once
 
+#include "platform/address_map.h"
 #include "bus/device.h"
 
 namespace ember {
 
 class PostCodePort final : public Device {
  public:
-  static constexpr uint16_t kPort = 0x80;
+  static constexpr uint16_t kPort = platform::kPostCodePort;
   std::string_view name() const override { return "post-code"; }
   void read(const Access&, std::span<uint8_t> data) override {
     for (auto& byte : data) byte = 0xff;

@@ -8,13 +8,14 @@
 #include <cstdio>
 #include <string>
 
+#include "platform/address_map.h"
 #include "virtio/mmio_transport.h"
 
 namespace ember::virtio {
 
-inline constexpr uint64_t kMmioBase = 0xd000'0000;  // in the MMIO hole, clear of the IOAPIC and LAPIC
-inline constexpr unsigned kFirstPin = 16;
-inline constexpr unsigned kMaxMmioDevices = 8;      // pins 16..23
+inline constexpr uint64_t kMmioBase = platform::kVirtioMmioBase;
+inline constexpr unsigned kFirstPin = platform::kVirtioMmioFirstPin;
+inline constexpr unsigned kMaxMmioDevices = platform::kVirtioMmioSlots;
 
 inline constexpr uint64_t mmio_address(unsigned slot) { return kMmioBase + slot * MmioTransport::kSize; }
 

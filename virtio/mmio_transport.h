@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "platform/address_map.h"
 #include "bus/device.h"
 #include "devices/interrupt_line.h"
 #include "virtio/transport.h"
@@ -16,7 +17,7 @@ namespace ember::virtio {
 
 class MmioTransport final : public Transport, public Device {
  public:
-  static constexpr uint64_t kSize = 0x1000;
+  static constexpr uint64_t kSize = platform::kVirtioMmioSlotSize;
   static constexpr uint64_t kQueueNotifyOffset = 0x050;
   // InterruptStatus bits (§4.2.2).
   static constexpr uint32_t kUsedBufferInterrupt = 1, kConfigChangeInterrupt = 2;

@@ -4,12 +4,7 @@
 #include <numeric>
 
 #include "boot/aml.h"
-#include "devices/acpi_pm.h"
-#include "devices/i8042.h"
-#include "devices/cmos_rtc.h"
-#include "devices/ioapic.h"
-#include "devices/lapic.h"
-#include "devices/pci_bus.h"
+#include "platform/address_map.h"
 
 namespace ember::boot {
 namespace {
@@ -65,19 +60,19 @@ Bytes dsdt(const MachineDescription& machine) {
   using namespace aml::resource;
   std::vector<Bytes> devices;
   devices.push_back(device("COM1", {name("_HID", eisa_id("PNP0501")), name("_UID", integer(1)),
-                                    name("_CRS", template_of({io_port(kCom1Port, 8), irq_no_flags(kCom1Irq)}))}));
+                                    name("_CRS", template_of({io_port(platform::kCom1Port, 8), irq_no_flags(platform::kCom1Irq)}))}));
   // Bus 0 only; configuration through ports 0xcf8-0xcff; the I/O space
   // around them and the BAR window as the bridge's windows (PCI Firmware
   // 3.2, 4.1.1 and 4.2: _CRS of a host bridge).
-  const auto window_last = static_cast<uint32_t>(PciBus::kWindowBase + PciBus::kWindowSize - 1);
+  const auto window_last = static_cast<uint32_t>(platform::kPciWindowBase + platform::kPciWindowSize - 1);
   devices.push_back(device(
       "PCI0", {name("_HID", eisa_id("PNP0A03")), name("_UID", integer(0)), name("_SEG", integer(0)), name("_BBN", integer(0)),
-               name("_CRS", template_of({bus_number_range(0, 0), io_port(PciBus::kConfigAddressPort, PciBus::kPortCount),
+               name("_CRS", template_of({bus_number_range(0, 0), io_port(platform::kPciConfigPort, platform::kPciConfigPortCount),
                                          io_range(0x0000, 0x0cf7), io_range(0x0d00, 0xffff),
-                                         memory_range(static_cast<uint32_t>(PciBus::kWindowBase), window_last)}))}));
+                                         memory_range(static_cast<uint32_t>(platform::kPciWindowBase), window_last)}))}));
   for (size_t i = 0; i < machine.virtio.size(); ++i) {
     const auto& node = machine.virtio[i];
-    // VR00, VR01, ...: machine.virtio has at most virtio::kMaxMmioDevices entries.
+    // VR00, VR01, ...: machine.virtio has at most platform::kVirtioMmioSlots entries.
     const char label[] = {'V', 'R', "0123456789ABCDEF"[(i >> 4) & 0xf], "0123456789ABCDEF"[i & 0xf], 0};
     devices.push_back(device(label, {name("_HID", string("LNRO0005")), name("_UID", integer(i)),
                                      name("_CRS", template_of({memory32_fixed(static_cast<uint32_t>(node.address),
@@ -86,14 +81,14 @@ Bytes dsdt(const MachineDescription& machine) {
   }
   Bytes body = scope("\\_SB", devices);
   // \_S5: SLP_TYPa, SLP_TYPb, two reserved (7.4.2).
-  const Bytes s5 = name("\\_S5", package({integer(AcpiPm::kSleepTypeS5), integer(AcpiPm::kSleepTypeS5), integer(0), integer(0)}));
+  const Bytes s5 = name("\\_S5", package({integer(platform::kAcpiSleepTypeS5), integer(platform::kAcpiSleepTypeS5), integer(0), integer(0)}));
   body.insert(body.end(), s5.begin(), s5.end());
   return table("DSDT", 2, body);  // revision 2: integers are 64 bits
 }
 
 Bytes madt(const MachineDescription& machine) {
   Bytes body(8);
-  put(body, 0, Lapic::kMmioBase, 4);
+  put(body, 0, platform::kLapicBase, 4);
   put(body, 4, 1, 4);  // PCAT_COMPAT: there are 8259s, which an OS using the APICs masks
   auto entry = [&](std::initializer_list<uint8_t> bytes) { body.insert(body.end(), bytes); };
   for (uint32_t cpu = 0; cpu < machine.cpus; ++cpu) {
@@ -101,14 +96,14 @@ Bytes madt(const MachineDescription& machine) {
     entry({0, 8, id, id, 1, 0, 0, 0});  // Processor Local APIC (5.2.12.2): UID, APIC ID, enabled
   }
   Bytes ioapic{1, 12, machine.ioapic_id, 0};  // I/O APIC (5.2.12.3), GSI base 0
-  put(ioapic, 4, Ioapic::kMmioBase, 4);
+  put(ioapic, 4, platform::kIoapicBase, 4);
   put(ioapic, 8, 0, 4);
   body.insert(body.end(), ioapic.begin(), ioapic.end());
   // Interrupt Source Overrides (5.2.12.5): ISA IRQ 0 is on pin 2, as on a
   // PC; the SCI is level-triggered, active high (flags: polarity 01,
   // trigger 11), the same as QEMU's.
-  entry({2, 10, 0, 0, kIsaIrq0Pin, 0, 0, 0, 0, 0});
-  entry({2, 10, 0, AcpiPm::kSciIrq, AcpiPm::kSciIrq, 0, 0, 0, 0x0d, 0});
+  entry({2, 10, 0, 0, platform::kIsaIrq0Pin, 0, 0, 0, 0, 0});
+  entry({2, 10, 0, platform::kSciIrq, platform::kSciIrq, 0, 0, 0, 0x0d, 0});
   entry({4, 6, 0xff, 0, 0, 1});  // Local APIC NMI (5.2.12.7): every CPU, LINT1
   return table("APIC", 5, body);
 }
@@ -126,31 +121,31 @@ Bytes fadt(uint64_t facs_address, uint64_t dsdt_address) {
   auto at = [&](size_t offset, uint64_t value, int width) { put(body, offset - 36, value, width); };
   at(36, facs_address, 4);
   at(40, dsdt_address, 4);
-  at(46, AcpiPm::kSciIrq, 2);
-  at(56, AcpiPm::kEventBlock, 4);
-  at(64, AcpiPm::kControlBlock, 4);
-  at(76, AcpiPm::kTimerBlock, 4);
-  at(88, AcpiPm::kEventBlockLength, 1);
-  at(89, AcpiPm::kControlBlockLength, 1);
-  at(91, AcpiPm::kTimerBlockLength, 1);
+  at(46, platform::kSciIrq, 2);
+  at(56, platform::kAcpiPmEventBlock, 4);
+  at(64, platform::kAcpiPmControlBlock, 4);
+  at(76, platform::kAcpiPmTimerBlock, 4);
+  at(88, platform::kAcpiPmEventBlockLength, 1);
+  at(89, platform::kAcpiPmControlBlockLength, 1);
+  at(91, platform::kAcpiPmTimerBlockLength, 1);
   at(96, 101, 2);   // P_LVL2_LAT > 100: no C2
   at(98, 1001, 2);  // P_LVL3_LAT > 1000: no C3
-  at(108, CmosRtc::kCentury, 1);
+  at(108, platform::kCmosCenturyRegister, 1);
   // IA-PC boot architecture flags (5.2.9.3): LEGACY_DEVICES, 8042, VGA not
   // present (so no VGA probe); MSI and the CMOS RTC are there.
   at(109, 0x1 | 0x2 | 0x4, 2);
   // Flags (Table 5.10): WBINVD, PROC_C1, PWR_BUTTON and SLP_BUTTON (none
   // as a fixed feature), TMR_VAL_EXT (a 32-bit PM timer), RESET_REG_SUP.
   at(112, (1u << 0) | (1u << 2) | (1u << 4) | (1u << 5) | (1u << 8) | (1u << 10), 4);
-  put_io_gas(body, 116 - 36, I8042::kCommandPort, 1);
-  at(128, I8042::kPulseResetLine, 1);
+  put_io_gas(body, 116 - 36, platform::kI8042CommandPort, 1);
+  at(128, platform::kI8042ResetCommand, 1);
   at(131, 5, 1);  // FADT minor version: ACPI 6.5
   // X_FIRMWARE_CTRL stays 0: the FACS is below 4 GiB, and with both set
   // an OS may take it twice (Table 5.9 has one or the other).
   at(140, dsdt_address, 8);
-  put_io_gas(body, 148 - 36, AcpiPm::kEventBlock, AcpiPm::kEventBlockLength);
-  put_io_gas(body, 172 - 36, AcpiPm::kControlBlock, AcpiPm::kControlBlockLength);
-  put_io_gas(body, 208 - 36, AcpiPm::kTimerBlock, AcpiPm::kTimerBlockLength);
+  put_io_gas(body, 148 - 36, platform::kAcpiPmEventBlock, platform::kAcpiPmEventBlockLength);
+  put_io_gas(body, 172 - 36, platform::kAcpiPmControlBlock, platform::kAcpiPmControlBlockLength);
+  put_io_gas(body, 208 - 36, platform::kAcpiPmTimerBlock, platform::kAcpiPmTimerBlockLength);
   return table("FACP", 6, body);
 }
 

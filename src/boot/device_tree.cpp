@@ -1,3 +1,4 @@
+#include "platform/address_map.h"
 #include "boot/device_tree.h"
 
 extern "C" {
@@ -7,8 +8,6 @@ extern "C" {
 #include <cstdio>
 #include <string>
 
-#include "devices/ioapic.h"
-#include "devices/lapic.h"
 
 namespace ember::boot {
 namespace {
@@ -100,13 +99,13 @@ Result<std::vector<uint8_t>> build_device_tree(const MachineDescription& machine
   }
 
   // The bindings Linux's arch/x86/kernel/devicetree.c understands.
-  tree.begin(unit_name("lapic", Lapic::kMmioBase));
+  tree.begin(unit_name("lapic", platform::kLapicBase));
   tree.string("compatible", "intel,ce4100-lapic");
-  tree.reg64(Lapic::kMmioBase, Lapic::kMmioSize);
+  tree.reg64(platform::kLapicBase, platform::kLapicSize);
   tree.end();
-  tree.begin(unit_name("ioapic", Ioapic::kMmioBase));
+  tree.begin(unit_name("ioapic", platform::kIoapicBase));
   tree.string("compatible", "intel,ce4100-ioapic");
-  tree.reg64(Ioapic::kMmioBase, Ioapic::kMmioSize);
+  tree.reg64(platform::kIoapicBase, platform::kIoapicSize);
   tree.empty("interrupt-controller");
   tree.cells("#interrupt-cells", {2});
   tree.cells("#address-cells", {0});  // no interrupt-map refers into it
@@ -123,9 +122,9 @@ Result<std::vector<uint8_t>> build_device_tree(const MachineDescription& machine
   tree.cells("#size-cells", {1});
   tree.begin(kCom1Node);
   tree.string("compatible", "ns16550a");
-  tree.cells("reg", {1, kCom1Port, 8});
+  tree.cells("reg", {1, platform::kCom1Port, 8});
   tree.cells("clock-frequency", {kUartClockHz});
-  tree.cells("interrupts", {kCom1Irq, kIoapicEdgeRising});
+  tree.cells("interrupts", {platform::kCom1Irq, kIoapicEdgeRising});
   tree.end();
   tree.end();
 

@@ -6,18 +6,11 @@
 #include <cstdint>
 #include <vector>
 
+#include "platform/address_map.h"
 #include "memory/memory_map.h"
 
 namespace ember::boot {
 
-// The PC's first serial port, the one ember emulates (devices/uart16550.h).
-inline constexpr uint16_t kCom1Port = 0x3f8;
-inline constexpr uint8_t  kCom1Irq = 4;  // ISA IRQ 4, on IOAPIC pin 4
-// ISA IRQ 0 (the PIT's) is on IOAPIC pin 2, as on a PC; every other ISA IRQ
-// is on the pin of its number. The MP table's entries, the MADT's override
-// and the machine's wiring all take it from here.
-inline constexpr uint8_t kIsaIrq0Pin = 2;
-inline constexpr uint8_t ioapic_pin_of_isa_irq(uint8_t irq) { return irq == 0 ? kIsaIrq0Pin : irq; }
 
 struct VirtioMmioNode {
   uint64_t address;

@@ -1,14 +1,12 @@
+#include "platform/address_map.h"
 #include "boot/mp_table.h"
 
 #include "boot/machine_description.h"
-#include "virtio/mmio_slots.h"
 
 #include <cstring>
 #include <numeric>
 #include <vector>
 
-#include "devices/ioapic.h"
-#include "devices/lapic.h"
 
 namespace ember::boot {
 namespace {
@@ -98,15 +96,15 @@ Status write_mp_table(const GuestMemory& memory, uint32_t cpus, uint8_t ioapic_i
                                  kCpuFeatures, {}});
   }
   append(table, BusEntry{1, 0, {'I', 'S', 'A', ' ', ' ', ' '}});
-  append(table, IoapicEntry{2, ioapic_id, 0x11, 1, static_cast<uint32_t>(Ioapic::kMmioBase)});
+  append(table, IoapicEntry{2, ioapic_id, 0x11, 1, static_cast<uint32_t>(platform::kIoapicBase)});
   entries += 2;
   for (uint8_t irq = 0; irq < 16; ++irq, ++entries) {
-    append(table, InterruptEntry{3, kIntTypeInt, 0, 0, irq, ioapic_id, ioapic_pin_of_isa_irq(irq)});
+    append(table, InterruptEntry{3, kIntTypeInt, 0, 0, irq, ioapic_id, platform::ioapic_pin_of_isa_irq(irq)});
   }
   // Pins 16-23 carry virtio-mmio interrupts (virtio/mmio_slots.h): level,
   // active high (MP spec 1.4 Table 4-10: PO = 01, EL = 11). Linux takes the
   // source IRQ on the ISA bus as its IRQ number, as Firecracker relies on.
-  for (uint8_t pin = virtio::kFirstPin; pin < virtio::kFirstPin + virtio::kMaxMmioDevices; ++pin, ++entries) {
+  for (uint8_t pin = platform::kVirtioMmioFirstPin; pin < platform::kVirtioMmioFirstPin + platform::kVirtioMmioSlots; ++pin, ++entries) {
     append(table, InterruptEntry{3, kIntTypeInt, kLevelActiveHigh, 0, pin, ioapic_id, pin});
   }
   append(table, InterruptEntry{4, kIntTypeExtInt, 0, 0, 0, 0xff, 0});
@@ -120,7 +118,7 @@ Status write_mp_table(const GuestMemory& memory, uint32_t cpus, uint8_t ioapic_i
   std::memcpy(header.oem_id, "EMBER   ", 8);
   std::memcpy(header.product_id, "EMBER VM    ", 12);
   header.entry_count = entries;
-  header.lapic_address = static_cast<uint32_t>(Lapic::kMmioBase);
+  header.lapic_address = static_cast<uint32_t>(platform::kLapicBase);
   std::memcpy(table.data(), &header, sizeof header);
   table[offsetof(ConfigHeader, checksum)] = checksum(table.data(), table.size());
 

@@ -329,7 +329,7 @@ Status Machine::add_devices(std::vector<std::pair<std::string, std::vector<uint8
   pvpanic_ = std::make_unique<PvpanicPci>(*this, pvpanic_bar);
   if (!pci_.add(*pvpanic_)) return Error{"PCI bus 0 has no free slot for pvpanic"};
   for (const auto& [base, length, device] : {
-           std::tuple<uint64_t, uint64_t, Device*>{boot::kCom1Port, Uart16550::kRegisterCount, &uart_},
+           std::tuple<uint64_t, uint64_t, Device*>{platform::kCom1Port, Uart16550::kRegisterCount, &uart_},
            {ExitPort::kPort, 1, &exit_port_},
            {I8042::kDataPort, 1, &i8042_},
            {I8042::kCommandPort, 1, &i8042_},

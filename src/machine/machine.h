@@ -112,11 +112,11 @@ class Machine final : public MachineControl {
   InterruptRouter router_{&halt_census_};
   Ioapic          ioapic_;  // its ID follows the CPUs' APIC IDs (MP table)
   Pic8259Pair     pic_;
-  IsaIrq          uart_irq_{pic_, boot::kCom1Irq, ioapic_, boot::kCom1Irq};
-  IsaIrq          pit_irq_{pic_, 0, ioapic_, boot::kIsaIrq0Pin};
-  IsaIrq          keyboard_irq_{pic_, 1, ioapic_, boot::ioapic_pin_of_isa_irq(1)};
-  IsaIrq          aux_irq_{pic_, 12, ioapic_, boot::ioapic_pin_of_isa_irq(12)};
-  IsaIrq          rtc_irq_{pic_, CmosRtc::kIrq, ioapic_, boot::ioapic_pin_of_isa_irq(CmosRtc::kIrq)};
+  IsaIrq          uart_irq_{pic_, platform::kCom1Irq, ioapic_, platform::ioapic_pin_of_isa_irq(platform::kCom1Irq)};
+  IsaIrq          pit_irq_{pic_, 0, ioapic_, platform::ioapic_pin_of_isa_irq(0)};
+  IsaIrq          keyboard_irq_{pic_, platform::kI8042KeyboardIrq, ioapic_, platform::ioapic_pin_of_isa_irq(platform::kI8042KeyboardIrq)};
+  IsaIrq          aux_irq_{pic_, platform::kI8042MouseIrq, ioapic_, platform::ioapic_pin_of_isa_irq(platform::kI8042MouseIrq)};
+  IsaIrq          rtc_irq_{pic_, platform::kRtcIrq, ioapic_, platform::ioapic_pin_of_isa_irq(platform::kRtcIrq)};
   NullConsoleOutput discarded_output_;  // the UART's, when the console is virtio
   Uart16550       uart_;
   Pit8254         pit_;

@@ -8,14 +8,16 @@
 // into it is moved above 4 GiB instead of being lost.
 #pragma once
 
+#include "platform/address_map.h"
+
 #include <cstdint>
 #include <vector>
 
 namespace ember {
 
 inline constexpr uint64_t kPageSize      = 4096;
-inline constexpr uint64_t kMmioHoleStart = 0xC000'0000;    // 3 GiB
-inline constexpr uint64_t kMmioHoleEnd   = 0x1'0000'0000;  // 4 GiB
+inline constexpr uint64_t kMmioHoleStart = platform::kMmioHoleStart;
+inline constexpr uint64_t kMmioHoleEnd   = platform::kMmioHoleEnd;
 
 struct RamRegion {
   uint64_t guest_address;
