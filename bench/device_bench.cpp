@@ -4,11 +4,11 @@
 // has reached the device.
 #include <benchmark/benchmark.h>
 
-#include "devices/console_output.h"
-#include "devices/interrupt_line.h"
-#include "devices/lapic.h"
+#include "console/console_output.h"
 #include "devices/uart16550.h"
+#include "irq/interrupt_line.h"
 #include "irq/interrupt_router.h"
+#include "irq/lapic.h"
 
 namespace {
 

@@ -1,7 +1,7 @@
 // ember's process exit status: the contract CI scripts rely on (README, "Exit codes").
 #pragma once
 
-#include "machine/outcome.h"
+#include "run/outcome.h"
 
 namespace ember::cli {
 

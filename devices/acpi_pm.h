@@ -16,9 +16,9 @@
 #include <functional>
 #include <mutex>
 
-#include "platform/address_map.h"
 #include "bus/device.h"
-#include "machine/outcome.h"
+#include "platform/address_map.h"
+#include "run/outcome.h"
 
 namespace ember {
 

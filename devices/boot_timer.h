@@ -7,9 +7,9 @@
 #include <cstdint>
 #include <optional>
 
-#include "platform/address_map.h"
 #include "base/clock.h"
 #include "bus/device.h"
+#include "platform/address_map.h"
 
 namespace ember {
 

@@ -35,9 +35,9 @@
 #include <condition_variable>
 #include <thread>
 
-#include "platform/address_map.h"
 #include "bus/device.h"
-#include "devices/interrupt_line.h"
+#include "irq/interrupt_line.h"
+#include "platform/address_map.h"
 
 namespace ember {
 

@@ -6,12 +6,17 @@
 //    ember. A process exit status keeps only the low 8 bits of either.
 #pragma once
 
-#include "platform/address_map.h"
 #include "bus/device.h"
-#include "machine/machine_config.h"
-#include "machine/outcome.h"
+#include "platform/address_map.h"
+#include "run/outcome.h"
 
 namespace ember {
+
+// What a guest's write to port 0xf4 means.
+enum class ExitDevice {
+  Ember,  // byte N: exit status N
+  Qemu,   // value N: exit status (N << 1) | 1, as QEMU's isa-debug-exit
+};
 
 class ExitPort final : public Device {
  public:

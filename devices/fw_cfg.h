@@ -13,10 +13,10 @@
 #include <string>
 #include <vector>
 
-#include "platform/address_map.h"
 #include "base/result.h"
 #include "bus/device.h"
 #include "memory/guest_memory.h"
+#include "platform/address_map.h"
 
 namespace ember {
 

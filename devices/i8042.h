@@ -23,10 +23,10 @@
 #include <deque>
 #include <mutex>
 
-#include "platform/address_map.h"
 #include "bus/device.h"
-#include "devices/interrupt_line.h"
-#include "machine/outcome.h"
+#include "irq/interrupt_line.h"
+#include "platform/address_map.h"
+#include "run/outcome.h"
 
 namespace ember {
 

@@ -16,11 +16,11 @@
 #include <cstdint>
 #include <mutex>
 
-#include "platform/address_map.h"
 #include "bus/device.h"
-#include "devices/interrupt_line.h"
-#include "devices/lapic.h"
+#include "irq/interrupt_line.h"
 #include "irq/interrupt_router.h"
+#include "irq/lapic.h"
+#include "platform/address_map.h"
 
 namespace ember {
 

@@ -3,9 +3,9 @@
 // the interrupt.
 #pragma once
 
-#include "devices/interrupt_line.h"
 #include "devices/ioapic.h"
 #include "devices/pic8259.h"
+#include "irq/interrupt_line.h"
 
 namespace ember {
 

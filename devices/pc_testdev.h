@@ -25,11 +25,11 @@
 #include <mutex>
 #include <vector>
 
-#include "platform/address_map.h"
 #include "bus/device.h"
-#include "devices/interrupt_line.h"
 #include "devices/ioapic.h"
 #include "devices/pic8259.h"
+#include "irq/interrupt_line.h"
+#include "platform/address_map.h"
 
 namespace ember {
 

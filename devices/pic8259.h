@@ -18,13 +18,14 @@
 #include <mutex>
 #include <optional>
 
-#include "platform/address_map.h"
 #include "bus/device.h"
+#include "irq/extint_source.h"
 #include "irq/interrupt_router.h"
+#include "platform/address_map.h"
 
 namespace ember {
 
-class Pic8259Pair final : public Device {
+class Pic8259Pair final : public Device, public ExtIntSource {
  public:
   static constexpr uint16_t kMasterPort = platform::kPicMasterPort, kSlavePort = platform::kPicSlavePort,
                             kElcrPort = platform::kPicElcrPort;
@@ -40,10 +41,10 @@ class Pic8259Pair final : public Device {
   // ISA IRQ 0-15 input.
   void set_irq(unsigned irq, bool level);
   // Whether the INT output is asserted.
-  bool interrupt_pending();
+  bool interrupt_pending() override;
   // The CPU's interrupt acknowledge: the vector to inject (IRR -> ISR).
   // nullopt if the request went away meanwhile.
-  std::optional<uint8_t> acknowledge();
+  std::optional<uint8_t> acknowledge() override;
 
  private:
   struct Chip {

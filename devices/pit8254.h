@@ -18,9 +18,9 @@
 #include <optional>
 #include <thread>
 
-#include "platform/address_map.h"
 #include "bus/device.h"
-#include "devices/interrupt_line.h"
+#include "irq/interrupt_line.h"
+#include "platform/address_map.h"
 
 namespace ember {
 

@@ -3,8 +3,8 @@
 // stray, and a read returns 0xff as on real hardware without a POST card.
 #pragma once
 
-#include "platform/address_map.h"
 #include "bus/device.h"
+#include "platform/address_map.h"
 
 namespace ember {
 

@@ -9,9 +9,9 @@
 // take over) is not, so such a guest is never stopped on its way to kdump.
 #pragma once
 
-#include "devices/pci_bus.h"
-#include "devices/pci_config_space.h"
-#include "machine/outcome.h"
+#include "pci/pci_bus.h"
+#include "pci/pci_config_space.h"
+#include "run/outcome.h"
 
 namespace ember {
 

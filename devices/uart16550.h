@@ -11,8 +11,8 @@
 #include <mutex>
 
 #include "bus/device.h"
-#include "devices/console_output.h"
-#include "devices/interrupt_line.h"
+#include "console/console_output.h"
+#include "irq/interrupt_line.h"
 
 namespace ember {
 

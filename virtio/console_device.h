@@ -10,7 +10,7 @@
 
 #include <array>
 
-#include "devices/console_output.h"
+#include "console/console_output.h"
 #include "virtio/virtio_device.h"
 
 namespace ember::virtio {

@@ -8,9 +8,9 @@
 
 #include <cstdint>
 
-#include "platform/address_map.h"
 #include "bus/device.h"
-#include "devices/interrupt_line.h"
+#include "irq/interrupt_line.h"
+#include "platform/address_map.h"
 #include "virtio/transport.h"
 
 namespace ember::virtio {

@@ -21,9 +21,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "devices/pci_bus.h"
-#include "devices/pci_config_space.h"
 #include "irq/msi.h"
+#include "pci/pci_bus.h"
+#include "pci/pci_config_space.h"
 #include "virtio/transport.h"
 
 namespace ember::virtio {

@@ -1,4 +1,3 @@
-#include "platform/address_map.h"
 #include "boot/device_tree.h"
 
 extern "C" {
@@ -8,6 +7,7 @@ extern "C" {
 #include <cstdio>
 #include <string>
 
+#include "platform/address_map.h"
 
 namespace ember::boot {
 namespace {

@@ -6,11 +6,10 @@
 #include <cstdint>
 #include <vector>
 
-#include "platform/address_map.h"
 #include "memory/memory_map.h"
+#include "platform/address_map.h"
 
 namespace ember::boot {
-
 
 struct VirtioMmioNode {
   uint64_t address;

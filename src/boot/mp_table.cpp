@@ -1,12 +1,11 @@
-#include "platform/address_map.h"
 #include "boot/mp_table.h"
-
-#include "boot/machine_description.h"
 
 #include <cstring>
 #include <numeric>
 #include <vector>
 
+#include "boot/machine_description.h"
+#include "platform/address_map.h"
 
 namespace ember::boot {
 namespace {

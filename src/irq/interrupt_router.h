@@ -11,9 +11,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "irq/halt_census.h"
 #include "irq/injection_mailbox.h"
 #include "irq/interrupt_message.h"
-#include "vcpu/halt_census.h"
 
 namespace ember {
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "devices/exit_port.h"
 #include "security/seccomp_filters.h"
 
 namespace ember {
@@ -19,12 +20,6 @@ struct ConsoleConfig {
   enum class Kind { Stdio, File, None, Virtio };
   Kind        kind = Kind::Stdio;
   std::string path;  // for Kind::File
-};
-
-// What a guest's write to port 0xf4 means.
-enum class ExitDevice {
-  Ember,  // byte N: exit status N
-  Qemu,   // value N: exit status (N << 1) | 1, as QEMU's isa-debug-exit
 };
 
 struct FwCfgFileConfig {

@@ -20,15 +20,15 @@
 #include <string>
 
 #include "bus/bus.h"
-#include "devices/lapic.h"
-#include "devices/pic8259.h"
+#include "irq/extint_source.h"
+#include "irq/halt_census.h"
 #include "irq/injection_mailbox.h"
 #include "irq/interrupt_router.h"
+#include "irq/lapic.h"
 #include "kvm/coalesced_pio.h"
 #include "kvm/vcpu.h"
 #include "memory/guest_memory.h"
-#include "machine/outcome.h"
-#include "vcpu/halt_census.h"
+#include "run/outcome.h"
 
 namespace ember {
 
@@ -57,7 +57,7 @@ class VcpuRunner final : public Kickable {
 
   // The 8259 pair whose INT output is wired to this VCPU's LINT0 (the boot
   // VCPU's, during assembly).
-  void connect_extint(Pic8259Pair& pic) { extint_ = &pic; }
+  void connect_extint(ExtIntSource& source) { extint_ = &source; }
 
   // The machine's coalesced port writes (kvm/coalesced_pio.h), replayed
   // before each exit is handled; set during assembly when KVM has them.
@@ -121,7 +121,7 @@ class VcpuRunner final : public Kickable {
   InjectionMailbox mailbox_;
   ApicAddressing   addressing_;
   Lapic            lapic_;
-  Pic8259Pair*     extint_ = nullptr;
+  ExtIntSource*    extint_ = nullptr;
   kvm::CoalescedPio*       coalesced_ = nullptr;
   kvm::CoalescedPio::Ring* coalesced_ring_ = nullptr;
 

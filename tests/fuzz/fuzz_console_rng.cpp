@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "base/file_descriptor.h"
-#include "devices/console_output.h"
+#include "console/console_output.h"
 #include "fuzz/device_fuzzing.h"
 #include "memory/guest_memory.h"
 #include "memory/memory_map.h"

@@ -10,15 +10,15 @@
 #include <memory>
 #include <optional>
 
+#include "console/console_output.h"
 #include "devices/acpi_pm.h"
 #include "devices/cmos_rtc.h"
 #include "devices/i8042.h"
-#include "devices/console_output.h"
 #include "devices/ioapic.h"
-#include "devices/lapic.h"
 #include "devices/pit8254.h"
 #include "devices/uart16550.h"
 #include "irq/interrupt_router.h"
+#include "irq/lapic.h"
 #include "memory/memory_map.h"
 #include "unit/interrupt_fakes.h"
 #include "virtio/mmio_transport.h"

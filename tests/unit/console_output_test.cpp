@@ -1,4 +1,4 @@
-#include "devices/console_output.h"
+#include "console/console_output.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

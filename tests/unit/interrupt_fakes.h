@@ -8,10 +8,10 @@
 #include <cstdint>
 #include <vector>
 
-#include "devices/interrupt_line.h"
-#include "machine/outcome.h"
-#include "devices/lapic.h"
+#include "irq/interrupt_line.h"
 #include "irq/interrupt_router.h"
+#include "irq/lapic.h"
+#include "run/outcome.h"
 
 namespace ember::test {
 

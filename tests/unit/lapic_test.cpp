@@ -1,5 +1,5 @@
-#include "devices/lapic.h"
-#include "devices/lapic_mmio.h"
+#include "irq/lapic.h"
+#include "irq/lapic_mmio.h"
 
 #include "unit/interrupt_fakes.h"
 

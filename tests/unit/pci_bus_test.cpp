@@ -1,6 +1,6 @@
 // PCI bus 0: configuration mechanism #1, the host bridge, BAR sizing and
 // the capability list (PCI Local Bus 3.0), and the BAR window's decoding.
-#include "devices/pci_bus.h"
+#include "pci/pci_bus.h"
 
 #include <gtest/gtest.h>
 

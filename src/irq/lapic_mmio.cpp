@@ -1,4 +1,4 @@
-#include "devices/lapic_mmio.h"
+#include "irq/lapic_mmio.h"
 
 #include <cstring>
 #include <string>

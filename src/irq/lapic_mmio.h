@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <span>
 
-#include "devices/lapic.h"
+#include "irq/lapic.h"
 
 namespace ember {
 

@@ -1,4 +1,4 @@
-#include "devices/lapic.h"
+#include "irq/lapic.h"
 
 #include <algorithm>
 #include <bit>

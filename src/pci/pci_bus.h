@@ -17,9 +17,9 @@
 #include <string_view>
 #include <vector>
 
-#include "platform/address_map.h"
 #include "bus/device.h"
-#include "devices/pci_config_space.h"
+#include "pci/pci_config_space.h"
+#include "platform/address_map.h"
 
 namespace ember {
 

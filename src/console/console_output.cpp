@@ -1,4 +1,4 @@
-#include "devices/console_output.h"
+#include "console/console_output.h"
 
 #include <poll.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "devices/pci_bus.h"
+#include "pci/pci_bus.h"
 
 #include <algorithm>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "devices/pci_config_space.h"
+#include "pci/pci_config_space.h"
 
 #include <cstring>
 #include <stdexcept>

@@ -13,9 +13,9 @@
 #include <optional>
 #include <string>
 
-#include "platform/address_map.h"
 #include "irq/injection_mailbox.h"
 #include "irq/interrupt_router.h"
+#include "platform/address_map.h"
 
 namespace ember {
 
