@@ -6,8 +6,8 @@
 //  - tests/guests/irq_cycle_bench.c: the guest's UART IER write that raises
 //    the interrupt marks it pending; the HLT exit injects it with
 //    KVM_INTERRUPT (when ready_for_interrupt_injection && if_flag, as
-//    HOST-NOTES.md measured); IIR reads as "THR empty", EOI and other MMIO
-//    writes are ignored (bench/interrupt_cycle.sh).
+//    measured on the kvm_pvm development host); IIR reads as "THR empty",
+//    EOI and other MMIO writes are ignored (bench/interrupt_cycle.sh).
 // COM1 output goes to stdout; a write to the exit port ends the run.
 //
 //   build/bench/raw_exit_loop build/guests/PROGRAM.elf

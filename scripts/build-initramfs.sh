@@ -5,7 +5,7 @@
 # Prints its path.
 #
 # Uncompressed on purpose: where KVM runs guest kernel code in its
-# instruction emulator (nested hosts, ../shared/HOST-NOTES.md), gunzip in
+# instruction emulator (nested hosts, src/emulation/instruction_emulator.h), gunzip in
 # the kernel takes minutes; the cpio costs about 2.4 MiB of guest RAM.
 #
 #   EMBER_CACHE   where builds are cached (default: ~/.cache/ember)

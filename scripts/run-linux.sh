@@ -10,6 +10,6 @@ kernel_dir=$(bash "$root/scripts/build-guest-kernel.sh" | tail -n 1)
 bash "$root/scripts/build.sh"
 
 # The command line keeps the kernel away from instructions a nested host's
-# KVM cannot emulate (shared/HOST-NOTES.md); it changes nothing on bare metal.
+# KVM cannot emulate (src/emulation/instruction_emulator.h); it changes nothing on bare metal.
 exec "$root/build/ember" run --kernel "$kernel_dir/vmlinux" --memory 128M \
   --cmdline "console=ttyS0 earlyprintk=serial noxsave clearcpuid=popcnt,smap,smep 8250.nr_uarts=1" "$@"

@@ -2,8 +2,8 @@
 // one descriptor-chain walker every device uses.
 //
 // Everything in the rings is guest-controlled, so the walker trusts nothing
-// (STYLE.md, TESTING.md): head and next indices are bounded by the queue (or
-// indirect table) size, a chain may not visit more descriptors than there
+// (tests/HOSTILE-INPUTS.md, the descriptor and ring items): head and next
+// indices are bounded by the queue (or indirect table) size, a chain may not visit more descriptors than there
 // are (which also ends cycles), unknown flags and unnegotiated indirect
 // descriptors are refused, readable buffers must come before writable ones,
 // the chain's total length must fit the used ring's 32-bit length, and every

@@ -78,7 +78,7 @@ class Transport {
   void     write_status(uint32_t value);
   void     notify(uint32_t queue);
   // The selected queue if its layout may still change, else nullptr (and a
-  // warning naming `register_name`). §2.6 and STYLE.md: the layout is frozen
+  // warning naming `register_name`). §2.6: the layout is frozen
   // once the queue is enabled or the driver is running.
   Queue* selected_queue_for_write_locked(std::string_view register_name, bool is_enable_register);
   bool   have_selected_queue_locked() const { return queue_select_ < queues_.size(); }

@@ -56,7 +56,8 @@ class VirtioDevice {
   virtual void activate(uint64_t /*negotiated*/) {}
   // Serves one request from `queue` and returns how many bytes it wrote into
   // the chain's writable buffers. Runs on the transport's worker thread,
-  // never on a VCPU thread (STYLE.md 7), so it may block on host I/O.
+  // never on a VCPU thread (ARCHITECTURE.md, "Threads"), so it may block on
+  // host I/O.
   virtual uint32_t handle(uint16_t queue, const DescriptorChain& chain) = 0;
   // The driver reset the device (status 0); no request is in flight.
   virtual void reset() {}

@@ -1,4 +1,4 @@
-// The device interface, kept this small on purpose (DESIGN.md): a device sees
+// The device interface, kept this small on purpose (ARCHITECTURE.md, "Three data paths"): a device sees
 // one access at a time and checks size and offset itself, assuming
 // offset + data.size() can run past its range.
 #pragma once

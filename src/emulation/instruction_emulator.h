@@ -1,7 +1,7 @@
 // ember's answer to KVM_EXIT_INTERNAL_ERROR / emulation failure: KVM on some
-// hosts (nested ones especially, see ../shared/HOST-NOTES.md) runs guest
-// supervisor code in its instruction emulator and stops at instructions
-// that emulator lacks. ember reads the instruction at RIP through the
+// hosts (nested ones especially, such as kvm_pvm) runs guest supervisor code
+// in its instruction emulator and stops at instructions that emulator
+// lacks. ember reads the instruction at RIP through the
 // guest's page tables, decodes it with Zydis and either emulates it, or
 // names the exception the hardware would raise, or says it cannot. Its own
 // accesses (the fetch, memory operands) are checked as the CPU checks them:

@@ -1,4 +1,4 @@
-// The per-VCPU injection mailbox (DESIGN.md): any thread posts interrupts
+// The per-VCPU injection mailbox (ARCHITECTURE.md, "The one rule"): any thread posts interrupts
 // without locks, allocation or waiting; only the owning VCPU thread drains.
 //
 // It mirrors Intel's posted-interrupt descriptor (SDM Vol. 3C 29.6): 256

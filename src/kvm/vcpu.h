@@ -1,5 +1,5 @@
 // One KVM VCPU: its fd and its mmapped kvm_run. Only the VCPU's own thread may
-// call anything here once it runs (DESIGN.md, "the one rule").
+// call anything here once it runs (ARCHITECTURE.md, "The one rule").
 #pragma once
 
 #include <linux/kvm.h>

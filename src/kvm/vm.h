@@ -1,5 +1,5 @@
 // One KVM virtual machine. ember never creates an in-kernel irqchip: the
-// LAPIC, IOAPIC and PIC are emulated in userspace (DESIGN.md).
+// LAPIC, IOAPIC and PIC are emulated in userspace (ARCHITECTURE.md, "The one rule").
 #pragma once
 
 #include <cstdint>

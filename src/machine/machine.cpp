@@ -587,7 +587,8 @@ void Machine::stop_devices() {
   // bus. Each transport's worker finishes the request in flight and stops;
   // then block devices write back what the guest wrote but never flushed
   // (BlockDevice's destructor). main leaves with _Exit, which runs no
-  // destructor, so this is what makes SIGTERM lose nothing (TESTING.md).
+  // destructor, so this is what makes SIGTERM lose nothing (README, "Exit codes";
+  // VirtioPrograms.SigtermStopsCleanlyAndKeepsEveryAcknowledgedBlock).
   virtio_transports_.clear();
   virtio_devices_.clear();
   // The RTC's interrupt thread sends through the router into the VCPUs'

@@ -370,7 +370,7 @@ VcpuRunner::Next VcpuRunner::handle_halt(bool interrupts_enabled) {
 }
 
 VcpuRunner::Next VcpuRunner::handle_emulation_failure() {
-  // KVM's emulator lacked this instruction (HOST-NOTES.md): ember decodes
+  // KVM's emulator lacked this instruction (emulation/instruction_emulator.h): ember decodes
   // and emulates it, or raises what the hardware would, or stops with the
   // instruction named.
   const auto regs = vcpu_.get_regs();

@@ -1,6 +1,6 @@
 // The thread that owns one VCPU, its LAPIC and its injection mailbox. Only
 // this thread calls KVM_RUN, injects interrupts or touches the VCPU's
-// registers and LAPIC (DESIGN.md, "the one rule"); other threads post to the
+// registers and LAPIC (ARCHITECTURE.md, "The one rule"); other threads post to the
 // mailbox and kick.
 //
 // Kick: the kick signal (vcpu/kick_signal.h) makes KVM_RUN return; a VCPU

@@ -2,7 +2,7 @@
 // virtio-rng's requests, over rings whose every byte comes from the input.
 // Console input is a pipe holding a number of bytes the input chooses, so
 // receive fills, splits and runs out of buffers. The invariant is
-// TESTING.md's: no crash, no access outside guest RAM.
+// tests/HOSTILE-INPUTS.md's: no crash, no access outside guest RAM.
 #include <fcntl.h>
 #include <unistd.h>
 

@@ -2,7 +2,7 @@
 // every byte comes from the input, with a SOCK_SEQPACKET socket standing in
 // for the TAP device. Receive gets one host packet whose size comes from
 // the input, so mergeable spreading, give-back and drops are all reached.
-// The invariant is TESTING.md's: no crash, no access outside guest RAM.
+// The invariant is tests/HOSTILE-INPUTS.md's: no crash, no access outside guest RAM.
 #include <sys/socket.h>
 #include <unistd.h>
 

@@ -1,6 +1,6 @@
 // libFuzzer target: the descriptor-chain walker and the chain reader and
 // writer, over rings whose every byte comes from the input. The invariant
-// is TESTING.md's: no crash, no access outside guest RAM (ASan), whatever
+// is tests/HOSTILE-INPUTS.md's: no crash, no access outside guest RAM (ASan), whatever
 // the driver wrote.
 #include <cstdint>
 #include <cstring>

@@ -3,7 +3,7 @@
 // operation sequence reaches handle(); one connection is live (a Unix
 // socket listening at PATH_5000), so requests, data and shutdowns for it
 // are served for real; then receive() answers. The invariant is
-// TESTING.md's: no crash, no access outside guest RAM.
+// tests/HOSTILE-INPUTS.md's: no crash, no access outside guest RAM.
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>

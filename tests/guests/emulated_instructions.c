@@ -1,5 +1,5 @@
 /* Instructions that some hosts' KVM cannot emulate for CPL-0 guest code
- * (../shared/HOST-NOTES.md): popcnt (register and memory source), fwait,
+ * (src/emulation/instruction_emulator.h): popcnt (register and memory source), fwait,
  * int3 into a #BP handler, and stac/clac when SMAP exists. On hardware they
  * run natively; where KVM stops on them, ember emulates them. The results
  * must be the same either way. */

@@ -1,5 +1,5 @@
 /* String port I/O: a line printed with one `rep outsb` to COM1 (one KVM
- * exit, many bytes), then large counts where no device lives (TESTING.md:
+ * exit, many bytes), then large counts where no device lives (tests/HOSTILE-INPUTS.md:
  * "rep outs/ins with large counts"): 64 KiB (16 pages, several exits each
  * way) out to an unmapped port is dropped, 64 KiB in from it reads
  * all-ones. Exits 0 when every byte read is 0xff, 1 otherwise. Where KVM

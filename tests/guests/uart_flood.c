@@ -2,7 +2,7 @@
  * fast as it can: lines of 63 'x' and a newline, one `rep outsb` per 4 KiB
  * (a KVM exit carries up to a page of string I/O), then exits 0. The test
  * blocks ember's stdout meanwhile: the VCPU must wait for the console rather
- * than ember buffering the flood (TESTING.md: "THR floods while the host
+ * than ember buffering the flood (tests/HOSTILE-INPUTS.md: "THR floods while the host
  * console is blocked (memory stays bounded)"). */
 #include "runtime/guest.h"
 

@@ -1,4 +1,4 @@
-/* The data-integrity workload of TESTING.md: writes sector i filled with
+/* The data-integrity workload of tests/HOSTILE-INPUTS.md: writes sector i filled with
  * the 64-bit number i, FLUSHes, and only then prints "flushed i". The host
  * SIGKILLs ember somewhere in the middle and checks that every sector whose
  * flush was reported holds its number. */

@@ -1,4 +1,4 @@
-// TESTING.md's hostile inputs that need a running ember to show: a console
+// Hostile inputs (tests/HOSTILE-INPUTS.md) that need a running ember to show: a console
 // flood against a blocked host console, code run from the MMIO hole, string
 // I/O with large counts, and /dev/kvm missing or not permitted. Where each
 // list item is covered is in tests/HOSTILE-INPUTS.md.

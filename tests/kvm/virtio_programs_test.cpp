@@ -1,5 +1,5 @@
 // virtio devices driven by guest programs with minimal drivers (kvm tier),
-// and TESTING.md's data-integrity test: SIGKILL mid-run loses no block
+// and the data-integrity test (tests/HOSTILE-INPUTS.md): SIGKILL mid-run loses no block
 // whose FLUSH the guest saw acknowledged.
 #include <fcntl.h>
 #include <signal.h>

@@ -1,5 +1,5 @@
 // virtio-blk requests (virtio 1.2 §5.2.6) against a real image file: the
-// parser's refusals from TESTING.md (sector overflow, past the end,
+// parser's refusals from tests/HOSTILE-INPUTS.md (sector overflow, past the end,
 // read-only, unknown types, no status byte) and the I/O itself, plus the
 // image lock.
 #include "virtio/block_device.h"

@@ -112,7 +112,7 @@ TEST(Bus, AProbedUnmappedAddressIsReportedOnce) {
 }
 
 TEST(Bus, AccessStraddlingTheEndGoesToTheDeviceOfItsFirstByte) {
-  // DESIGN.md: devices assume offset + length can run past their range.
+  // src/bus/device.h: devices assume offset + length can run past their range.
   Bus bus{"test"};
   RecordingDevice device;
   ASSERT_TRUE(bus.insert(0x100, 4, device).ok());

@@ -1,6 +1,6 @@
 // The virtio-mmio transport (virtio 1.2 §4.2.2): registers, negotiation,
 // queue setup frozen at DRIVER_OK, notifications served off the VCPU
-// thread, level interrupts, and TESTING.md's register and reset cases.
+// thread, level interrupts, and the register and reset cases of tests/HOSTILE-INPUTS.md.
 #include "virtio/mmio_transport.h"
 
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
 // The descriptor-chain walker against every guest-controlled case in
-// ../shared/TESTING.md (descriptor and ring items), and the used ring and
+// tests/HOSTILE-INPUTS.md (the descriptor and ring items), and the used ring and
 // notification rules of virtio 1.2 §2.7.
 #include "virtio/split_virtqueue.h"
 
