@@ -54,13 +54,10 @@ TEST(Soak, FiveMinutesOfFloodsStayUnderTheMemoryCeilingAndLoseNoAcknowledgedWrit
   ASSERT_TRUE(kvm_available()) << kNoKvm;
   const std::string path = ::testing::TempDir() + "ember-soak-" + std::to_string(::getpid());
   const std::string port_path = path + "_7200";
-  ::unlink(port_path.c_str());
   // The host program that never accepts, so never reads: ember's
   // connections wait in its backlog and their bytes in ember.
-  FileDescriptor listener{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-  const auto address = unix_address(port_path);
-  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address), 0);
-  ASSERT_EQ(::listen(listener.get(), 1024), 0);
+  FileDescriptor listener{listen_unix(port_path, 1024)};
+  ASSERT_TRUE(listener.valid()) << port_path;
 
   char image[] = "/tmp/ember-soak-XXXXXX";
   const int fd = ::mkstemp(image);

@@ -25,11 +25,8 @@ TEST(VirtioVsock, GuestAndHostConnectBothWaysThroughUnixSockets) {
   ASSERT_TRUE(kvm_available()) << kNoKvm;
   const std::string path = ::testing::TempDir() + "ember-vsock-" + std::to_string(::getpid());
   const std::string port_path = path + "_5000";
-  ::unlink(port_path.c_str());
-  FileDescriptor listener{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-  const auto listen_address = unix_address(port_path);
-  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<const sockaddr*>(&listen_address), sizeof listen_address), 0);
-  ASSERT_EQ(::listen(listener.get(), 1), 0);
+  FileDescriptor listener{listen_unix(port_path, 1)};
+  ASSERT_TRUE(listener.valid()) << port_path;
 
   auto ember = std::async(std::launch::async, [&] {
     return run_ember({"run", "--kernel", guest_program("vsock_ping"), "--vsock", "7," + std::string("socket=") + path, "--timeout",

@@ -29,15 +29,7 @@ class LinuxBoot : public ::testing::Test {
   }
   // A 16 MiB ext4 image holding /etc/ember-disk; removed after the test.
   const std::string& make_ext4_disk() {
-    char directory[] = "/tmp/ember-rootfs-XXXXXX";
-    if (::mkdtemp(directory) == nullptr) throw std::runtime_error("mkdtemp failed");
-    const std::string root = directory;
-    std::filesystem::create_directories(root + "/etc");
-    std::ofstream{root + "/etc/ember-disk"} << "written by the virtio-blk Linux test\n";
-    const auto made = run_process({"/usr/sbin/mkfs.ext4", "-q", "-F", "-d", root, root + ".img", "16M"});
-    std::filesystem::remove_all(root);
-    if (made.exit_code != 0) throw std::runtime_error("mkfs.ext4 failed: " + made.err);
-    disk_ = root + ".img";
+    disk_ = make_ext4_image({{"etc/ember-disk", "written by the virtio-blk Linux test\n"}});
     return disk_;
   }
   // Boots vmlinux with a read-only disk as its root and the rng, virtio

@@ -4,7 +4,14 @@
 // (README, "Tests"; harmless on every other KVM).
 #pragma once
 
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "support/run_process.h"
 
@@ -27,5 +34,22 @@ inline const std::string& syscall_limitation() {
 }
 
 inline std::string guest_vmlinux() { return std::string(EMBER_GUEST_KERNEL_DIR) + "/vmlinux"; }
+
+// A 16 MiB ext4 image holding `files` (path inside the image, text), made
+// with mkfs.ext4 -d; returns its path, which the caller removes.
+inline std::string make_ext4_image(const std::vector<std::pair<std::string, std::string>>& files) {
+  char directory[] = "/tmp/ember-ext4-XXXXXX";
+  if (::mkdtemp(directory) == nullptr) throw std::runtime_error("mkdtemp failed");
+  const std::string root = directory;
+  for (const auto& [path, text] : files) {
+    const std::filesystem::path file = root + "/" + path;
+    std::filesystem::create_directories(file.parent_path());
+    std::ofstream{file} << text;
+  }
+  const auto made = run_process({"/usr/sbin/mkfs.ext4", "-q", "-F", "-d", root, root + ".img", "16M"});
+  std::filesystem::remove_all(root);
+  if (made.exit_code != 0) throw std::runtime_error("mkfs.ext4 failed: " + made.err);
+  return root + ".img";
+}
 
 }  // namespace ember::test

@@ -50,14 +50,7 @@ class StockKernel : public ::testing::TestWithParam<StockBoot> {
     if (!disk_.empty()) std::filesystem::remove(disk_);
   }
   const std::string& make_disk() {
-    char directory[] = "/tmp/ember-stock-XXXXXX";
-    if (::mkdtemp(directory) == nullptr) throw std::runtime_error("mkdtemp failed");
-    const std::string root = directory;
-    std::ofstream{root + "/marker"} << kMarker << "\n";
-    const auto made = run_process({"/usr/sbin/mkfs.ext4", "-q", "-F", "-d", root, root + ".img", "16M"});
-    std::filesystem::remove_all(root);
-    if (made.exit_code != 0) throw std::runtime_error("mkfs.ext4 failed: " + made.err);
-    disk_ = root + ".img";
+    disk_ = make_ext4_image({{"marker", std::string(kMarker) + "\n"}});
     return disk_;
   }
   static ProcessResult boot(const std::string& kernel_dir, const std::string& image, std::vector<std::string> options,

@@ -33,11 +33,11 @@ std::string read_up_to(int fd, size_t length) {
   return text;
 }
 
-int listen_unix(const std::string& path) {
+int listen_unix(const std::string& path, int backlog) {
   ::unlink(path.c_str());
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   const auto address = unix_address(path);
-  if (fd < 0 || ::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0 || ::listen(fd, 4) != 0 ||
+  if (fd < 0 || ::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0 || ::listen(fd, backlog) != 0 ||
       ::chmod(path.c_str(), 0777) != 0) {
     if (fd >= 0) ::close(fd);
     return -1;

@@ -21,7 +21,7 @@ std::string read_up_to(int fd, size_t length);
 // A listening Unix stream socket at `path` (replacing any socket there),
 // open to every user so an ember running as another user (--user) can
 // connect; -1 when it cannot be made.
-int listen_unix(const std::string& path);
+int listen_unix(const std::string& path, int backlog = 4);
 
 // Connects to the Unix socket `path`; -1 when it cannot.
 int connect_unix(const std::string& path);
