@@ -11,7 +11,7 @@ int exit_code_for(const Outcome& outcome, bool command_mode) {
     case Outcome::Kind::GuestCrash: return kExitGuestCrash;
     case Outcome::Kind::GuestPanic: return kExitGuestPanic;
     case Outcome::Kind::HostError:  return kExitHostError;
-    case Outcome::Kind::Signal:     return 128 + outcome.value;
+    case Outcome::Kind::Signal:     return kExitSignalBase + outcome.value;
   }
   return kExitHostError;
 }

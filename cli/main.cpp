@@ -33,7 +33,7 @@ extern "C" void stop_during_start_up(int signal) {
   const char* name = signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "SIGHUP";
   const char* parts[] = {"ember: stopped by ", name, " during start-up; the guest never ran\n"};
   for (const char* part : parts) (void)!::write(STDERR_FILENO, part, std::strlen(part));
-  ::_exit(128 + signal);
+  ::_exit(ember::kExitSignalBase + signal);
 }
 
 void stop_at_once_during_start_up() {
@@ -128,13 +128,13 @@ int dump_device_tree(const ember::Machine& machine, const std::string& path) {
   auto tree = machine.device_tree();
   if (!tree) {
     ember::log::error(tree.error().message);
-    return ember::cli::kExitHostError;
+    return ember::kExitHostError;
   }
   std::FILE* file = std::fopen(path.c_str(), "wb");
   const bool written = file != nullptr && std::fwrite(tree->data(), 1, tree->size(), file) == tree->size();
   if (file == nullptr || std::fclose(file) != 0 || !written) {
     ember::log::error("cannot write the device tree to '" + path + "': " + std::strerror(errno));
-    return ember::cli::kExitHostError;
+    return ember::kExitHostError;
   }
   return 0;
 }
@@ -144,7 +144,7 @@ int run(const ember::cli::Invocation& invocation) {
   auto machine = ember::Machine::create(invocation.machine);  // blocks the stop signals before its first thread
   if (!machine) {
     ember::log::error(machine.error().message);
-    return ember::cli::kExitHostError;
+    return ember::kExitHostError;
   }
   if (!invocation.dump_dtb_path.empty()) return dump_device_tree(**machine, invocation.dump_dtb_path);
 
@@ -179,7 +179,7 @@ int main(int argc, char** argv) {
     const auto invocation = ember::cli::parse_arguments(args);
     if (!invocation) {
       std::cerr << "ember: " << invocation.error().message << "\nRun 'ember --help' for usage.\n";
-      return ember::cli::kExitUsage;
+      return ember::kExitUsage;
     }
     switch (invocation->command) {
       case ember::cli::Command::Help:    std::cout << ember::cli::kUsage; return 0;
@@ -190,5 +190,5 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::cerr << "ember: internal error: " << e.what() << "\n";
   }
-  return ember::cli::kExitHostError;
+  return ember::kExitHostError;
 }

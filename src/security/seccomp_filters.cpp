@@ -61,7 +61,7 @@ void on_sigsys(int, siginfo_t* info, void*) {
   write_all(" (");
   write_all(name != nullptr ? name : "unknown");
   write_all(") is outside its filter; this is a bug in ember, please report it\n");
-  ::_exit(kSeccompViolationStatus);
+  ::_exit(kExitSeccompViolation);
 }
 
 Status install_sigsys_reporter() {

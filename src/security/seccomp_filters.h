@@ -1,17 +1,17 @@
 // seccomp filters (libseccomp), installed before the guest's first
 // instruction: one for the whole process and a narrower one each VCPU thread
 // adds for itself. A system call outside them stops ember at once with exit
-// status kSeccompViolationStatus and a line naming the call: such a call is
+// status kExitSeccompViolation (run/exit_codes.h) and a line naming the call: such a call is
 // a bug in ember (or an attack on it), never something to retry.
 #pragma once
 
 #include <string_view>
 
 #include "base/result.h"
+#include "run/exit_codes.h"
 
 namespace ember {
 
-inline constexpr int kSeccompViolationStatus = 122;
 
 // Sanitizer runtimes make system calls of their own (pipe2,
 // sched_getaffinity, ...) that the filters rightly forbid, so sanitizer
@@ -41,7 +41,7 @@ Status install_vcpu_filter();
 //   fork       clone without CLONE_VM | CLONE_THREAD;
 //   exec-mmap  an executable mapping;
 //   anything else: getppid, a call no filter allows.
-// All but openat must stop ember with kSeccompViolationStatus.
+// All but openat must stop ember with kExitSeccompViolation.
 void seccomp_self_test(std::string_view which);
 
 }  // namespace ember

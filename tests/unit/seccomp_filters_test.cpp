@@ -45,7 +45,7 @@ TEST(SeccompFilters, AThreadArenaShrinkingUnderTheProcessFilterDoesNotStopEmber)
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-  EXPECT_NE(WEXITSTATUS(status), kSeccompViolationStatus) << "the filter stopped the process for glibc's heap trim";
+  EXPECT_NE(WEXITSTATUS(status), kExitSeccompViolation) << "the filter stopped the process for glibc's heap trim";
   EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
