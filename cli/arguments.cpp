@@ -333,9 +333,12 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
     }
   }
   if (invocation.machine.kernel_path.empty()) return Error{"'ember run' needs --kernel PATH"};
-  if (invocation.machine.virtio_device_count() > virtio::kMaxMmioDevices) {
-    return Error{"at most " + std::to_string(virtio::kMaxMmioDevices) +
-                 " virtio devices (--disk, --net, --rng, --console virtio and --vsock together) fit"};
+  if (invocation.machine.virtio_device_count() > invocation.machine.max_virtio_devices()) {
+    const bool pci = invocation.machine.virtio_transport == MachineConfig::VirtioTransport::Pci;
+    return Error{"at most " + std::to_string(invocation.machine.max_virtio_devices()) +
+                 " virtio devices (--disk, --net, --rng, --console virtio and --vsock together) fit " +
+                 (pci ? "on PCI bus 0" : "with --virtio-transport mmio (8 windows and pins); pci takes " +
+                                             std::to_string(platform::kVirtioPciMaxDevices))};
   }
   for (size_t i = 0; i < invocation.machine.nets.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {

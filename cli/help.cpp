@@ -84,7 +84,7 @@ Options (each at most once unless said; --opt VALUE and --opt=VALUE both work):
                      how the virtio devices attach: mmio (default): virtio-mmio
                      windows at 0xd0000000, IOAPIC pins 16-23, announced to
                      Linux with virtio_mmio.device= on its command line; pci:
-                     modern virtio-pci functions on PCI bus 0 (slots 1-8,
+                     modern virtio-pci functions on PCI bus 0 (slots 1-30,
                      BARs at 0xe0000000), MSI-X interrupts only, found by the
                      guest's PCI scan (Linux: CONFIG_VIRTIO_PCI, CONFIG_PCI_MSI)
   --describe-machine mptable|dtb

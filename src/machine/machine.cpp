@@ -373,8 +373,8 @@ Status Machine::add_devices(std::vector<std::pair<std::string, std::vector<uint8
 }
 
 Status Machine::add_virtio_device(std::unique_ptr<virtio::VirtioDevice> device) {
-  if (virtio_devices_.size() >= virtio::kMaxMmioDevices) {
-    return Error{"at most " + std::to_string(virtio::kMaxMmioDevices) + " virtio devices fit"};
+  if (virtio_devices_.size() >= config_.max_virtio_devices()) {
+    return Error{"at most " + std::to_string(config_.max_virtio_devices()) + " virtio devices fit"};
   }
   virtio::VirtioDevice& added = *virtio_devices_.emplace_back(std::move(device));
   return config_.virtio_transport == MachineConfig::VirtioTransport::Pci ? add_pci_transport(added) : add_mmio_transport(added);

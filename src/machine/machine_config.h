@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "devices/exit_port.h"
+#include "platform/address_map.h"
 #include "security/seccomp_filters.h"
 
 namespace ember {
@@ -96,6 +97,11 @@ struct MachineConfig {
   size_t virtio_device_count() const {
     return disks.size() + nets.size() + (rng ? 1 : 0) + (console.kind == ConsoleConfig::Kind::Virtio ? 1 : 0) +
            (vsock ? 1 : 0);
+  }
+  // How many fit: virtio-mmio has 8 windows and IOAPIC pins; virtio-pci
+  // every PCI slot but the host bridge's and pvpanic's (MSI-X needs no pin).
+  size_t max_virtio_devices() const {
+    return virtio_transport == VirtioTransport::Pci ? platform::kVirtioPciMaxDevices : platform::kVirtioMmioSlots;
   }
   // Before the guest runs, ember drops every capability and sets
   // no_new_privs; with this it also becomes this user (--user).

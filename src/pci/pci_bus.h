@@ -67,7 +67,7 @@ class PciBus {
  public:
   static constexpr uint16_t kConfigAddressPort = platform::kPciConfigPort;
   static constexpr uint16_t kPortCount = platform::kPciConfigPortCount;
-  static constexpr unsigned kSlots = 32;
+  static constexpr unsigned kSlots = platform::kPciSlots;
   // Where BARs go: in the MMIO hole, clear of virtio-mmio (0xd0000000) and
   // the IOAPIC (0xfec00000). 16 MiB: 31 functions of 512 KiB at most.
   static constexpr uint64_t kWindowBase = platform::kPciWindowBase;

@@ -392,6 +392,24 @@ TEST_F(LinuxUserspace, VirtioPciDevicesServeUserSpace) {
   EXPECT_NE(result.out.find("rng=8"), std::string::npos) << result.out;
 }
 
+// More virtio devices than virtio-mmio's 8 pins: over PCI, 12 disks, each
+// found by the guest's PCI scan and each read back.
+TEST_F(LinuxUserspace, TwelveVirtioPciDisksAreAllFound) {
+  std::vector<std::string> options{"--virtio-transport", "pci"};
+  for (int i = 0; i < 12; ++i) {
+    const std::string disk = make_disk(1 << 20);
+    { std::fstream{disk, std::ios::in | std::ios::out | std::ios::binary} << "disk-" << (i < 10 ? "0" : "") << i; }
+    options.insert(options.end(), {"--disk", disk + ",ro"});
+  }
+  const auto result = run_shell("echo disks=$(ls /dev | grep -c '^vd[a-z]$'); for d in /dev/vd?; do head -c 7 $d; echo; done | sort | tr '\\n' ' '",
+                                options);
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_NE(result.out.find("disks=12"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("disk-00 disk-01 disk-02 disk-03 disk-04 disk-05 disk-06 disk-07 disk-08 disk-09 disk-10 disk-11 "),
+            std::string::npos)
+      << result.out;
+}
+
 #ifdef EMBER_GUEST_OF_KERNEL_DIR
 // The device-tree kernel (images/linux-guest-of.config) with
 // --describe-machine dtb: CPUs and virtio-mmio found in the tree, and user

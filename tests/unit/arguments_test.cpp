@@ -107,6 +107,19 @@ TEST(Arguments, VirtioConsoleCountsTowardsTheVirtioDeviceLimit) {
   EXPECT_EQ(error_of(args), "");
 }
 
+// The 8-device cap is virtio-mmio's (8 windows and IOAPIC pins); virtio-pci
+// has PCI bus 0's slots and MSI-X.
+TEST(Arguments, VirtioPciTakesThirtyDevicesAndVirtioMmioEight) {
+  std::vector<std::string_view> args{"run", "--kernel", "k", "--virtio-transport", "pci"};
+  for (int i = 0; i < 30; ++i) args.insert(args.end(), {"--disk", "d"});
+  EXPECT_EQ(error_of(args), "");
+  args.insert(args.end(), {"--rng"});
+  EXPECT_NE(error_of(args).find("at most 30 virtio devices"), std::string::npos) << error_of(args);
+  args[4] = "mmio";
+  EXPECT_NE(error_of(args).find("at most 8 virtio devices"), std::string::npos) << error_of(args);
+  EXPECT_NE(error_of(args).find("pci takes 30"), std::string::npos) << error_of(args);
+}
+
 TEST(Arguments, TestDeviceIsOffByDefaultAndTakesNoValue) {
   EXPECT_FALSE(parse({"run", "--kernel", "k"})->machine.test_device);
   EXPECT_TRUE(parse({"run", "--kernel", "k", "--test-device"})->machine.test_device);
