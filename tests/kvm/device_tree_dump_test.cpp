@@ -71,8 +71,10 @@ class DescribeMachine : public ::testing::Test {
   std::vector<std::string> machine_args(const std::string& kernel) const {
     return {"run", "--kernel", guest_program(kernel), "--cpus", "2", "--memory", "64M", "--disk", disk_ + ",ro", "--rng"};
   }
-  const std::string disk_ = ::testing::TempDir() + "ember-describe-disk.img";
-  const std::string dtb_ = ::testing::TempDir() + "ember-describe.dtb";
+  // Named after the test: ctest runs this suite's tests side by side.
+  const std::string name_ = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  const std::string disk_ = ::testing::TempDir() + "ember-describe-" + name_ + ".img";
+  const std::string dtb_ = ::testing::TempDir() + "ember-describe-" + name_ + ".dtb";
 };
 
 TEST_F(DescribeMachine, DtbGivesTheGuestTheDumpedTreeAndNeitherMpTableNorAnnouncements) {
