@@ -20,6 +20,7 @@
 #include "cli/exit_codes.h"
 #include "cli/help.h"
 #include "machine/machine.h"
+#include "security/seccomp_filters.h"
 
 namespace {
 
@@ -146,7 +147,13 @@ int run(const ember::cli::Invocation& invocation) {
     ember::log::error(machine.error().message);
     return ember::kExitHostError;
   }
-  if (!invocation.dump_dtb_path.empty()) return dump_device_tree(**machine, invocation.dump_dtb_path);
+  if (!invocation.dump_dtb_path.empty()) {
+    // No guest will run: a stop signal while the tree is written (to a
+    // FIFO nobody reads, say) ends ember at once, as during start-up.
+    const sigset_t signals = ember::stop_signals();
+    pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
+    return dump_device_tree(**machine, invocation.dump_dtb_path);
+  }
 
   std::thread signal_waiter{[&machine] {
     const sigset_t signals = ember::stop_signals();
@@ -174,6 +181,7 @@ int main(int argc, char** argv) {
   // EPIPE for the writer to handle (console output is then dropped and the
   // guest runs on), never a signal that kills ember with disks unflushed.
   std::signal(SIGPIPE, SIG_IGN);
+  (void)ember::limit_malloc_arenas();  // again, checked, when the filter is installed
   try {
     const std::vector<std::string_view> args(argv + 1, argv + argc);
     const auto invocation = ember::cli::parse_arguments(args);

@@ -15,7 +15,7 @@ constexpr uint16_t kModernDeviceBase = 0x1040;   // §4.1.2: 0x1040 + device typ
 constexpr uint16_t kModernSubsystemId = 0x40;    // §4.1.2.1: 0x40 or higher
 
 // §4.1.4: virtio structure capabilities (PCI vendor-specific, ID 0x09).
-constexpr uint8_t kCapabilityVendor = 0x09, kCapabilityMsix = 0x11;
+constexpr uint8_t kCapabilityVendor = 0x09;
 constexpr uint8_t kCommonCfg = 1, kNotifyCfg = 2, kIsrCfg = 3, kDeviceCfg = 4, kPciCfg = 5;
 
 // §4.1.4.3: struct virtio_pci_common_cfg.
@@ -78,24 +78,13 @@ std::vector<uint8_t> virtio_capability(uint8_t type, uint32_t offset, uint32_t l
 
 PciTransport::PciTransport(const GuestMemory& memory, VirtioDevice& device, MsiSender& msi, uint64_t bar_address)
     : Transport{memory, device},
-      msi_{msi},
       config_{kVirtioVendor, static_cast<uint16_t>(kModernDeviceBase + device.device_type()), class_code(device.device_type()), 1},
-      queue_vectors_(device.queue_count(), kNoVector),
-      msix_table_(device.queue_count() + 1u),
-      msix_pending_(device.queue_count() + 1u, false) {
+      // A vector per queue and one for configuration changes.
+      msix_{config_, msi, static_cast<uint16_t>(device.queue_count() + 1u), static_cast<uint32_t>(kMsixTableOffset),
+            static_cast<uint32_t>(kMsixPbaOffset)},
+      queue_vectors_(device.queue_count(), kNoVector) {
   config_.set_subsystem(kVirtioVendor, kModernSubsystemId);
   config_.set_memory_bar64(bar_address, kBarSize);
-
-  // PCI 3.0, 6.8.2: table size - 1 in message control; table and PBA in BAR0.
-  std::vector<uint8_t> msix(12, 0), msix_writable(12, 0);
-  msix[0] = kCapabilityMsix;
-  const uint16_t control = static_cast<uint16_t>(vector_count() - 1);
-  std::memcpy(&msix[2], &control, 2);
-  const uint32_t table = static_cast<uint32_t>(kMsixTableOffset), pba = static_cast<uint32_t>(kMsixPbaOffset);  // BIR 0
-  std::memcpy(&msix[4], &table, 4);
-  std::memcpy(&msix[8], &pba, 4);
-  msix_writable[3] = 0xc0;  // enable (bit 15) and function mask (bit 14)
-  msix_capability_ = config_.add_capability(msix, msix_writable);
 
   const auto add = [this](const std::vector<uint8_t>& cap, std::vector<uint8_t> writable = {}) {
     writable.resize(cap.size(), 0);
@@ -138,8 +127,7 @@ void PciTransport::config_write(uint32_t offset, std::span<const uint8_t> data) 
   }
   std::lock_guard lock{mutex_};
   config_.write(offset, data);
-  const uint32_t control = msix_capability_ + 2u;
-  if (offset <= control + 1 && offset + data.size() > control) send_pending_locked();  // enabled or unmasked
+  msix_.config_written(offset, data.size());
 }
 
 std::optional<PciTransport::PciCfgAccess> PciTransport::pci_cfg_access(uint32_t offset, size_t size) {
@@ -219,34 +207,8 @@ void PciTransport::bar_access_locked(uint64_t offset, std::span<uint8_t> data, b
     std::memcpy(data.data(), space.data() + at, data.size());
     return;
   }
-  const uint64_t table_end = kMsixTableOffset + 16ull * msix_table_.size();
-  if (offset >= kMsixTableOffset && offset < table_end) {
-    if (data.size() != 4 || offset % 4 != 0) return warn("MSI-X table entries take aligned 32-bit accesses");
-    const MsixEntry& entry = msix_table_[(offset - kMsixTableOffset) / 16];
-    uint32_t value = 0;
-    if (write) {
-      std::memcpy(&value, data.data(), 4);
-      msix_table_write_locked(offset - kMsixTableOffset, value);
-      return;
-    }
-    switch (offset % 16) {
-      case 0: value = static_cast<uint32_t>(entry.address); break;
-      case 4: value = static_cast<uint32_t>(entry.address >> 32); break;
-      case 8: value = entry.data; break;
-      default: value = entry.masked ? 1 : 0; break;
-    }
-    std::memcpy(data.data(), &value, 4);
-    return;
-  }
-  if (offset >= kMsixPbaOffset && offset < kMsixPbaOffset + 8 * ((msix_pending_.size() + 63) / 64)) {
-    if (write) return warn("the PBA is read-only");
-    if ((data.size() != 4 && data.size() != 8) || offset % data.size() != 0) return warn("PBA accesses are 32 or 64 bits");
-    const uint64_t first_bit = (offset - kMsixPbaOffset) * 8;
-    uint64_t bits = 0;
-    for (uint64_t i = 0; i < data.size() * 8 && first_bit + i < msix_pending_.size(); ++i) {
-      if (msix_pending_[first_bit + i]) bits |= 1ull << i;
-    }
-    std::memcpy(data.data(), &bits, data.size());
+  if (const auto msix = msix_.bar_access(offset, data, write)) {
+    if (*msix != nullptr) warn(*msix);
     return;
   }
   if (offset >= kNotifyOffset && offset < kNotifyOffset + 0x1000 && !write) return;  // notify reads as zero
@@ -326,61 +288,19 @@ void PciTransport::common_write(uint64_t offset, size_t, uint32_t value) {
   }
 }
 
-void PciTransport::msix_table_write_locked(uint64_t offset, uint32_t value) {
-  const auto vector = static_cast<uint16_t>(offset / 16);
-  MsixEntry& entry = msix_table_[vector];
-  switch (offset % 16) {
-    case 0: entry.address = (entry.address & ~0xffffffffull) | value; return;
-    case 4: entry.address = (entry.address & 0xffffffffull) | static_cast<uint64_t>(value) << 32; return;
-    case 8: entry.data = value; return;
-    default:
-      entry.masked = (value & 1) != 0;
-      if (!entry.masked) send_pending_locked();
-      return;
-  }
-}
-
 bool PciTransport::routes_wake_events() {
   std::lock_guard lock{mutex_};
-  if (!msix_enabled_locked() || msix_function_masked_locked()) return false;
-  for (const MsixEntry& entry : msix_table_) {
-    // MSI data: the delivery mode in bits 10:8 (SDM 11.11.2).
-    if (!entry.masked && wakes_a_halted_cpu(static_cast<DeliveryMode>((entry.data >> 8) & 7))) return true;
-  }
-  return false;
-}
-
-bool PciTransport::msix_enabled_locked() const { return (config_.word(msix_capability_ + 2u) & 0x8000) != 0; }
-bool PciTransport::msix_function_masked_locked() const { return (config_.word(msix_capability_ + 2u) & 0x4000) != 0; }
-
-void PciTransport::send_vector_locked(uint16_t vector) {
-  if (!msix_enabled_locked() || vector >= vector_count()) return;  // the driver polls the ISR, or asked for no vector
-  const MsixEntry& entry = msix_table_[vector];
-  if (msix_function_masked_locked() || entry.masked) {
-    msix_pending_[vector] = true;  // PCI 3.0, 6.8.2.9: sent when unmasked
-    return;
-  }
-  msi_.send_msi(entry.address, entry.data);
-}
-
-void PciTransport::send_pending_locked() {
-  if (!msix_enabled_locked() || msix_function_masked_locked()) return;
-  for (uint16_t vector = 0; vector < vector_count(); ++vector) {
-    if (msix_pending_[vector] && !msix_table_[vector].masked) {
-      msix_pending_[vector] = false;
-      msi_.send_msi(msix_table_[vector].address, msix_table_[vector].data);
-    }
-  }
+  return msix_.routes_wake_events();
 }
 
 void PciTransport::signal_used_buffers_locked(uint16_t queue) {
   isr_ |= 1;
-  send_vector_locked(queue_vectors_[queue]);
+  msix_.send(queue_vectors_[queue]);  // kNoVector, or MSI-X off: the driver polls the ISR
 }
 
 void PciTransport::signal_config_change_locked() {
   isr_ |= 2;
-  send_vector_locked(config_vector_);
+  msix_.send(config_vector_);
 }
 
 void PciTransport::reset_transport_locked() {

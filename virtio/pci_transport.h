@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "irq/msi.h"
+#include "pci/msix.h"
 #include "pci/pci_bus.h"
 #include "pci/pci_config_space.h"
 #include "virtio/transport.h"
@@ -47,18 +48,12 @@ class PciTransport final : public Transport, public PciFunction {
   void                  bar_read(uint64_t offset, std::span<uint8_t> data, uint32_t vcpu) override;
   void                  bar_write(uint64_t offset, std::span<const uint8_t> data, uint32_t vcpu) override;
 
-  uint16_t vector_count() const { return static_cast<uint16_t>(msix_table_.size()); }
+  uint16_t vector_count() const { return msix_.vector_count(); }
   // Whether an enabled, unmasked MSI-X entry would send an NMI or INIT,
   // which wake a CPU halted with interrupts off (HaltCensus).
   bool     routes_wake_events();
 
  private:
-  struct MsixEntry {
-    uint64_t address = 0;
-    uint32_t data = 0;
-    bool     masked = true;  // PCI 3.0, 6.8.2.9: entries start masked
-  };
-
   // An access to VIRTIO_PCI_CAP_PCI_CFG's data window: where in the BAR it
   // goes (length 0: nowhere). nullopt: the access is not to the window.
   struct PciCfgAccess {
@@ -73,22 +68,14 @@ class PciTransport final : public Transport, public PciFunction {
 
   uint32_t common_read_locked(uint64_t offset, size_t size);
   void     common_write(uint64_t offset, size_t size, uint32_t value);
-  void     msix_table_write_locked(uint64_t offset, uint32_t value);
-  void     send_vector_locked(uint16_t vector);
-  void     send_pending_locked();
-  bool     msix_enabled_locked() const;
-  bool     msix_function_masked_locked() const;
   void     bar_access_locked(uint64_t offset, std::span<uint8_t> data, bool write);
 
-  MsiSender&             msi_;
   PciConfigSpace         config_;       // guarded by mutex_
-  uint8_t                msix_capability_ = 0;
+  Msix                   msix_;         // guarded by mutex_; its capability is config_'s first
   uint8_t                pci_cfg_capability_ = 0;
   uint8_t                isr_ = 0;      // guarded by mutex_
   uint16_t               config_vector_ = kNoVector;
   std::vector<uint16_t>  queue_vectors_;
-  std::vector<MsixEntry> msix_table_;
-  std::vector<bool>      msix_pending_;
 };
 
 }  // namespace ember::virtio

@@ -285,7 +285,9 @@ uint32_t VsockDevice::handle(uint16_t queue, const DescriptorChain& chain) {
 
 void VsockDevice::guest_request(const VsockHeader& header) {
   const Key key{header.src_port, header.dst_port};
-  if (connections_.contains(key) || connections_.size() >= kMaxConnections) {
+  // Host programs still writing their CONNECT line count too: each may
+  // become a connection.
+  if (connections_.contains(key) || connections_.size() + pending_hosts_.size() >= kMaxConnections) {
     queue_control(VsockOp::kReset, key.first, key.second);
     return;
   }
@@ -410,8 +412,8 @@ void VsockDevice::read_connect_lines() {
     }
     std::optional<uint64_t> port;
     if (complete && it->line.starts_with("CONNECT ")) port = parse_decimal(std::string_view{it->line}.substr(8));
-    if (!port || *port > 0xffffffffu) {
-      it = pending_hosts_.erase(it);  // not the protocol: closed
+    if (!port || *port > 0xffffffffu || connections_.size() >= kMaxConnections) {
+      it = pending_hosts_.erase(it);  // not the protocol, or no room (the guest filled it meanwhile): closed
       continue;
     }
     const Key key{static_cast<uint32_t>(*port), new_host_port()};

@@ -27,11 +27,17 @@ std::optional<uint64_t> read_entry(const GuestMemory& memory, uint64_t address, 
   return uint64_t{*value};
 }
 
-// Address bits from MAXPHYADDR to 51: reserved in every PAE, 4-level and
-// 5-level entry (SDM Tables 4-8 to 4-20, "Reserved (must be 0)").
-uint64_t above_physical_address_bits(const PagingState& paging) {
+// The reserved bits of a present entry beyond those the walk checks by
+// its kind (SDM Tables 4-8 to 4-20, "Reserved (must be 0)"): the address
+// bits from MAXPHYADDR up, to 51 in 4-level and 5-level paging (62:52 are
+// ignored there), to 62 in PAE paging; a PAE PDPTE also reserves 63, 8:5
+// and 2:1.
+uint64_t reserved_bits(const PagingState& paging, bool pae_pdpte) {
   const unsigned bits = std::clamp(paging.physical_address_bits, 32u, kMaxPhysicalAddressBits);
-  return kAddressMask & ~((uint64_t{1} << bits) - 1);
+  const uint64_t from_maxphyaddr = ~((uint64_t{1} << bits) - 1);
+  if (paging.efer & kEferLma) return from_maxphyaddr & kAddressMask;
+  if (pae_pdpte) return from_maxphyaddr | 0x1e6;  // 63:MAXPHYADDR, 8:5, 2:1
+  return from_maxphyaddr & ~kExecuteDisable;     // 62:MAXPHYADDR; XD is take()'s
 }
 
 // Folds one present entry's permissions into the walk.
@@ -45,7 +51,9 @@ void take(Walk& walk, uint64_t entry, bool has_permissions, const PagingState& p
   }
 }
 
-Walk walk_tables(const GuestMemory& memory, const PagingState& paging, uint64_t linear) {
+// `checked`: stop at the first reserved bit, as the CPU does (SDM 4.7); a
+// report's unchecked read walks on to wherever the entries point.
+Walk walk_tables(const GuestMemory& memory, const PagingState& paging, uint64_t linear, bool checked) {
   Walk walk;
   if (!(paging.cr0 & kCr0Pg)) {
     walk.physical = linear & 0xffffffff;
@@ -83,9 +91,9 @@ Walk walk_tables(const GuestMemory& memory, const PagingState& paging, uint64_t 
     const auto pdpte = read_entry(memory, (paging.cr3 & 0xffffffe0) + ((address >> 30) << 3), true);
     if (!pdpte) return walk;
     if (!(*pdpte & kPresent)) { walk.not_present = true; return walk; }
-    if (*pdpte & above_physical_address_bits(paging)) walk.reserved = true;
+    if (*pdpte & reserved_bits(paging, true)) walk.reserved = true;
     take(walk, *pdpte, false, paging);
-    if (walk.reserved) return walk;  // the walk stops at the first reserved bit (SDM 4.7)
+    if (walk.reserved && checked) return walk;  // the walk stops at the first reserved bit (SDM 4.7)
     table = *pdpte & kAddressMask;
     level = 2;
   }
@@ -94,9 +102,9 @@ Walk walk_tables(const GuestMemory& memory, const PagingState& paging, uint64_t 
     const auto next = read_entry(memory, table + (((linear >> shift) & 0x1ff) << 3), true);
     if (!next) return walk;
     if (!(*next & kPresent)) { walk.not_present = true; return walk; }
-    if (*next & above_physical_address_bits(paging)) walk.reserved = true;
+    if (*next & reserved_bits(paging, false)) walk.reserved = true;
     take(walk, *next, true, paging);
-    if (walk.reserved) return walk;
+    if (walk.reserved && checked) return walk;
     if (level == 1) {
       walk.physical = (*next & kAddressMask) | (linear & 0xfff);
       return walk;
@@ -121,7 +129,7 @@ Walk walk_tables(const GuestMemory& memory, const PagingState& paging, uint64_t 
 }  // namespace
 
 Translation translate_access(const GuestMemory& memory, const PagingState& paging, uint64_t linear, const GuestAccess& access) {
-  const Walk walk = walk_tables(memory, paging, linear);
+  const Walk walk = walk_tables(memory, paging, linear, true);
   // The error code's access bits (SDM 4.7); I/D only where execute
   // permissions exist (EFER.NXE in PAE and 4-level paging, or CR4.SMEP).
   const bool paging_on = paging.cr0 & kCr0Pg;
@@ -146,7 +154,7 @@ Translation translate_access(const GuestMemory& memory, const PagingState& pagin
 }
 
 std::optional<uint64_t> translate(const GuestMemory& memory, const PagingState& paging, uint64_t linear) {
-  const Walk walk = walk_tables(memory, paging, linear);
+  const Walk walk = walk_tables(memory, paging, linear, false);
   if (walk.not_present) return std::nullopt;
   return walk.physical;
 }

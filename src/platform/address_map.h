@@ -2,8 +2,8 @@
 // interrupt pin ember's PC has, in one place. Devices take their addresses
 // from here, and so do the firmware tables that describe them (the MP
 // table, ACPI, the device tree: boot/), so the two cannot disagree.
-// Where guest RAM and the boot structures inside it go is memory/memory_map.h
-// and boot/low_memory.h. ARCHITECTURE.md, "Address map", draws it.
+// Where guest RAM and the boot structures inside it go is memory/memory_map.h,
+// boot/layout.h and boot/acpi_tables.h (the RSDP). ARCHITECTURE.md, "Address map", draws it.
 #pragma once
 
 #include <cstdint>

@@ -139,14 +139,17 @@ Status install(std::initializer_list<const char*> allowed, bool all_threads, con
 
 }  // namespace
 
+Status limit_malloc_arenas() {
+  // Threads beyond the limit share arenas, which costs ember nothing: its
+  // threads allocate rarely.
+  if (::mallopt(M_ARENA_MAX, kMallocArenas) != 1) return Error{"cannot set glibc's malloc arena limit"};
+  return {};
+}
+
 Status install_process_filter(bool vsock) {
   if (auto reporter = install_sigsys_reporter(); !reporter) return reporter;
-  // glibc's malloc gives each new thread an arena of its own; past eight it
-  // counts the CPUs to size its limit (sched_getaffinity, malloc/arena.c,
-  // arena_get2), a call the filters do not allow: ember with 16 VCPUs
-  // stopped with 122. A fixed limit means glibc never asks; threads beyond
-  // it share arenas, which costs ember nothing (its threads allocate rarely).
-  if (::mallopt(M_ARENA_MAX, kMallocArenas) != 1) return Error{"cannot set glibc's malloc arena limit"};
+  // ember with 16 VCPUs stopped with 122 before this (sched_getaffinity).
+  if (auto limited = limit_malloc_arenas(); !limited) return limited;
   return install(
       {
           // I/O on descriptors already open: console, stdin, eventfd, KVM

@@ -29,6 +29,13 @@ inline constexpr bool kSeccompByDefault = true;
 // AF_UNIX ones, by argument filter.
 Status install_process_filter(bool vsock);
 
+// glibc's malloc gives each new thread an arena of its own; past eight it
+// counts the CPUs to size its limit (sched_getaffinity, malloc/arena.c),
+// a call the filters do not allow. A fixed limit means it never asks.
+// install_process_filter sets it too; main() sets it first, before any
+// thread could make glibc compute its own.
+Status limit_malloc_arenas();
+
 // The calling VCPU thread, on top of the process filter: KVM ioctls, its
 // timer, futexes, kicks, console writes and memory allocation.
 Status install_vcpu_filter();

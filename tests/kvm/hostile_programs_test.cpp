@@ -214,12 +214,14 @@ TEST_F(HostilePrograms, ATerminalPausedByXoffStillLetsTimeoutStopEmber) {
   termios settings{};
   ASSERT_EQ(tcgetattr(terminal, &settings), 0);
   ASSERT_NE(settings.c_iflag & IXON, 0u) << "a new terminal has XON/XOFF output control";
-  ASSERT_EQ(write(master, "\x13", 1), 1);  // XOFF, typed at the terminal
+  // The state XOFF (Ctrl-S) puts the terminal in; tcflow makes it so before
+  // it returns, where a typed ^S is acted on by a later kernel work item.
+  ASSERT_EQ(tcflow(terminal, TCOOFF), 0);
 
   // The reader reads all along; with output stopped, nothing reaches it.
   std::atomic<bool> done{false};
   std::atomic<size_t> received{0};
-  std::thread reader{[&] {
+  std::jthread reader{[&] {
     char buffer[4096];
     while (!done) {
       pollfd ready{master, POLLIN, 0};
@@ -228,6 +230,10 @@ TEST_F(HostilePrograms, ATerminalPausedByXoffStillLetsTimeoutStopEmber) {
       if (got > 0) received += static_cast<size_t>(got);
     }
   }};
+  struct StopReader {  // also when an ASSERT returns early
+    std::atomic<bool>& done;
+    ~StopReader() { done = true; }
+  } stop_reader{done};
   const std::string err_path = ::testing::TempDir() + "ember_xoff_console";
   const auto started = std::chrono::steady_clock::now();
   const pid_t pid = spawn_uart_flood(terminal, err_path, "20", 1u << 20);

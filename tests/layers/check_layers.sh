@@ -20,7 +20,7 @@ declare -A layer=(
 )
 # Same-layer includes that are part of the design; any other between two
 # folders of one layer (devices and virtio above all) is refused too.
-declare -A sideways=([src/boot:src/kvm]=1 [src/machine:src/vcpu]=1 [cli:src/machine]=1)
+declare -A sideways=([src/boot:src/kvm]=1 [src/pci:src/irq]=1 [src/machine:src/vcpu]=1 [cli:src/machine]=1)
 
 folder_of() {  # a path relative to the root: its folder in the table
   case $1 in

@@ -329,10 +329,37 @@ TEST(GuestPaging, AddressBitsAtOrAboveMaxPhyAddrAreReserved) {
   const GuestAccess user_write{.write = true, .user = true};
   EXPECT_EQ(translate_access(memory, paging, 0x400abc, user_write).page_fault, kPfPresent | kPfReserved | kPfWrite | kPfUser);
 
-  // PAE: a PDPTE with bit 39 set, under a MAXPHYADDR of 36.
+  // 4-level paging ignores bits 62:52 (SDM Table 4-19): bit 60 is no fault.
+  ASSERT_TRUE(memory.write_object<uint64_t>(0x12000 + 2 * 8, 0x13000 | 3));
+  ASSERT_TRUE(memory.write_object<uint64_t>(0x13000, (1ull << 60) | 0x555000 | 3));
+  EXPECT_EQ(translate_access(memory, paging, 0x400abc, GuestAccess{}).physical, 0x555abcu);
+
+  // PAE: a PDPTE with bit 39 set under a MAXPHYADDR of 36, or bit 1 (2:1
+  // are reserved in a PDPTE, Table 4-8); a PDE with bit 60 (62:MAXPHYADDR
+  // are reserved there, Table 4-9).
   ASSERT_TRUE(memory.write_object<uint64_t>(0x20000, (1ull << 39) | 0x12000 | 1));
   const PagingState pae{0x80000001, 0x20000, 0x20, 0, 36};
   EXPECT_EQ(translate_access(memory, pae, 0x1000, GuestAccess{}).page_fault, kPfPresent | kPfReserved);
+  ASSERT_TRUE(memory.write_object<uint64_t>(0x20000, 0x12000 | 2 | 1));
+  EXPECT_EQ(translate_access(memory, pae, 0x1000, GuestAccess{}).page_fault, kPfPresent | kPfReserved);
+  ASSERT_TRUE(memory.write_object<uint64_t>(0x20000, 0x12000 | 1));
+  ASSERT_TRUE(memory.write_object<uint64_t>(0x12000, (1ull << 60) | 0x600000 | 0x83));  // a 2 MiB page
+  EXPECT_EQ(translate_access(memory, pae, 0x1234, GuestAccess{}).page_fault, kPfPresent | kPfReserved);
+  ASSERT_TRUE(memory.write_object<uint64_t>(0x12000, 0x600000 | 0x83));
+  EXPECT_EQ(translate_access(memory, pae, 0x1234, GuestAccess{}).physical, 0x601234u);
+}
+
+// A report reads through reserved bits the guest's own access faults on:
+// the crash report's disassembly still finds the code.
+TEST(GuestPaging, AReportsUncheckedReadWalksPastReservedBits) {
+  auto memory = std::move(GuestMemory::create(ram_regions_for(16 << 20)).value());
+  ASSERT_TRUE(memory.write_object<uint64_t>(0x10000, 0x11000 | 3));
+  ASSERT_TRUE(memory.write_object<uint64_t>(0x11000, 0x12000 | 3));
+  ASSERT_TRUE(memory.write_object<uint64_t>(0x12000 + 2 * 8, (1ull << 63) | 0x13000 | 3));  // XD without EFER.NXE
+  ASSERT_TRUE(memory.write_object<uint64_t>(0x13000, 0x555000 | 3));
+  const PagingState paging{0x80000001, 0x10000, 0x20, 0x500};
+  EXPECT_EQ(translate_access(memory, paging, 0x400abc, GuestAccess{}).page_fault, kPfPresent | kPfReserved);
+  EXPECT_EQ(translate(memory, paging, 0x400abc), 0x555abcu);
 }
 
 TEST(GuestPaging, FourLevelWith2MiBPagesAsEmberBuildsThem) {

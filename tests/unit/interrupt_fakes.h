@@ -4,13 +4,16 @@
 #pragma once
 
 #include <atomic>
+#include <mutex>
 #include <optional>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "irq/interrupt_line.h"
 #include "irq/interrupt_router.h"
 #include "irq/lapic.h"
+#include "irq/msi.h"
 #include "run/outcome.h"
 
 namespace ember::test {
@@ -44,6 +47,23 @@ class RecordingControl final : public MachineControl {
     if (!stopped) stopped = outcome;
   }
   std::optional<Outcome> stopped;
+};
+
+// Every MSI sent, for devices with MSI-X.
+class RecordingMsi final : public MsiSender {
+ public:
+  void send_msi(uint64_t address, uint32_t data) override {
+    std::lock_guard lock{mutex_};
+    sent_.emplace_back(address, data);
+  }
+  std::vector<std::pair<uint64_t, uint32_t>> sent() {
+    std::lock_guard lock{mutex_};
+    return sent_;
+  }
+
+ private:
+  std::mutex                                 mutex_;
+  std::vector<std::pair<uint64_t, uint32_t>> sent_;
 };
 
 }  // namespace ember::test

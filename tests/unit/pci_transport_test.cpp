@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "memory/memory_map.h"
+#include "unit/interrupt_fakes.h"
 #include "unit/virtio_fake_driver.h"
 
 namespace ember::virtio {
@@ -41,22 +42,6 @@ class OneByteDevice final : public VirtioDevice {
     return writer.written();
   }
   std::array<uint8_t, 8> config_{8, 7, 6, 5, 4, 3, 2, 1};
-};
-
-class RecordingMsi final : public MsiSender {
- public:
-  void send_msi(uint64_t address, uint32_t data) override {
-    std::lock_guard lock{mutex_};
-    sent_.emplace_back(address, data);
-  }
-  std::vector<std::pair<uint64_t, uint32_t>> sent() {
-    std::lock_guard lock{mutex_};
-    return sent_;
-  }
-
- private:
-  std::mutex                                 mutex_;
-  std::vector<std::pair<uint64_t, uint32_t>> sent_;
 };
 
 class PciTransportTest : public ::testing::Test {
@@ -151,7 +136,7 @@ class PciTransportTest : public ::testing::Test {
 
   GuestMemory   memory_ = std::move(GuestMemory::create(ram_regions_for(16 << 20)).value());
   OneByteDevice device_;
-  RecordingMsi  msi_;
+  test::RecordingMsi msi_;
   PciTransport  transport_{memory_, device_, msi_, kBar};
   PciBus        bus_;
   unsigned      slot_ = 0;

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -369,12 +370,43 @@ TEST_F(VsockDeviceTest, EveryConnectionsBufferTogetherStaysWithinTheBudget) {
   EXPECT_GE(full, 200u) << "the budget leaves room for a couple of hundred full buffers";
   send(VsockOp::kRequest, 20000, 7100);
   EXPECT_EQ(next_packet().first.op, static_cast<uint16_t>(VsockOp::kReset)) << "one connection more than kMaxConnections";
-
+  // Nor from the host side: a host program's CONNECT finds no room and
+  // ember closes it (EOF, or ECONNRESET for its unread line).
+  {
+    const FileDescriptor client = connect_to(path_);
+    const timeval five_seconds{5, 0};
+    ASSERT_EQ(::setsockopt(client.get(), SOL_SOCKET, SO_RCVTIMEO, &five_seconds, sizeof five_seconds), 0);
+    ASSERT_EQ(::write(client.get(), "CONNECT 77\n", 11), 11);
+    send(VsockOp::kCreditUpdate, 10001, 7100);  // a receive round
+    char byte = 0;
+    const ssize_t got = ::read(client.get(), &byte, 1);
+    EXPECT_TRUE(got == 0 || (got < 0 && errno == ECONNRESET)) << "the host program is closed, not connected";
+  }
   send(VsockOp::kReset, 10000, 7100);  // connection 0 had a full buffer
   send(VsockOp::kRequest, 20001, 7100);
   const VsockHeader again = next_packet().first;
   EXPECT_EQ(again.op, static_cast<uint16_t>(VsockOp::kResponse));
   EXPECT_EQ(again.buf_alloc, VsockDevice::kBufferBytes) << "the closed connection's share is free again";
+}
+
+// A host program that has connected but not yet sent its CONNECT line holds
+// a place: the guest cannot take it meanwhile, so the table never grows past
+// kMaxConnections when the line arrives.
+TEST_F(VsockDeviceTest, AHostProgramStillWritingItsConnectLineHoldsAPlace) {
+  const FileDescriptor listener = listen_at(path_ + "_7200", static_cast<int>(VsockDevice::kMaxConnections));
+  for (uint32_t port = 0; port + 1 < VsockDevice::kMaxConnections; ++port) {
+    send(VsockOp::kRequest, 10000 + port, 7200);
+    ASSERT_EQ(next_packet().first.op, static_cast<uint16_t>(VsockOp::kResponse)) << "connection " << port;
+  }
+  const FileDescriptor client = connect_to(path_);
+  send(VsockOp::kCreditUpdate, 10000, 7200);  // a receive round: ember accepts the client
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  send(VsockOp::kRequest, 30000, 7200);
+  EXPECT_EQ(next_packet().first.op, static_cast<uint16_t>(VsockOp::kReset)) << "the last place is the host program's";
+  ASSERT_EQ(::write(client.get(), "CONNECT 78\n", 11), 11);
+  const VsockHeader request = next_packet().first;
+  EXPECT_EQ(request.op, static_cast<uint16_t>(VsockOp::kRequest));
+  EXPECT_EQ(request.dst_port, 78u);
 }
 
 TEST(VsockDeviceCreate, RefusesAPathThatIsNotASocketOrInUse) {
