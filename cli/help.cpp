@@ -25,7 +25,8 @@ Exit status of 'ember run':
   125   the guest crashed: triple fault, KVM internal error, every VCPU
         halted with interrupts off (register dump on stderr)
   128+S ember was stopped by signal S (SIGINT, SIGTERM, SIGHUP; stderr
-        says where each VCPU was, as for 124)
+        says where each VCPU was, as for 124, or that the guest never ran
+        when the signal came during start-up)
 )";
 
 const char* const kRunUsage = R"(Usage: ember run --kernel PATH [options] [-- COMMAND [ARGS]]
