@@ -1,12 +1,9 @@
 #include "virtio/vsock_device.h"
 
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/uio.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,23 +13,13 @@
 #include "base/log.h"
 #include "base/strings.h"
 #include "virtio/transport.h"
+#include "virtio/vsock_unix_socket.h"
 
 namespace ember::virtio {
 namespace {
 
 constexpr size_t kHeaderBytes = sizeof(VsockHeader);
 constexpr size_t kMaxConnectLine = 32;  // "CONNECT 4294967295\n" fits
-
-Result<sockaddr_un> unix_address(const std::string& path) {
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof(address.sun_path)) {
-    return Error{"vsock socket path '" + path + "' is empty or longer than " + std::to_string(sizeof(address.sun_path) - 1) +
-                 " bytes"};
-  }
-  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-  return address;
-}
 
 }  // namespace
 
@@ -54,35 +41,11 @@ Result<VsockHeader> parse_packet_header(const VsockHeader& header, uint64_t gues
 }
 
 Result<std::unique_ptr<VsockDevice>> VsockDevice::create(uint64_t guest_cid, const std::string& socket_path) {
-  auto address = unix_address(socket_path);
-  if (!address) return address.error();
-  // A socket file left by an earlier run is replaced; anything else is not ours.
-  struct stat existing {};
-  if (::lstat(socket_path.c_str(), &existing) == 0) {
-    if (!S_ISSOCK(existing.st_mode)) return Error{"vsock socket path '" + socket_path + "' exists and is not a socket"};
-    FileDescriptor probe{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-    if (probe.valid() && ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&*address), sizeof *address) == 0) {
-      return Error{"vsock socket '" + socket_path + "' is in use by another process"};
-    }
-    ::unlink(socket_path.c_str());
-  }
-  FileDescriptor listener{::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
-  if (!listener.valid() || ::bind(listener.get(), reinterpret_cast<const sockaddr*>(&*address), sizeof *address) != 0 ||
-      ::listen(listener.get(), 16) != 0) {
-    return Error{"cannot listen on vsock socket '" + socket_path + "': " + std::strerror(errno)};
-  }
+  auto listener = listen_for_host_programs(socket_path, kMaxConnections);
+  if (!listener) return listener.error();
   FileDescriptor epoll{::epoll_create1(EPOLL_CLOEXEC)};
   if (!epoll.valid()) return Error{std::string("cannot create an epoll descriptor: ") + std::strerror(errno)};
-  // Every connection holds a host socket: the soft descriptor limit (often
-  // 1024) is raised, within the hard one, to fit kMaxConnections beside
-  // ember's own descriptors. Where the hard limit is lower, host clients
-  // wait when descriptors run out (accept_host_connections).
-  constexpr rlim_t kWantedDescriptors = kMaxConnections + 256;
-  if (rlimit limit{}; ::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < kWantedDescriptors) {
-    limit.rlim_cur = std::min(kWantedDescriptors, limit.rlim_max);
-    (void)::setrlimit(RLIMIT_NOFILE, &limit);
-  }
-  return std::unique_ptr<VsockDevice>{new VsockDevice(guest_cid, socket_path, std::move(listener), std::move(epoll))};
+  return std::unique_ptr<VsockDevice>{new VsockDevice(guest_cid, socket_path, std::move(*listener), std::move(epoll))};
 }
 
 VsockDevice::VsockDevice(uint64_t guest_cid, std::string socket_path, FileDescriptor listener, FileDescriptor epoll)
@@ -109,21 +72,13 @@ void VsockDevice::watch(int fd, uint32_t events, bool add) {
 
 void VsockDevice::unwatch(int fd) { (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr); }
 
-uint32_t VsockDevice::credit_for_guest(const Connection& connection) const {
-  // §5.10.6.3.1: what the guest can still take.
-  const uint32_t in_flight = connection.tx_cnt - connection.peer_fwd_cnt;
-  return in_flight >= connection.peer_buf_alloc ? 0 : connection.peer_buf_alloc - in_flight;
-}
-
 // What the host socket of a connection should wake the worker for: data
 // only while the guest has credit, writability only while bytes wait.
 // A socket with nothing to wait for leaves the epoll set altogether: epoll
 // reports hang-ups and errors even for no events, and a closed peer would
 // keep the worker spinning.
 void VsockDevice::rewatch(Connection& connection) {
-  uint32_t events = 0;
-  if (connection.established && !connection.host_closed && credit_for_guest(connection) > 0) events |= EPOLLIN;
-  if (!connection.to_host.empty() && !connection.broken) events |= EPOLLOUT;
+  const uint32_t events = connection.wanted_events();
   if (events == 0) {
     if (connection.watched) unwatch(connection.socket.get());
     connection.watched = false;
@@ -148,9 +103,9 @@ VsockHeader VsockDevice::header_for_guest(VsockOp op, Key key, uint32_t flags) c
 // Every packet to the guest carries ember's credit (§5.10.6.3): the buffer
 // it has and, for a live connection, what the host socket took so far.
 void VsockDevice::stamp_credit(VsockHeader& header, Connection* connection) {
-  header.buf_alloc = connection != nullptr ? connection->buf_alloc : kSmallBufferBytes;
-  header.fwd_cnt = connection != nullptr ? connection->fwd_cnt : 0;
-  if (connection != nullptr) connection->fwd_cnt_told = connection->fwd_cnt;
+  if (connection != nullptr) return connection->stamp(header);
+  header.buf_alloc = kSmallBufferBytes;  // no connection: nothing to credit
+  header.fwd_cnt = 0;
 }
 
 bool VsockDevice::queue_control(VsockOp op, uint32_t guest_port, uint32_t host_port, uint32_t flags) {
@@ -234,16 +189,12 @@ uint32_t VsockDevice::handle(uint16_t queue, const DescriptorChain& chain) {
     return 0;
   }
   Connection& connection = found->second;
-  connection.peer_buf_alloc = header->buf_alloc;
-  connection.peer_fwd_cnt = header->fwd_cnt;
+  connection.take_guest_credit(*header);
   switch (op) {
     case VsockOp::kResponse:
       if (!connection.established) {
         connection.established = true;
-        const std::string ok = "OK " + std::to_string(key.second) + "\n";
-        connection.to_host.insert(connection.to_host.end(), ok.begin(), ok.end());
-        connection.preamble = static_cast<uint32_t>(ok.size());  // ember's bytes, not the guest's
-        flush_to_host(connection);
+        connection.greet_host(key.second);
       }
       break;
     case VsockOp::kReadWrite:
@@ -251,7 +202,7 @@ uint32_t VsockDevice::handle(uint16_t queue, const DescriptorChain& chain) {
         close_connection(key, true);
         return 0;
       }
-      if (!forward_to_host(connection, reader, header->len)) {
+      if (!connection.forward_to_host(reader, header->len)) {
         EMBER_GUEST_WARNING("virtio-vsock: the guest sent more than its credit allowed; connection reset");
         close_connection(key, true);
         return 0;
@@ -263,7 +214,7 @@ uint32_t VsockDevice::handle(uint16_t queue, const DescriptorChain& chain) {
         return 0;
       }
       if ((header->flags & kShutdownSend) != 0) connection.guest_closed = true;
-      flush_to_host(connection);
+      connection.flush_to_host();
       break;
     case VsockOp::kReset:
       close_connection(key, false);
@@ -291,71 +242,23 @@ void VsockDevice::guest_request(const VsockHeader& header) {
     queue_control(VsockOp::kReset, key.first, key.second);
     return;
   }
-  // The guest connects to host port P: ember connects to PATH_P, only if
-  // PATH_P belongs to ember's own user (or root). In a shared directory
-  // such as /tmp another local user could otherwise listen there and
-  // receive the guest's connections.
+  // The guest connects to host port P: ember connects to PATH_P
+  // (vsock_unix_socket.h says whose it must be).
   const std::string path = socket_path_ + "_" + std::to_string(header.dst_port);
-  const auto ours = [](uid_t uid) { return uid == ::geteuid() || uid == 0; };
-  struct stat listener {};
-  if (::lstat(path.c_str(), &listener) == 0 && !ours(listener.st_uid)) {
-    EMBER_GUEST_WARNING("virtio-vsock: not connecting the guest to '" + path + "': it belongs to uid " +
-                        std::to_string(listener.st_uid) + ", not to ember's user");
-    queue_control(VsockOp::kReset, key.first, key.second);
-    return;
-  }
-  auto address = unix_address(path);
-  FileDescriptor socket{::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
-  if (!address || !socket.valid() ||
-      ::connect(socket.get(), reinterpret_cast<const sockaddr*>(&*address), sizeof *address) != 0) {
-    queue_control(VsockOp::kReset, key.first, key.second);  // nobody listens there
-    return;
-  }
-  // The listener's own credentials too: the path may have been created by
-  // another user between the lstat above and the connect.
-  ucred peer{};
-  socklen_t peer_size = sizeof peer;
-  if (::getsockopt(socket.get(), SOL_SOCKET, SO_PEERCRED, &peer, &peer_size) != 0 || !ours(peer.uid)) {
-    EMBER_GUEST_WARNING("virtio-vsock: not connecting the guest to '" + path + "': its listener runs as another user");
-    queue_control(VsockOp::kReset, key.first, key.second);
+  auto socket = connect_to_host_program(path);
+  if (!socket) {
+    if (!socket.error().message.empty()) {
+      EMBER_GUEST_WARNING("virtio-vsock: not connecting the guest to '" + path + "': " + socket.error().message);
+    }
+    queue_control(VsockOp::kReset, key.first, key.second);  // nobody listens there, or not ours
     return;
   }
   Connection& connection = open_connection(key);
-  connection.socket = std::move(socket);
+  connection.socket = std::move(*socket);
   connection.established = true;
-  connection.peer_buf_alloc = header.buf_alloc;
-  connection.peer_fwd_cnt = header.fwd_cnt;
+  connection.take_guest_credit(header);
   rewatch(connection);
   queue_control(VsockOp::kResponse, key.first, key.second);
-}
-
-bool VsockDevice::forward_to_host(Connection& connection, ChainReader& reader, uint32_t length) {
-  if (length == 0) return true;
-  // ember's own "OK" line ahead of the guest's bytes is not the guest's to pay for.
-  if (connection.to_host.size() - connection.preamble + length > connection.buf_alloc) return false;
-  const size_t at = connection.to_host.size();
-  connection.to_host.resize(at + length);
-  if (!reader.read({connection.to_host.data() + at, length})) return false;  // parse_packet_header checked the length
-  flush_to_host(connection);
-  return true;
-}
-
-void VsockDevice::flush_to_host(Connection& connection) {
-  while (!connection.to_host.empty()) {
-    // MSG_NOSIGNAL: a host program that went away is an error here, not SIGPIPE.
-    const ssize_t sent = ::send(connection.socket.get(), connection.to_host.data(), connection.to_host.size(), MSG_NOSIGNAL);
-    if (sent < 0 && errno == EINTR) continue;
-    if (sent < 0 && errno != EAGAIN) connection.broken = true;  // the host side is gone: the connection ends
-    if (sent <= 0) break;  // EAGAIN: EPOLLOUT brings the worker back
-    connection.to_host.erase(connection.to_host.begin(), connection.to_host.begin() + sent);
-    const auto ours = std::min(connection.preamble, static_cast<uint32_t>(sent));
-    connection.preamble -= ours;
-    connection.fwd_cnt += static_cast<uint32_t>(sent) - ours;
-  }
-  if (connection.to_host.empty() && connection.guest_closed && !connection.host_write_shut) {
-    ::shutdown(connection.socket.get(), SHUT_WR);
-    connection.host_write_shut = true;
-  }
 }
 
 void VsockDevice::queue_credit_update(Connection& connection, Key key) {
@@ -429,7 +332,7 @@ void VsockDevice::read_connect_lines() {
 // Fills one receive chain with up to the guest's credit from the
 // connection's host socket.
 VsockDevice::Sent VsockDevice::send_guest_data(Connection& connection, Key key, ReceiveBuffers& buffers) {
-  const uint32_t credit = credit_for_guest(connection);
+  const uint32_t credit = connection.credit_for_guest();
   if (!connection.established || connection.host_closed || credit == 0) return Sent::kNothing;
   auto chain = buffers.take();
   if (!chain) return Sent::kNoBuffer;
@@ -472,7 +375,7 @@ ReceiveWait VsockDevice::receive(uint16_t queue, ReceiveBuffers& buffers) {
   accept_host_connections();
   read_connect_lines();
   for (auto it = connections_.begin(); it != connections_.end();) {
-    flush_to_host(it->second);
+    it->second.flush_to_host();
     const Key key = it->first;
     ++it;
     if (connections_.at(key).broken) close_connection(key, true);
@@ -504,7 +407,7 @@ ReceiveWait VsockDevice::receive(uint16_t queue, ReceiveBuffers& buffers) {
   // Room freed on the host side is told to the guest before it runs dry;
   // the pending eventfd brings the worker back to send it.
   for (auto& [key, connection] : connections_) {
-    if (connection.fwd_cnt - connection.fwd_cnt_told >= connection.buf_alloc / 2) queue_credit_update(connection, key);
+    if (connection.credit_update_due()) queue_credit_update(connection, key);
     rewatch(connection);
   }
   return ReceiveWait::kHostData;

@@ -20,6 +20,11 @@
 // kBufferBudget, so a guest (and host programs that never read) cannot make
 // ember grow beyond it.
 //
+// The parts: vsock_connection.h, one connection's state and credit;
+// vsock_unix_socket.h, the Unix sockets; this file, the device: the table
+// of connections and its limits, the guest's packets, host programs'
+// CONNECT lines.
+//
 // Threads: everything runs on the transport's worker thread (handle and
 // receive); host sockets are watched through one epoll descriptor, which is
 // the device's host_data_fd.
@@ -36,6 +41,7 @@
 #include "base/file_descriptor.h"
 #include "base/result.h"
 #include "virtio/virtio_device.h"
+#include "virtio/vsock_connection.h"
 #include "virtio/vsock_packet.h"
 
 namespace ember::virtio {
@@ -74,23 +80,7 @@ class VsockDevice final : public VirtioDevice {
   ReceiveWait receive(uint16_t queue, ReceiveBuffers& buffers) override;
 
  private:
-  struct Connection {
-    FileDescriptor       socket;
-    bool                 established = false;    // RESPONSE sent or received
-    uint32_t             peer_buf_alloc = 0;     // the guest's credit (§5.10.6.3)
-    uint32_t             peer_fwd_cnt = 0;
-    uint32_t             tx_cnt = 0;             // bytes ember sent the guest
-    uint32_t             fwd_cnt = 0;            // guest bytes the host socket took
-    uint32_t             fwd_cnt_told = 0;       // the fwd_cnt the guest last heard
-    uint32_t             buf_alloc = 0;          // ember's buffer for it, fixed when it opens
-    std::vector<uint8_t> to_host;                // bytes the socket could not take yet
-    uint32_t             preamble = 0;           // leading to_host bytes that are ember's "OK" line
-    bool                 host_closed = false;    // EOF from the host socket; SHUTDOWN sent
-    bool                 guest_closed = false;   // the guest will send no more
-    bool                 host_write_shut = false;
-    bool                 broken = false;         // writing to the host socket failed
-    bool                 watched = false;        // in the epoll set
-  };
+  using Connection = VsockConnection;
   // A host program that has not finished its "CONNECT <port>\n" yet.
   struct PendingHost {
     FileDescriptor socket;
@@ -102,8 +92,6 @@ class VsockDevice final : public VirtioDevice {
   VsockDevice(uint64_t guest_cid, std::string socket_path, FileDescriptor listener, FileDescriptor epoll);
 
   void     guest_request(const VsockHeader& header);
-  bool     forward_to_host(Connection& connection, ChainReader& reader, uint32_t length);
-  void     flush_to_host(Connection& connection);
   void     accept_host_connections();
   void     read_connect_lines();
   Sent     send_guest_data(Connection& connection, Key key, ReceiveBuffers& buffers);
@@ -118,7 +106,6 @@ class VsockDevice final : public VirtioDevice {
   void     watch(int fd, uint32_t events, bool add);
   void     rewatch(Connection& connection);
   void     unwatch(int fd);
-  uint32_t credit_for_guest(const Connection& connection) const;
   uint32_t new_host_port();
 
   const uint64_t              guest_cid_;
