@@ -190,7 +190,270 @@ std::string shell_quote(const std::string& word) {
   return quoted + "'";
 }
 
+// The parsed value into `into`, or the parser's error.
+template <typename T>
+Status assign(Result<T> parsed, T& into) {
+  if (!parsed) return parsed.error();
+  into = std::move(*parsed);
+  return {};
+}
+
+// One of a few named values.
+template <typename T>
+Status choose(std::string_view value, std::string_view option, std::initializer_list<std::pair<std::string_view, T>> choices,
+              T& into) {
+  std::string names;
+  for (const auto& [name, choice] : choices) {
+    if (value == name) {
+      into = choice;
+      return {};
+    }
+    names += (names.empty() ? "" : ", ") + std::string(name);
+  }
+  return Error{std::string(option) + " '" + std::string(value) + "' is not one of " + names};
+}
+
+// The options of `ember run`, in --help's order.
+const Option kRunOptions[] = {
+    {"--kernel", "PATH", true, false,
+     R"(the kernel or guest program to boot (required))",
+     [](Invocation& in, std::string_view value) -> Status {
+       if (value.empty()) return Error{"--kernel needs a path"};
+       in.machine.kernel_path = value;
+       return {};
+     }},
+    {"--initrd", "PATH", true, false,
+     R"(an initial ramdisk for the kernel (for a multiboot
+kernel: its first module))",
+     [](Invocation& in, std::string_view value) -> Status {
+       if (value.empty()) return Error{"--initrd needs a path"};
+       in.machine.initrd_path = value;
+       return {};
+     }},
+    {"--module", "'PATH [ARGS]'", true, true,
+     R"(multiboot only, repeatable: load PATH as a module; the
+kernel sees the whole value as the module's string.
+A multiboot kernel's own command line is its path, a
+space and --cmdline, as GRUB and QEMU give it)",
+     [](Invocation& in, std::string_view value) -> Status {
+       if (value.empty() || value.front() == ' ') return Error{"--module needs a path (then, optionally, a space and arguments)"};
+       in.machine.modules.emplace_back(value);
+       return {};
+     }},
+    {"--cmdline", "STR", true, false,
+     R"(the kernel command line
+(default: "console=ttyS0 reboot=k panic=-1"))",
+     [](Invocation& in, std::string_view value) -> Status {
+       in.machine.cmdline = value;
+       return {};
+     }},
+    {"--memory", "SIZE", true, false,
+     R"(guest RAM: a number with K, M, G or T (binary units);
+a bare number is MiB; at least 4M (default: 128M))",
+     [](Invocation& in, std::string_view value) { return assign(parse_memory(value), in.machine.memory_bytes); }},
+    {"--cpus", "N", true, false,
+     R"(number of VCPUs, 1 to 254 and at most KVM's limit
+(default: 1). VCPUs after the first wait for the
+INIT/SIPI the guest sends them (MP table: APIC IDs 0..N-1))",
+     [](Invocation& in, std::string_view value) { return assign(parse_cpus(value), in.machine.cpus); }},
+    {"--console", "MODE", true, false,
+     R"(the guest's console:
+stdio (default): the serial port (COM1, 0x3f8) on
+  stdout, fed by stdin
+virtio: a virtio-console device (Linux: hvc0) on
+  stdout, fed by stdin; the serial port's output is
+  discarded, and the default command line says
+  console=hvc0 instead of console=ttyS0
+file:PATH: the serial port's output to PATH, no input
+none: the serial port's output is discarded)",
+     [](Invocation& in, std::string_view value) { return assign(parse_console(value), in.machine.console); }},
+    {"--timeout", "SECONDS", true, false,
+     R"(stop the guest after SECONDS (fractions allowed) and
+exit with status 124)",
+     [](Invocation& in, std::string_view value) -> Status {
+       auto timeout = parse_timeout(value);
+       if (!timeout) return timeout.error();
+       in.timeout = *timeout;
+       return {};
+     }},
+    {"--report", "json", true, false,
+     R"(at the end, print one JSON line on stderr: exit status,
+outcome, wall time, boot-to-init time (from ember's boot
+timer, port 0xf5, which the initramfs' init writes),
+KVM exits by reason, start-up time (main() to the first
+KVM_RUN), peak RSS and guest RAM touched)",
+     [](Invocation& in, std::string_view value) -> Status {
+       if (value != "json") return Error{"--report '" + std::string(value) + "' is not a report format (json)"};
+       in.report_json = true;
+       return {};
+     }},
+    {"--vsock", "CID[,socket=PATH]", true, false,
+     R"(a virtio-vsock device; the guest's context ID is CID
+(3 to 4294967294). Host programs reach the guest through
+the Unix socket PATH (default /tmp/ember-vsock-CID.sock):
+connect, write "CONNECT PORT\n", read "OK N\n", then the
+socket carries the guest's port PORT. A guest connecting
+to the host (CID 2) port P reaches whoever listens on the
+Unix socket PATH_P. Stream sockets only)",
+     [](Invocation& in, std::string_view value) -> Status {
+       auto vsock = parse_vsock(value);
+       if (!vsock) return vsock.error();
+       in.machine.vsock = std::move(*vsock);
+       return {};
+     }},
+    {"--virtio-transport", "mmio|pci", true, false,
+     R"(how the virtio devices attach: mmio (default): virtio-mmio
+windows at 0xd0000000, IOAPIC pins 16-23, announced to
+Linux with virtio_mmio.device= on its command line; pci:
+modern virtio-pci functions on PCI bus 0 (slots 1-30,
+BARs at 0xe0000000), MSI-X interrupts only, found by the
+guest's PCI scan (Linux: CONFIG_VIRTIO_PCI, CONFIG_PCI_MSI))",
+     [](Invocation& in, std::string_view value) {
+       return choose(value, "--virtio-transport", {{"mmio", MachineConfig::VirtioTransport::Mmio}, {"pci", MachineConfig::VirtioTransport::Pci}},
+                     in.machine.virtio_transport);
+     }},
+    {"--describe-machine", "mptable|dtb", true, false,
+     R"(how the guest learns what the machine has. mptable
+(default): an Intel MP table (CPUs, IOAPIC, ISA IRQs)
+and, for virtio-mmio, virtio_mmio.device= on the kernel
+command line. dtb: the device tree of --dump-dtb in
+boot_params' setup_data chain (SETUP_DTB) and neither
+of those; needs a bzImage, and a Linux built with
+CONFIG_OF_EARLY_FLATTREE, which x86-64 kernels get
+only with CONFIG_OF_UNITTEST (CONFIG_OF=y). ISA
+interrupts (COM1's) then reach the CPU through the 8259
+(LINT0 in ExtINT mode), as no tree binding routes them
+to the IOAPIC)",
+     [](Invocation& in, std::string_view value) {
+       return choose(value, "--describe-machine",
+                     {{"mptable", MachineConfig::Description::MpTable}, {"dtb", MachineConfig::Description::DeviceTree}},
+                     in.machine.description);
+     }},
+    {"--acpi", "on|off", true, false,
+     R"(ACPI tables (default on; off with --describe-machine dtb):
+RSDP at 0xe0000, XSDT, FADT, FACS, MADT (every CPU, the
+IOAPIC) and a DSDT with COM1, the PCI host bridge and
+every virtio-mmio device, so kernels without an MP-table
+parser see every CPU and kernels without
+virtio_mmio.device= find their disks. A guest powers off
+through ACPI S5 (exit 0). The MP table is written either
+way, for kernels built without ACPI or booted acpi=off)",
+     [](Invocation& in, std::string_view value) -> Status {
+       bool on = true;
+       if (auto chosen = choose(value, "--acpi", {{"on", true}, {"off", false}}, on); !chosen) return chosen;
+       in.machine.acpi = on;
+       return {};
+     }},
+    {"--dump-dtb", "PATH", true, false,
+     R"(build the machine (every file, device and KVM checked),
+write its flattened device tree to PATH and exit 0
+without starting the guest; read it with
+dtc -I dtb -O dts PATH. It lists the CPUs, RAM, LAPIC,
+IOAPIC, COM1 and each virtio-mmio device with its
+address and IOAPIC pin: what --describe-machine dtb
+hands the guest)",
+     [](Invocation& in, std::string_view value) -> Status {
+       if (value.empty()) return Error{"--dump-dtb needs a file path"};
+       in.dump_dtb_path = value;
+       return {};
+     }},
+    {"--exit-device", "ember|qemu", true, false,
+     R"(what a write to port 0xf4 means: ember (default): byte N
+exits with status N; qemu: like QEMU's isa-debug-exit
+(-device isa-debug-exit,iobase=0xf4), value V exits with
+status (V << 1) | 1 (low 8 bits))",
+     [](Invocation& in, std::string_view value) { return assign(parse_exit_device(value), in.machine.exit_device); }},
+    {"--test-device", "", false, false,
+     R"(QEMU's pc-testdev, as kvm-unit-tests expect it (with
+--exit-device qemu): a scratch register at ports
+0xe0-0xeb, interrupt lines 0-23 driven by byte writes to
+ports 0x2000-0x2017, 64 KiB of scratch MMIO at
+0xff000000. Off by default: it lets the guest drive any
+interrupt line)",
+     [](Invocation& in, std::string_view) -> Status {
+       in.machine.test_device = true;
+       return {};
+     }},
+    {"--fw-cfg", "name=NAME,file=PATH | name=NAME,string=TEXT", true, true,
+     R"(repeatable: an extra file in the fw_cfg device (ports
+0x510-0x51b, QEMU's interface; DMA included), which
+always has the signature, ID, RAM size, CPU count,
+command line and etc/e820)",
+     [](Invocation& in, std::string_view value) -> Status {
+       auto file = parse_fw_cfg(value);
+       if (!file) return file.error();
+       in.machine.fw_cfg_files.push_back(std::move(*file));
+       return {};
+     }},
+    {"--disk", "PATH[,ro][,queues=N]", true, true,
+     R"(repeatable: a virtio-blk disk backed by the raw image
+PATH (a file or block device; the path ends at the first
+comma). ro: read-only. queues=N: N request queues (1-16).
+ember locks the image (a write lock, or a read lock with
+ro) so two VMMs cannot share a writable disk. A FLUSH
+the guest sees acknowledged is on the host disk
+(fdatasync); guests that do not flush get write-through)",
+     [](Invocation& in, std::string_view value) -> Status {
+       auto disk = parse_disk(value);
+       if (!disk) return disk.error();
+       in.machine.disks.push_back(std::move(*disk));
+       return {};
+     }},
+    {"--net", "tap=NAME[,mac=MAC]", true, true,
+     R"(repeatable: a virtio-net interface on the TAP device
+NAME, which ember creates (for its own lifetime) when it
+does not exist and ember has CAP_NET_ADMIN; an existing
+one must belong to ember's user (ip tuntap add NAME mode
+tap user USER). mac: the guest's address (default
+52:54:00:12:34:56, then :57 ... for the next --net).
+Checksum and segmentation offloads and mergeable receive
+buffers are offered; the host end (address, bridge,
+routing) is configured outside ember)",
+     [](Invocation& in, std::string_view value) -> Status {
+       auto net = parse_net(value, in.machine.nets.size());
+       if (!net) return net.error();
+       in.machine.nets.push_back(std::move(*net));
+       return {};
+     }},
+    {"--rng", "", false, false,
+     R"(a virtio-rng device fed by the host's getrandom()
+Virtio devices are virtio-mmio (version 2), 4 KiB each
+from 0xd0000000 in this order: disks, network
+interfaces, the rng, the console (--console virtio);
+device i interrupts on IOAPIC pin 16+i (level). ember
+announces each to Linux with virtio_mmio.device=... on
+the kernel command line (CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES),
+or in the device tree with --describe-machine dtb)",
+     [](Invocation& in, std::string_view) -> Status {
+       in.machine.rng = true;
+       return {};
+     }},
+    {"--user", "UID:GID", true, false,
+     R"(once everything is open, become this user and group
+(needs CAP_SETUID and CAP_SETGID, as root has). Always,
+before the guest runs, ember drops every capability and
+sets no_new_privs)",
+     [](Invocation& in, std::string_view value) -> Status {
+       auto user = parse_user(value);
+       if (!user) return user.error();
+       in.machine.run_as = *user;
+       return {};
+     }},
+    {"--seccomp", "on|off", true, false,
+     R"(seccomp filters from the guest's first instruction on
+(default on; off only to debug ember itself). A system
+call outside them stops ember with status 122)",
+     [](Invocation& in, std::string_view value) -> Status {
+       bool on = true;
+       if (auto chosen = choose(value, "--seccomp", {{"on", true}, {"off", false}}, on); !chosen) return chosen;
+       in.machine.seccomp = on;
+       return {};
+     }},
+};
+
 }  // namespace
+
+std::span<const Option> run_options() { return kRunOptions; }
 
 std::string guest_command_parameter(const std::vector<std::string>& words) {
   std::string command;
@@ -236,101 +499,20 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
       inline_value = flag.substr(equals + 1);
       flag = flag.substr(0, equals);
     }
-    static constexpr std::string_view kKnown[] = {"--kernel", "--initrd",  "--cmdline", "--memory",      "--cpus",
-                                                  "--console", "--timeout", "--report", "--exit-device", "--user", "--seccomp",
-                                                  "--dump-dtb", "--virtio-transport", "--vsock",
-                                                  "--describe-machine", "--acpi"};
-    static constexpr std::string_view kRepeatable[] = {"--module", "--fw-cfg", "--disk", "--net"};
-    if (flag == "--rng" || flag == "--test-device") {  // the options without a value
-      if (inline_value) return Error{std::string(flag) + " takes no value"};
-      if (!seen.insert(std::string(flag)).second) return Error{std::string(flag) + " is given more than once"};
-      (flag == "--rng" ? invocation.machine.rng : invocation.machine.test_device) = true;
-      continue;
-    }
-    const bool repeatable = std::find(std::begin(kRepeatable), std::end(kRepeatable), flag) != std::end(kRepeatable);
-    if (!repeatable && std::find(std::begin(kKnown), std::end(kKnown), flag) == std::end(kKnown)) {
-      return Error{"unknown option '" + std::string(flag) + "'"};
-    }
-    if (!repeatable && !seen.insert(std::string(flag)).second) return Error{std::string(flag) + " is given more than once"};
+    const auto option = std::find_if(std::begin(kRunOptions), std::end(kRunOptions), [flag](const Option& o) { return o.name == flag; });
+    if (option == std::end(kRunOptions)) return Error{"unknown option '" + std::string(flag) + "'"};
+    if (!option->repeatable && !seen.insert(std::string(flag)).second) return Error{std::string(flag) + " is given more than once"};
     std::string_view value;
-    if (inline_value) {
+    if (!option->takes_value) {
+      if (inline_value) return Error{std::string(flag) + " takes no value"};
+    } else if (inline_value) {
       value = *inline_value;
     } else if (i + 1 < args.size()) {
       value = args[++i];
     } else {
       return Error{std::string(flag) + " needs a value"};
     }
-
-    if (flag == "--kernel" || flag == "--initrd") {
-      if (value.empty()) return Error{std::string(flag) + " needs a path"};
-      (flag == "--kernel" ? invocation.machine.kernel_path : invocation.machine.initrd_path) = value;
-    } else if (flag == "--module") {
-      if (value.empty() || value.front() == ' ') return Error{"--module needs a path (then, optionally, a space and arguments)"};
-      invocation.machine.modules.emplace_back(value);
-    } else if (flag == "--seccomp") {
-      if (value != "on" && value != "off") return Error{"--seccomp '" + std::string(value) + "' is not on or off"};
-      invocation.machine.seccomp = value == "on";
-    } else if (flag == "--user") {
-      auto user = parse_user(value);
-      if (!user) return user.error();
-      invocation.machine.run_as = *user;
-    } else if (flag == "--exit-device") {
-      auto device = parse_exit_device(value);
-      if (!device) return device.error();
-      invocation.machine.exit_device = *device;
-    } else if (flag == "--fw-cfg") {
-      auto file = parse_fw_cfg(value);
-      if (!file) return file.error();
-      invocation.machine.fw_cfg_files.push_back(std::move(*file));
-    } else if (flag == "--disk") {
-      auto disk = parse_disk(value);
-      if (!disk) return disk.error();
-      invocation.machine.disks.push_back(std::move(*disk));
-    } else if (flag == "--net") {
-      auto net = parse_net(value, invocation.machine.nets.size());
-      if (!net) return net.error();
-      invocation.machine.nets.push_back(std::move(*net));
-    } else if (flag == "--cmdline") {
-      invocation.machine.cmdline = value;
-    } else if (flag == "--memory") {
-      auto memory = parse_memory(value);
-      if (!memory) return memory.error();
-      invocation.machine.memory_bytes = *memory;
-    } else if (flag == "--cpus") {
-      auto cpus = parse_cpus(value);
-      if (!cpus) return cpus.error();
-      invocation.machine.cpus = *cpus;
-    } else if (flag == "--console") {
-      auto console = parse_console(value);
-      if (!console) return console.error();
-      invocation.machine.console = *console;
-    } else if (flag == "--vsock") {
-      auto vsock = parse_vsock(value);
-      if (!vsock) return vsock.error();
-      invocation.machine.vsock = std::move(*vsock);
-    } else if (flag == "--virtio-transport") {
-      if (value == "mmio") invocation.machine.virtio_transport = MachineConfig::VirtioTransport::Mmio;
-      else if (value == "pci") invocation.machine.virtio_transport = MachineConfig::VirtioTransport::Pci;
-      else return Error{"--virtio-transport '" + std::string(value) + "' is not one of mmio, pci"};
-    } else if (flag == "--describe-machine") {
-      if (value == "mptable") invocation.machine.description = MachineConfig::Description::MpTable;
-      else if (value == "dtb") invocation.machine.description = MachineConfig::Description::DeviceTree;
-      else return Error{"--describe-machine '" + std::string(value) + "' is not one of mptable, dtb"};
-    } else if (flag == "--acpi") {
-      if (value == "on") invocation.machine.acpi = true;
-      else if (value == "off") invocation.machine.acpi = false;
-      else return Error{"--acpi '" + std::string(value) + "' is not one of on, off"};
-    } else if (flag == "--dump-dtb") {
-      if (value.empty()) return Error{"--dump-dtb needs a file path"};
-      invocation.dump_dtb_path = value;
-    } else if (flag == "--report") {
-      if (value != "json") return Error{"--report '" + std::string(value) + "' is not a report format (json)"};
-      invocation.report_json = true;
-    } else if (flag == "--timeout") {
-      auto timeout = parse_timeout(value);
-      if (!timeout) return timeout.error();
-      invocation.timeout = *timeout;
-    }
+    if (auto applied = option->apply(invocation, value); !applied) return applied.error();
   }
   if (invocation.machine.kernel_path.empty()) return Error{"'ember run' needs --kernel PATH"};
   if (invocation.machine.virtio_device_count() > invocation.machine.max_virtio_devices()) {

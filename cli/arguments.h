@@ -37,6 +37,18 @@ std::string guest_command_parameter(const std::vector<std::string>& words);
 // `args` excludes argv[0]. Errors are usage errors (exit status 2).
 Result<Invocation> parse_arguments(std::span<const std::string_view> args);
 
+// One option of `ember run`: the parser and --help both read this table,
+// so an option, its help and its checks cannot drift apart.
+struct Option {
+  std::string_view name;         // "--kernel"
+  std::string_view value_name;   // "PATH", for the help; empty without a value
+  bool             takes_value;
+  bool             repeatable;
+  std::string_view help;         // lines of at most 56 columns
+  Status (*apply)(Invocation& invocation, std::string_view value);  // checks the value, then records it
+};
+std::span<const Option> run_options();
+
 inline constexpr uint64_t kMinimumMemory = 4ull << 20;
 inline constexpr uint64_t kMaximumMemory = 1ull << 40;
 inline constexpr uint32_t kMaximumCpus   = 254;  // xAPIC IDs are 8 bits and 0xff is broadcast

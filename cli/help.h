@@ -1,8 +1,11 @@
 #pragma once
 
+#include <string>
+
 namespace ember::cli {
 
 extern const char* const kUsage;
-extern const char* const kRunUsage;
+// `ember run --help`: its options come from the option table (arguments.h).
+std::string run_usage();
 
 }  // namespace ember::cli

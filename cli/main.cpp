@@ -191,7 +191,7 @@ int main(int argc, char** argv) {
     }
     switch (invocation->command) {
       case ember::cli::Command::Help:    std::cout << ember::cli::kUsage; return 0;
-      case ember::cli::Command::RunHelp: std::cout << ember::cli::kRunUsage; return 0;
+      case ember::cli::Command::RunHelp: std::cout << ember::cli::run_usage(); return 0;
       case ember::cli::Command::Version: std::cout << "ember " EMBER_VERSION "\n"; return 0;
       case ember::cli::Command::Run:     return run(*invocation);
     }

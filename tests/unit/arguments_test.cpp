@@ -1,6 +1,7 @@
 #include "cli/arguments.h"
 
 #include "cli/exit_codes.h"
+#include "cli/help.h"
 
 #include <gtest/gtest.h>
 
@@ -58,6 +59,22 @@ TEST(Arguments, MemorySizes) {
   EXPECT_EQ(parse({"run", "--kernel", "k", "--memory", "256"})->machine.memory_bytes, 256ull << 20) << "bare number is MiB";
   EXPECT_EQ(parse({"run", "--kernel", "k", "--memory", "65536K"})->machine.memory_bytes, 64ull << 20);
   EXPECT_EQ(parse({"run", "--kernel", "k", "--memory", "2GiB"})->machine.memory_bytes, 2ull << 30);
+}
+
+// One table drives both the parser and --help (issue 17): every option it
+// holds is in the help, with its value, and is known to the parser, which
+// knows no other.
+TEST(Arguments, EveryOptionOfTheTableIsInTheHelpAndKnownToTheParser) {
+  const std::string help = run_usage();
+  for (const Option& option : run_options()) {
+    std::string head = "  " + std::string(option.name);
+    if (option.takes_value) head += " " + std::string(option.value_name);
+    EXPECT_NE(help.find(head), std::string::npos) << head;
+    std::vector<std::string_view> args{"run", "--kernel", "k", option.name};
+    if (option.takes_value) args.push_back("x");
+    EXPECT_EQ(error_of(args).find("unknown option"), std::string::npos) << option.name;
+  }
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--rngs"}).find("unknown option '--rngs'"), std::string::npos);
 }
 
 TEST(Arguments, MemoryZeroIsRefused) { EXPECT_EQ(error_of({"run", "--kernel", "k", "--memory", "0"}), "--memory must be greater than zero"); }
