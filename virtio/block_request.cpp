@@ -32,10 +32,10 @@ ParsedBlockRequest answer(BlockStatus status, uint32_t status_at, std::string co
 }  // namespace
 
 std::optional<ParsedBlockRequest> parse_block_request(const DescriptorChain& chain, ChainReader& reader, const BlockDeviceLimits& limits) {
-  if (chain.writable_bytes == 0) return std::nullopt;
+  if (chain.writable_bytes() == 0) return std::nullopt;
   // The status is the last writable byte; everything writable before it is
   // room for data (§5.2.6).
-  const uint32_t room = chain.writable_bytes - 1;
+  const uint32_t room = chain.writable_bytes() - 1;
   const auto header = reader.read_object<Header>();
   if (!header) return answer(BlockStatus::IoError, room, "a request shorter than its 16-byte header");
 

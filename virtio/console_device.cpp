@@ -22,7 +22,9 @@ uint32_t ConsoleDevice::handle(uint16_t queue, const DescriptorChain& chain) {
   // §5.3.6.1: the port's output is every readable byte, in order. The
   // console write blocks while the host reader is slow, which holds the
   // guest back instead of buffering its output.
-  for (const std::span<uint8_t> buffer : chain.readable) output_.write(buffer);
+  ChainReader reader{chain};
+  const std::vector<iovec> pieces = reader.take(reader.remaining()).value();  // all of them: cannot fail
+  for (const iovec& piece : pieces) output_.write({static_cast<const uint8_t*>(piece.iov_base), piece.iov_len});
   return 0;
 }
 
@@ -32,12 +34,9 @@ ReceiveWait ConsoleDevice::receive(uint16_t, ReceiveBuffers& buffers) {
     if (!readable_now(input_fd_)) return ReceiveWait::kHostData;
     auto chain = buffers.take();
     if (!chain) return ReceiveWait::kBuffers;
-    std::array<iovec, 64> pieces{};
-    size_t count = 0;
-    for (const std::span<uint8_t> buffer : chain->writable) {
-      if (count == pieces.size()) break;
-      pieces[count++] = {buffer.data(), buffer.size()};
-    }
+    ChainWriter writer{*chain};
+    std::vector<iovec> pieces = writer.take(writer.remaining()).value();
+    const size_t count = std::min<size_t>(pieces.size(), 64);  // readv's share of one call; the rest stays unwritten
     if (count == 0) {
       // Nothing can be written into it: give it back used and empty, so the
       // queue does not stall on it.

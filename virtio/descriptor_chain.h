@@ -16,12 +16,38 @@
 
 namespace ember::virtio {
 
-struct DescriptorChain {
-  uint16_t                        head = 0;         // returned in the used ring
-  std::vector<std::span<uint8_t>> readable;         // in chain order, zero-length buffers left out
-  std::vector<std::span<uint8_t>> writable;         // all after the readable ones (§2.7.4.2)
-  uint32_t                        readable_bytes = 0;
-  uint32_t                        writable_bytes = 0;
+// Its buffers are private: a device reaches them only through a ChainReader
+// or ChainWriter (copies, or iovecs for host I/O), the one door to guest
+// memory a request opens.
+class DescriptorChain {
+ public:
+  uint16_t head = 0;  // returned in the used ring
+
+  // For the walker (split_virtqueue.cpp) and tests that stand in for it:
+  // the chain's next buffer, in chain order, the readable ones before the
+  // writable ones (§2.7.4.2). The walker leaves out zero-length buffers and
+  // keeps the total under 4 GiB.
+  void add_readable(std::span<uint8_t> buffer) {
+    readable_.push_back(buffer);
+    readable_bytes_ += static_cast<uint32_t>(buffer.size());
+  }
+  void add_writable(std::span<uint8_t> buffer) {
+    writable_.push_back(buffer);
+    writable_bytes_ += static_cast<uint32_t>(buffer.size());
+  }
+
+  uint32_t readable_bytes() const { return readable_bytes_; }
+  uint32_t writable_bytes() const { return writable_bytes_; }
+  size_t   readable_buffers() const { return readable_.size(); }
+  size_t   writable_buffers() const { return writable_.size(); }
+
+ private:
+  friend class ChainReader;
+  friend class ChainWriter;
+  std::vector<std::span<uint8_t>> readable_;
+  std::vector<std::span<uint8_t>> writable_;
+  uint32_t                        readable_bytes_ = 0;
+  uint32_t                        writable_bytes_ = 0;
 };
 
 // A chain given back to the driver with how much the device wrote into it
@@ -92,7 +118,7 @@ class BufferCursor final {
 // The driver-readable bytes of a chain, in order.
 class ChainReader final {
  public:
-  explicit ChainReader(const DescriptorChain& chain) : cursor_{chain.readable, chain.readable_bytes} {}
+  explicit ChainReader(const DescriptorChain& chain) : cursor_{chain.readable_, chain.readable_bytes_} {}
   uint32_t remaining() const { return cursor_.remaining(); }
   bool     read(std::span<uint8_t> out) { return cursor_.copy_out(out); }
   template <class T>
@@ -113,7 +139,8 @@ class ChainReader final {
 // which is what the used ring reports (§2.7.8).
 class ChainWriter final {
  public:
-  explicit ChainWriter(const DescriptorChain& chain) : cursor_{chain.writable, chain.writable_bytes}, capacity_{chain.writable_bytes} {}
+  explicit ChainWriter(const DescriptorChain& chain)
+      : cursor_{chain.writable_, chain.writable_bytes_}, capacity_{chain.writable_bytes_} {}
   uint32_t remaining() const { return cursor_.remaining(); }
   uint32_t written() const { return capacity_ - cursor_.remaining(); }
   bool     write(std::span<const uint8_t> in) { return cursor_.copy_in(in); }

@@ -49,14 +49,13 @@ void NetDevice::reset() {
 uint32_t NetDevice::handle(uint16_t queue, const DescriptorChain& chain) {
   if (queue != kTransmitQueue) return 0;
   // §5.1.6.2: a header, then the frame, all device-readable.
-  if (chain.readable_bytes < Tap::kHeaderSize || chain.readable_bytes > kMaxPacket) {
-    EMBER_GUEST_WARNING("virtio-net: dropped a transmit buffer of " + std::to_string(chain.readable_bytes) +
+  if (chain.readable_bytes() < Tap::kHeaderSize || chain.readable_bytes() > kMaxPacket) {
+    EMBER_GUEST_WARNING("virtio-net: dropped a transmit buffer of " + std::to_string(chain.readable_bytes()) +
                         " bytes (a header and at most a 64 KiB frame)");
     return 0;
   }
-  std::vector<iovec> pieces;
-  pieces.reserve(chain.readable.size());
-  for (const std::span<uint8_t> buffer : chain.readable) pieces.push_back({buffer.data(), buffer.size()});
+  ChainReader reader{chain};
+  const std::vector<iovec> pieces = reader.take(reader.remaining()).value();
   // The TAP device takes a whole frame or none; when it cannot (the host
   // interface is down, or its queue is full) the frame is dropped, as on a
   // wire. IOV_MAX is above any queue size ember offers.
@@ -117,7 +116,7 @@ bool NetDevice::deliver(ReceiveBuffers& buffers) {
       buffers.give_back(static_cast<uint16_t>(count));
       return false;  // the packet waits for more buffers
     }
-    room += chain->writable_bytes;
+    room += chain->writable_bytes();
     chains[count++] = std::move(*chain);
   }
   const uint16_t num_buffers = static_cast<uint16_t>(count);

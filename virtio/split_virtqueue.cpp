@@ -145,13 +145,8 @@ Status SplitVirtqueue::add_buffer(const Descriptor& d, bool& seen_writable, Desc
   if (d.length == 0) return {};  // nothing to read or write; allowed, and nothing to check
   const std::span<uint8_t> view = memory_->slice(d.address, d.length);
   if (view.empty()) return Error{"a buffer of " + std::to_string(d.length) + " bytes at guest address " + std::to_string(d.address) + " is not inside guest RAM"};
-  if (writable) {
-    chain.writable.push_back(view);
-    chain.writable_bytes += d.length;
-  } else {
-    chain.readable.push_back(view);
-    chain.readable_bytes += d.length;
-  }
+  if (writable) chain.add_writable(view);
+  else chain.add_readable(view);
   return {};
 }
 

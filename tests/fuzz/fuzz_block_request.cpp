@@ -39,11 +39,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   virtio::DescriptorChain chain;
   const size_t step = pieces == 0 ? 0 : (readable.size() + pieces - 1) / pieces;
   for (size_t at = 0; pieces > 0 && at < readable.size(); at += step) {
-    chain.readable.emplace_back(readable.data() + at, std::min(step, readable.size() - at));
+    chain.add_readable({readable.data() + at, std::min(step, readable.size() - at)});
   }
-  chain.readable_bytes = pieces == 0 ? 0 : static_cast<uint32_t>(readable.size());
-  if (writable > 0) chain.writable.emplace_back(out.data(), writable);
-  chain.writable_bytes = static_cast<uint32_t>(writable);
+  if (writable > 0) chain.add_writable({out.data(), writable});
   const uint32_t written = device().handle(0, chain);
   if (written > writable) std::abort();  // the used length can never exceed the buffers
   return 0;

@@ -47,14 +47,12 @@ struct Request {
   }
   DescriptorChain chain() {
     DescriptorChain c;
-    c.readable.push_back(header);
-    c.readable_bytes = 16;
+    c.add_readable(header);
     if (!data.empty()) {
-      (data_writable ? c.writable : c.readable).push_back(data);
-      (data_writable ? c.writable_bytes : c.readable_bytes) += static_cast<uint32_t>(data.size());
+      if (data_writable) c.add_writable(data);
+      else c.add_readable(data);
     }
-    c.writable.push_back(status);
-    c.writable_bytes += 1;
+    c.add_writable(status);
     return c;
   }
 };
@@ -151,10 +149,8 @@ TEST_F(BlockDeviceTest, ShortHeaderIsAnIoError) {
   open();
   std::vector<uint8_t> header(8), status{0xff};
   DescriptorChain chain;
-  chain.readable.push_back(header);
-  chain.readable_bytes = 8;
-  chain.writable.push_back(status);
-  chain.writable_bytes = 1;
+  chain.add_readable(header);
+  chain.add_writable(status);
   device_->handle(0, chain);
   EXPECT_EQ(status[0], 1);
 }
@@ -163,8 +159,7 @@ TEST_F(BlockDeviceTest, RequestWithoutStatusByteIsDroppedWithoutWriting) {
   open();
   std::vector<uint8_t> header(16);
   DescriptorChain chain;
-  chain.readable.push_back(header);
-  chain.readable_bytes = 16;
+  chain.add_readable(header);
   EXPECT_EQ(device_->handle(0, chain), 0u);
 }
 

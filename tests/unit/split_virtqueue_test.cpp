@@ -56,10 +56,10 @@ TEST_F(SplitVirtqueueTest, ChainGivesReadableThenWritableBuffersAsHostViews) {
   ASSERT_TRUE(popped->has_value());
   const DescriptorChain& chain = **popped;
   EXPECT_EQ(chain.head, 3);
-  ASSERT_EQ(chain.readable.size(), 1u);
-  ASSERT_EQ(chain.writable.size(), 2u);
-  EXPECT_EQ(chain.readable_bytes, 16u);
-  EXPECT_EQ(chain.writable_bytes, 513u);
+  ASSERT_EQ(chain.readable_buffers(), 1u);
+  ASSERT_EQ(chain.writable_buffers(), 2u);
+  EXPECT_EQ(chain.readable_bytes(), 16u);
+  EXPECT_EQ(chain.writable_bytes(), 513u);
   ChainReader reader{chain};
   EXPECT_EQ(reader.read_object<uint64_t>(), 0x1122334455667788u);
   ChainWriter writer{chain};
@@ -149,7 +149,7 @@ TEST_F(SplitVirtqueueTest, ChainUsingEveryDescriptorOnceIsAccepted) {
   auto q = queue();
   auto popped = q.pop();
   ASSERT_TRUE(popped.ok()) << popped.error().message;
-  EXPECT_EQ((*popped)->readable_bytes, 64u);
+  EXPECT_EQ((*popped)->readable_bytes(), 64u);
 }
 
 TEST_F(SplitVirtqueueTest, UnknownFlagsAreRefused) {
@@ -176,8 +176,8 @@ TEST_F(SplitVirtqueueTest, IndirectTableIsWalkedWhenNegotiated) {
   auto popped = q.pop();
   ASSERT_TRUE(popped.ok()) << popped.error().message;
   EXPECT_EQ((*popped)->head, 6);
-  EXPECT_EQ((*popped)->readable_bytes, 16u);
-  EXPECT_EQ((*popped)->writable_bytes, 1u);
+  EXPECT_EQ((*popped)->readable_bytes(), 16u);
+  EXPECT_EQ((*popped)->writable_bytes(), 1u);
 }
 
 TEST_F(SplitVirtqueueTest, MalformedIndirectTablesAreRefused) {
@@ -282,8 +282,8 @@ TEST_F(SplitVirtqueueTest, ZeroLengthBuffersAreAcceptedAndCarryNothing) {
   auto q = queue();
   auto popped = q.pop();
   ASSERT_TRUE(popped.ok()) << popped.error().message;
-  EXPECT_TRUE((*popped)->readable.empty());
-  EXPECT_EQ((*popped)->writable_bytes, 4u);
+  EXPECT_EQ((*popped)->readable_buffers(), 0u);
+  EXPECT_EQ((*popped)->writable_bytes(), 4u);
 }
 
 TEST_F(SplitVirtqueueTest, ReadableBufferAfterWritableIsRefused) {
