@@ -444,9 +444,8 @@ sets no_new_privs)",
 (default on; off only to debug ember itself). A system
 call outside them stops ember with status 122)",
      [](Invocation& in, std::string_view value) -> Status {
-       bool on = true;
-       if (auto chosen = choose(value, "--seccomp", {{"on", true}, {"off", false}}, on); !chosen) return chosen;
-       in.machine.seccomp = on;
+       if (value != "on" && value != "off") return Error{"--seccomp '" + std::string(value) + "' is not on or off"};
+       in.machine.seccomp = value == "on";
        return {};
      }},
 };
@@ -501,16 +500,13 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
     }
     const auto option = std::find_if(std::begin(kRunOptions), std::end(kRunOptions), [flag](const Option& o) { return o.name == flag; });
     if (option == std::end(kRunOptions)) return Error{"unknown option '" + std::string(flag) + "'"};
+    if (!option->takes_value && inline_value) return Error{std::string(flag) + " takes no value"};
     if (!option->repeatable && !seen.insert(std::string(flag)).second) return Error{std::string(flag) + " is given more than once"};
     std::string_view value;
-    if (!option->takes_value) {
-      if (inline_value) return Error{std::string(flag) + " takes no value"};
-    } else if (inline_value) {
-      value = *inline_value;
-    } else if (i + 1 < args.size()) {
-      value = args[++i];
-    } else {
-      return Error{std::string(flag) + " needs a value"};
+    if (option->takes_value) {
+      if (inline_value) value = *inline_value;
+      else if (i + 1 < args.size()) value = args[++i];
+      else return Error{std::string(flag) + " needs a value"};
     }
     if (auto applied = option->apply(invocation, value); !applied) return applied.error();
   }

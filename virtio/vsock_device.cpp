@@ -246,15 +246,13 @@ void VsockDevice::guest_request(const VsockHeader& header) {
   // (vsock_unix_socket.h says whose it must be).
   const std::string path = socket_path_ + "_" + std::to_string(header.dst_port);
   auto socket = connect_to_host_program(path);
-  if (!socket) {
-    if (!socket.error().message.empty()) {
-      EMBER_GUEST_WARNING("virtio-vsock: not connecting the guest to '" + path + "': " + socket.error().message);
-    }
-    queue_control(VsockOp::kReset, key.first, key.second);  // nobody listens there, or not ours
+  if (!socket || !*socket) {
+    if (!socket) EMBER_GUEST_WARNING("virtio-vsock: not connecting the guest to '" + path + "': " + socket.error().message);
+    queue_control(VsockOp::kReset, key.first, key.second);  // not ours, or nobody listens there
     return;
   }
   Connection& connection = open_connection(key);
-  connection.socket = std::move(*socket);
+  connection.socket = std::move(**socket);
   connection.established = true;
   connection.take_guest_credit(header);
   rewatch(connection);

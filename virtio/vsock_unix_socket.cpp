@@ -57,25 +57,25 @@ Result<FileDescriptor> listen_for_host_programs(const std::string& path, size_t 
   return listener;
 }
 
-Result<FileDescriptor> connect_to_host_program(const std::string& path) {
+Result<std::optional<FileDescriptor>> connect_to_host_program(const std::string& path) {
   struct stat listener {};
   if (::lstat(path.c_str(), &listener) == 0 && !ours(listener.st_uid)) {
-    return Error{"'" + path + "' belongs to uid " + std::to_string(listener.st_uid) + ", not to ember's user"};
+    return Error{"it belongs to uid " + std::to_string(listener.st_uid) + ", not to ember's user"};
   }
   auto address = unix_address(path);
   FileDescriptor socket{::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
   if (!address || !socket.valid() ||
       ::connect(socket.get(), reinterpret_cast<const sockaddr*>(&*address), sizeof *address) != 0) {
-    return Error{""};  // nobody listens there
+    return std::optional<FileDescriptor>{};  // nobody listens there
   }
   // The listener's own credentials too: the path may have been created by
   // another user between the lstat above and the connect.
   ucred peer{};
   socklen_t peer_size = sizeof peer;
   if (::getsockopt(socket.get(), SOL_SOCKET, SO_PEERCRED, &peer, &peer_size) != 0 || !ours(peer.uid)) {
-    return Error{"its listener at '" + path + "' runs as another user"};
+    return Error{"its listener runs as another user"};
   }
-  return socket;
+  return std::optional<FileDescriptor>{std::move(socket)};
 }
 
 }  // namespace ember::virtio

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "base/file_descriptor.h"
@@ -21,10 +22,10 @@ namespace ember::virtio {
 // the path.
 Result<FileDescriptor> listen_for_host_programs(const std::string& path, size_t connections);
 
-// A non-blocking socket connected to the host program listening at `path`.
-// The error says why not: nobody listens there (message empty, the usual
-// case, not worth a warning), or the socket or its listener belongs to
-// another user.
-Result<FileDescriptor> connect_to_host_program(const std::string& path);
+// A non-blocking socket connected to the host program listening at `path`;
+// nullopt when nobody listens there (the usual refusal, not worth a
+// warning). The error says why ember will not connect: the socket, or its
+// listener, belongs to another user.
+Result<std::optional<FileDescriptor>> connect_to_host_program(const std::string& path);
 
 }  // namespace ember::virtio
