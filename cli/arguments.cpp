@@ -190,11 +190,20 @@ std::string shell_quote(const std::string& word) {
   return quoted + "'";
 }
 
-// The parsed value into `into`, or the parser's error.
-template <typename T>
-Status assign(Result<T> parsed, T& into) {
+// The parsed value into `into` (a field, or an optional one), or the
+// parser's error.
+template <typename T, typename Into>
+Status assign(Result<T> parsed, Into& into) {
   if (!parsed) return parsed.error();
   into = std::move(*parsed);
+  return {};
+}
+
+// The parsed value appended to a repeatable option's list, or the error.
+template <typename T>
+Status append(Result<T> parsed, std::vector<T>& into) {
+  if (!parsed) return parsed.error();
+  into.push_back(std::move(*parsed));
   return {};
 }
 
@@ -215,14 +224,14 @@ Status choose(std::string_view value, std::string_view option, std::initializer_
 
 // The options of `ember run`, in --help's order.
 const Option kRunOptions[] = {
-    {"--kernel", "PATH", true, false,
+    {"--kernel", "PATH", false,
      R"(the kernel or guest program to boot (required))",
      [](Invocation& in, std::string_view value) -> Status {
        if (value.empty()) return Error{"--kernel needs a path"};
        in.machine.kernel_path = value;
        return {};
      }},
-    {"--initrd", "PATH", true, false,
+    {"--initrd", "PATH", false,
      R"(an initial ramdisk for the kernel (for a multiboot
 kernel: its first module))",
      [](Invocation& in, std::string_view value) -> Status {
@@ -230,7 +239,7 @@ kernel: its first module))",
        in.machine.initrd_path = value;
        return {};
      }},
-    {"--module", "'PATH [ARGS]'", true, true,
+    {"--module", "'PATH [ARGS]'", true,
      R"(multiboot only, repeatable: load PATH as a module; the
 kernel sees the whole value as the module's string.
 A multiboot kernel's own command line is its path, a
@@ -240,23 +249,23 @@ space and --cmdline, as GRUB and QEMU give it)",
        in.machine.modules.emplace_back(value);
        return {};
      }},
-    {"--cmdline", "STR", true, false,
+    {"--cmdline", "STR", false,
      R"(the kernel command line
 (default: "console=ttyS0 reboot=k panic=-1"))",
      [](Invocation& in, std::string_view value) -> Status {
        in.machine.cmdline = value;
        return {};
      }},
-    {"--memory", "SIZE", true, false,
+    {"--memory", "SIZE", false,
      R"(guest RAM: a number with K, M, G or T (binary units);
 a bare number is MiB; at least 4M (default: 128M))",
      [](Invocation& in, std::string_view value) { return assign(parse_memory(value), in.machine.memory_bytes); }},
-    {"--cpus", "N", true, false,
+    {"--cpus", "N", false,
      R"(number of VCPUs, 1 to 254 and at most KVM's limit
 (default: 1). VCPUs after the first wait for the
 INIT/SIPI the guest sends them (MP table: APIC IDs 0..N-1))",
      [](Invocation& in, std::string_view value) { return assign(parse_cpus(value), in.machine.cpus); }},
-    {"--console", "MODE", true, false,
+    {"--console", "MODE", false,
      R"(the guest's console:
 stdio (default): the serial port (COM1, 0x3f8) on
   stdout, fed by stdin
@@ -267,16 +276,11 @@ virtio: a virtio-console device (Linux: hvc0) on
 file:PATH: the serial port's output to PATH, no input
 none: the serial port's output is discarded)",
      [](Invocation& in, std::string_view value) { return assign(parse_console(value), in.machine.console); }},
-    {"--timeout", "SECONDS", true, false,
+    {"--timeout", "SECONDS", false,
      R"(stop the guest after SECONDS (fractions allowed) and
 exit with status 124)",
-     [](Invocation& in, std::string_view value) -> Status {
-       auto timeout = parse_timeout(value);
-       if (!timeout) return timeout.error();
-       in.timeout = *timeout;
-       return {};
-     }},
-    {"--report", "json", true, false,
+     [](Invocation& in, std::string_view value) { return assign(parse_timeout(value), in.timeout); }},
+    {"--report", "json", false,
      R"(at the end, print one JSON line on stderr: exit status,
 outcome, wall time, boot-to-init time (from ember's boot
 timer, port 0xf5, which the initramfs' init writes),
@@ -287,7 +291,7 @@ KVM_RUN), peak RSS and guest RAM touched)",
        in.report_json = true;
        return {};
      }},
-    {"--vsock", "CID[,socket=PATH]", true, false,
+    {"--vsock", "CID[,socket=PATH]", false,
      R"(a virtio-vsock device; the guest's context ID is CID
 (3 to 4294967294). Host programs reach the guest through
 the Unix socket PATH (default /tmp/ember-vsock-CID.sock):
@@ -295,13 +299,8 @@ connect, write "CONNECT PORT\n", read "OK N\n", then the
 socket carries the guest's port PORT. A guest connecting
 to the host (CID 2) port P reaches whoever listens on the
 Unix socket PATH_P. Stream sockets only)",
-     [](Invocation& in, std::string_view value) -> Status {
-       auto vsock = parse_vsock(value);
-       if (!vsock) return vsock.error();
-       in.machine.vsock = std::move(*vsock);
-       return {};
-     }},
-    {"--virtio-transport", "mmio|pci", true, false,
+     [](Invocation& in, std::string_view value) { return assign(parse_vsock(value), in.machine.vsock); }},
+    {"--virtio-transport", "mmio|pci", false,
      R"(how the virtio devices attach: mmio (default): virtio-mmio
 windows at 0xd0000000, IOAPIC pins 16-23, announced to
 Linux with virtio_mmio.device= on its command line; pci:
@@ -312,7 +311,7 @@ guest's PCI scan (Linux: CONFIG_VIRTIO_PCI, CONFIG_PCI_MSI))",
        return choose(value, "--virtio-transport", {{"mmio", MachineConfig::VirtioTransport::Mmio}, {"pci", MachineConfig::VirtioTransport::Pci}},
                      in.machine.virtio_transport);
      }},
-    {"--describe-machine", "mptable|dtb", true, false,
+    {"--describe-machine", "mptable|dtb", false,
      R"(how the guest learns what the machine has. mptable
 (default): an Intel MP table (CPUs, IOAPIC, ISA IRQs)
 and, for virtio-mmio, virtio_mmio.device= on the kernel
@@ -329,7 +328,7 @@ to the IOAPIC)",
                      {{"mptable", MachineConfig::Description::MpTable}, {"dtb", MachineConfig::Description::DeviceTree}},
                      in.machine.description);
      }},
-    {"--acpi", "on|off", true, false,
+    {"--acpi", "on|off", false,
      R"(ACPI tables (default on; off with --describe-machine dtb):
 RSDP at 0xe0000, XSDT, FADT, FACS, MADT (every CPU, the
 IOAPIC) and a DSDT with COM1, the PCI host bridge and
@@ -344,7 +343,7 @@ way, for kernels built without ACPI or booted acpi=off)",
        in.machine.acpi = on;
        return {};
      }},
-    {"--dump-dtb", "PATH", true, false,
+    {"--dump-dtb", "PATH", false,
      R"(build the machine (every file, device and KVM checked),
 write its flattened device tree to PATH and exit 0
 without starting the guest; read it with
@@ -357,13 +356,13 @@ hands the guest)",
        in.dump_dtb_path = value;
        return {};
      }},
-    {"--exit-device", "ember|qemu", true, false,
+    {"--exit-device", "ember|qemu", false,
      R"(what a write to port 0xf4 means: ember (default): byte N
 exits with status N; qemu: like QEMU's isa-debug-exit
 (-device isa-debug-exit,iobase=0xf4), value V exits with
 status (V << 1) | 1 (low 8 bits))",
      [](Invocation& in, std::string_view value) { return assign(parse_exit_device(value), in.machine.exit_device); }},
-    {"--test-device", "", false, false,
+    {"--test-device", "", false,
      R"(QEMU's pc-testdev, as kvm-unit-tests expect it (with
 --exit-device qemu): a scratch register at ports
 0xe0-0xeb, interrupt lines 0-23 driven by byte writes to
@@ -374,18 +373,13 @@ interrupt line)",
        in.machine.test_device = true;
        return {};
      }},
-    {"--fw-cfg", "name=NAME,file=PATH | name=NAME,string=TEXT", true, true,
+    {"--fw-cfg", "name=NAME,file=PATH | name=NAME,string=TEXT", true,
      R"(repeatable: an extra file in the fw_cfg device (ports
 0x510-0x51b, QEMU's interface; DMA included), which
 always has the signature, ID, RAM size, CPU count,
 command line and etc/e820)",
-     [](Invocation& in, std::string_view value) -> Status {
-       auto file = parse_fw_cfg(value);
-       if (!file) return file.error();
-       in.machine.fw_cfg_files.push_back(std::move(*file));
-       return {};
-     }},
-    {"--disk", "PATH[,ro][,queues=N]", true, true,
+     [](Invocation& in, std::string_view value) { return append(parse_fw_cfg(value), in.machine.fw_cfg_files); }},
+    {"--disk", "PATH[,ro][,queues=N]", true,
      R"(repeatable: a virtio-blk disk backed by the raw image
 PATH (a file or block device; the path ends at the first
 comma). ro: read-only. queues=N: N request queues (1-16).
@@ -393,13 +387,8 @@ ember locks the image (a write lock, or a read lock with
 ro) so two VMMs cannot share a writable disk. A FLUSH
 the guest sees acknowledged is on the host disk
 (fdatasync); guests that do not flush get write-through)",
-     [](Invocation& in, std::string_view value) -> Status {
-       auto disk = parse_disk(value);
-       if (!disk) return disk.error();
-       in.machine.disks.push_back(std::move(*disk));
-       return {};
-     }},
-    {"--net", "tap=NAME[,mac=MAC]", true, true,
+     [](Invocation& in, std::string_view value) { return append(parse_disk(value), in.machine.disks); }},
+    {"--net", "tap=NAME[,mac=MAC]", true,
      R"(repeatable: a virtio-net interface on the TAP device
 NAME, which ember creates (for its own lifetime) when it
 does not exist and ember has CAP_NET_ADMIN; an existing
@@ -409,13 +398,8 @@ tap user USER). mac: the guest's address (default
 Checksum and segmentation offloads and mergeable receive
 buffers are offered; the host end (address, bridge,
 routing) is configured outside ember)",
-     [](Invocation& in, std::string_view value) -> Status {
-       auto net = parse_net(value, in.machine.nets.size());
-       if (!net) return net.error();
-       in.machine.nets.push_back(std::move(*net));
-       return {};
-     }},
-    {"--rng", "", false, false,
+     [](Invocation& in, std::string_view value) { return append(parse_net(value, in.machine.nets.size()), in.machine.nets); }},
+    {"--rng", "", false,
      R"(a virtio-rng device fed by the host's getrandom()
 Virtio devices are virtio-mmio (version 2), 4 KiB each
 from 0xd0000000 in this order: disks, network
@@ -428,18 +412,13 @@ or in the device tree with --describe-machine dtb)",
        in.machine.rng = true;
        return {};
      }},
-    {"--user", "UID:GID", true, false,
+    {"--user", "UID:GID", false,
      R"(once everything is open, become this user and group
 (needs CAP_SETUID and CAP_SETGID, as root has). Always,
 before the guest runs, ember drops every capability and
 sets no_new_privs)",
-     [](Invocation& in, std::string_view value) -> Status {
-       auto user = parse_user(value);
-       if (!user) return user.error();
-       in.machine.run_as = *user;
-       return {};
-     }},
-    {"--seccomp", "on|off", true, false,
+     [](Invocation& in, std::string_view value) { return assign(parse_user(value), in.machine.run_as); }},
+    {"--seccomp", "on|off", false,
      R"(seccomp filters from the guest's first instruction on
 (default on; off only to debug ember itself). A system
 call outside them stops ember with status 122)",
@@ -500,10 +479,10 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
     }
     const auto option = std::find_if(std::begin(kRunOptions), std::end(kRunOptions), [flag](const Option& o) { return o.name == flag; });
     if (option == std::end(kRunOptions)) return Error{"unknown option '" + std::string(flag) + "'"};
-    if (!option->takes_value && inline_value) return Error{std::string(flag) + " takes no value"};
+    if (!option->takes_value() && inline_value) return Error{std::string(flag) + " takes no value"};
     if (!option->repeatable && !seen.insert(std::string(flag)).second) return Error{std::string(flag) + " is given more than once"};
     std::string_view value;
-    if (option->takes_value) {
+    if (option->takes_value()) {
       if (inline_value) value = *inline_value;
       else if (i + 1 < args.size()) value = args[++i];
       else return Error{std::string(flag) + " needs a value"};

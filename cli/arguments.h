@@ -41,11 +41,12 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args);
 // so an option, its help and its checks cannot drift apart.
 struct Option {
   std::string_view name;         // "--kernel"
-  std::string_view value_name;   // "PATH", for the help; empty without a value
-  bool             takes_value;
+  std::string_view value_name;   // "PATH", for the help; empty: the option takes no value
   bool             repeatable;
   std::string_view help;         // lines of at most 56 columns
   Status (*apply)(Invocation& invocation, std::string_view value);  // checks the value, then records it
+
+  bool takes_value() const { return !value_name.empty(); }
 };
 std::span<const Option> run_options();
 

@@ -68,10 +68,10 @@ TEST(Arguments, EveryOptionOfTheTableIsInTheHelpAndKnownToTheParser) {
   const std::string help = run_usage();
   for (const Option& option : run_options()) {
     std::string head = "  " + std::string(option.name);
-    if (option.takes_value) head += " " + std::string(option.value_name);
+    if (option.takes_value()) head += " " + std::string(option.value_name);
     EXPECT_NE(help.find(head), std::string::npos) << head;
     std::vector<std::string_view> args{"run", "--kernel", "k", option.name};
-    if (option.takes_value) args.push_back("x");
+    if (option.takes_value()) args.push_back("x");
     EXPECT_EQ(error_of(args).find("unknown option"), std::string::npos) << option.name;
   }
   EXPECT_NE(error_of({"run", "--kernel", "k", "--rngs"}).find("unknown option '--rngs'"), std::string::npos);
