@@ -150,12 +150,22 @@ bool BackgroundProcess::wait_for_out(const std::string& text, int seconds) const
   return out().find(text) != std::string::npos;
 }
 
+bool BackgroundProcess::running() {
+  if (pid_ <= 0 || reaped_status_ >= 0) return false;
+  int status = 0;
+  if (waitpid(pid_, &status, WNOHANG) != pid_) return true;
+  reaped_status_ = status;
+  return false;
+}
+
 ProcessResult BackgroundProcess::stop(int signal) {
   ProcessResult result;
   if (pid_ <= 0) return result;
-  kill(pid_, signal);
-  int status = 0;
-  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {}
+  int status = reaped_status_;
+  if (status < 0) {
+    if (signal != 0) kill(pid_, signal);
+    while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {}
+  }
   pid_ = -1;
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   result.out = out();

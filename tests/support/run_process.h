@@ -41,11 +41,16 @@ class BackgroundProcess {
   bool wait_for_out(const std::string& text, int seconds) const;
   // Sends `signal` and waits; the result's exit_code is as run_process's.
   ProcessResult stop(int signal);
+  // Waits for it to end by itself.
+  ProcessResult wait() { return stop(0); }
+  // Whether it has not ended yet (reaps it if it has).
+  bool running();
   pid_t pid() const { return pid_; }
 
  private:
   std::string out_path_, err_path_;
   pid_t       pid_ = -1;
+  int         reaped_status_ = -1;  // its wait status, once running() reaped it
 };
 
 // Runs build/ember with `args`.
