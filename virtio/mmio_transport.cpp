@@ -47,8 +47,8 @@ constexpr uint32_t kVendor = 0x52424d45; // "EMBR"
 
 }  // namespace
 
-MmioTransport::MmioTransport(const GuestMemory& memory, VirtioDevice& device, InterruptLine& line)
-    : Transport{memory, device}, line_{line} {
+MmioTransport::MmioTransport(const GuestMemory& memory, VirtioDevice& device, InterruptLine& line, QueueService::Mode mode)
+    : Transport{memory, device, mode}, line_{line} {
   start_workers();
 }
 
@@ -57,13 +57,7 @@ MmioTransport::~MmioTransport() { stop_workers(); }
 void MmioTransport::read(const Access& access, std::span<uint8_t> data) {
   if (access.offset >= kConfig) {
     // Device-specific configuration: any width, bounded by its size (§4.2.2.2).
-    const auto config = device_.config_space();
-    const uint64_t at = access.offset - kConfig;
-    if (at >= config.size() || data.size() > config.size() - at) {
-      EMBER_GUEST_WARNING(std::string(device_.name()) + ": configuration read outside the space, offset " + std::to_string(at));
-      return;
-    }
-    std::memcpy(data.data(), config.data() + at, data.size());
+    (void)read_device_config(access.offset - kConfig, data);
     return;
   }
   // §4.2.2.2: registers are read 32 bits wide and aligned.
@@ -132,31 +126,19 @@ void MmioTransport::write_register(uint64_t offset, uint32_t value) {
       line_.set_level(interrupt_status_ != 0);
       return;
     case kShmSel: return;
-    default: break;
-  }
-  switch (offset) {
-    case kQueueNum: case kQueueReady: case kQueueDescLow: case kQueueDescHigh: case kQueueDriverLow: case kQueueDriverHigh:
-    case kQueueDeviceLow: case kQueueDeviceHigh: break;
+    case kQueueReady:
+      if (Queue* queue = selected_queue_for_write_locked("QueueReady", true)) queue->ready = (value & 1) != 0;
+      return;
+    case kQueueNum: write_queue_field_locked(QueueField::kSize, value); return;
+    case kQueueDescLow: write_queue_field_locked(QueueField::kDescriptorLow, value); return;
+    case kQueueDescHigh: write_queue_field_locked(QueueField::kDescriptorHigh, value); return;
+    case kQueueDriverLow: write_queue_field_locked(QueueField::kDriverLow, value); return;
+    case kQueueDriverHigh: write_queue_field_locked(QueueField::kDriverHigh, value); return;
+    case kQueueDeviceLow: write_queue_field_locked(QueueField::kDeviceLow, value); return;
+    case kQueueDeviceHigh: write_queue_field_locked(QueueField::kDeviceHigh, value); return;
     default:
       EMBER_GUEST_WARNING(std::string(device_.name()) + ": write to read-only or unknown register at offset " + std::to_string(offset));
       return;
-  }
-  const char* register_name = offset == kQueueNum ? "QueueNum" : offset == kQueueReady ? "QueueReady" : "a queue address";
-  Queue* queue = selected_queue_for_write_locked(register_name, offset == kQueueReady);
-  if (queue == nullptr) return;
-  switch (offset) {
-    // Sizes and addresses are checked once, when the driver starts the
-    // device (SplitVirtqueue::create): one place, and the driver may write
-    // the halves of an address in any order.
-    case kQueueNum: queue->layout.size = value > 0xffff ? 0 : static_cast<uint16_t>(value); return;
-    case kQueueReady: queue->ready = (value & 1) != 0; return;
-    case kQueueDescLow: set_low(queue->layout.descriptor_table, value); return;
-    case kQueueDescHigh: set_high(queue->layout.descriptor_table, value); return;
-    case kQueueDriverLow: set_low(queue->layout.available_ring, value); return;
-    case kQueueDriverHigh: set_high(queue->layout.available_ring, value); return;
-    case kQueueDeviceLow: set_low(queue->layout.used_ring, value); return;
-    case kQueueDeviceHigh: set_high(queue->layout.used_ring, value); return;
-    default: return;
   }
 }
 

@@ -1,6 +1,6 @@
 // The virtio-mmio transport, version 2 (virtio 1.2 §4.2.2): a page of
 // registers on the MMIO bus and one interrupt line. Status, features, queues
-// and the worker are the shared Transport's (transport.h).
+// and the queue service are the shared Transport's (transport.h).
 //
 // Interrupts: the line is high while InterruptStatus is non-zero, which is
 // level-triggered semantics (§4.2.3.4): the driver's InterruptACK lowers it.
@@ -22,7 +22,8 @@ class MmioTransport final : public Transport, public Device {
   // InterruptStatus bits (§4.2.2).
   static constexpr uint32_t kUsedBufferInterrupt = 1, kConfigChangeInterrupt = 2;
 
-  MmioTransport(const GuestMemory& memory, VirtioDevice& device, InterruptLine& line);
+  MmioTransport(const GuestMemory& memory, VirtioDevice& device, InterruptLine& line,
+                QueueService::Mode mode = QueueService::Mode::kWorkerThreads);
   ~MmioTransport() override;
 
   std::string_view name() const override { return Transport::name(); }

@@ -76,8 +76,9 @@ std::vector<uint8_t> virtio_capability(uint8_t type, uint32_t offset, uint32_t l
 
 }  // namespace
 
-PciTransport::PciTransport(const GuestMemory& memory, VirtioDevice& device, MsiSender& msi, uint64_t bar_address)
-    : Transport{memory, device},
+PciTransport::PciTransport(const GuestMemory& memory, VirtioDevice& device, MsiSender& msi, uint64_t bar_address,
+                           QueueService::Mode mode)
+    : Transport{memory, device, mode},
       config_{kVirtioVendor, static_cast<uint16_t>(kModernDeviceBase + device.device_type()), class_code(device.device_type()), 1},
       // A vector per queue and one for configuration changes.
       msix_{config_, msi, static_cast<uint16_t>(device.queue_count() + 1u), static_cast<uint32_t>(kMsixTableOffset),
@@ -200,11 +201,8 @@ void PciTransport::bar_access_locked(uint64_t offset, std::span<uint8_t> data, b
     return;
   }
   if (offset >= kDeviceOffset && offset < kDeviceOffset + 0x1000) {
-    const auto space = device_.config_space();
-    const uint64_t at = offset - kDeviceOffset;
     if (write) return warn("the device configuration is read-only");
-    if (at >= space.size() || data.size() > space.size() - at) return warn("outside the device configuration");
-    std::memcpy(data.data(), space.data() + at, data.size());
+    (void)read_device_config(offset - kDeviceOffset, data);
     return;
   }
   if (const auto msix = msix_.bar_access(offset, data, write)) {
@@ -215,9 +213,29 @@ void PciTransport::bar_access_locked(uint64_t offset, std::span<uint8_t> data, b
   warn("nothing is there");
 }
 
+namespace {
+
+// The common configuration's queue fields the Transport keeps for both
+// transports, by offset.
+std::optional<Transport::QueueField> queue_field(uint64_t offset) {
+  using Field = Transport::QueueField;
+  switch (offset) {
+    case kQueueSize: return Field::kSize;
+    case kQueueDesc: return Field::kDescriptorLow;
+    case kQueueDesc + 4: return Field::kDescriptorHigh;
+    case kQueueDriver: return Field::kDriverLow;
+    case kQueueDriver + 4: return Field::kDriverHigh;
+    case kQueueDevice: return Field::kDeviceLow;
+    case kQueueDevice + 4: return Field::kDeviceHigh;
+    default: return std::nullopt;
+  }
+}
+
+}  // namespace
+
 uint32_t PciTransport::common_read_locked(uint64_t offset, size_t) {
+  if (const auto field = queue_field(offset)) return read_queue_field_locked(*field);  // 0: no such queue
   const bool have_queue = have_selected_queue_locked();
-  const Queue* queue = have_queue ? &queues_[queue_select_] : nullptr;
   switch (offset) {
     case kDeviceFeatureSelect: return device_features_select_;
     case kDeviceFeature: return device_features_locked();
@@ -228,16 +246,9 @@ uint32_t PciTransport::common_read_locked(uint64_t offset, size_t) {
     case kDeviceStatus: return status_;
     case kConfigGeneration: return 0;  // the configuration never changes
     case kQueueSelect: return queue_select_;
-    case kQueueSize: return queue ? queue->layout.size : 0;  // 0: no such queue
-    case kQueueMsixVector: return queue ? queue_vectors_[queue_select_] : kNoVector;
-    case kQueueEnable: return queue && queue->ready ? 1 : 0;
-    case kQueueNotifyOff: return queue ? queue_select_ : 0;
-    case kQueueDesc: return queue ? static_cast<uint32_t>(queue->layout.descriptor_table) : 0;
-    case kQueueDesc + 4: return queue ? static_cast<uint32_t>(queue->layout.descriptor_table >> 32) : 0;
-    case kQueueDriver: return queue ? static_cast<uint32_t>(queue->layout.available_ring) : 0;
-    case kQueueDriver + 4: return queue ? static_cast<uint32_t>(queue->layout.available_ring >> 32) : 0;
-    case kQueueDevice: return queue ? static_cast<uint32_t>(queue->layout.used_ring) : 0;
-    case kQueueDevice + 4: return queue ? static_cast<uint32_t>(queue->layout.used_ring >> 32) : 0;
+    case kQueueMsixVector: return have_queue ? queue_vectors_[queue_select_] : kNoVector;
+    case kQueueEnable: return have_queue && queues_[queue_select_].ready ? 1 : 0;
+    case kQueueNotifyOff: return have_queue ? queue_select_ : 0;
     default: return 0;
   }
 }
@@ -248,6 +259,10 @@ void PciTransport::common_write(uint64_t offset, size_t, uint32_t value) {
     return;
   }
   std::lock_guard lock{mutex_};
+  if (const auto field = queue_field(offset)) {
+    write_queue_field_locked(*field, value);
+    return;
+  }
   switch (offset) {
     case kDeviceFeatureSelect: device_features_select_ = value; return;
     case kDriverFeatureSelect: driver_features_select_ = value; return;
@@ -257,34 +272,21 @@ void PciTransport::common_write(uint64_t offset, size_t, uint32_t value) {
       config_vector_ = value < vector_count() ? static_cast<uint16_t>(value) : kNoVector;
       return;
     case kQueueSelect: queue_select_ = value; return;
-    case kQueueSize: case kQueueMsixVector: case kQueueEnable: case kQueueDesc: case kQueueDesc + 4: case kQueueDriver:
-    case kQueueDriver + 4: case kQueueDevice: case kQueueDevice + 4: break;
+    case kQueueMsixVector:
+      if (selected_queue_for_write_locked("queue_msix_vector", false) != nullptr) {
+        queue_vectors_[queue_select_] = value < vector_count() ? static_cast<uint16_t>(value) : kNoVector;
+      }
+      return;
+    case kQueueEnable:
+      if (Queue* queue = selected_queue_for_write_locked("queue_enable", true)) {
+        // §4.1.4.3.2: the driver must not write 0; a reset disables queues.
+        if (value == 1) queue->ready = true;
+        else EMBER_GUEST_WARNING(std::string(name()) + ": queue_enable written with " + std::to_string(value) + "; ignored");
+      }
+      return;
     default:
       EMBER_GUEST_WARNING(std::string(name()) + ": write to read-only common configuration field at " + std::to_string(offset));
       return;
-  }
-  const char* field = offset == kQueueSize ? "queue_size" : offset == kQueueMsixVector ? "queue_msix_vector"
-                      : offset == kQueueEnable ? "queue_enable" : "a queue address";
-  Queue* queue = selected_queue_for_write_locked(field, offset == kQueueEnable);
-  if (queue == nullptr) return;
-  switch (offset) {
-    // Checked when the driver starts the device (SplitVirtqueue::create).
-    case kQueueSize: queue->layout.size = static_cast<uint16_t>(value); return;
-    case kQueueMsixVector:
-      queue_vectors_[queue_select_] = value < vector_count() ? static_cast<uint16_t>(value) : kNoVector;
-      return;
-    case kQueueEnable:
-      // §4.1.4.3.2: the driver must not write 0; a reset disables queues.
-      if (value == 1) queue->ready = true;
-      else EMBER_GUEST_WARNING(std::string(name()) + ": queue_enable written with " + std::to_string(value) + "; ignored");
-      return;
-    case kQueueDesc: set_low(queue->layout.descriptor_table, value); return;
-    case kQueueDesc + 4: set_high(queue->layout.descriptor_table, value); return;
-    case kQueueDriver: set_low(queue->layout.available_ring, value); return;
-    case kQueueDriver + 4: set_high(queue->layout.available_ring, value); return;
-    case kQueueDevice: set_low(queue->layout.used_ring, value); return;
-    case kQueueDevice + 4: set_high(queue->layout.used_ring, value); return;
-    default: return;
   }
 }
 

@@ -2,7 +2,7 @@
 // function with vendor 0x1af4, device 0x1040 + the virtio device type, and
 // one 64-bit memory BAR holding the common configuration, ISR, device
 // configuration and notification structures and the MSI-X table and PBA.
-// Status, features, queues and the worker are the shared Transport's.
+// Status, features, queues and the queue service are the shared Transport's.
 //
 // Interrupts are MSI-X only (the function has no INTx pin): a used buffer
 // sends the queue's vector, a configuration change the config vector,
@@ -19,6 +19,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "irq/msi.h"
@@ -38,7 +39,8 @@ class PciTransport final : public Transport, public PciFunction {
   static constexpr uint16_t kNoVector = 0xffff;  // VIRTIO_MSI_NO_VECTOR
 
   // The BAR starts at `bar_address` (aligned to kBarSize), decoding off.
-  PciTransport(const GuestMemory& memory, VirtioDevice& device, MsiSender& msi, uint64_t bar_address);
+  PciTransport(const GuestMemory& memory, VirtioDevice& device, MsiSender& msi, uint64_t bar_address,
+               QueueService::Mode mode = QueueService::Mode::kWorkerThreads);
   ~PciTransport() override;
 
   std::string_view      name() const override { return Transport::name(); }

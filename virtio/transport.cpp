@@ -1,68 +1,26 @@
 #include "virtio/transport.h"
 
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
-
 #include <cstring>
 #include <string>
 
 #include "base/log.h"
 
 namespace ember::virtio {
-namespace {
 
-// How many requests the worker serves before letting a reset in.
-constexpr uint32_t kBatch = 64;
-
-}  // namespace
-
-bool signal_eventfd(int eventfd) {
-  const uint64_t one = 1;
-  return ::write(eventfd, &one, sizeof one) == sizeof one;
-}
-
-Transport::Transport(const GuestMemory& memory, VirtioDevice& device)
+Transport::Transport(const GuestMemory& memory, VirtioDevice& device, QueueService::Mode mode)
     : memory_{memory},
       device_{device},
       offered_features_{device.device_features() | kFeatureVersion1 | kFeatureEventIndex | kFeatureIndirectDescriptors},
-      stop_{::eventfd(0, EFD_CLOEXEC)} {
-  queues_.resize(device.queue_count());
-  for (auto& queue : queues_) queue.notify = FileDescriptor{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
-  const size_t worker_count = device.queues_are_independent() ? queues_.size() : 1;
-  for (size_t i = 0; i < worker_count; ++i) workers_.push_back(std::make_unique<Worker>());
-  for (uint16_t queue = 0; queue < queues_.size(); ++queue) {
-    Worker& worker = *workers_[worker_count == 1 ? 0 : queue];
-    worker.queues.push_back(queue);
-    worker_of_.push_back(&worker);
-  }
-}
+      queues_(device.queue_count()),
+      service_{device, *this, mode} {}
 
 Transport::~Transport() { stop_workers(); }
 
-void Transport::start_workers() {
-  for (auto& worker : workers_) worker->thread = std::thread{[this, &worker = *worker] { run_worker(worker); }};
-}
-
-void Transport::stop_workers() {
-  // The stop eventfd stays readable once signalled (nobody reads it), so
-  // one signal reaches every worker.
-  bool signalled = false;
-  for (auto& worker : workers_) {
-    if (!worker->thread.joinable()) continue;
-    if (!signalled && !signal_eventfd(stop_.get())) log::error("cannot stop the virtio workers");
-    signalled = true;
-    worker->thread.join();
-  }
-}
-
-std::vector<std::unique_lock<std::mutex>> Transport::pause_workers() {
-  std::vector<std::unique_lock<std::mutex>> held;
-  for (auto& worker : workers_) held.emplace_back(worker->processing);
-  return held;
-}
-
 namespace {
+
+// 64-bit registers written as two 32-bit halves, in either order.
+void set_low(uint64_t& field, uint32_t value) { field = (field & ~0xffffffffull) | value; }
+void set_high(uint64_t& field, uint32_t value) { field = (field & 0xffffffffull) | (static_cast<uint64_t>(value) << 32); }
 
 // Feature words are read 32 bits at a time; selects above 1 read as zero.
 uint32_t feature_word(uint64_t features, uint32_t select) {
@@ -89,7 +47,7 @@ void Transport::notify(uint32_t queue) {
     EMBER_GUEST_WARNING(std::string(name()) + ": notify for queue " + std::to_string(queue) + ", which does not exist");
     return;
   }
-  (void)signal_eventfd(queues_[queue].notify.get());
+  service_.notify(static_cast<uint16_t>(queue));
 }
 
 Transport::Queue* Transport::selected_queue_for_write_locked(std::string_view register_name, bool is_enable_register) {
@@ -108,7 +66,7 @@ Transport::Queue* Transport::selected_queue_for_write_locked(std::string_view re
 
 void Transport::write_status(uint32_t value) {
   // Resets and activation must not overlap a request in flight.
-  const auto paused = pause_workers();
+  const auto paused = service_.pause();
   std::lock_guard lock{mutex_};
   if (value == 0) {
     reset_locked();
@@ -138,9 +96,7 @@ void Transport::write_status(uint32_t value) {
   status_ = next;
   if ((added & kDriverOk) != 0 && (status_ & kDriverOk) != 0 && activate_locked()) {
     // Anything the driver queued before DRIVER_OK is served now.
-    for (auto& queue : queues_) {
-      if (queue.live) (void)signal_eventfd(queue.notify.get());
-    }
+    service_.wake_live_queues();
   }
 }
 
@@ -160,7 +116,7 @@ bool Transport::activate_locked() {
       set_needs_reset_locked("queue " + std::to_string(i) + ": " + live.error().message);
       return false;
     }
-    queue.live.emplace(std::move(*live));
+    service_.begin(static_cast<uint16_t>(i), std::move(*live));
   }
   device_.activate(driver_features_);
   return true;
@@ -169,13 +125,9 @@ bool Transport::activate_locked() {
 void Transport::reset_locked() {
   // §2.4: back to the state after power-on. No worker is serving (the
   // caller holds every processing mutex), so no request is in flight.
-  for (auto& queue : queues_) {
-    queue.layout = {};
-    queue.ready = false;
-    queue.live.reset();
-  }
+  for (auto& queue : queues_) queue = {};
+  service_.end_all();
   status_ = 0;
-  needs_reset_.store(false, std::memory_order_release);
   device_features_select_ = driver_features_select_ = 0;
   driver_features_ = 0;
   queue_select_ = 0;
@@ -189,133 +141,61 @@ void Transport::set_needs_reset_locked(std::string_view why) {
   // worker may be using its ring right now, holding only its own processing
   // mutex, and this thread may not take that one (the lock order puts it
   // first). Rings end only in reset_locked, with every worker paused.
-  needs_reset_.store(true, std::memory_order_release);
+  service_.stop_serving();
   status_ |= kNeedsReset;
   // §2.1.2: tell the driver with a configuration change notification.
   if ((status_ & kDriverOk) != 0) signal_config_change_locked();
 }
 
-void Transport::run_worker(Worker& worker) {
-  std::vector<pollfd> fds;
-  fds.push_back({stop_.get(), POLLIN, 0});
-  for (uint16_t queue : worker.queues) fds.push_back({queues_[queue].notify.get(), POLLIN, 0});
-  // The device's host data (console input, a TAP device) is watched only
-  // while a receive queue has buffers to put it in; otherwise it waits on
-  // the host side, where its memory is bounded.
-  fds.push_back({-1, POLLIN, 0});
-  const size_t host_data = fds.size() - 1;
-  for (;;) {
-    fds[host_data].fd = waiting_for_host(worker) ? device_.host_data_fd() : -1;
-    if (::poll(fds.data(), fds.size(), -1) < 0) {
-      if (errno == EINTR) continue;
-      log::error(std::string(name()) + ": worker cannot wait for notifications: " + std::strerror(errno));
-      return;
-    }
-    if (fds[0].revents != 0) return;
-    const bool host_ready = fds[host_data].fd >= 0 && fds[host_data].revents != 0;
-    for (size_t i = 0; i < worker.queues.size(); ++i) {
-      const uint16_t queue = worker.queues[i];
-      const bool notified = fds[i + 1].revents != 0;
-      if (notified) {
-        uint64_t count;
-        (void)::read(fds[i + 1].fd, &count, sizeof count);  // may already be drained
-      }
-      if (device_.is_receive_queue(queue)) {
-        if (notified || host_ready) serve_receive(queue);
-        continue;
-      }
-      if (!notified) continue;
-      while (serve(queue)) {
-      }
-    }
-  }
-}
-
-bool Transport::waiting_for_host(const Worker& worker) const {
-  for (uint16_t queue : worker.queues) {
-    if (queues_[queue].waiting_for_host) return true;
-  }
-  return false;
-}
-
-// A receive queue's buffers as the device sees them while it fills them.
-class Transport::LentBuffers final : public ReceiveBuffers {
- public:
-  explicit LentBuffers(SplitVirtqueue& ring) : ring_{ring} {}
-
-  std::optional<DescriptorChain> take() override {
-    for (;;) {
-      auto next = ring_.pop();
-      if (!next) {
-        error_ = next.error().message;
-        return std::nullopt;
-      }
-      if (next->has_value()) return std::move(**next);
-      // Empty: with event index, ask for the next notification and look
-      // once more, so a buffer added meanwhile is not missed.
-      if (!ring_.rearm_notification()) return std::nullopt;
-    }
-  }
-  void give_back(uint16_t count) override { ring_.give_back(count); }
-  void fill(std::span<const UsedElement> filled) override { ring_.push(filled); }
-
-  const std::optional<std::string>& error() const { return error_; }
-
- private:
-  SplitVirtqueue&            ring_;
-  std::optional<std::string> error_;
-};
-
-void Transport::serve_receive(uint16_t index) {
-  std::lock_guard processing{worker_of_[index]->processing};
-  Queue& queue = queues_[index];
-  queue.waiting_for_host = false;
-  if (!queue.live || needs_reset_.load(std::memory_order_acquire)) return;  // not started, reset or broken
-  LentBuffers buffers{*queue.live};
-  const ReceiveWait wait = device_.receive(index, buffers);
+void Transport::used_buffers(uint16_t queue) {
   std::lock_guard lock{mutex_};
-  if (buffers.error()) {
-    set_needs_reset_locked("queue " + std::to_string(index) + ": " + *buffers.error());
-    return;
-  }
-  queue.waiting_for_host = wait == ReceiveWait::kHostData;
-  if (queue.live->needs_interrupt()) signal_used_buffers_locked(index);
+  signal_used_buffers_locked(queue);
 }
 
-bool Transport::serve(uint16_t index) {
-  std::lock_guard processing{worker_of_[index]->processing};
-  Queue& queue = queues_[index];
-  if (!queue.live) return false;  // not started, or reset
-  SplitVirtqueue& ring = *queue.live;
-  uint32_t served = 0;
-  bool more = false;
-  for (;;) {
-    // Another queue may have broken the device meanwhile.
-    if (needs_reset_.load(std::memory_order_acquire)) return false;
-    auto next = ring.pop();
-    if (!next) {
-      std::lock_guard lock{mutex_};
-      set_needs_reset_locked("queue " + std::to_string(index) + ": " + next.error().message);
-      return false;
-    }
-    if (!next->has_value()) {
-      // Empty: with event index, ask for the next notification and look
-      // once more, so a request added meanwhile is not left waiting.
-      if (ring.rearm_notification()) continue;
-      break;
-    }
-    const DescriptorChain& chain = **next;
-    ring.push(chain.head, device_.handle(index, chain));
-    if (++served == kBatch) {
-      more = true;
-      break;
-    }
+void Transport::queue_broke(uint16_t queue, const std::string& why) {
+  std::lock_guard lock{mutex_};
+  set_needs_reset_locked("queue " + std::to_string(queue) + ": " + why);
+}
+
+uint32_t Transport::read_queue_field_locked(QueueField field) const {
+  if (!have_selected_queue_locked()) return 0;
+  const QueueLayout& layout = queues_[queue_select_].layout;
+  switch (field) {
+    case QueueField::kSize: return layout.size;
+    case QueueField::kDescriptorLow: return static_cast<uint32_t>(layout.descriptor_table);
+    case QueueField::kDescriptorHigh: return static_cast<uint32_t>(layout.descriptor_table >> 32);
+    case QueueField::kDriverLow: return static_cast<uint32_t>(layout.available_ring);
+    case QueueField::kDriverHigh: return static_cast<uint32_t>(layout.available_ring >> 32);
+    case QueueField::kDeviceLow: return static_cast<uint32_t>(layout.used_ring);
+    case QueueField::kDeviceHigh: return static_cast<uint32_t>(layout.used_ring >> 32);
   }
-  if (ring.needs_interrupt()) {
-    std::lock_guard lock{mutex_};
-    signal_used_buffers_locked(index);
+  return 0;
+}
+
+void Transport::write_queue_field_locked(QueueField field, uint32_t value) {
+  Queue* queue = selected_queue_for_write_locked(field == QueueField::kSize ? "the queue size" : "a queue address", false);
+  if (queue == nullptr) return;
+  QueueLayout& layout = queue->layout;
+  switch (field) {
+    case QueueField::kSize: layout.size = value > 0xffff ? 0 : static_cast<uint16_t>(value); return;
+    case QueueField::kDescriptorLow: set_low(layout.descriptor_table, value); return;
+    case QueueField::kDescriptorHigh: set_high(layout.descriptor_table, value); return;
+    case QueueField::kDriverLow: set_low(layout.available_ring, value); return;
+    case QueueField::kDriverHigh: set_high(layout.available_ring, value); return;
+    case QueueField::kDeviceLow: set_low(layout.used_ring, value); return;
+    case QueueField::kDeviceHigh: set_high(layout.used_ring, value); return;
   }
-  return more;
+}
+
+bool Transport::read_device_config(uint64_t offset, std::span<uint8_t> data) const {
+  const auto config = device_.config_space();
+  if (offset >= config.size() || data.size() > config.size() - offset) {
+    EMBER_GUEST_WARNING(std::string(name()) + ": " + std::to_string(data.size()) + "-byte configuration read at offset " +
+                        std::to_string(offset) + " is outside the device configuration");
+    return false;
+  }
+  std::memcpy(data.data(), config.data() + offset, data.size());
+  return true;
 }
 
 }  // namespace ember::virtio

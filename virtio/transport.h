@@ -1,67 +1,64 @@
-// What every virtio transport shares (virtio 1.2 §2 and §3): device status,
-// feature negotiation, the queues and the worker threads that serve them
-// off the VCPU threads: one for all queues, or one per queue when the
-// device says its queues are independent (VirtioDevice::queues_are_independent). virtio-mmio (mmio_transport.h) and virtio-pci
-// (pci_transport.h) differ only in where the registers are and how an
-// interrupt reaches the guest; they derive from this class.
+// The register front-end every virtio transport shares (virtio 1.2 §2 and
+// §3): device status, feature negotiation, the queue registers, and the
+// device-specific configuration. The rings themselves are served by the
+// queue service (queue_service.h), which this class owns. virtio-mmio
+// (mmio_transport.h) and virtio-pci (pci_transport.h) differ only in where
+// the registers are and how an interrupt reaches the guest; they derive from
+// this class.
 //
-// Notifications: each queue has an eventfd. The Machine asks KVM to signal
-// it on the transport's notify address (KVM_IOEVENTFD), so a notify costs the
-// VCPU no exit to userspace; a notify KVM did not match reaches the
-// transport's write() and signals the same eventfd (notify()).
-//
-// Threads and locks: VCPU threads call the register front-end; workers
-// serve queues. Lock order: the workers' processing mutexes (in worker
-// order), then mutex_, then the interrupt controller's. A worker holds its
-// processing mutex while it serves requests, and a reset or activation takes
-// every worker's, so it waits for all requests in flight to finish: nothing
-// the device acknowledged is lost and nothing runs on a dead queue.
+// Threads and locks: VCPU threads call the register front-end; the queue
+// service's workers serve queues and report back through QueueEvents. Lock
+// order: the workers' processing mutexes (in worker order), then mutex_, then
+// the interrupt controller's. A reset or activation pauses the service (every
+// processing mutex), so it waits for all requests in flight to finish:
+// nothing the device acknowledged is lost and nothing runs on a dead queue.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
-#include <memory>
 #include <mutex>
-#include <optional>
+#include <span>
+#include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
-#include "base/file_descriptor.h"
 #include "memory/guest_memory.h"
+#include "virtio/queue_service.h"
 #include "virtio/split_virtqueue.h"
 #include "virtio/virtio_device.h"
 
 namespace ember::virtio {
 
-class Transport {
+class Transport : private QueueEvents {
  public:
   // Device status bits (§2.1).
   static constexpr uint32_t kAcknowledge = 1, kDriver = 2, kDriverOk = 4, kFeaturesOk = 8, kNeedsReset = 64, kFailed = 128;
+  // The queue registers both transports have, each 32 bits of a field.
+  enum class QueueField { kSize, kDescriptorLow, kDescriptorHigh, kDriverLow, kDriverHigh, kDeviceLow, kDeviceHigh };
 
   virtual ~Transport();
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;
 
   std::string_view name() const { return device_.name(); }
-  uint16_t queue_count() const { return static_cast<uint16_t>(queues_.size()); }
-  int      notify_eventfd(uint16_t queue) const { return queues_[queue].notify.get(); }
+  uint16_t queue_count() const { return service_.queue_count(); }
+  int      notify_eventfd(uint16_t queue) const { return service_.notify_eventfd(queue); }
+  // With QueueService::Mode::kCallerServes, the caller serves the queues.
+  QueueService& queue_service() { return service_; }
 
  protected:
+  // A queue's registers (§2.6): where the driver put its rings, and whether
+  // it enabled it.
   struct Queue {
-    QueueLayout                   layout;
-    bool                          ready = false;
-    FileDescriptor                notify;  // eventfd the worker waits on
-    std::optional<SplitVirtqueue> live;    // from DRIVER_OK until reset
-    bool waiting_for_host = false;         // a receive queue with buffers; the worker's alone
+    QueueLayout layout;
+    bool        ready = false;
   };
 
-  Transport(const GuestMemory& memory, VirtioDevice& device);
+  Transport(const GuestMemory& memory, VirtioDevice& device, QueueService::Mode mode);
   // Derived constructors call start_workers() last and their destructors
   // stop_workers() first, so no worker sees a half-built or half-destroyed
   // transport through the virtual hooks below.
-  void start_workers();
-  void stop_workers();
+  void start_workers() { service_.start(); }
+  void stop_workers() { service_.stop(); }
 
   // How the guest learns of used buffers and of configuration changes
   // (including NEEDS_RESET); called with mutex_ held.
@@ -82,7 +79,17 @@ class Transport {
   // once the queue is enabled or the driver is running.
   Queue* selected_queue_for_write_locked(std::string_view register_name, bool is_enable_register);
   bool   have_selected_queue_locked() const { return queue_select_ < queues_.size(); }
-  void   set_needs_reset_locked(std::string_view why);
+  // The selected queue's field; 0 when no queue is selected.
+  uint32_t read_queue_field_locked(QueueField field) const;
+  // Writes the selected queue's field, unless its layout is frozen.
+  // Sizes and addresses are checked once, when the driver starts the
+  // device (SplitVirtqueue::create): one place, and the driver may write
+  // the halves of an address in any order.
+  void     write_queue_field_locked(QueueField field, uint32_t value);
+  // The device-specific configuration at `offset`, `data.size()` bytes;
+  // false (and a warning) if that is not all inside it.
+  bool     read_device_config(uint64_t offset, std::span<uint8_t> data) const;
+  void     set_needs_reset_locked(std::string_view why);
 
   const GuestMemory& memory_;
   VirtioDevice&      device_;
@@ -95,37 +102,16 @@ class Transport {
   uint64_t   driver_features_ = 0;
   uint32_t   queue_select_ = 0;
   std::vector<Queue> queues_;
-  // NEEDS_RESET is set: no queue is served until the driver resets the
-  // device. Read by workers without mutex_.
-  std::atomic<bool> needs_reset_{false};
 
  private:
-  class LentBuffers;
-  struct Worker {
-    std::vector<uint16_t> queues;      // the queues it serves
-    std::mutex            processing;  // held while it serves; by resets and activation
-    std::thread           thread;
-  };
-  // Every worker's processing mutex, taken in worker order.
-  std::vector<std::unique_lock<std::mutex>> pause_workers();
+  // QueueEvents, from the service's workers; they take mutex_.
+  void used_buffers(uint16_t queue) override;
+  void queue_broke(uint16_t queue, const std::string& why) override;
+
   void reset_locked();
   bool activate_locked();
-  void run_worker(Worker& worker);
-  bool serve(uint16_t index);
-  void serve_receive(uint16_t index);
-  bool waiting_for_host(const Worker& worker) const;
 
-  FileDescriptor                       stop_;  // eventfd: every worker exits once it is signalled
-  std::vector<std::unique_ptr<Worker>> workers_;
-  std::vector<Worker*>                 worker_of_;  // by queue
+  QueueService service_;
 };
-
-// 64-bit registers written as two 32-bit halves, in either order.
-inline void set_low(uint64_t& field, uint32_t value) { field = (field & ~0xffffffffull) | value; }
-inline void set_high(uint64_t& field, uint32_t value) { field = (field & 0xffffffffull) | (static_cast<uint64_t>(value) << 32); }
-
-// Adds one to an eventfd's counter. A full counter (EAGAIN) already means
-// "pending", so only a blocking eventfd can fail.
-bool signal_eventfd(int eventfd);
 
 }  // namespace ember::virtio

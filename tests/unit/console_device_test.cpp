@@ -24,7 +24,6 @@ namespace {
 using testing::FakeDriver;
 using testing::kNext;
 using testing::kWrite;
-using testing::wait_for;
 
 class RecordingOutput final : public ConsoleOutput {
  public:
@@ -68,6 +67,8 @@ class ConsoleDeviceTest : public ::testing::Test {
     receive_.make_available(slot);
     registers_.notify(ConsoleDevice::kReceiveQueue);
   }
+  // One round of what a worker does when woken for `queue`.
+  void serve(uint16_t queue) { transport_.queue_service().serve_once(queue); }
   static uint64_t input_buffer(uint16_t slot) { return 0x200000 + 0x1000ull * slot; }
   std::string received(uint16_t used_slot) {
     const uint32_t id = receive_.used_id(used_slot);
@@ -82,7 +83,9 @@ class ConsoleDeviceTest : public ::testing::Test {
   RecordingOutput        output_;
   ConsoleDevice          device_{output_, input_.get()};
   test::RecordingLine    line_;
-  MmioTransport          transport_{memory_, device_, line_};
+  // No worker threads: each test serves the queues itself (serve()), so
+  // "nothing happened" is a fact, not a wait that might be too short.
+  MmioTransport          transport_{memory_, device_, line_, QueueService::Mode::kCallerServes};
   testing::MmioRegisters registers_{transport_};
   FakeDriver             receive_{memory_, 8, 0x10000};
   FakeDriver             transmit_{memory_, 8, 0x80000};
@@ -105,7 +108,8 @@ TEST_F(ConsoleDeviceTest, TransmitWritesEveryReadableByteInOrder) {
   transmit_.set_descriptor(1, 0x301000, static_cast<uint32_t>(second.size()), 0);
   transmit_.make_available(0);
   registers_.notify(ConsoleDevice::kTransmitQueue);
-  ASSERT_TRUE(wait_for([&] { return transmit_.used_index() == 1; }));
+  serve(ConsoleDevice::kTransmitQueue);
+  ASSERT_EQ(transmit_.used_index(), 1);
   EXPECT_EQ(output_.text(), "hello, console\n");
   EXPECT_EQ(transmit_.used_length(0), 0u);  // the device wrote nothing into it
   EXPECT_TRUE(line_.level);
@@ -114,20 +118,23 @@ TEST_F(ConsoleDeviceTest, TransmitWritesEveryReadableByteInOrder) {
 TEST_F(ConsoleDeviceTest, InputTypedBeforeAnyBufferWaitsForOne) {
   start();
   type("early");
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  serve(ConsoleDevice::kReceiveQueue);
   EXPECT_EQ(receive_.used_index(), 0);
   offer_input_buffer(0, 64);
-  ASSERT_TRUE(wait_for([&] { return receive_.used_index() == 1; }));
+  serve(ConsoleDevice::kReceiveQueue);
+  ASSERT_EQ(receive_.used_index(), 1);
   EXPECT_EQ(received(0), "early");
 }
 
 TEST_F(ConsoleDeviceTest, BufferOfferedBeforeInputIsFilledWhenInputArrives) {
   start();
   offer_input_buffer(0, 64);
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  serve(ConsoleDevice::kReceiveQueue);
   EXPECT_EQ(receive_.used_index(), 0);  // nothing to read: the buffer stays the driver's
+  EXPECT_FALSE(line_.level);
   type("late\n");
-  ASSERT_TRUE(wait_for([&] { return receive_.used_index() == 1; }));
+  serve(ConsoleDevice::kReceiveQueue);
+  ASSERT_EQ(receive_.used_index(), 1);
   EXPECT_EQ(received(0), "late\n");
   EXPECT_TRUE(line_.level);
 }
@@ -137,10 +144,12 @@ TEST_F(ConsoleDeviceTest, InputLongerThanTheBuffersFillsThemInOrderAndTheRestWai
   offer_input_buffer(0, 4);
   offer_input_buffer(1, 4);
   type("0123456789");
-  ASSERT_TRUE(wait_for([&] { return receive_.used_index() == 2; }));
+  serve(ConsoleDevice::kReceiveQueue);
+  ASSERT_EQ(receive_.used_index(), 2);
   EXPECT_EQ(received(0) + received(1), "01234567");
   offer_input_buffer(2, 4);
-  ASSERT_TRUE(wait_for([&] { return receive_.used_index() == 3; }));
+  serve(ConsoleDevice::kReceiveQueue);
+  ASSERT_EQ(receive_.used_index(), 3);
   EXPECT_EQ(received(2), "89");
 }
 
@@ -150,10 +159,11 @@ TEST_F(ConsoleDeviceTest, InputEndingLeavesLaterBuffersUnused) {
   ::close(input_write_);
   input_write_ = -1;
   offer_input_buffer(0, 64);
-  ASSERT_TRUE(wait_for([&] { return receive_.used_index() == 1; }));
+  serve(ConsoleDevice::kReceiveQueue);
+  ASSERT_EQ(receive_.used_index(), 1);
   EXPECT_EQ(received(0), "last");
   offer_input_buffer(1, 64);
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  serve(ConsoleDevice::kReceiveQueue);
   EXPECT_EQ(receive_.used_index(), 1);
 }
 
@@ -163,7 +173,8 @@ TEST_F(ConsoleDeviceTest, BrokenReceiveRingSetsNeedsReset) {
   receive_.make_available(0);
   registers_.notify(ConsoleDevice::kReceiveQueue);
   type("x");
-  ASSERT_TRUE(wait_for([&] { return (registers_.read32(0x070) & 64) != 0; }));
+  serve(ConsoleDevice::kReceiveQueue);
+  ASSERT_NE(registers_.read32(0x070) & 64, 0u);
   EXPECT_EQ(receive_.used_index(), 0);
   EXPECT_EQ(registers_.read32(0x060) & 2, 2u);  // configuration change interrupt (§2.1.2)
 }

@@ -25,7 +25,6 @@ namespace {
 using testing::FakeDriver;
 using testing::kNext;
 using testing::kWrite;
-using testing::wait_for;
 
 struct SocketPair {
   SocketPair() {
@@ -53,6 +52,8 @@ class NetDeviceTest : public ::testing::Test {
     receive_.make_available(slot);
     registers_.notify(NetDevice::kReceiveQueue);
   }
+  // One round of what a worker does when woken for `queue`.
+  void serve(uint16_t queue) { transport_.queue_service().serve_once(queue); }
   static uint64_t input_buffer(uint16_t slot) { return 0x200000 + 0x10000ull * slot; }
   // A packet from the host: a 12-byte header (zero) and `frame_bytes` of frame.
   std::vector<uint8_t> send_from_host(size_t frame_bytes, uint8_t fill) {
@@ -71,7 +72,8 @@ class NetDeviceTest : public ::testing::Test {
   SocketPair             sockets_;
   NetDevice              device_;
   test::RecordingLine    line_;
-  MmioTransport          transport_{memory_, device_, line_};
+  // No worker threads: each test serves the queues itself (serve()).
+  MmioTransport          transport_{memory_, device_, line_, QueueService::Mode::kCallerServes};
   testing::MmioRegisters registers_{transport_};
   FakeDriver             receive_{memory_, 8, 0x10000};
   FakeDriver             transmit_{memory_, 8, 0x80000};
@@ -93,7 +95,8 @@ TEST_F(NetDeviceTest, TransmitSendsHeaderAndFrameAsOnePacket) {
   transmit_.set_descriptor(1, 0x301000, 60, 0);
   transmit_.make_available(0);
   registers_.notify(NetDevice::kTransmitQueue);
-  ASSERT_TRUE(wait_for([&] { return transmit_.used_index() == 1; }));
+  serve(NetDevice::kTransmitQueue);
+  ASSERT_EQ(transmit_.used_index(), 1);
   std::vector<uint8_t> packet(200);
   ASSERT_EQ(::read(sockets_.host.get(), packet.data(), packet.size()), 72);
   EXPECT_EQ(packet[Tap::kHeaderSize], 0xab);
@@ -105,7 +108,8 @@ TEST_F(NetDeviceTest, TransmitBufferShorterThanTheHeaderIsDropped) {
   transmit_.set_descriptor(0, 0x300000, 4, 0);
   transmit_.make_available(0);
   registers_.notify(NetDevice::kTransmitQueue);
-  ASSERT_TRUE(wait_for([&] { return transmit_.used_index() == 1; }));
+  serve(NetDevice::kTransmitQueue);
+  ASSERT_EQ(transmit_.used_index(), 1);
   std::array<uint8_t, 16> packet{};
   EXPECT_LT(::read(sockets_.host.get(), packet.data(), packet.size()), 0);  // nothing was sent
 }
@@ -114,7 +118,8 @@ TEST_F(NetDeviceTest, PacketSpreadsOverMergeableBuffersPublishedTogether) {
   start(NetDevice::kMergeableReceiveBuffers);
   for (uint16_t slot = 0; slot < 3; ++slot) offer_input_buffer(slot, 2048);
   const auto packet = send_from_host(3000, 0x77);
-  ASSERT_TRUE(wait_for([&] { return receive_.used_index() == 2; }));
+  serve(NetDevice::kReceiveQueue);
+  ASSERT_EQ(receive_.used_index(), 2);
   EXPECT_EQ(receive_.used_length(0), 2048u);
   EXPECT_EQ(receive_.used_length(1), packet.size() - 2048);
   const auto first = guest_bytes(input_buffer(static_cast<uint16_t>(receive_.used_id(0))), 2048);
@@ -128,7 +133,8 @@ TEST_F(NetDeviceTest, WithoutMergeableBuffersNumBuffersIsOne) {
   start(0);
   offer_input_buffer(0, 2048);
   send_from_host(100, 0x11);
-  ASSERT_TRUE(wait_for([&] { return receive_.used_index() == 1; }));
+  serve(NetDevice::kReceiveQueue);
+  ASSERT_EQ(receive_.used_index(), 1);
   EXPECT_EQ(receive_.used_length(0), 112u);
   EXPECT_EQ(guest_bytes(input_buffer(0), 12)[10], 1);
 }
@@ -136,10 +142,11 @@ TEST_F(NetDeviceTest, WithoutMergeableBuffersNumBuffersIsOne) {
 TEST_F(NetDeviceTest, PacketWaitsForABufferThenArrivesWhole) {
   start(NetDevice::kMergeableReceiveBuffers);
   send_from_host(500, 0x22);
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  serve(NetDevice::kReceiveQueue);
   EXPECT_EQ(receive_.used_index(), 0);
   offer_input_buffer(0, 2048);
-  ASSERT_TRUE(wait_for([&] { return receive_.used_index() == 1; }));
+  serve(NetDevice::kReceiveQueue);
+  ASSERT_EQ(receive_.used_index(), 1);
   EXPECT_EQ(receive_.used_length(0), 512u);
 }
 
@@ -148,7 +155,8 @@ TEST_F(NetDeviceTest, PacketTooBigForTheBufferIsDroppedAndTheBufferServesTheNext
   offer_input_buffer(0, 256);
   send_from_host(1000, 0x33);
   send_from_host(100, 0x44);
-  ASSERT_TRUE(wait_for([&] { return receive_.used_index() == 1; }));
+  serve(NetDevice::kReceiveQueue);
+  ASSERT_EQ(receive_.used_index(), 1);
   EXPECT_EQ(receive_.used_length(0), 112u);
   EXPECT_EQ(guest_bytes(input_buffer(0), 13)[12], 0x44);
 }
@@ -174,7 +182,8 @@ TEST_F(TunLikeNetDeviceTest, AFrameLongerThanTheBufferIsDroppedAndTheNextArrives
   send_from_host(100, 0xEE);
   send_from_host(100, 0x11);
   offer_input_buffer(0, 0x1000);
-  ASSERT_TRUE(wait_for([&] { return receive_.used_index() == 1; })) << "the frame after the over-long one never arrived";
+  serve(NetDevice::kReceiveQueue);
+  ASSERT_EQ(receive_.used_index(), 1) << "the frame after the over-long one never arrived";
   EXPECT_EQ(receive_.used_length(0), Tap::kHeaderSize + 100);
   EXPECT_EQ(guest_bytes(input_buffer(0) + Tap::kHeaderSize, 100), std::vector<uint8_t>(100, 0x11))
       << "the over-long frame was delivered";
@@ -184,10 +193,11 @@ TEST_F(NetDeviceTest, TooFewMergeableBuffersKeepThePacketUntilMoreArrive) {
   start(NetDevice::kMergeableReceiveBuffers);
   offer_input_buffer(0, 1024);
   send_from_host(1500, 0x55);
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  serve(NetDevice::kReceiveQueue);
   EXPECT_EQ(receive_.used_index(), 0);  // one buffer is not enough: it goes back to the ring
   offer_input_buffer(1, 1024);
-  ASSERT_TRUE(wait_for([&] { return receive_.used_index() == 2; }));
+  serve(NetDevice::kReceiveQueue);
+  ASSERT_EQ(receive_.used_index(), 2);
   EXPECT_EQ(receive_.used_id(0), 0u);
   EXPECT_EQ(receive_.used_id(1), 1u);
   EXPECT_EQ(receive_.used_length(0) + receive_.used_length(1), 1512u);

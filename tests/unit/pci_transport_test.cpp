@@ -4,12 +4,12 @@
 // vectors (masked ones held in the PBA) and the field-width rules.
 #include "virtio/pci_transport.h"
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <cstring>
 #include <mutex>
-#include <thread>
 #include <vector>
 
 #include "memory/memory_map.h"
@@ -19,7 +19,6 @@
 namespace ember::virtio {
 namespace {
 
-using namespace std::chrono_literals;
 using testing::FakeDriver;
 using testing::kWrite;
 
@@ -120,12 +119,17 @@ class PciTransportTest : public ::testing::Test {
     set_up_queue(index, driver.layout(), vector);
     set_bar(0x14, 15, 1);
   }
-  bool wait_for_used(const FakeDriver& driver, uint16_t count) {
-    for (int i = 0; i < 500; ++i) {
-      if (driver.used_index() == count) return true;
-      std::this_thread::sleep_for(10ms);
-    }
-    return false;
+  // Whether queue `queue` was notified (its eventfd signalled), which it
+  // then no longer is.
+  bool take_notification(uint16_t queue) {
+    uint64_t count = 0;
+    return ::read(transport_.notify_eventfd(queue), &count, sizeof count) == sizeof count;
+  }
+  // One round of what a worker does when woken for `queue`; whether
+  // `driver`'s used index is then `count`.
+  bool served(const FakeDriver& driver, uint16_t queue, uint16_t count) {
+    transport_.queue_service().serve_once(queue);
+    return driver.used_index() == count;
   }
   void select(uint32_t offset) {
     const uint32_t address = 0x80000000u | slot_ << 11 | (offset & 0xfc);
@@ -137,7 +141,8 @@ class PciTransportTest : public ::testing::Test {
   GuestMemory   memory_ = std::move(GuestMemory::create(ram_regions_for(16 << 20)).value());
   OneByteDevice device_;
   test::RecordingMsi msi_;
-  PciTransport  transport_{memory_, device_, msi_, kBar};
+  // No worker threads: the tests serve the queues themselves.
+  PciTransport  transport_{memory_, device_, msi_, kBar, QueueService::Mode::kCallerServes};
   PciBus        bus_;
   unsigned      slot_ = 0;
 };
@@ -201,10 +206,11 @@ TEST_F(PciTransportTest, UsedBuffersSendTheQueuesVectorAndMaskedVectorsWaitInThe
   driver.set_descriptor(0, kBuffer, 4, kWrite);
   driver.make_available(0);
   set_bar(PciTransport::kNotifyOffset + 4, 1, 2);  // queue 1's notify address
-  ASSERT_TRUE(wait_for_used(driver, 1));
+  ASSERT_TRUE(take_notification(1));
+  EXPECT_FALSE(take_notification(0));
+  ASSERT_TRUE(served(driver, 1, 1));
   EXPECT_EQ(driver.used_length(0), 1u);
   EXPECT_EQ(memory_.read_object<uint8_t>(kBuffer).value(), 0x7e);
-  for (int i = 0; i < 100 && msi_.sent().empty(); ++i) std::this_thread::sleep_for(10ms);
   ASSERT_EQ(msi_.sent().size(), 1u);
   EXPECT_EQ(msi_.sent()[0], (std::pair<uint64_t, uint32_t>{0xfee00000, 0x41}));
   EXPECT_EQ(bar(PciTransport::kIsrOffset, 1), 1u) << "ISR bit 0, cleared by the read";
@@ -214,8 +220,7 @@ TEST_F(PciTransportTest, UsedBuffersSendTheQueuesVectorAndMaskedVectorsWaitInThe
   driver.set_descriptor(1, kBuffer + 16, 4, kWrite);
   driver.make_available(1);
   set_bar(PciTransport::kNotifyOffset + 4, 1, 2);
-  ASSERT_TRUE(wait_for_used(driver, 2));
-  std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(served(driver, 1, 2));
   EXPECT_EQ(msi_.sent().size(), 1u) << "masked: nothing sent";
   EXPECT_EQ(bar(PciTransport::kMsixPbaOffset), 2u) << "pending bit 1";
   set_bar(PciTransport::kMsixTableOffset + 16 + 12, 0);
