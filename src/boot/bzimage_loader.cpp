@@ -30,29 +30,29 @@ bool looks_like_bzimage(std::span<const uint8_t> image) {
   return magic == kHeaderMagic;
 }
 
-Result<EntryPoint> load_bzimage(const GuestMemory& memory, const BootInputs& inputs) {
+LoadResult<EntryPoint> load_bzimage(const GuestMemory& memory, const BootInputs& inputs) {
   const auto image = inputs.kernel;
-  if (!looks_like_bzimage(image)) return Error{"is not a bzImage: no 'HdrS' magic at offset 0x202"};
+  if (!looks_like_bzimage(image)) return LoadError{LoadFault::kUnknownFormat, "is not a bzImage: no 'HdrS' magic at offset 0x202"};
 
   // boot.rst: the header runs from 0x1f1 to 0x202 + the byte at 0x201.
   BootParams params{};
   const size_t header_end = std::min<size_t>(kHeaderMagicOffset + image[0x201], kSetupHeaderOffset + sizeof(SetupHeader));
-  if (image.size() < header_end) return Error{"is truncated inside its setup header"};
+  if (image.size() < header_end) return LoadError{LoadFault::kTruncated, "is truncated inside its setup header"};
   std::memcpy(&params.hdr, image.data() + kSetupHeaderOffset, header_end - kSetupHeaderOffset);
   SetupHeader& hdr = params.hdr;
 
   if (hdr.version < kMinimumVersion) {
-    return Error{"uses boot protocol " + version_text(hdr.version) + ", too old: ember needs " + version_text(kMinimumVersion) +
+    return LoadError{LoadFault::kUnsupported, "uses boot protocol " + version_text(hdr.version) + ", too old: ember needs " + version_text(kMinimumVersion) +
                  " or later (64-bit entry)"};
   }
-  if ((hdr.xloadflags & kXlfKernel64) == 0) return Error{"has no 64-bit entry point (XLF_KERNEL_64 is clear)"};
-  if ((hdr.loadflags & kLoadedHigh) == 0) return Error{"is a zImage that loads below 1 MiB; ember boots only bzImage"};
+  if ((hdr.xloadflags & kXlfKernel64) == 0) return LoadError{LoadFault::kUnsupported, "has no 64-bit entry point (XLF_KERNEL_64 is clear)"};
+  if ((hdr.loadflags & kLoadedHigh) == 0) return LoadError{LoadFault::kUnsupported, "is a zImage that loads below 1 MiB; ember boots only bzImage"};
 
   const uint64_t setup_sectors = hdr.setup_sects == 0 ? 4 : hdr.setup_sects;
   const uint64_t setup_bytes = (setup_sectors + 1) * 512;
   const uint64_t declared_kernel_bytes = uint64_t{hdr.syssize} * 16;
   if (image.size() <= setup_bytes || image.size() - setup_bytes < declared_kernel_bytes) {
-    return Error{"is truncated: its header promises " + format_size(setup_bytes + declared_kernel_bytes) + " but the file has " +
+    return LoadError{LoadFault::kTruncated, "is truncated: its header promises " + format_size(setup_bytes + declared_kernel_bytes) + " but the file has " +
                  std::to_string(image.size()) + " bytes"};
   }
   const auto kernel = image.subspan(setup_bytes);
@@ -62,11 +62,11 @@ Result<EntryPoint> load_bzimage(const GuestMemory& memory, const BootInputs& inp
   const uint64_t decompress_base = std::max<uint64_t>(kKernelLoadAddress, hdr.pref_address);
   uint64_t needed_end = 0;
   if (__builtin_add_overflow(decompress_base, std::max<uint64_t>(hdr.init_size, kernel.size()), &needed_end)) {
-    return Error{"has a pref_address " + hex(hdr.pref_address) + " whose decompression area (init_size " + hex(hdr.init_size) +
+    return LoadError{LoadFault::kInconsistent, "has a pref_address " + hex(hdr.pref_address) + " whose decompression area (init_size " + hex(hdr.init_size) +
                  ") wraps past 2^64"};
   }
   if (needed_end > low_ram_end(memory) || !memory.write(kKernelLoadAddress, kernel)) {
-    return Error{"needs guest RAM up to " + hex(needed_end) + " to decompress (" + format_size(needed_end) +
+    return LoadError{LoadFault::kDoesNotFit, "needs guest RAM up to " + hex(needed_end) + " to decompress (" + format_size(needed_end) +
                  " at least), but the guest has " + format_size(memory.total_size())};
   }
 

@@ -3,7 +3,7 @@
 // page and enters the protected-mode kernel at its 64-bit entry, offset 0x200.
 #pragma once
 
-#include "base/result.h"
+#include "boot/load_error.h"
 #include "boot/boot_image.h"
 #include "memory/guest_memory.h"
 
@@ -12,6 +12,6 @@ namespace ember::boot {
 // True when `image` carries the "HdrS" setup-header magic at 0x202.
 bool looks_like_bzimage(std::span<const uint8_t> image);
 
-Result<EntryPoint> load_bzimage(const GuestMemory& memory, const BootInputs& inputs);
+LoadResult<EntryPoint> load_bzimage(const GuestMemory& memory, const BootInputs& inputs);
 
 }  // namespace ember::boot

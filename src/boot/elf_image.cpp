@@ -18,22 +18,22 @@ constexpr uint16_t kMaxProgramHeaders = 128;
 // The two classes differ only in field widths and order; Header and Phdr are
 // Elf32_* or Elf64_*.
 template <class Header, class Phdr>
-Result<ElfImage> parse_class(std::span<const uint8_t> image, bool is64) {
+LoadResult<ElfImage> parse_class(std::span<const uint8_t> image, bool is64) {
   const auto header = read_at<Header>(image, 0);
-  if (!header) return Error{"is truncated: its ELF header is incomplete"};
-  if (header->e_type != ET_EXEC) return Error{"is not an executable ELF image (e_type " + std::to_string(header->e_type) + ")"};
-  if (header->e_phentsize != sizeof(Phdr)) return Error{"has program headers of an unexpected size"};
+  if (!header) return LoadError{LoadFault::kTruncated, "is truncated: its ELF header is incomplete"};
+  if (header->e_type != ET_EXEC) return LoadError{LoadFault::kUnsupported, "is not an executable ELF image (e_type " + std::to_string(header->e_type) + ")"};
+  if (header->e_phentsize != sizeof(Phdr)) return LoadError{LoadFault::kUnsupported, "has program headers of an unexpected size"};
   if (header->e_phnum == 0 || header->e_phnum > kMaxProgramHeaders) {
-    return Error{"has " + std::to_string(header->e_phnum) + " program headers (ember accepts 1 to " +
+    return LoadError{LoadFault::kUnsupported, "has " + std::to_string(header->e_phnum) + " program headers (ember accepts 1 to " +
                  std::to_string(kMaxProgramHeaders) + ")"};
   }
   ElfImage elf{is64, header->e_machine, header->e_entry, {}};
   for (uint16_t i = 0; i < header->e_phnum; ++i) {
     const auto ph = read_at<Phdr>(image, uint64_t{header->e_phoff} + uint64_t{i} * sizeof(Phdr));
-    if (!ph) return Error{"is truncated: program header " + std::to_string(i) + " lies past the end of the file"};
+    if (!ph) return LoadError{LoadFault::kTruncated, "is truncated: program header " + std::to_string(i) + " lies past the end of the file"};
     uint64_t file_end = 0;
     if (__builtin_add_overflow(uint64_t{ph->p_offset}, uint64_t{ph->p_filesz}, &file_end) || file_end > image.size()) {
-      return Error{"is truncated: segment " + std::to_string(i) + " runs past the end of the file"};
+      return LoadError{LoadFault::kTruncated, "is truncated: segment " + std::to_string(i) + " runs past the end of the file"};
     }
     elf.program_headers.push_back({ph->p_type, ph->p_offset, ph->p_vaddr, ph->p_paddr, ph->p_filesz, ph->p_memsz});
   }
@@ -46,16 +46,16 @@ bool looks_like_elf(std::span<const uint8_t> image) {
   return image.size() >= SELFMAG && std::memcmp(image.data(), ELFMAG, SELFMAG) == 0;
 }
 
-Result<ElfImage> parse_elf(std::span<const uint8_t> image) {
-  if (image.size() < EI_NIDENT || !looks_like_elf(image)) return Error{"is not an ELF image (truncated header or bad magic)"};
-  if (image[EI_DATA] != ELFDATA2LSB) return Error{"is a big-endian ELF image"};
+LoadResult<ElfImage> parse_elf(std::span<const uint8_t> image) {
+  if (image.size() < EI_NIDENT || !looks_like_elf(image)) return LoadError{LoadFault::kUnknownFormat, "is not an ELF image (truncated header or bad magic)"};
+  if (image[EI_DATA] != ELFDATA2LSB) return LoadError{LoadFault::kUnsupported, "is a big-endian ELF image"};
   switch (image[EI_CLASS]) {
     case ELFCLASS32:
       return parse_class<Elf32_Ehdr, Elf32_Phdr>(image, false);
     case ELFCLASS64:
       return parse_class<Elf64_Ehdr, Elf64_Phdr>(image, true);
     default:
-      return Error{"has an unknown ELF class " + std::to_string(image[EI_CLASS])};
+      return LoadError{LoadFault::kUnsupported, "has an unknown ELF class " + std::to_string(image[EI_CLASS])};
   }
 }
 
@@ -63,28 +63,28 @@ std::span<const uint8_t> segment_bytes(std::span<const uint8_t> image, const Pro
   return image.subspan(header.offset, header.file_size);
 }
 
-Result<std::vector<LoadedSegment>> load_segments(const GuestMemory& memory, std::span<const uint8_t> image,
+LoadResult<std::vector<LoadedSegment>> load_segments(const GuestMemory& memory, std::span<const uint8_t> image,
                                                  const ElfImage& elf, std::span<const LowMemoryUse> reserved) {
   std::vector<LoadedSegment> segments;
   for (size_t i = 0; i < elf.program_headers.size(); ++i) {
     const auto& ph = elf.program_headers[i];
     if (ph.type != PT_LOAD || ph.memory_size == 0) continue;
     const std::string which = "segment " + std::to_string(i);
-    if (ph.file_size > ph.memory_size) return Error{"has " + which + " with more file bytes than memory bytes"};
+    if (ph.file_size > ph.memory_size) return LoadError{LoadFault::kInconsistent, "has " + which + " with more file bytes than memory bytes"};
     uint64_t end = 0;
     if (__builtin_add_overflow(ph.physical_address, ph.memory_size, &end)) {
-      return Error{"has " + which + " whose address range wraps 2^64"};
+      return LoadError{LoadFault::kInconsistent, "has " + which + " whose address range wraps 2^64"};
     }
     if (const auto overlap = overlap_with(reserved, ph.physical_address, end)) {
-      return Error{"has " + which + " at " + hex(ph.physical_address) + "-" + hex(end - 1) + ", which " + *overlap};
+      return LoadError{LoadFault::kOverlapsReserved, "has " + which + " at " + hex(ph.physical_address) + "-" + hex(end - 1) + ", which " + *overlap};
     }
     if (!memory.contains(ph.physical_address, ph.memory_size)) {
-      return Error{"has " + which + " at " + hex(ph.physical_address) + "-" + hex(end - 1) + ", outside the guest's " +
+      return LoadError{LoadFault::kDoesNotFit, "has " + which + " at " + hex(ph.physical_address) + "-" + hex(end - 1) + ", outside the guest's " +
                    format_size(memory.total_size()) + " of RAM"};
     }
     for (const auto& other : segments) {
       if (ph.physical_address < other.physical_address + other.memory_size && other.physical_address < end) {
-        return Error{"has " + which + " overlapping the segment at " + hex(other.physical_address)};
+        return LoadError{LoadFault::kInconsistent, "has " + which + " overlapping the segment at " + hex(other.physical_address)};
       }
     }
     const auto contents = segment_bytes(image, ph);
@@ -93,7 +93,7 @@ Result<std::vector<LoadedSegment>> load_segments(const GuestMemory& memory, std:
     std::memset(target.data() + contents.size(), 0, target.size() - contents.size());
     segments.push_back({ph.physical_address, ph.virtual_address, ph.memory_size});
   }
-  if (segments.empty()) return Error{"has no loadable segment"};
+  if (segments.empty()) return LoadError{LoadFault::kUnsupported, "has no loadable segment"};
   return segments;
 }
 

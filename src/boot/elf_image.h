@@ -8,7 +8,7 @@
 #include <span>
 #include <vector>
 
-#include "base/result.h"
+#include "boot/load_error.h"
 #include "boot/low_memory.h"
 #include "memory/guest_memory.h"
 
@@ -30,7 +30,7 @@ bool looks_like_elf(std::span<const uint8_t> image);
 
 // Checks the identification, that it is a little-endian executable, and that
 // every program header lies inside the file. Errors read after "kernel 'x' ".
-Result<ElfImage> parse_elf(std::span<const uint8_t> image);
+LoadResult<ElfImage> parse_elf(std::span<const uint8_t> image);
 
 struct LoadedSegment {
   uint64_t physical_address;
@@ -43,7 +43,7 @@ struct LoadedSegment {
 // than memory bytes, ranges that wrap, overlap what ember keeps in low memory
 // for this protocol (`reserved`, boot/low_memory.h), lie outside RAM or
 // overlap each other.
-Result<std::vector<LoadedSegment>> load_segments(const GuestMemory& memory, std::span<const uint8_t> image,
+LoadResult<std::vector<LoadedSegment>> load_segments(const GuestMemory& memory, std::span<const uint8_t> image,
                                                  const ElfImage& elf, std::span<const LowMemoryUse> reserved);
 
 // `address` as a physical address inside a loaded segment: physical

@@ -40,7 +40,7 @@ std::optional<uint64_t> find_pvh_entry(std::span<const uint8_t> notes) {
   return std::nullopt;
 }
 
-Result<uint64_t> write_pvh_start_info(const GuestMemory& memory, uint64_t cmdline, std::optional<HvmModlistEntry> module) {
+LoadResult<uint64_t> write_pvh_start_info(const GuestMemory& memory, uint64_t cmdline, std::optional<HvmModlistEntry> module) {
   HvmStartInfo info{};
   info.magic = kHvmStartMagic;
   info.version = 1;
@@ -49,7 +49,7 @@ Result<uint64_t> write_pvh_start_info(const GuestMemory& memory, uint64_t cmdlin
   if (module) {
     info.nr_modules = 1;
     info.modlist_paddr = next;
-    if (!memory.write_object(next, *module)) return Error{"guest RAM is too small for the PVH module list"};
+    if (!memory.write_object(next, *module)) return LoadError{LoadFault::kDoesNotFit, "guest RAM is too small for the PVH module list"};
     next += sizeof(HvmModlistEntry);
   }
   const auto map = e820_map(memory);
@@ -57,24 +57,24 @@ Result<uint64_t> write_pvh_start_info(const GuestMemory& memory, uint64_t cmdlin
   info.memmap_entries = static_cast<uint32_t>(map.size());
   for (const auto& range : map) {
     const HvmMemmapEntry entry{range.address, range.size, range.type, 0};
-    if (!memory.write_object(next, entry)) return Error{"guest RAM is too small for the PVH memory map"};
+    if (!memory.write_object(next, entry)) return LoadError{LoadFault::kDoesNotFit, "guest RAM is too small for the PVH memory map"};
     next += sizeof(HvmMemmapEntry);
   }
-  if (next > layout::kZeroPage) return Error{"the PVH start info outgrew its page"};
-  if (!memory.write_object(layout::kPvhStartInfo, info)) return Error{"guest RAM is too small for the PVH start info"};
+  if (next > layout::kZeroPage) return LoadError{LoadFault::kDoesNotFit, "the PVH start info outgrew its page"};
+  if (!memory.write_object(layout::kPvhStartInfo, info)) return LoadError{LoadFault::kDoesNotFit, "guest RAM is too small for the PVH start info"};
   return layout::kPvhStartInfo;
 }
 
 }  // namespace
 
-Result<EntryPoint> load_elf(const GuestMemory& memory, const BootInputs& inputs) {
+LoadResult<EntryPoint> load_elf(const GuestMemory& memory, const BootInputs& inputs) {
   const auto image = inputs.kernel;
   if (image.size() > EI_CLASS && image[EI_CLASS] == ELFCLASS32) {
-    return Error{"is a 32-bit ELF image without a multiboot header; ember loads ELF64 kernels"};
+    return LoadError{LoadFault::kUnsupported, "is a 32-bit ELF image without a multiboot header; ember loads ELF64 kernels"};
   }
   auto elf = parse_elf(image);
   if (!elf) return elf.error();
-  if (elf->machine != EM_X86_64) return Error{"is an ELF image for machine " + std::to_string(elf->machine) + ", not x86-64"};
+  if (elf->machine != EM_X86_64) return LoadError{LoadFault::kUnsupported, "is an ELF image for machine " + std::to_string(elf->machine) + ", not x86-64"};
 
   std::optional<uint64_t> pvh_entry;
   for (const auto& ph : elf->program_headers) {
@@ -99,10 +99,10 @@ Result<EntryPoint> load_elf(const GuestMemory& memory, const BootInputs& inputs)
 
   if (pvh_entry) {
     const auto entry = entry_in(*pvh_entry);
-    if (!entry) return Error{"has a PVH entry point " + hex(*pvh_entry) + " outside every loaded segment"};
+    if (!entry) return LoadError{LoadFault::kInconsistent, "has a PVH entry point " + hex(*pvh_entry) + " outside every loaded segment"};
     // PVH enters in 32-bit mode with paging off (xen docs/misc/pvh.pandoc):
     // an entry above 4 GiB, possible in an 8-byte note, is out of reach.
-    if (*entry >= (uint64_t{1} << 32)) return Error{"has a PVH entry point " + hex(*entry) + " above 4 GiB, out of a 32-bit entry's reach"};
+    if (*entry >= (uint64_t{1} << 32)) return LoadError{LoadFault::kUnsupported, "has a PVH entry point " + hex(*entry) + " above 4 GiB, out of a 32-bit entry's reach"};
     std::optional<HvmModlistEntry> module;
     if (initrd) module = HvmModlistEntry{*initrd, inputs.initrd.size(), 0, 0};
     auto start_info = write_pvh_start_info(memory, *cmdline, module);
@@ -111,7 +111,7 @@ Result<EntryPoint> load_elf(const GuestMemory& memory, const BootInputs& inputs)
   }
 
   const auto entry = entry_in(elf->entry);
-  if (!entry) return Error{"has its entry point " + hex(elf->entry) + " outside every loaded segment"};
+  if (!entry) return LoadError{LoadFault::kInconsistent, "has its entry point " + hex(elf->entry) + " outside every loaded segment"};
   // A setup header as a bootloader would present it, so a vmlinux entered at
   // startup_64 and ember's guest programs read the same boot_params.
   BootParams params{};

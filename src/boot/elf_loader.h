@@ -4,13 +4,13 @@
 // 64-bit mode with RSI = boot_params, as the Linux 64-bit boot protocol does.
 #pragma once
 
-#include "base/result.h"
+#include "boot/load_error.h"
 #include "boot/boot_image.h"
 #include "boot/elf_image.h"
 #include "memory/guest_memory.h"
 
 namespace ember::boot {
 
-Result<EntryPoint> load_elf(const GuestMemory& memory, const BootInputs& inputs);
+LoadResult<EntryPoint> load_elf(const GuestMemory& memory, const BootInputs& inputs);
 
 }  // namespace ember::boot

@@ -6,26 +6,26 @@
 
 namespace ember::boot {
 
-Result<EntryPoint> load_kernel(const GuestMemory& memory, const BootInputs& inputs) {
+LoadResult<EntryPoint> load_kernel(const GuestMemory& memory, const BootInputs& inputs) {
   // QEMU's order for -kernel: a Linux setup header wins, then a multiboot
   // header, then an ELF image of its own (PVH or 64-bit entry).
   if (looks_like_bzimage(inputs.kernel)) {
-    if (!inputs.modules.empty()) return Error{"is a Linux bzImage; --module is for multiboot kernels (Linux takes --initrd)"};
+    if (!inputs.modules.empty()) return LoadError{LoadFault::kBadInput, "is a Linux bzImage; --module is for multiboot kernels (Linux takes --initrd)"};
     return load_bzimage(memory, inputs);
   }
   if (const auto multiboot = find_multiboot_header(inputs.kernel)) return load_multiboot(memory, inputs, *multiboot);
-  if (!inputs.modules.empty()) return Error{"has no multiboot header; --module is for multiboot kernels only"};
+  if (!inputs.modules.empty()) return LoadError{LoadFault::kBadInput, "has no multiboot header; --module is for multiboot kernels only"};
   if (looks_like_elf(inputs.kernel)) return load_elf(memory, inputs);
   return *unrecognized_kernel(inputs.kernel);
 }
 
-std::optional<Error> unrecognized_kernel(std::span<const uint8_t> head) {
+std::optional<LoadError> unrecognized_kernel(std::span<const uint8_t> head) {
   if (looks_like_bzimage(head) || find_multiboot_header(head) || looks_like_elf(head)) return std::nullopt;
   // A boot sector signature without the setup header: a bzImage cut short.
   if (head.size() >= 0x200 && head[0x1fe] == 0x55 && head[0x1ff] == 0xaa) {
-    return Error{"is truncated: it has a boot sector but no complete setup header"};
+    return LoadError{LoadFault::kTruncated, "is truncated: it has a boot sector but no complete setup header"};
   }
-  return Error{"is neither a Linux bzImage ('HdrS' at 0x202) nor an ELF64 image (bad magic)"};
+  return LoadError{LoadFault::kUnknownFormat, "is neither a Linux bzImage ('HdrS' at 0x202) nor an ELF64 image (bad magic)"};
 }
 
 }  // namespace ember::boot

@@ -5,7 +5,7 @@
 #include <optional>
 #include <span>
 
-#include "base/result.h"
+#include "boot/load_error.h"
 #include "boot/boot_image.h"
 #include "memory/guest_memory.h"
 
@@ -13,13 +13,13 @@ namespace ember::boot {
 
 // Errors describe the image ("is truncated: ..."); the caller prefixes the
 // path, so the user reads "kernel 'x' is truncated: ...".
-Result<EntryPoint> load_kernel(const GuestMemory& memory, const BootInputs& inputs);
+LoadResult<EntryPoint> load_kernel(const GuestMemory& memory, const BootInputs& inputs);
 
 // What load_kernel says of an image no loader recognizes, decided from its
 // first kKernelHeadBytes bytes alone (every format's magic lies there); nullopt
 // if some loader may take it. Lets a caller refuse a huge file without
 // reading it all.
 inline constexpr uint64_t kKernelHeadBytes = 64 * 1024;
-std::optional<Error> unrecognized_kernel(std::span<const uint8_t> head);
+std::optional<LoadError> unrecognized_kernel(std::span<const uint8_t> head);
 
 }  // namespace ember::boot

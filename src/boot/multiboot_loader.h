@@ -9,7 +9,7 @@
 #include <optional>
 #include <span>
 
-#include "base/result.h"
+#include "boot/load_error.h"
 #include "boot/boot_image.h"
 #include "boot/multiboot.h"
 #include "memory/guest_memory.h"
@@ -27,6 +27,6 @@ struct MultibootHeaderAt {
 // so a damaged header is reported rather than ignored.
 std::optional<MultibootHeaderAt> find_multiboot_header(std::span<const uint8_t> image);
 
-Result<EntryPoint> load_multiboot(const GuestMemory& memory, const BootInputs& inputs, const MultibootHeaderAt& found);
+LoadResult<EntryPoint> load_multiboot(const GuestMemory& memory, const BootInputs& inputs, const MultibootHeaderAt& found);
 
 }  // namespace ember::boot

@@ -6,24 +6,24 @@
 
 namespace ember::boot {
 
-Result<uint64_t> write_cmdline(const GuestMemory& memory, const std::string& cmdline, uint64_t max_bytes) {
-  if (cmdline.find('\0') != std::string::npos) return Error{"the kernel command line contains a NUL byte"};
+LoadResult<uint64_t> write_cmdline(const GuestMemory& memory, const std::string& cmdline, uint64_t max_bytes) {
+  if (cmdline.find('\0') != std::string::npos) return LoadError{LoadFault::kBadInput, "the kernel command line contains a NUL byte"};
   const uint64_t limit = std::min(max_bytes, layout::kCmdlineMax);
   if (cmdline.size() + 1 > limit) {
-    return Error{"the kernel command line is " + std::to_string(cmdline.size()) + " bytes; this kernel accepts at most " +
+    return LoadError{LoadFault::kDoesNotFit, "the kernel command line is " + std::to_string(cmdline.size()) + " bytes; this kernel accepts at most " +
                  std::to_string(limit - 1)};
   }
   const auto bytes = std::span{reinterpret_cast<const uint8_t*>(cmdline.c_str()), cmdline.size() + 1};
-  if (!memory.write(layout::kCmdline, bytes)) return Error{"guest RAM is too small for the command line"};
+  if (!memory.write(layout::kCmdline, bytes)) return LoadError{LoadFault::kDoesNotFit, "guest RAM is too small for the command line"};
   return layout::kCmdline;
 }
 
-Result<uint64_t> place_high(const GuestMemory& memory, std::span<const uint8_t> bytes, uint64_t lowest,
+LoadResult<uint64_t> place_high(const GuestMemory& memory, std::span<const uint8_t> bytes, uint64_t lowest,
                             uint64_t highest_last_byte, const std::string& what) {
   const uint64_t ceiling = std::min(highest_last_byte, low_ram_end(memory) - 1);
   const uint64_t size = bytes.size();
   const auto too_big = [&] {
-    return Error{what + " (" + format_size(size) + ") does not fit in guest RAM between " + hex(lowest) + " and " +
+    return LoadError{LoadFault::kDoesNotFit, what + " (" + format_size(size) + ") does not fit in guest RAM between " + hex(lowest) + " and " +
                  hex(ceiling) + "; give the guest more --memory"};
   };
   if (size > ceiling + 1 || ceiling + 1 - size < lowest) return too_big();
@@ -32,12 +32,12 @@ Result<uint64_t> place_high(const GuestMemory& memory, std::span<const uint8_t> 
   return address;
 }
 
-Status write_zero_page(const GuestMemory& memory, BootParams& params) {
+LoadStatus write_zero_page(const GuestMemory& memory, BootParams& params) {
   const auto map = e820_map(memory);
-  if (map.size() > std::size(params.e820_table)) return Error{"the e820 map has too many entries"};
+  if (map.size() > std::size(params.e820_table)) return LoadError{LoadFault::kDoesNotFit, "the e820 map has too many entries"};
   params.e820_entries = static_cast<uint8_t>(map.size());
   for (size_t i = 0; i < map.size(); ++i) params.e820_table[i] = map[i];
-  if (!memory.write_object(layout::kZeroPage, params)) return Error{"guest RAM is too small for boot_params"};
+  if (!memory.write_object(layout::kZeroPage, params)) return LoadError{LoadFault::kDoesNotFit, "guest RAM is too small for boot_params"};
   return {};
 }
 

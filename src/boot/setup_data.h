@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <span>
 
-#include "base/result.h"
+#include "boot/load_error.h"
 #include "memory/guest_memory.h"
 
 namespace ember::boot {
@@ -19,7 +19,7 @@ inline constexpr uint32_t kSetupDtb = 2;
 // it at the head of the chain of the boot_params at `zero_page` (the kernel
 // does not care about the order). The node must fit below `limit`, the end
 // of the area reserved for it.
-Status add_setup_data(const GuestMemory& memory, uint64_t zero_page, uint64_t node_address, uint64_t limit, uint32_t type,
+LoadStatus add_setup_data(const GuestMemory& memory, uint64_t zero_page, uint64_t node_address, uint64_t limit, uint32_t type,
                       std::span<const uint8_t> payload);
 
 }  // namespace ember::boot

@@ -8,20 +8,20 @@
 
 namespace ember {
 
-Status Bus::insert(uint64_t base, uint64_t length, Device& device) {
+Result<void, BusError> Bus::insert(uint64_t base, uint64_t length, Device& device) {
   const std::string what = std::string(device.name()) + " at " + hex(base) + " on the " + name_ + " bus";
-  if (length == 0) return Error{what + " has zero length"};
+  if (length == 0) return BusError{BusFault::kZeroLength, what + " has zero length"};
   uint64_t last = 0;
-  if (__builtin_add_overflow(base, length - 1, &last)) return Error{what + ": the range runs past 2^64"};
+  if (__builtin_add_overflow(base, length - 1, &last)) return BusError{BusFault::kWraps, what + ": the range runs past 2^64"};
 
   const auto next = std::upper_bound(ranges_.begin(), ranges_.end(), base,
                                      [](uint64_t address, const Range& range) { return address < range.base; });
   if (next != ranges_.end() && next->base <= last) {
-    return Error{what + " overlaps " + std::string(next->device->name()) + " at " + hex(next->base)};
+    return BusError{BusFault::kOverlap, what + " overlaps " + std::string(next->device->name()) + " at " + hex(next->base)};
   }
   if (next != ranges_.begin() && std::prev(next)->last >= base) {
     const auto& previous = *std::prev(next);
-    return Error{what + " overlaps " + std::string(previous.device->name()) + " at " + hex(previous.base)};
+    return BusError{BusFault::kOverlap, what + " overlaps " + std::string(previous.device->name()) + " at " + hex(previous.base)};
   }
   ranges_.insert(next, Range{base, last, &device});
   return {};

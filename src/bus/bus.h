@@ -22,12 +22,20 @@
 
 namespace ember {
 
+// Why a device could not be placed on a bus.
+enum class BusFault {
+  kZeroLength,
+  kWraps,    // base + length runs past 2^64
+  kOverlap,  // another device already answers there
+};
+using BusError = CodedError<BusFault>;
+
 class Bus final {
  public:
   explicit Bus(std::string name) : name_{std::move(name)} {}
 
   // The bus does not own devices: the Machine does, and outlives the bus.
-  Status insert(uint64_t base, uint64_t length, Device& device);
+  Result<void, BusError> insert(uint64_t base, uint64_t length, Device& device);
 
   // Dispatches to the device whose range holds `address`. Return false when
   // no device does (the read is then all-ones, the write dropped).

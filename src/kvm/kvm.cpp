@@ -33,18 +33,18 @@ constexpr int kExpectedApiVersion = 12;  // api.rst 4.1: "Applications should re
 
 }  // namespace
 
-Result<Kvm> Kvm::open(const std::string& path) {
+KvmResult<Kvm> Kvm::open(const std::string& path) {
   FileDescriptor fd{::open(path.c_str(), O_RDWR | O_CLOEXEC)};
   if (!fd.valid()) {
     const int err = errno;
-    if (err == ENOENT) return Error{path + " does not exist: this host has no KVM (load kvm_intel or kvm_amd)"};
-    if (err == EACCES || err == EPERM) return Error{path + " is not accessible to this user: " + std::strerror(err) + " (join the 'kvm' group or run as root)"};
-    return Error{"cannot open " + path + ": " + std::strerror(err)};
+    if (err == ENOENT) return KvmError{"open", err, path + " does not exist: this host has no KVM (load kvm_intel or kvm_amd)"};
+    if (err == EACCES || err == EPERM) return KvmError{"open", err, path + " is not accessible to this user: " + std::strerror(err) + " (join the 'kvm' group or run as root)"};
+    return KvmError{"open", err, "cannot open " + path + ": " + std::strerror(err)};
   }
   const int version = ::ioctl(fd.get(), KVM_GET_API_VERSION, 0);
   if (version < 0) return ioctl_error("KVM_GET_API_VERSION");
   if (version != kExpectedApiVersion) {
-    return Error{path + " speaks KVM API version " + std::to_string(version) + ", ember needs " +
+    return KvmError{"KVM_GET_API_VERSION", 0, path + " speaks KVM API version " + std::to_string(version) + ", ember needs " +
                  std::to_string(kExpectedApiVersion)};
   }
   Kvm kvm{std::move(fd)};
@@ -54,10 +54,10 @@ Result<Kvm> Kvm::open(const std::string& path) {
   return kvm;
 }
 
-Status require_capabilities(const std::function<int(long)>& check) {
+KvmStatus require_capabilities(const std::function<int(long)>& check) {
   for (const auto& required : kRequired) {
     if (check(required.capability) <= 0) {
-      return Error{std::string("KVM on this host lacks ") + required.name + ", which ember needs because " + required.why};
+      return KvmError{"KVM_CHECK_EXTENSION", 0, std::string("KVM on this host lacks ") + required.name + ", which ember needs because " + required.why};
     }
   }
   return {};
@@ -68,10 +68,10 @@ int Kvm::check_extension(long capability) const {
   return result < 0 ? 0 : result;
 }
 
-Result<int> Kvm::vcpu_mmap_size() const {
+KvmResult<int> Kvm::vcpu_mmap_size() const {
   const int size = ::ioctl(fd_.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
   if (size < 0) return ioctl_error("KVM_GET_VCPU_MMAP_SIZE");
-  if (static_cast<size_t>(size) < sizeof(kvm_run)) return Error{"KVM_GET_VCPU_MMAP_SIZE returned a size smaller than struct kvm_run"};
+  if (static_cast<size_t>(size) < sizeof(kvm_run)) return KvmError{"KVM_GET_VCPU_MMAP_SIZE", 0, "KVM_GET_VCPU_MMAP_SIZE returned a size smaller than struct kvm_run"};
   return size;
 }
 
@@ -92,7 +92,7 @@ int Kvm::max_vcpus() const {
   return 4;
 }
 
-Result<std::vector<kvm_cpuid_entry2>> Kvm::supported_cpuid() const {
+KvmResult<std::vector<kvm_cpuid_entry2>> Kvm::supported_cpuid() const {
   // The entry count is not known in advance: grow until KVM stops saying E2BIG.
   for (uint32_t capacity = 128; capacity <= 4096; capacity *= 2) {
     const size_t bytes = sizeof(CpuidHeader) + capacity * sizeof(kvm_cpuid_entry2);
@@ -105,7 +105,7 @@ Result<std::vector<kvm_cpuid_entry2>> Kvm::supported_cpuid() const {
     }
     if (errno != E2BIG) return ioctl_error("KVM_GET_SUPPORTED_CPUID");
   }
-  return Error{"KVM_GET_SUPPORTED_CPUID reports more than 4096 entries"};
+  return KvmError{"KVM_GET_SUPPORTED_CPUID", 0, "KVM_GET_SUPPORTED_CPUID reports more than 4096 entries"};
 }
 
 }  // namespace ember::kvm

@@ -20,69 +20,69 @@ Vcpu::~Vcpu() {
   if (run_ != nullptr) ::munmap(run_, run_size_);
 }
 
-Result<RunResult> Vcpu::run() {
+KvmResult<RunResult> Vcpu::run() {
   if (::ioctl(fd_.get(), KVM_RUN, 0) == 0) return RunResult::Exited;
   if (errno == EINTR || errno == EAGAIN) return RunResult::Interrupted;
   return ioctl_error("KVM_RUN");
 }
 
-Result<kvm_regs> Vcpu::get_regs() const {
+KvmResult<kvm_regs> Vcpu::get_regs() const {
   kvm_regs regs{};
   if (::ioctl(fd_.get(), KVM_GET_REGS, &regs) != 0) return ioctl_error("KVM_GET_REGS");
   return regs;
 }
 
-Status Vcpu::set_regs(const kvm_regs& regs) {
+KvmStatus Vcpu::set_regs(const kvm_regs& regs) {
   if (::ioctl(fd_.get(), KVM_SET_REGS, &regs) != 0) return ioctl_error("KVM_SET_REGS");
   return {};
 }
 
-Result<kvm_sregs> Vcpu::get_sregs() const {
+KvmResult<kvm_sregs> Vcpu::get_sregs() const {
   kvm_sregs sregs{};
   if (::ioctl(fd_.get(), KVM_GET_SREGS, &sregs) != 0) return ioctl_error("KVM_GET_SREGS");
   return sregs;
 }
 
-Status Vcpu::set_sregs(const kvm_sregs& sregs) {
+KvmStatus Vcpu::set_sregs(const kvm_sregs& sregs) {
   if (::ioctl(fd_.get(), KVM_SET_SREGS, &sregs) != 0) return ioctl_error("KVM_SET_SREGS");
   return {};
 }
 
-Result<uint64_t> Vcpu::get_msr(uint32_t index) const {
+KvmResult<uint64_t> Vcpu::get_msr(uint32_t index) const {
   struct {
     MsrsHeader    header;
     kvm_msr_entry entry;
   } request{{1, 0}, {.index = index, .reserved = 0, .data = 0}};
   const int read = ::ioctl(fd_.get(), kGetMsrs, &request);
   if (read < 0) return ioctl_error("KVM_GET_MSRS");
-  if (read != 1) return Error{"KVM_GET_MSRS refused MSR " + std::to_string(index)};
+  if (read != 1) return KvmError{"KVM_GET_MSRS", 0, "KVM_GET_MSRS refused MSR " + std::to_string(index)};
   return request.entry.data;
 }
 
-Result<uint32_t> Vcpu::tsc_khz() const {
+KvmResult<uint32_t> Vcpu::tsc_khz() const {
   const int khz = ::ioctl(fd_.get(), KVM_GET_TSC_KHZ, 0);
   if (khz <= 0) return ioctl_error("KVM_GET_TSC_KHZ");
   return static_cast<uint32_t>(khz);
 }
 
-Status Vcpu::interrupt(uint8_t vector) {
+KvmStatus Vcpu::interrupt(uint8_t vector) {
   const kvm_interrupt request{.irq = vector};
   if (::ioctl(fd_.get(), KVM_INTERRUPT, &request) != 0) return ioctl_error("KVM_INTERRUPT");
   return {};
 }
 
-Status Vcpu::nmi() {
+KvmStatus Vcpu::nmi() {
   if (::ioctl(fd_.get(), KVM_NMI, 0) != 0) return ioctl_error("KVM_NMI");
   return {};
 }
 
-Result<kvm_fpu> Vcpu::get_fpu() const {
+KvmResult<kvm_fpu> Vcpu::get_fpu() const {
   kvm_fpu fpu{};
   if (::ioctl(fd_.get(), KVM_GET_FPU, &fpu) != 0) return ioctl_error("KVM_GET_FPU");
   return fpu;
 }
 
-Status Vcpu::inject_exception(uint8_t vector, std::optional<uint32_t> error_code) {
+KvmStatus Vcpu::inject_exception(uint8_t vector, std::optional<uint32_t> error_code) {
   // api.rst, KVM_SET_VCPU_EVENTS: read the events back, set the exception,
   // and write them with flags 0 so NMI, SIPI and shadow state stay as KVM
   // has them.
@@ -97,7 +97,7 @@ Status Vcpu::inject_exception(uint8_t vector, std::optional<uint32_t> error_code
   return {};
 }
 
-Status Vcpu::set_fpu(const kvm_fpu& fpu) {
+KvmStatus Vcpu::set_fpu(const kvm_fpu& fpu) {
   if (::ioctl(fd_.get(), KVM_SET_FPU, &fpu) != 0) return ioctl_error("KVM_SET_FPU");
   return {};
 }
@@ -116,7 +116,7 @@ std::unique_ptr<uint64_t[]> with_entries(std::span<const Entry> entries, Header*
 
 }  // namespace
 
-Status Vcpu::set_cpuid(std::span<const kvm_cpuid_entry2> entries) {
+KvmStatus Vcpu::set_cpuid(std::span<const kvm_cpuid_entry2> entries) {
   CpuidHeader* cpuid = nullptr;
   const auto storage = with_entries(entries, cpuid);
   cpuid->nent = static_cast<uint32_t>(entries.size());
@@ -124,7 +124,7 @@ Status Vcpu::set_cpuid(std::span<const kvm_cpuid_entry2> entries) {
   return {};
 }
 
-Status Vcpu::set_msrs(std::span<const kvm_msr_entry> entries) {
+KvmStatus Vcpu::set_msrs(std::span<const kvm_msr_entry> entries) {
   MsrsHeader* msrs = nullptr;
   const auto storage = with_entries(entries, msrs);
   msrs->nmsrs = static_cast<uint32_t>(entries.size());
@@ -132,7 +132,7 @@ Status Vcpu::set_msrs(std::span<const kvm_msr_entry> entries) {
   if (written < 0) return ioctl_error("KVM_SET_MSRS");
   // KVM_SET_MSRS returns how many it set and stops at the first it refuses.
   if (static_cast<size_t>(written) != entries.size()) {
-    return Error{"KVM_SET_MSRS refused MSR " + std::to_string(entries[static_cast<size_t>(written)].index)};
+    return KvmError{"KVM_SET_MSRS", 0, "KVM_SET_MSRS refused MSR " + std::to_string(entries[static_cast<size_t>(written)].index)};
   }
   return {};
 }

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "base/file_descriptor.h"
-#include "base/result.h"
+#include "kvm/ioctl_error.h"
 
 namespace ember::kvm {
 
@@ -35,22 +35,22 @@ class Vcpu final {
     if (page <= 0 || offset + 4096 > run_size_) return nullptr;
     return reinterpret_cast<char*>(run_) + offset;
   }
-  Result<RunResult> run();
+  KvmResult<RunResult> run();
 
-  Result<kvm_regs>  get_regs() const;
-  Status            set_regs(const kvm_regs& regs);
-  Result<kvm_sregs> get_sregs() const;
-  Status            set_sregs(const kvm_sregs& sregs);
-  Result<kvm_fpu>   get_fpu() const;
-  Status            set_fpu(const kvm_fpu& fpu);
+  KvmResult<kvm_regs>  get_regs() const;
+  KvmStatus            set_regs(const kvm_regs& regs);
+  KvmResult<kvm_sregs> get_sregs() const;
+  KvmStatus            set_sregs(const kvm_sregs& sregs);
+  KvmResult<kvm_fpu>   get_fpu() const;
+  KvmStatus            set_fpu(const kvm_fpu& fpu);
   // Injects exception `vector` (without error code) at the next entry.
-  Status            inject_exception(uint8_t vector, std::optional<uint32_t> error_code = std::nullopt);
-  Status            set_cpuid(std::span<const kvm_cpuid_entry2> entries);
-  Status            set_msrs(std::span<const kvm_msr_entry> entries);
-  Result<uint64_t>  get_msr(uint32_t index) const;
-  Result<uint32_t>  tsc_khz() const;  // KVM_GET_TSC_KHZ: the guest TSC's frequency
-  Status            interrupt(uint8_t vector);  // KVM_INTERRUPT: only without an in-kernel irqchip
-  Status            nmi();
+  KvmStatus            inject_exception(uint8_t vector, std::optional<uint32_t> error_code = std::nullopt);
+  KvmStatus            set_cpuid(std::span<const kvm_cpuid_entry2> entries);
+  KvmStatus            set_msrs(std::span<const kvm_msr_entry> entries);
+  KvmResult<uint64_t>  get_msr(uint32_t index) const;
+  KvmResult<uint32_t>  tsc_khz() const;  // KVM_GET_TSC_KHZ: the guest TSC's frequency
+  KvmStatus            interrupt(uint8_t vector);  // KVM_INTERRUPT: only without an in-kernel irqchip
+  KvmStatus            nmi();
 
  private:
   FileDescriptor fd_;

@@ -10,7 +10,7 @@
 
 namespace ember::kvm {
 
-Result<Vm> Vm::create(const Kvm& kvm) {
+KvmResult<Vm> Vm::create(const Kvm& kvm) {
   auto mmap_size = kvm.vcpu_mmap_size();
   if (!mmap_size) return mmap_size.error();
   FileDescriptor fd{::ioctl(kvm.fd(), KVM_CREATE_VM, 0)};
@@ -32,19 +32,19 @@ kvm_ioeventfd ioeventfd_request(uint64_t address, uint32_t length, uint64_t valu
 
 }  // namespace
 
-Status Vm::add_ioeventfd(uint64_t address, uint32_t length, uint64_t value, int eventfd) {
+KvmStatus Vm::add_ioeventfd(uint64_t address, uint32_t length, uint64_t value, int eventfd) {
   auto request = ioeventfd_request(address, length, value, eventfd, 0);
   if (::ioctl(fd_.get(), KVM_IOEVENTFD, &request) != 0) return ioctl_error("KVM_IOEVENTFD");
   return {};
 }
 
-Status Vm::remove_ioeventfd(uint64_t address, uint32_t length, uint64_t value, int eventfd) {
+KvmStatus Vm::remove_ioeventfd(uint64_t address, uint32_t length, uint64_t value, int eventfd) {
   auto request = ioeventfd_request(address, length, value, eventfd, KVM_IOEVENTFD_FLAG_DEASSIGN);
   if (::ioctl(fd_.get(), KVM_IOEVENTFD, &request) != 0) return ioctl_error("KVM_IOEVENTFD (deassign)");
   return {};
 }
 
-Status Vm::coalesce_port_writes(uint16_t port, uint32_t length) {
+KvmStatus Vm::coalesce_port_writes(uint16_t port, uint32_t length) {
   kvm_coalesced_mmio_zone zone{};
   zone.addr = port;
   zone.size = length;
@@ -53,17 +53,17 @@ Status Vm::coalesce_port_writes(uint16_t port, uint32_t length) {
   return {};
 }
 
-Status Vm::set_tss_address(uint64_t address) {
+KvmStatus Vm::set_tss_address(uint64_t address) {
   if (::ioctl(fd_.get(), KVM_SET_TSS_ADDR, static_cast<unsigned long>(address)) != 0) return ioctl_error("KVM_SET_TSS_ADDR");
   return {};
 }
 
-Status Vm::set_identity_map_address(uint64_t address) {
+KvmStatus Vm::set_identity_map_address(uint64_t address) {
   if (::ioctl(fd_.get(), KVM_SET_IDENTITY_MAP_ADDR, &address) != 0) return ioctl_error("KVM_SET_IDENTITY_MAP_ADDR");
   return {};
 }
 
-Status Vm::map_memory(uint32_t slot, uint64_t guest_address, uint64_t size, void* host) {
+KvmStatus Vm::map_memory(uint32_t slot, uint64_t guest_address, uint64_t size, void* host) {
   const kvm_userspace_memory_region region{
       .slot            = slot,
       .flags           = 0,
@@ -75,13 +75,13 @@ Status Vm::map_memory(uint32_t slot, uint64_t guest_address, uint64_t size, void
   return {};
 }
 
-Status Vm::trap_msrs(std::span<const MsrRange> ranges) {
+KvmStatus Vm::trap_msrs(std::span<const MsrRange> ranges) {
   kvm_enable_cap enable{};
   enable.cap = KVM_CAP_X86_USER_SPACE_MSR;
   enable.args[0] = KVM_MSR_EXIT_REASON_FILTER | KVM_MSR_EXIT_REASON_INVAL | KVM_MSR_EXIT_REASON_UNKNOWN;
   if (::ioctl(fd_.get(), KVM_ENABLE_CAP, &enable) != 0) return ioctl_error("KVM_ENABLE_CAP(KVM_CAP_X86_USER_SPACE_MSR)");
 
-  if (ranges.size() > KVM_MSR_FILTER_MAX_RANGES) return Error{"too many MSR filter ranges"};
+  if (ranges.size() > KVM_MSR_FILTER_MAX_RANGES) return KvmError{"KVM_X86_SET_MSR_FILTER", 0, "too many MSR filter ranges"};
   // A range's bitmap holds one bit per MSR; 0 denies KVM the access, which
   // then exits to userspace. All-zero bitmaps: every MSR in range is ours.
   std::vector<std::vector<uint8_t>> bitmaps;
@@ -98,11 +98,14 @@ Status Vm::trap_msrs(std::span<const MsrRange> ranges) {
   return {};
 }
 
-Result<Vcpu> Vm::create_vcpu(uint32_t index) const {
+KvmResult<Vcpu> Vm::create_vcpu(uint32_t index) const {
   FileDescriptor fd{::ioctl(fd_.get(), KVM_CREATE_VCPU, static_cast<unsigned long>(index))};
   if (!fd.valid()) return ioctl_error("KVM_CREATE_VCPU");
   void* run = ::mmap(nullptr, static_cast<size_t>(vcpu_mmap_size_), PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
-  if (run == MAP_FAILED) return Error{"mmap of the VCPU's kvm_run area failed: " + std::string(std::strerror(errno))};
+  if (run == MAP_FAILED) {
+    const int err = errno;
+    return KvmError{"mmap", err, "mmap of the VCPU's kvm_run area failed: " + std::string(std::strerror(err))};
+  }
   return Vcpu{std::move(fd), static_cast<kvm_run*>(run), static_cast<size_t>(vcpu_mmap_size_)};
 }
 

@@ -6,7 +6,7 @@
 #include <span>
 
 #include "base/file_descriptor.h"
-#include "base/result.h"
+#include "kvm/ioctl_error.h"
 #include "kvm/kvm.h"
 #include "kvm/vcpu.h"
 
@@ -14,11 +14,11 @@ namespace ember::kvm {
 
 class Vm final {
  public:
-  static Result<Vm> create(const Kvm& kvm);
+  static KvmResult<Vm> create(const Kvm& kvm);
 
-  Status set_tss_address(uint64_t address);
-  Status set_identity_map_address(uint64_t address);
-  Status map_memory(uint32_t slot, uint64_t guest_address, uint64_t size, void* host);
+  KvmStatus set_tss_address(uint64_t address);
+  KvmStatus set_identity_map_address(uint64_t address);
+  KvmStatus map_memory(uint32_t slot, uint64_t guest_address, uint64_t size, void* host);
 
   // Sends guest RDMSR/WRMSR to userspace as KVM_EXIT_X86_RDMSR/WRMSR
   // (api.rst, KVM_CAP_X86_USER_SPACE_MSR): those in `ranges` always (MSR
@@ -30,18 +30,18 @@ class Vm final {
     uint32_t base;
     uint32_t count;
   };
-  Status trap_msrs(std::span<const MsrRange> ranges);
-  Result<Vcpu> create_vcpu(uint32_t index) const;
+  KvmStatus trap_msrs(std::span<const MsrRange> ranges);
+  KvmResult<Vcpu> create_vcpu(uint32_t index) const;
 
   // Makes a guest MMIO write of `length` bytes equal to `value` at `address`
   // signal `eventfd` inside KVM instead of exiting to the VCPU thread
   // (api.rst, KVM_IOEVENTFD). Writes of other values still exit.
-  Status add_ioeventfd(uint64_t address, uint32_t length, uint64_t value, int eventfd);
+  KvmStatus add_ioeventfd(uint64_t address, uint32_t length, uint64_t value, int eventfd);
   // Undoes add_ioeventfd with the same arguments (KVM_IOEVENTFD_FLAG_DEASSIGN).
-  Status remove_ioeventfd(uint64_t address, uint32_t length, uint64_t value, int eventfd);
+  KvmStatus remove_ioeventfd(uint64_t address, uint32_t length, uint64_t value, int eventfd);
   // Makes guest writes to ports [port, port + length) coalesced: recorded in
   // the ring of kvm/coalesced_pio.h instead of exiting.
-  Status coalesce_port_writes(uint16_t port, uint32_t length);
+  KvmStatus coalesce_port_writes(uint16_t port, uint32_t length);
   int fd() const { return fd_.get(); }
 
  private:

@@ -56,8 +56,22 @@ TEST(Bus, OverlapErrorNamesBothDevices) {
   ASSERT_TRUE(bus.insert(0x3f8, 8, a).ok());
   const auto status = bus.insert(0x3f8, 1, b);
   ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error().code, BusFault::kOverlap);
+  // The sentence is for people: it says which bus and names both devices.
   EXPECT_NE(status.error().message.find("overlaps recording at 0x3f8"), std::string::npos) << status.error().message;
   EXPECT_NE(status.error().message.find("port I/O"), std::string::npos);
+}
+
+TEST(Bus, EmptyAndWrappingRangesAreRefused) {
+  Bus bus{"MMIO"};
+  RecordingDevice a;
+  const auto empty = bus.insert(0x1000, 0, a);
+  ASSERT_FALSE(empty.ok());
+  EXPECT_EQ(empty.error().code, BusFault::kZeroLength);
+  const auto wraps = bus.insert(~0ull - 3, 8, a);
+  ASSERT_FALSE(wraps.ok());
+  EXPECT_EQ(wraps.error().code, BusFault::kWraps);
+  EXPECT_TRUE(bus.insert(~0ull - 7, 8, a).ok()) << "the last 8 bytes of the address space";
 }
 
 TEST(Bus, DispatchesWithOffsetAddressAndVcpu) {

@@ -110,7 +110,7 @@ TEST(BzImageLoader, RefusesAnInitrdThatDoesNotFit) {
   const std::vector<uint8_t> initrd(20 << 20, 1);  // 16 MiB + 8 MiB init_size leave less than this
   const auto entry = load_bzimage(memory, {image, initrd, ""});
   ASSERT_FALSE(entry.ok());
-  EXPECT_NE(entry.error().message.find("initrd"), std::string::npos) << entry.error().message;
+  EXPECT_EQ(entry.error().code, LoadFault::kDoesNotFit) << entry.error().message;
 }
 
 TEST(BzImageLoader, RefusesATruncatedImage) {
@@ -119,7 +119,7 @@ TEST(BzImageLoader, RefusesATruncatedImage) {
   const auto memory = memory_of(64 << 20);
   const auto entry = load_bzimage(memory, {image, {}, ""});
   ASSERT_FALSE(entry.ok());
-  EXPECT_NE(entry.error().message.find("truncated"), std::string::npos) << entry.error().message;
+  EXPECT_EQ(entry.error().code, LoadFault::kTruncated) << entry.error().message;
 }
 
 TEST(BzImageLoader, RefusesAnImageCutInsideItsSetupSectors) {
@@ -128,7 +128,7 @@ TEST(BzImageLoader, RefusesAnImageCutInsideItsSetupSectors) {
   const auto memory = memory_of(64 << 20);
   const auto entry = load_kernel(memory, {image, {}, ""});
   ASSERT_FALSE(entry.ok());
-  EXPECT_NE(entry.error().message.find("truncated"), std::string::npos) << entry.error().message;
+  EXPECT_EQ(entry.error().code, LoadFault::kTruncated) << entry.error().message;
 }
 
 TEST(BzImageLoader, RefusesAnImageCutBeforeItsHeaderMagic) {
@@ -137,7 +137,7 @@ TEST(BzImageLoader, RefusesAnImageCutBeforeItsHeaderMagic) {
   const auto memory = memory_of(64 << 20);
   const auto entry = load_kernel(memory, {image, {}, ""});
   ASSERT_FALSE(entry.ok());
-  EXPECT_NE(entry.error().message.find("truncated"), std::string::npos) << entry.error().message;
+  EXPECT_EQ(entry.error().code, LoadFault::kTruncated) << entry.error().message;
 }
 
 TEST(BzImageLoader, RefusesBadMagic) {
@@ -147,7 +147,7 @@ TEST(BzImageLoader, RefusesBadMagic) {
   const auto memory = memory_of(64 << 20);
   const auto entry = load_kernel(memory, {image, {}, ""});
   ASSERT_FALSE(entry.ok());
-  EXPECT_NE(entry.error().message.find("neither"), std::string::npos) << entry.error().message;
+  EXPECT_EQ(entry.error().code, LoadFault::kUnknownFormat) << entry.error().message;
 }
 
 TEST(BzImageLoader, RefusesTooOldABootProtocol) {
@@ -157,7 +157,7 @@ TEST(BzImageLoader, RefusesTooOldABootProtocol) {
   const auto memory = memory_of(64 << 20);
   const auto entry = load_bzimage(memory, {image, {}, ""});
   ASSERT_FALSE(entry.ok());
-  EXPECT_NE(entry.error().message.find("2.6, too old"), std::string::npos) << entry.error().message;
+  EXPECT_EQ(entry.error().code, LoadFault::kUnsupported) << entry.error().message;
 }
 
 TEST(BzImageLoader, RefusesAKernelWithoutA64BitEntry) {
@@ -167,7 +167,7 @@ TEST(BzImageLoader, RefusesAKernelWithoutA64BitEntry) {
   const auto memory = memory_of(64 << 20);
   const auto entry = load_bzimage(memory, {image, {}, ""});
   ASSERT_FALSE(entry.ok());
-  EXPECT_NE(entry.error().message.find("no 64-bit entry"), std::string::npos) << entry.error().message;
+  EXPECT_EQ(entry.error().code, LoadFault::kUnsupported) << entry.error().message;
 }
 
 TEST(BzImageLoader, RefusesAZImage) {
@@ -185,7 +185,7 @@ TEST(BzImageLoader, RefusesAKernelThatNeedsMoreRamThanTheGuestHas) {
   const auto memory = memory_of(64 << 20);
   const auto entry = load_bzimage(memory, {image, {}, ""});
   ASSERT_FALSE(entry.ok());
-  EXPECT_NE(entry.error().message.find("needs guest RAM"), std::string::npos) << entry.error().message;
+  EXPECT_EQ(entry.error().code, LoadFault::kDoesNotFit) << entry.error().message;
 }
 
 // pref_address + init_size must not wrap past 2^64 into a small "end"
@@ -198,7 +198,7 @@ TEST(BzImageLoader, RefusesAPrefAddressWhoseDecompressionAreaWraps) {
   const auto memory = memory_of(64 << 20);
   const auto entry = load_bzimage(memory, {image, {}, ""});
   ASSERT_FALSE(entry.ok());
-  EXPECT_NE(entry.error().message.find("wraps past 2^64"), std::string::npos) << entry.error().message;
+  EXPECT_EQ(entry.error().code, LoadFault::kInconsistent) << entry.error().message;
 }
 
 TEST(BzImageLoader, RefusesACommandLineLongerThanTheKernelAccepts) {
@@ -209,7 +209,7 @@ TEST(BzImageLoader, RefusesACommandLineLongerThanTheKernelAccepts) {
   EXPECT_TRUE(load_bzimage(memory, {image, {}, std::string(10, 'a')}).ok());
   const auto entry = load_bzimage(memory, {image, {}, std::string(11, 'a')});
   ASSERT_FALSE(entry.ok());
-  EXPECT_NE(entry.error().message.find("at most 10"), std::string::npos) << entry.error().message;
+  EXPECT_EQ(entry.error().code, LoadFault::kDoesNotFit) << entry.error().message;
 }
 
 TEST(BzImageLoader, RefusesACommandLineContainingNul) {
@@ -217,7 +217,7 @@ TEST(BzImageLoader, RefusesACommandLineContainingNul) {
   const auto memory = memory_of(64 << 20);
   const auto entry = load_bzimage(memory, {image, {}, std::string("a\0b", 3)});
   ASSERT_FALSE(entry.ok());
-  EXPECT_NE(entry.error().message.find("NUL"), std::string::npos);
+  EXPECT_EQ(entry.error().code, LoadFault::kBadInput) << entry.error().message;
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include <elf.h>
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include <cstring>
 #include <string>
 #include <vector>
@@ -85,10 +87,12 @@ class ElfBuilder {
 
 GuestMemory memory_of(uint64_t bytes) { return std::move(GuestMemory::create(ram_regions_for(bytes)).value()); }
 
-std::string load_error(const std::vector<uint8_t>& image, uint64_t ram = 16 << 20) {
+// Why load_elf refused `image`; nullopt if it loaded.
+std::optional<LoadFault> load_fault(const std::vector<uint8_t>& image, uint64_t ram = 16 << 20) {
   const auto memory = memory_of(ram);
   const auto entry = load_elf(memory, {image, {}, ""});
-  return entry.ok() ? "" : entry.error().message;
+  if (entry.ok()) return std::nullopt;
+  return entry.error().code;
 }
 
 TEST(ElfLoader, CopiesSegmentsAndZeroesTheirBss) {
@@ -156,34 +160,34 @@ TEST(ElfLoader, RefusesA32BitElf) {
   ElfBuilder builder;
   builder.load(0x200000, {1});
   builder.header().e_ident[EI_CLASS] = ELFCLASS32;
-  EXPECT_NE(load_error(builder.build()).find("32-bit ELF"), std::string::npos);
+  EXPECT_EQ(load_fault(builder.build()), LoadFault::kUnsupported);
 }
 
 TEST(ElfLoader, RefusesAnotherMachine) {
   ElfBuilder builder;
   builder.load(0x200000, {1});
   builder.header().e_machine = EM_AARCH64;
-  EXPECT_NE(load_error(builder.build()).find("not x86-64"), std::string::npos);
+  EXPECT_EQ(load_fault(builder.build()), LoadFault::kUnsupported);
 }
 
 TEST(ElfLoader, RefusesASharedObject) {
   ElfBuilder builder;
   builder.load(0x200000, {1});
   builder.header().e_type = ET_DYN;
-  EXPECT_NE(load_error(builder.build()).find("not an executable"), std::string::npos);
+  EXPECT_EQ(load_fault(builder.build()), LoadFault::kUnsupported);
 }
 
 TEST(ElfLoader, RefusesATruncatedHeader) {
   auto image = ElfBuilder{}.load(0x200000, {1}).build();
   image.resize(20);
-  EXPECT_NE(load_error(image).find("ELF header is incomplete"), std::string::npos);
+  EXPECT_EQ(load_fault(image), LoadFault::kTruncated);
 }
 
 TEST(ElfLoader, RefusesProgramHeadersPastTheEndOfTheFile) {
   ElfBuilder builder;
   builder.load(0x200000, {1});
   builder.header().e_phoff = 1ull << 40;
-  EXPECT_NE(load_error(builder.build()).find("past the end of the file"), std::string::npos);
+  EXPECT_EQ(load_fault(builder.build()), LoadFault::kTruncated);
 }
 
 TEST(ElfLoader, RefusesASegmentWhoseBytesRunPastTheFile) {
@@ -191,51 +195,51 @@ TEST(ElfLoader, RefusesASegmentWhoseBytesRunPastTheFile) {
   builder.load(0x200000, {1, 2, 3});
   builder.segment(0).p_filesz = 1 << 20;
   builder.segment(0).p_memsz = 1 << 20;
-  EXPECT_NE(load_error(builder.build()).find("runs past the end of the file"), std::string::npos);
+  EXPECT_EQ(load_fault(builder.build()), LoadFault::kTruncated);
 }
 
 TEST(ElfLoader, RefusesASegmentOffsetThatWraps) {
   ElfBuilder builder;
   builder.load(0x200000, {1, 2, 3});
   builder.segment(0).p_offset = UINT64_MAX - 1;
-  EXPECT_NE(load_error(builder.build()).find("runs past the end of the file"), std::string::npos);
+  EXPECT_EQ(load_fault(builder.build()), LoadFault::kTruncated);
 }
 
 TEST(ElfLoader, RefusesMoreFileBytesThanMemoryBytes) {
   ElfBuilder builder;
   builder.load(0x200000, {1, 2, 3, 4});
   builder.segment(0).p_memsz = 2;
-  EXPECT_NE(load_error(builder.build()).find("more file bytes"), std::string::npos);
+  EXPECT_EQ(load_fault(builder.build()), LoadFault::kInconsistent);
 }
 
 TEST(ElfLoader, RefusesASegmentOutsideRam) {
   const auto image = ElfBuilder{}.load(0x2000000, {1}).build();  // 32 MiB, guest has 16
-  EXPECT_NE(load_error(image).find("outside the guest's 16 MiB of RAM"), std::string::npos) << load_error(image);
+  EXPECT_EQ(load_fault(image), LoadFault::kDoesNotFit);
 }
 
 TEST(ElfLoader, RefusesASegmentLargerThanRam) {
   const auto image = ElfBuilder{}.load(0x200000, {1}, 64 << 20).build();
-  EXPECT_NE(load_error(image).find("outside the guest's"), std::string::npos);
+  EXPECT_EQ(load_fault(image), LoadFault::kDoesNotFit);
 }
 
 TEST(ElfLoader, RefusesASegmentWhoseAddressWraps) {
   const auto image = ElfBuilder{}.load(UINT64_MAX - 4, {1}, 16).build();
-  EXPECT_NE(load_error(image).find("wraps"), std::string::npos);
+  EXPECT_EQ(load_fault(image), LoadFault::kInconsistent);
 }
 
 TEST(ElfLoader, RefusesASegmentBelow1MiB) {
   const auto image = ElfBuilder{}.load(0x7000, {1}).entry(0x7000).build();
-  EXPECT_NE(load_error(image).find("overlaps the first MiB"), std::string::npos);
+  EXPECT_EQ(load_fault(image), LoadFault::kOverlapsReserved);
 }
 
 TEST(ElfLoader, RefusesOverlappingSegments) {
   const auto image = ElfBuilder{}.load(0x200000, std::vector<uint8_t>(0x1000)).load(0x200800, {1}).build();
-  EXPECT_NE(load_error(image).find("overlapping"), std::string::npos);
+  EXPECT_EQ(load_fault(image), LoadFault::kInconsistent);
 }
 
 TEST(ElfLoader, RefusesAnEntryOutsideEverySegment) {
   const auto image = ElfBuilder{}.load(0x200000, {1}).entry(0x300000).build();
-  EXPECT_NE(load_error(image).find("outside every loaded segment"), std::string::npos);
+  EXPECT_EQ(load_fault(image), LoadFault::kInconsistent);
 }
 
 // PVH enters in 32-bit mode: an 8-byte note may name an entry above 4 GiB,
@@ -246,20 +250,20 @@ TEST(ElfLoader, RefusesAPvhEntryAbove4GiB) {
   const auto memory = memory_of(kMmioHoleStart + (1ull << 30));  // RAM continues at 4 GiB
   const auto entry = load_elf(memory, {image, {}, ""});
   ASSERT_FALSE(entry.ok());
-  EXPECT_NE(entry.error().message.find("above 4 GiB"), std::string::npos) << entry.error().message;
+  EXPECT_EQ(entry.error().code, LoadFault::kUnsupported) << entry.error().message;
 }
 
 TEST(ElfLoader, RefusesAnImageWithNoLoadableSegment) {
   ElfBuilder builder;
   builder.pvh_note(0x200000);
-  EXPECT_NE(load_error(builder.build()).find("no loadable segment"), std::string::npos);
+  EXPECT_EQ(load_fault(builder.build()), LoadFault::kUnsupported);
 }
 
 TEST(ElfLoader, RefusesAbsurdProgramHeaderCounts) {
   ElfBuilder builder;
   builder.load(0x200000, {1});
   builder.header().e_phnum = 60000;
-  EXPECT_NE(load_error(builder.build()).find("program headers"), std::string::npos);
+  EXPECT_EQ(load_fault(builder.build()), LoadFault::kUnsupported);
 }
 
 TEST(ElfLoader, IgnoresAMalformedNote) {
