@@ -57,13 +57,13 @@ void QueueService::notify(uint16_t queue) { (void)signal_eventfd(queues_[queue].
 
 QueueService::Paused QueueService::pause() {
   Paused held;
-  for (auto& worker : workers_) held.emplace_back(worker->processing);
+  for (auto& worker : workers_) held.locks_.emplace_back(worker->processing);
   return held;
 }
 
-void QueueService::begin(uint16_t queue, SplitVirtqueue ring) { queues_[queue].live.emplace(std::move(ring)); }
+void QueueService::begin(const Paused&, uint16_t queue, SplitVirtqueue ring) { queues_[queue].live.emplace(std::move(ring)); }
 
-void QueueService::end_all() {
+void QueueService::end_all(const Paused&) {
   for (auto& queue : queues_) {
     queue.live.reset();
     queue.waiting_for_host = false;
@@ -71,7 +71,7 @@ void QueueService::end_all() {
   stopped_.store(false, std::memory_order_release);
 }
 
-void QueueService::wake_live_queues() {
+void QueueService::wake_live_queues(const Paused&) {
   for (auto& queue : queues_) {
     if (queue.live) (void)signal_eventfd(queue.notify.get());
   }

@@ -75,16 +75,25 @@ class QueueService {
   void     notify(uint16_t queue);
 
   // Every worker's processing mutex: while the caller holds the result, no
-  // request is in flight, and it may start or end rings.
-  using Paused = std::vector<std::unique_lock<std::mutex>>;
+  // request is in flight, and it may start or end rings. The rings change
+  // only through the calls below, which take it as proof.
+  class Paused {
+   public:
+    Paused(Paused&&) = default;
+
+   private:
+    friend class QueueService;
+    Paused() = default;
+    std::vector<std::unique_lock<std::mutex>> locks_;
+  };
   Paused pause();
-  // Under pause(): `queue` is served from `ring` from now on.
-  void   begin(uint16_t queue, SplitVirtqueue ring);
-  // Under pause(): every ring ends and service resumes (a device reset).
-  void   end_all();
-  // Under pause(): a wake-up for every live queue, for requests the driver
-  // made before the rings began.
-  void   wake_live_queues();
+  // `queue` is served from `ring` from now on.
+  void   begin(const Paused&, uint16_t queue, SplitVirtqueue ring);
+  // Every ring ends and service resumes (a device reset).
+  void   end_all(const Paused&);
+  // A wake-up for every live queue, for requests the driver made before
+  // the rings began.
+  void   wake_live_queues(const Paused&);
 
   // Nothing is served any more, on any queue, until end_all(). Callable
   // without pause(): the rings stay, because another worker may be using

@@ -27,10 +27,10 @@ bool need_event(uint16_t event, uint16_t new_index, uint16_t old_index) {
 
 }  // namespace
 
-Result<SplitVirtqueue> SplitVirtqueue::create(const GuestMemory& memory, const QueueLayout& layout, QueueFeatures features) {
+Result<SplitVirtqueue, WalkerError> SplitVirtqueue::create(const GuestMemory& memory, const QueueLayout& layout, QueueFeatures features) {
   const uint64_t n = layout.size;
   if (n == 0 || n > kMaxSize || !std::has_single_bit(n)) {
-    return Error{"queue size " + std::to_string(n) + " is not a power of two from 1 to 32768"};
+    return WalkerError{WalkerFault::kQueueSize, "queue size " + std::to_string(n) + " is not a power of two from 1 to 32768"};
   }
   // §2.7 "Alignment and size" table.
   struct Part {
@@ -45,10 +45,10 @@ Result<SplitVirtqueue> SplitVirtqueue::create(const GuestMemory& memory, const Q
   std::span<uint8_t> views[3];
   for (size_t i = 0; i < 3; ++i) {
     if (parts[i].address % parts[i].alignment != 0) {
-      return Error{std::string("the ") + parts[i].name + " is not " + std::to_string(parts[i].alignment) + "-byte aligned"};
+      return WalkerError{WalkerFault::kRingMisaligned, std::string("the ") + parts[i].name + " is not " + std::to_string(parts[i].alignment) + "-byte aligned"};
     }
     views[i] = memory.slice(parts[i].address, parts[i].bytes);
-    if (views[i].empty()) return Error{std::string("the ") + parts[i].name + " is not inside guest RAM"};
+    if (views[i].empty()) return WalkerError{WalkerFault::kRingOutsideMemory, std::string("the ") + parts[i].name + " is not inside guest RAM"};
   }
   return SplitVirtqueue{memory, layout.size, features, views[0], views[1], views[2]};
 }
@@ -65,14 +65,14 @@ SplitVirtqueue::Descriptor SplitVirtqueue::descriptor(std::span<const uint8_t> t
   return d;
 }
 
-Result<std::optional<DescriptorChain>> SplitVirtqueue::pop() {
-  if (broken_) return Error{"the queue was broken earlier and needs a reset"};
+Result<std::optional<DescriptorChain>, WalkerError> SplitVirtqueue::pop() {
+  if (broken_) return WalkerError{WalkerFault::kBrokenEarlier, "the queue was broken earlier and needs a reset"};
   const uint16_t available = available_index();
   const uint16_t pending = static_cast<uint16_t>(available - next_available_);
   if (pending == 0) return std::optional<DescriptorChain>{};
   if (pending > size_) {
     broken_ = true;
-    return Error{"avail.idx moved " + std::to_string(pending) + " entries ahead, more than the queue size " + std::to_string(size_)};
+    return WalkerError{WalkerFault::kAvailableIndexJump, "avail.idx moved " + std::to_string(pending) + " entries ahead, more than the queue size " + std::to_string(size_)};
   }
   // The acquire load of avail.idx orders the ring entry read after it (§2.7.13.3.1).
   const uint16_t head = load16(available_.data() + 4 + 2 * (next_available_ % size_));
@@ -85,8 +85,8 @@ Result<std::optional<DescriptorChain>> SplitVirtqueue::pop() {
   return std::optional<DescriptorChain>{std::move(chain)};
 }
 
-Status SplitVirtqueue::walk(uint16_t head, DescriptorChain& chain) const {
-  if (head >= size_) return Error{"head index " + std::to_string(head) + " is outside the queue of " + std::to_string(size_)};
+SplitVirtqueue::Walked SplitVirtqueue::walk(uint16_t head, DescriptorChain& chain) const {
+  if (head >= size_) return WalkerError{WalkerFault::kIndexOutsideQueue, "head index " + std::to_string(head) + " is outside the queue of " + std::to_string(size_)};
   chain.head = head;
   uint64_t total = 0;
   bool     seen_writable = false;
@@ -94,57 +94,57 @@ Status SplitVirtqueue::walk(uint16_t head, DescriptorChain& chain) const {
   // A chain visits at most `size` descriptors (§2.7.5.2), which also ends
   // any cycle the driver built.
   for (uint32_t hops = 1;; ++hops) {
-    if (hops > size_) return Error{"the descriptor chain from head " + std::to_string(head) + " is longer than the queue (a loop?)"};
+    if (hops > size_) return WalkerError{WalkerFault::kChainLoop, "the descriptor chain from head " + std::to_string(head) + " is longer than the queue (a loop?)"};
     const Descriptor d = descriptor(descriptors_, index);
     if ((d.flags & ~(kDescNext | kDescWrite | kDescIndirect)) != 0) {
-      return Error{"descriptor " + std::to_string(index) + " has unknown flags " + std::to_string(d.flags)};
+      return WalkerError{WalkerFault::kUnknownFlags, "descriptor " + std::to_string(index) + " has unknown flags " + std::to_string(d.flags)};
     }
     if ((d.flags & kDescIndirect) != 0) {
       // §2.7.5.3.1: not without the feature, not with NEXT; and, as in every
       // driver we know, only as the whole chain.
-      if (!features_.indirect_descriptors) return Error{"an indirect descriptor arrived, but the feature was not negotiated"};
-      if ((d.flags & kDescNext) != 0 || index != head) return Error{"an indirect descriptor must be the only one in its chain"};
+      if (!features_.indirect_descriptors) return WalkerError{WalkerFault::kIndirectNotNegotiated, "an indirect descriptor arrived, but the feature was not negotiated"};
+      if ((d.flags & kDescNext) != 0 || index != head) return WalkerError{WalkerFault::kIndirectNotAlone, "an indirect descriptor must be the only one in its chain"};
       return walk_indirect(d, chain, total);
     }
     if (auto added = add_buffer(d, seen_writable, chain, total); !added) return added;
     if ((d.flags & kDescNext) == 0) return {};
-    if (d.next >= size_) return Error{"next index " + std::to_string(d.next) + " is outside the queue of " + std::to_string(size_)};
+    if (d.next >= size_) return WalkerError{WalkerFault::kIndexOutsideQueue, "next index " + std::to_string(d.next) + " is outside the queue of " + std::to_string(size_)};
     index = d.next;
   }
 }
 
-Status SplitVirtqueue::walk_indirect(const Descriptor& indirect, DescriptorChain& chain, uint64_t& total) const {
+SplitVirtqueue::Walked SplitVirtqueue::walk_indirect(const Descriptor& indirect, DescriptorChain& chain, uint64_t& total) const {
   if (indirect.length == 0 || indirect.length % kDescriptorSize != 0) {
-    return Error{"an indirect table of " + std::to_string(indirect.length) + " bytes is not a whole number of descriptors"};
+    return WalkerError{WalkerFault::kIndirectTableSize, "an indirect table of " + std::to_string(indirect.length) + " bytes is not a whole number of descriptors"};
   }
   const uint64_t count = indirect.length / kDescriptorSize;
-  if (count > kMaxSize) return Error{"an indirect table holds more than 32768 descriptors"};
+  if (count > kMaxSize) return WalkerError{WalkerFault::kIndirectTableSize, "an indirect table holds more than 32768 descriptors"};
   const std::span<uint8_t> table = memory_->slice(indirect.address, indirect.length);
-  if (table.empty()) return Error{"an indirect table is not inside guest RAM"};
+  if (table.empty()) return WalkerError{WalkerFault::kBufferOutsideMemory, "an indirect table is not inside guest RAM"};
   bool     seen_writable = false;
   uint16_t index = 0;
   for (uint64_t hops = 1;; ++hops) {
-    if (hops > count) return Error{"the indirect chain is longer than its table (a loop?)"};
+    if (hops > count) return WalkerError{WalkerFault::kChainLoop, "the indirect chain is longer than its table (a loop?)"};
     const Descriptor d = descriptor(table, index);
     if ((d.flags & ~(kDescNext | kDescWrite)) != 0) {
-      return Error{"indirect descriptor " + std::to_string(index) + " has unknown or nested-indirect flags " + std::to_string(d.flags)};
+      return WalkerError{WalkerFault::kUnknownFlags, "indirect descriptor " + std::to_string(index) + " has unknown or nested-indirect flags " + std::to_string(d.flags)};
     }
     if (auto added = add_buffer(d, seen_writable, chain, total); !added) return added;
     if ((d.flags & kDescNext) == 0) return {};
-    if (d.next >= count) return Error{"indirect next index " + std::to_string(d.next) + " is outside its table"};
+    if (d.next >= count) return WalkerError{WalkerFault::kIndexOutsideQueue, "indirect next index " + std::to_string(d.next) + " is outside its table"};
     index = d.next;
   }
 }
 
-Status SplitVirtqueue::add_buffer(const Descriptor& d, bool& seen_writable, DescriptorChain& chain, uint64_t& total) const {
+SplitVirtqueue::Walked SplitVirtqueue::add_buffer(const Descriptor& d, bool& seen_writable, DescriptorChain& chain, uint64_t& total) const {
   const bool writable = (d.flags & kDescWrite) != 0;
-  if (!writable && seen_writable) return Error{"a readable buffer follows a writable one (§2.7.4.2)"};
+  if (!writable && seen_writable) return WalkerError{WalkerFault::kReadableAfterWritable, "a readable buffer follows a writable one (§2.7.4.2)"};
   seen_writable = seen_writable || writable;
   total += d.length;
-  if (total > std::numeric_limits<uint32_t>::max()) return Error{"the chain's buffers add up to more than 4 GiB"};
+  if (total > std::numeric_limits<uint32_t>::max()) return WalkerError{WalkerFault::kChainTooLarge, "the chain's buffers add up to more than 4 GiB"};
   if (d.length == 0) return {};  // nothing to read or write; allowed, and nothing to check
   const std::span<uint8_t> view = memory_->slice(d.address, d.length);
-  if (view.empty()) return Error{"a buffer of " + std::to_string(d.length) + " bytes at guest address " + std::to_string(d.address) + " is not inside guest RAM"};
+  if (view.empty()) return WalkerError{WalkerFault::kBufferOutsideMemory, "a buffer of " + std::to_string(d.length) + " bytes at guest address " + std::to_string(d.address) + " is not inside guest RAM"};
   if (writable) chain.add_writable(view);
   else chain.add_readable(view);
   return {};

@@ -41,17 +41,37 @@ struct QueueFeatures {
   bool indirect_descriptors = false; // VIRTIO_F_INDIRECT_DESC negotiated (§2.7.5.3)
 };
 
+// What the driver got wrong in a queue's layout or a chain it made
+// available (virtio 1.2 §2.7). Each one breaks the queue until a reset.
+enum class WalkerFault {
+  kQueueSize,            // not a power of two from 1 to 32768
+  kRingMisaligned,       // a ring part off its §2.7 alignment
+  kRingOutsideMemory,    // a ring part not inside guest RAM
+  kBrokenEarlier,        // the queue broke before; it needs a reset
+  kAvailableIndexJump,   // avail.idx moved more than the queue size ahead
+  kIndexOutsideQueue,    // a head or next index past the queue (or an indirect table)
+  kChainLoop,            // a chain longer than its table: a loop
+  kUnknownFlags,         // flags the walker does not know, or a nested indirect
+  kIndirectNotNegotiated,
+  kIndirectNotAlone,     // an indirect descriptor with NEXT, or not the head
+  kIndirectTableSize,    // not a whole number of descriptors, or above 32768
+  kReadableAfterWritable,// §2.7.4.2
+  kChainTooLarge,        // buffers adding up to more than 4 GiB
+  kBufferOutsideMemory,  // a buffer or indirect table not inside guest RAM
+};
+using WalkerError = CodedError<WalkerFault>;
+
 class SplitVirtqueue final {
  public:
   static constexpr uint16_t kMaxSize = 32768;  // §2.7
 
   // Checks the layout (size a power of two up to kMaxSize, alignment of each
   // part per §2.7 table, every part inside RAM) and binds the queue to it.
-  static Result<SplitVirtqueue> create(const GuestMemory& memory, const QueueLayout& layout, QueueFeatures features);
+  static Result<SplitVirtqueue, WalkerError> create(const GuestMemory& memory, const QueueLayout& layout, QueueFeatures features);
 
   // The next chain the driver made available; nothing when the ring is empty;
-  // an Error when the driver broke the ring's rules.
-  Result<std::optional<DescriptorChain>> pop();
+  // a WalkerError when the driver broke the ring's rules.
+  Result<std::optional<DescriptorChain>, WalkerError> pop();
 
   // Returns a chain to the driver with the number of bytes written into it.
   void push(uint16_t head, uint32_t written);
@@ -88,9 +108,10 @@ class SplitVirtqueue final {
   };
   uint16_t   available_index() const;
   Descriptor descriptor(std::span<const uint8_t> table, uint16_t index) const;
-  Status     walk(uint16_t head, DescriptorChain& chain) const;
-  Status     walk_indirect(const Descriptor& indirect, DescriptorChain& chain, uint64_t& total) const;
-  Status     add_buffer(const Descriptor& descriptor, bool& seen_writable, DescriptorChain& chain, uint64_t& total) const;
+  using Walked = Result<void, WalkerError>;
+  Walked     walk(uint16_t head, DescriptorChain& chain) const;
+  Walked     walk_indirect(const Descriptor& indirect, DescriptorChain& chain, uint64_t& total) const;
+  Walked     add_buffer(const Descriptor& descriptor, bool& seen_writable, DescriptorChain& chain, uint64_t& total) const;
 
   const GuestMemory* memory_;
   uint16_t           size_;

@@ -69,7 +69,7 @@ void Transport::write_status(uint32_t value) {
   const auto paused = service_.pause();
   std::lock_guard lock{mutex_};
   if (value == 0) {
-    reset_locked();
+    reset_locked(paused);
     return;
   }
   const uint32_t old = status_ & ~kNeedsReset;
@@ -94,13 +94,13 @@ void Transport::write_status(uint32_t value) {
     }
   }
   status_ = next;
-  if ((added & kDriverOk) != 0 && (status_ & kDriverOk) != 0 && activate_locked()) {
+  if ((added & kDriverOk) != 0 && (status_ & kDriverOk) != 0 && activate_locked(paused)) {
     // Anything the driver queued before DRIVER_OK is served now.
-    service_.wake_live_queues();
+    service_.wake_live_queues(paused);
   }
 }
 
-bool Transport::activate_locked() {
+bool Transport::activate_locked(const QueueService::Paused& paused) {
   const QueueFeatures features{.event_index = (driver_features_ & kFeatureEventIndex) != 0,
                                .indirect_descriptors = (driver_features_ & kFeatureIndirectDescriptors) != 0};
   for (size_t i = 0; i < queues_.size(); ++i) {
@@ -116,17 +116,17 @@ bool Transport::activate_locked() {
       set_needs_reset_locked("queue " + std::to_string(i) + ": " + live.error().message);
       return false;
     }
-    service_.begin(static_cast<uint16_t>(i), std::move(*live));
+    service_.begin(paused, static_cast<uint16_t>(i), std::move(*live));
   }
   device_.activate(driver_features_);
   return true;
 }
 
-void Transport::reset_locked() {
+void Transport::reset_locked(const QueueService::Paused& paused) {
   // §2.4: back to the state after power-on. No worker is serving (the
   // caller holds every processing mutex), so no request is in flight.
   for (auto& queue : queues_) queue = {};
-  service_.end_all();
+  service_.end_all(paused);
   status_ = 0;
   device_features_select_ = driver_features_select_ = 0;
   driver_features_ = 0;

@@ -108,8 +108,8 @@ class Transport : private QueueEvents {
   void used_buffers(uint16_t queue) override;
   void queue_broke(uint16_t queue, const std::string& why) override;
 
-  void reset_locked();
-  bool activate_locked();
+  void reset_locked(const QueueService::Paused& paused);
+  bool activate_locked(const QueueService::Paused& paused);
 
   QueueService service_;
 };

@@ -46,31 +46,17 @@ VcpuRunner::~VcpuRunner() {
 void VcpuRunner::kick() {
   wake_generation_.fetch_add(1, std::memory_order_release);
   futex_wake(wake_generation_);
-  // Only a thread that is still running is signalled: a stop requested
-  // after the thread ended (a signal during the final flush) must not
-  // pthread_kill a thread that is gone. The lock keeps the thread from
-  // ending between the check and the signal.
-  std::lock_guard lock{thread_mutex_};
-  if (thread_running_) pthread_kill(thread_, kick_signal());
+  // Only while the thread runs (base/signalable_thread.h): a stop requested
+  // after it ended must not pthread_kill a thread that is gone.
+  (void)thread_.signal(kick_signal());
 }
 
 void VcpuRunner::run(bool boot_vcpu, bool seccomp) {
   kvm_run* const state = vcpu_.run_state();
   bind_kick_target(state);
-  {
-    std::lock_guard lock{thread_mutex_};
-    thread_ = pthread_self();
-    thread_running_ = true;
-  }
   // However the thread ends (the early returns below included), kick()
   // stops signalling it first.
-  struct EndOfThread {
-    VcpuRunner& runner;
-    ~EndOfThread() {
-      std::lock_guard lock{runner.thread_mutex_};
-      runner.thread_running_ = false;
-    }
-  } end_of_thread{*this};
+  const SignalableThread::Presence present{thread_};
 
   // The LAPIC timer's deadline is a POSIX timer that sends the kick signal
   // to this thread (SIGEV_THREAD_ID), so a running guest is interrupted on

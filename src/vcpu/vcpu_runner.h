@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 
+#include "base/signalable_thread.h"
 #include "bus/bus.h"
 #include "irq/extint_source.h"
 #include "irq/halt_census.h"
@@ -137,9 +138,7 @@ class VcpuRunner final : public Kickable {
   std::string                            final_state_;
   uint64_t                               first_run_ns_ = 0;
 
-  std::mutex             thread_mutex_;  // guards the two below: kick() against the thread's end
-  pthread_t              thread_{};
-  bool                   thread_running_ = false;
+  SignalableThread       thread_;  // kick() signals it only while run() runs
   std::atomic<uint32_t>  wake_generation_{0};
 };
 
