@@ -31,8 +31,7 @@ using ember::Outcome;
 // so it ends at once with a stop's status, 128+S (base/stop_signals.h).
 // Only async-signal-safe calls here.
 extern "C" void stop_during_start_up(int signal) {
-  const char* name = signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "SIGHUP";
-  const char* parts[] = {"ember: stopped by ", name, " during start-up; the guest never ran\n"};
+  const char* parts[] = {"ember: stopped by ", ember::stop_signal_name(signal), " during start-up; the guest never ran\n"};
   for (const char* part : parts) (void)!::write(STDERR_FILENO, part, std::strlen(part));
   ::_exit(ember::kExitSignalBase + signal);
 }
@@ -41,7 +40,7 @@ void stop_at_once_during_start_up() {
   struct sigaction action {};
   action.sa_handler = stop_during_start_up;
   sigemptyset(&action.sa_mask);
-  for (const int signal : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(signal, &action, nullptr);
+  for (const auto& stop : ember::kStopSignals) ::sigaction(stop.number, &action, nullptr);
   const sigset_t signals = ember::stop_signals();
   pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
 }

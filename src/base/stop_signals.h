@@ -14,12 +14,24 @@
 
 namespace ember {
 
+struct StopSignal {
+  int         number;
+  const char* name;
+};
+inline constexpr StopSignal kStopSignals[] = {{SIGINT, "SIGINT"}, {SIGTERM, "SIGTERM"}, {SIGHUP, "SIGHUP"}};
+
+// "SIGTERM" for a stop signal; async-signal-safe.
+inline const char* stop_signal_name(int signal) {
+  for (const StopSignal& stop : kStopSignals) {
+    if (stop.number == signal) return stop.name;
+  }
+  return "a signal";
+}
+
 inline sigset_t stop_signals() {
   sigset_t set;
   sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP);
+  for (const StopSignal& stop : kStopSignals) sigaddset(&set, stop.number);
   return set;
 }
 
