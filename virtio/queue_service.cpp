@@ -61,7 +61,7 @@ QueueService::Paused QueueService::pause() {
   return held;
 }
 
-void QueueService::begin(const Paused&, uint16_t queue, SplitVirtqueue ring) { queues_[queue].live.emplace(std::move(ring)); }
+void QueueService::begin(const Paused&, uint16_t queue, SplitVirtqueue ring) { queues_[queue].live = std::make_unique<SplitVirtqueue>(std::move(ring)); }
 
 void QueueService::end_all(const Paused&) {
   for (auto& queue : queues_) {

@@ -109,7 +109,10 @@ class QueueService {
   class LentBuffers;
   struct Queue {
     FileDescriptor                notify;  // eventfd the worker waits on
-    std::optional<SplitVirtqueue> live;    // from begin() until end_all()
+    // From begin() until end_all(). On the heap, so that a ring used after
+    // it ended is a use after free that the sanitizers catch, not a quiet
+    // read of stale fields.
+    std::unique_ptr<SplitVirtqueue> live;
     bool waiting_for_host = false;         // a receive queue with buffers; guarded by its processing mutex
   };
   struct Worker {
