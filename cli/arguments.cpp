@@ -1,6 +1,7 @@
 #include "cli/arguments.h"
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 #include <string>
 
@@ -161,6 +162,53 @@ Result<VsockConfig> parse_vsock(std::string_view text) {
   return vsock;
 }
 
+// A virtio-fs tag (virtio 1.2 §5.11.4: up to 36 bytes), which the
+// initramfs also uses as the mount point's name under /mnt.
+Status check_fs_tag(std::string_view option, std::string_view tag) {
+  const bool named = !tag.empty() && tag.size() <= 36 && tag != "." && tag != ".." &&
+                     std::all_of(tag.begin(), tag.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'; });
+  if (!named) {
+    return Error{std::string(option) + " tag='" + std::string(tag) + "' is not a tag (1 to 36 letters, digits, '-', '_' or '.')"};
+  }
+  return {};
+}
+
+// socket=PATH,tag=TAG
+Result<FsConfig> parse_fs(std::string_view text) {
+  const std::string usage = " (--fs socket=PATH,tag=TAG)";
+  FsConfig fs;
+  for (const std::string_view option : split(text, ',')) {
+    if (option.starts_with("socket=") && option.size() > 7) fs.socket_path = option.substr(7);
+    else if (option.starts_with("tag=")) fs.tag = option.substr(4);
+    else return Error{"--fs option '" + std::string(option) + "' is not socket=PATH or tag=TAG" + usage};
+  }
+  if (fs.socket_path.empty()) return Error{"--fs '" + std::string(text) + "' needs socket=PATH" + usage};
+  if (auto tagged = check_fs_tag("--fs", fs.tag); !tagged) return tagged.error();
+  return fs;
+}
+
+// DIR[,tag=TAG][,ro]; the tag defaults to the directory's last name.
+Result<FsConfig> parse_share(std::string_view text) {
+  const std::string usage = " (--share DIR[,tag=TAG][,ro])";
+  const auto parts = split(text, ',');
+  if (parts.empty() || parts[0].empty()) return Error{"--share needs a directory" + usage};
+  FsConfig share;
+  share.host_dir = parts[0];
+  for (size_t i = 1; i < parts.size(); ++i) {
+    if (parts[i] == "ro") share.read_only = true;
+    else if (parts[i].starts_with("tag=")) share.tag = parts[i].substr(4);
+    else return Error{"--share option '" + std::string(parts[i]) + "' is not tag=TAG or ro" + usage};
+  }
+  if (share.tag.empty()) {
+    std::string_view name = share.host_dir;
+    while (name.size() > 1 && name.back() == '/') name.remove_suffix(1);
+    name = name.substr(name.find_last_of('/') == std::string_view::npos ? 0 : name.find_last_of('/') + 1);
+    share.tag = name.empty() || name == "." || name == ".." || name == "/" ? "share" : std::string(name);
+  }
+  if (auto tagged = check_fs_tag("--share", share.tag); !tagged) return tagged.error();
+  return share;
+}
+
 // Seconds, whole or with up to three decimals ("2", "0.5").
 Result<std::chrono::milliseconds> parse_timeout(std::string_view text) {
   const auto bad = Error{"--timeout '" + std::string(text) + "' is not a number of seconds (examples: 30, 0.5)"};
@@ -300,6 +348,21 @@ socket carries the guest's port PORT. A guest connecting
 to the host (CID 2) port P reaches whoever listens on the
 Unix socket PATH_P. Stream sockets only)",
      [](Invocation& in, std::string_view value) { return assign(parse_vsock(value), in.machine.vsock); }},
+    {"--share", "DIR[,tag=TAG][,ro]", true,
+     R"(repeatable: share the host directory DIR with the guest
+over virtio-fs; ember starts virtiofsd for it (QEMU's,
+/usr/lib/qemu/virtiofsd; EMBER_VIRTIOFSD overrides) and
+stops it with the guest. The guest mounts it by TAG
+(default: DIR's last name); ember's initramfs mounts it at
+/mnt/TAG. ro: the guest cannot write to it. Needs root
+(virtiofsd's sandbox) and a kernel with VIRTIO_FS)",
+     [](Invocation& in, std::string_view value) { return append(parse_share(value), in.machine.shares); }},
+    {"--fs", "socket=PATH,tag=TAG", true,
+     R"(repeatable: a virtio-fs device served by a vhost-user
+backend already listening on the Unix socket PATH (for
+example a virtiofsd you started); the guest mounts it
+by TAG)",
+     [](Invocation& in, std::string_view value) { return append(parse_fs(value), in.machine.shares); }},
     {"--virtio-transport", "mmio|pci", false,
      R"(how the virtio devices attach: mmio (default): virtio-mmio
 windows at 0xd0000000, IOAPIC pins 16-23, announced to
@@ -493,9 +556,16 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
   if (invocation.machine.virtio_device_count() > invocation.machine.max_virtio_devices()) {
     const bool pci = invocation.machine.virtio_transport == MachineConfig::VirtioTransport::Pci;
     return Error{"at most " + std::to_string(invocation.machine.max_virtio_devices()) +
-                 " virtio devices (--disk, --net, --rng, --console virtio and --vsock together) fit " +
+                 " virtio devices (--disk, --net, --rng, --console virtio, --vsock, --share and --fs together) fit " +
                  (pci ? "on PCI bus 0" : "with --virtio-transport mmio (8 windows and pins); pci takes " +
                                              std::to_string(platform::kVirtioPciMaxDevices))};
+  }
+  for (size_t i = 0; i < invocation.machine.shares.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (invocation.machine.shares[i].tag == invocation.machine.shares[j].tag) {
+        return Error{"the virtio-fs tag '" + invocation.machine.shares[i].tag + "' is given twice; each share needs its own (tag=)"};
+      }
+    }
   }
   for (size_t i = 0; i < invocation.machine.nets.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {
@@ -521,6 +591,13 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
     // reboot before the command reported is its own exit status (123).
     if (cmdline.find("panic=") == std::string::npos) cmdline += " panic=-1";
     cmdline += " " + guest_command_parameter(invocation.guest_command);
+  }
+  // ember's initramfs mounts each shared directory at /mnt/TAG
+  // (images/initramfs/init); other guests ignore the parameter.
+  if (!invocation.machine.shares.empty()) {
+    std::string tags;
+    for (const auto& share : invocation.machine.shares) tags += (tags.empty() ? "" : ",") + share.tag;
+    invocation.machine.cmdline += " ember.shares=" + tags;
   }
   return invocation;
 }

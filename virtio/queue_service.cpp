@@ -37,7 +37,8 @@ QueueService::QueueService(VirtioDevice& device, QueueEvents& events, Mode mode)
 QueueService::~QueueService() { stop(); }
 
 void QueueService::start() {
-  if (mode_ == Mode::kCallerServes) return;
+  // Another process serves an external device's queues (virtio_device.h).
+  if (mode_ == Mode::kCallerServes || device_.external_queues() != nullptr) return;
   for (auto& worker : workers_) worker->thread = std::thread{[this, &worker = *worker] { run_worker(worker); }};
 }
 

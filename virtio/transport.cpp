@@ -10,11 +10,14 @@ namespace ember::virtio {
 Transport::Transport(const GuestMemory& memory, VirtioDevice& device, QueueService::Mode mode)
     : memory_{memory},
       device_{device},
-      offered_features_{device.device_features() | kFeatureVersion1 | kFeatureEventIndex | kFeatureIndirectDescriptors},
+      offered_features_{device.device_features() | device.transport_features()},
       queues_(device.queue_count()),
       service_{device, *this, mode} {}
 
-Transport::~Transport() { stop_workers(); }
+Transport::~Transport() {
+  stop_workers();
+  if (ExternalQueues* external = device_.external_queues()) external->detach();
+}
 
 namespace {
 
@@ -103,6 +106,8 @@ void Transport::write_status(uint32_t value) {
 bool Transport::activate_locked(const QueueService::Paused& paused) {
   const QueueFeatures features{.event_index = (driver_features_ & kFeatureEventIndex) != 0,
                                .indirect_descriptors = (driver_features_ & kFeatureIndirectDescriptors) != 0};
+  ExternalQueues* const external = device_.external_queues();
+  std::vector<StartedQueue> started;
   for (size_t i = 0; i < queues_.size(); ++i) {
     Queue& queue = queues_[i];
     if (!queue.ready) continue;  // a queue the driver does not use
@@ -111,12 +116,23 @@ bool Transport::activate_locked(const QueueService::Paused& paused) {
                              " is above the maximum");
       return false;
     }
+    // The layout is checked here for both kinds of device, so a backend in
+    // another process never sees rings outside guest RAM.
     auto live = SplitVirtqueue::create(memory_, queue.layout, features);
     if (!live) {
       set_needs_reset_locked("queue " + std::to_string(i) + ": " + live.error().message);
       return false;
     }
-    service_.begin(paused, static_cast<uint16_t>(i), std::move(*live));
+    const auto index = static_cast<uint16_t>(i);
+    if (external != nullptr) started.push_back({index, queue.layout, service_.notify_eventfd(index)});
+    else service_.begin(paused, index, std::move(*live));
+  }
+  if (external != nullptr) {
+    if (auto handed = external->start(driver_features_, started, *this); !handed) {
+      set_needs_reset_locked(handed.error().message);
+      return false;
+    }
+    external_started_ = true;
   }
   device_.activate(driver_features_);
   return true;
@@ -127,6 +143,10 @@ void Transport::reset_locked(const QueueService::Paused& paused) {
   // caller holds every processing mutex), so no request is in flight.
   for (auto& queue : queues_) queue = {};
   service_.end_all(paused);
+  if (external_started_) {
+    device_.external_queues()->stop();
+    external_started_ = false;
+  }
   status_ = 0;
   device_features_select_ = driver_features_select_ = 0;
   driver_features_ = 0;

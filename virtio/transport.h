@@ -102,6 +102,7 @@ class Transport : private QueueEvents {
   uint64_t   driver_features_ = 0;
   uint32_t   queue_select_ = 0;
   std::vector<Queue> queues_;
+  bool               external_started_ = false;  // an external device's rings are its backend's
 
  private:
   // QueueEvents, from the service's workers; they take mutex_.

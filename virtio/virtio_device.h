@@ -8,7 +8,9 @@
 #include <span>
 #include <string_view>
 
+#include "base/result.h"
 #include "virtio/descriptor_chain.h"
+#include "virtio/split_virtqueue.h"
 
 namespace ember::virtio {
 
@@ -38,6 +40,36 @@ class ReceiveBuffers {
 enum class ReceiveWait {
   kHostData,  // buffers are left; wait until host_data_fd() is readable
   kBuffers,   // no buffers (or no more host data ever); wait for a notify
+};
+
+class QueueEvents;
+
+// A queue the driver started, as a device whose queues another process
+// serves receives it: where its rings are and the eventfd KVM signals on
+// the guest's notify.
+struct StartedQueue {
+  uint16_t    index;
+  QueueLayout layout;
+  int         notify_eventfd;
+};
+
+// The queues of a device that another process serves (vhost-user): the
+// transport checks the driver's layout and hands the rings over at
+// DRIVER_OK instead of serving them itself, and takes them back at a reset.
+class ExternalQueues {
+ public:
+  // The backend serves `queues` with `features` negotiated from now on and
+  // reports used buffers through `events`. An error breaks the device.
+  virtual Result<void> start(uint64_t features, std::span<const StartedQueue> queues, QueueEvents& events) = 0;
+  // The backend stops using the rings; they are the driver's again. Called
+  // with the transport's lock held.
+  virtual void stop() = 0;
+  // No call reaches the QueueEvents given to start() after this returns.
+  // Called by a transport going away, without its lock held.
+  virtual void detach() = 0;
+
+ protected:
+  ~ExternalQueues() = default;
 };
 
 class VirtioDevice {
@@ -72,6 +104,15 @@ class VirtioDevice {
   virtual bool        is_receive_queue(uint16_t /*queue*/) const { return false; }
   virtual int         host_data_fd() const { return -1; }
   virtual ReceiveWait receive(uint16_t /*queue*/, ReceiveBuffers& /*buffers*/) { return ReceiveWait::kBuffers; }
+
+  // The transport-level features (§6) the device can use; the transport
+  // offers them beside device_features(). A vhost-user backend may lack one.
+  virtual uint64_t transport_features() const {
+    return kFeatureVersion1 | kFeatureEventIndex | kFeatureIndirectDescriptors;
+  }
+  // Non-null for a device whose queues another process serves; handle()
+  // and receive() are then never called.
+  virtual ExternalQueues* external_queues() { return nullptr; }
 };
 
 }  // namespace ember::virtio

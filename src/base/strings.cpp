@@ -59,4 +59,15 @@ std::optional<uint64_t> parse_size(std::string_view text) {
   return *number << shift;
 }
 
+std::vector<std::string_view> split(std::string_view text, char separator) {
+  std::vector<std::string_view> parts;
+  if (text.empty()) return parts;
+  for (;;) {
+    const auto next = text.find(separator);
+    parts.push_back(text.substr(0, next));
+    if (next == std::string_view::npos) return parts;
+    text.remove_prefix(next + 1);
+  }
+}
+
 }  // namespace ember

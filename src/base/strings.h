@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ember {
 
@@ -21,5 +22,8 @@ std::optional<uint64_t> parse_decimal(std::string_view text);
 // (case-insensitive, optional trailing "iB"/"B"). A bare number is in MiB,
 // as with QEMU's -m. Overflow yields nullopt.
 std::optional<uint64_t> parse_size(std::string_view text);
+
+// "a,b,,c" split at each `separator`: {"a", "b", "", "c"}; "" gives {}.
+std::vector<std::string_view> split(std::string_view text, char separator);
 
 }  // namespace ember

@@ -32,6 +32,9 @@
 #include "virtio/mmio_slots.h"
 #include "virtio/net_device.h"
 #include "virtio/rng_device.h"
+#include "virtio/fs_device.h"
+#include "virtio/vhost_user_backend.h"
+#include "virtio/virtiofsd_process.h"
 #include "virtio/vsock_device.h"
 
 namespace ember {
@@ -192,7 +195,9 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
     for (unsigned slot = 0; slot < config.virtio_device_count(); ++slot) cmdline += " " + virtio::kernel_parameter(slot);
   }
 
-  auto memory = GuestMemory::create(ram_regions_for(config.memory_bytes));
+  // A vhost-user backend maps guest RAM itself: memfds, shared.
+  auto memory = GuestMemory::create(ram_regions_for(config.memory_bytes),
+                                    config.shares.empty() ? GuestMemory::Sharing::kPrivate : GuestMemory::Sharing::kShareable);
   if (!memory) return memory.error();
   const boot::BootInputs inputs{*kernel, initrd, cmdline, config.kernel_path, config.initrd_path, modules};
   auto entry = boot::load_kernel(*memory, inputs);
@@ -236,6 +241,27 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
     if (auto trapped = vm->trap_msrs(lapic_msrs); !trapped) return trapped.error();
   }
 
+  // Shared directories: ember's own virtiofsd processes start now, while
+  // ember may still make namespaces, and every backend's socket is
+  // connected before the privileges go.
+  std::vector<virtio::VirtiofsdProcess> virtiofsd;
+  std::vector<FileDescriptor> share_sockets;
+  for (const auto& share : config.shares) {
+    const std::string name = "virtio-fs '" + share.tag + "'";
+    if (share.socket_path.empty()) {
+      auto started = virtio::VirtiofsdProcess::start(share.host_dir, share.read_only, share.tag);
+      if (!started) return Error{name + ": " + started.error().message};
+      virtiofsd.push_back(std::move(*started));
+      auto connected = virtiofsd.back().connect(5000);
+      if (!connected) return Error{name + ": " + connected.error().message};
+      share_sockets.emplace_back(*connected);
+    } else {
+      auto connected = virtio::VhostUserBackend::connect_socket(share.socket_path, name);
+      if (!connected) return connected.error();
+      share_sockets.push_back(std::move(*connected));
+    }
+  }
+
   // Everything ember opens is open: drop privileges before the machine
   // starts its first thread (the PIT's), so no thread keeps them, and block
   // the stop signals, so every thread inherits them blocked and only the
@@ -248,13 +274,15 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
   std::unique_ptr<Machine> machine{
       new Machine(config, std::move(*memory), std::move(*kvm), std::move(*vm), std::move(*console))};
   machine->coalesced_pio_ring_page_ = coalesced_ring_page;
+  machine->virtiofsd_ = std::move(virtiofsd);
   uint32_t slot = 0;
   for (const auto& region : machine->memory_.regions()) {
     if (auto mapped = machine->vm_.map_memory(slot++, region.guest_address, region.size, region.host); !mapped) {
       return mapped.error();
     }
   }
-  if (auto devices = machine->add_devices(std::move(fw_cfg_files), std::move(disks), std::move(taps), std::move(vsock));
+  if (auto devices = machine->add_devices(std::move(fw_cfg_files), std::move(disks), std::move(taps), std::move(vsock),
+                                         std::move(share_sockets));
       !devices) {
     return devices.error();
   }
@@ -300,7 +328,7 @@ Machine::~Machine() {
 
 Status Machine::add_devices(std::vector<std::pair<std::string, std::vector<uint8_t>>> fw_cfg_files,
                             std::vector<virtio::DiskImage> disks, std::vector<virtio::Tap> taps,
-                            std::unique_ptr<virtio::VsockDevice> vsock) {
+                            std::unique_ptr<virtio::VsockDevice> vsock, std::vector<FileDescriptor> share_sockets) {
   if (auto filled = fill_fw_cfg(std::move(fw_cfg_files)); !filled) return filled;
   pci_.set_window_listener([this](PciFunction& function, std::optional<PciFunction::Window> before,
                                   std::optional<PciFunction::Window> after) { move_pci_notifiers(function, before, after); });
@@ -321,6 +349,16 @@ Status Machine::add_devices(std::vector<std::pair<std::string, std::vector<uint8
   }
   if (vsock) {
     if (auto added = add_virtio_device(std::move(vsock)); !added) return added;
+  }
+  for (size_t i = 0; i < share_sockets.size(); ++i) {
+    const std::string& tag = config_.shares[i].tag;
+    // A backend that dies, hangs or misbehaves ends the run, named.
+    auto backend = virtio::VhostUserBackend::attach(std::move(share_sockets[i]), "virtio-fs '" + tag + "'", memory_,
+                                                    1 + virtio::FsDevice::kRequestQueues, [this](const std::string& why) {
+                                                      request_stop(Outcome{Outcome::Kind::HostError, 0, why});
+                                                    });
+    if (!backend) return backend.error();
+    if (auto added = add_virtio_device(std::make_unique<virtio::FsDevice>(tag, std::move(*backend))); !added) return added;
   }
   // pvpanic on PCI bus 0 with either transport, after any virtio-pci
   // functions so their slots and BARs stay where the README says; its BAR
@@ -531,7 +569,9 @@ Outcome Machine::run(std::optional<std::chrono::milliseconds> timeout) {
   install_kick_handler();
   if (config_.seccomp) {
     // Every thread that exists (the PIT's, the RTC's, the caller's) and every later one.
-    if (auto filtered = install_process_filter(config_.vsock.has_value()); !filtered) return Outcome{Outcome::Kind::HostError, 0, filtered.error().message};
+    ProcessFilterNeeds needs{.vsock = config_.vsock.has_value(), .vhost_user = !config_.shares.empty(), .children = {}};
+    for (const auto& process : virtiofsd_) needs.children.push_back(process.pid());
+    if (auto filtered = install_process_filter(needs); !filtered) return Outcome{Outcome::Kind::HostError, 0, filtered.error().message};
   }
   console_->start();
   run_started_ns_ = monotonic_ns();

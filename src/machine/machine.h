@@ -41,6 +41,7 @@
 #include "pci/pci_bus.h"
 #include "run/outcome.h"
 #include "vcpu/vcpu_runner.h"
+#include "virtio/virtiofsd_process.h"
 #include "virtio/disk_image.h"
 #include "virtio/mmio_transport.h"
 #include "virtio/pci_transport.h"
@@ -82,7 +83,8 @@ class Machine final : public MachineControl {
   Machine(const MachineConfig& config, GuestMemory memory, kvm::Kvm kvm, kvm::Vm vm,
           std::unique_ptr<ConsoleOutput> console);
   Status add_devices(std::vector<std::pair<std::string, std::vector<uint8_t>>> fw_cfg_files, std::vector<virtio::DiskImage> disks,
-                     std::vector<virtio::Tap> taps, std::unique_ptr<virtio::VsockDevice> vsock);
+                     std::vector<virtio::Tap> taps, std::unique_ptr<virtio::VsockDevice> vsock,
+                     std::vector<FileDescriptor> share_sockets);
   Status add_virtio_device(std::unique_ptr<virtio::VirtioDevice> device);
   Status add_mmio_transport(virtio::VirtioDevice& device);
   Status add_pci_transport(virtio::VirtioDevice& device);
@@ -135,6 +137,7 @@ class Machine final : public MachineControl {
   RouterMsiSender msi_{router_};
   PciBus          pci_;
   std::unique_ptr<PvpanicPci> pvpanic_;  // on the bus after the virtio functions
+  std::vector<virtio::VirtiofsdProcess>              virtiofsd_;  // stopped after the devices that use them
   std::vector<std::unique_ptr<virtio::VirtioDevice>> virtio_devices_;
   std::vector<std::unique_ptr<IoapicPin>>            virtio_pins_;
   std::vector<std::unique_ptr<virtio::Transport>>    virtio_transports_;

@@ -44,6 +44,17 @@ struct VsockConfig {
   std::string socket_path;
 };
 
+// A directory shared with the guest over virtio-fs (virtio/fs_device.h),
+// which the guest mounts by its tag; the project's initramfs mounts it at
+// /mnt/TAG. --fs socket=PATH,tag=TAG: a vhost-user backend the user
+// started. --share DIR[,tag=TAG][,ro]: ember starts virtiofsd for DIR.
+struct FsConfig {
+  std::string tag;
+  std::string socket_path;  // --fs
+  std::string host_dir;     // --share
+  bool        read_only = false;
+};
+
 struct NetConfig {
   std::string            tap;
   std::array<uint8_t, 6> mac;
@@ -89,14 +100,15 @@ struct MachineConfig {
   bool acpi = true;
   bool acpi_tables() const { return acpi && description == Description::MpTable; }
   // virtio devices, in this order: disks, network interfaces, the rng, the
-  // console, vsock.
+  // console, vsock, shared directories.
   std::vector<DiskConfig> disks;
   std::vector<NetConfig>  nets;
   bool                    rng = false;
   std::optional<VsockConfig> vsock;
+  std::vector<FsConfig>   shares;
   size_t virtio_device_count() const {
     return disks.size() + nets.size() + (rng ? 1 : 0) + (console.kind == ConsoleConfig::Kind::Virtio ? 1 : 0) +
-           (vsock ? 1 : 0);
+           (vsock ? 1 : 0) + shares.size();
   }
   // How many fit: virtio-mmio has 8 windows and IOAPIC pins; virtio-pci
   // every PCI slot but the host bridge's and pvpanic's (MSI-X needs no pin).

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <string>
@@ -14,11 +15,27 @@ namespace {
 
 void unmap_with_guards(const GuestMemory::Region& region) {
   ::munmap(region.host - kPageSize, region.size + 2 * kPageSize);
+  if (region.fd >= 0) ::close(region.fd);
+}
+
+// Maps `size` bytes of a new memfd over [host, host + size), which the
+// caller reserved; the memfd's descriptor, or -1 with errno set.
+int map_shareable(uint8_t* host, uint64_t size) {
+  const int fd = ::memfd_create("ember-guest-ram", MFD_CLOEXEC);
+  if (fd < 0) return -1;
+  if (::ftruncate(fd, static_cast<off_t>(size)) != 0 ||
+      ::mmap(host, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_NORESERVE, fd, 0) == MAP_FAILED) {
+    const int err = errno;
+    ::close(fd);
+    errno = err;
+    return -1;
+  }
+  return fd;
 }
 
 }  // namespace
 
-Result<GuestMemory> GuestMemory::create(const std::vector<RamRegion>& layout) {
+Result<GuestMemory> GuestMemory::create(const std::vector<RamRegion>& layout, Sharing sharing) {
   std::vector<Region> regions;
   for (const auto& wanted : layout) {
     if (wanted.size == 0 || wanted.size % kPageSize != 0 || wanted.guest_address % kPageSize != 0) {
@@ -35,6 +52,17 @@ Result<GuestMemory> GuestMemory::create(const std::vector<RamRegion>& layout) {
       return Error{"cannot map " + format_size(wanted.size) + " of guest RAM: " + std::strerror(err)};
     }
     auto* host = static_cast<uint8_t*>(base) + kPageSize;
+    if (sharing == Sharing::kShareable) {
+      const int fd = map_shareable(host, wanted.size);
+      if (fd < 0) {
+        const int err = errno;
+        ::munmap(base, reserved);
+        for (const auto& r : regions) unmap_with_guards(r);
+        return Error{"cannot back guest RAM with a shareable memfd: " + std::string(std::strerror(err))};
+      }
+      regions.push_back({wanted.guest_address, wanted.size, host, fd});
+      continue;
+    }
     if (::mprotect(host, wanted.size, PROT_READ | PROT_WRITE) != 0) {
       const int err = errno;
       ::munmap(base, reserved);

@@ -3,8 +3,12 @@
 // Every access names a guest-physical range; it succeeds only if the whole
 // range lies inside one RAM region (checked addition, so ranges that wrap
 // 2^64, straddle the MMIO hole or run past the end are refused). Each region
-// is an anonymous mapping with an inaccessible guard page on either side, so
-// an off-by-one in ember faults instead of touching other host memory.
+// is a mapping with an inaccessible guard page on either side, so an
+// off-by-one in ember faults instead of touching other host memory.
+//
+// RAM is anonymous memory unless another process must map it too (a
+// vhost-user backend): then each region is a memfd, mapped shared, whose
+// descriptor the backend receives (Region::fd).
 #pragma once
 
 #include <cstdint>
@@ -24,10 +28,12 @@ class GuestMemory final {
   struct Region {
     uint64_t guest_address;
     uint64_t size;
-    uint8_t* host;  // for KVM_SET_USER_MEMORY_REGION only
+    uint8_t* host;     // for KVM_SET_USER_MEMORY_REGION and vhost-user's memory table only
+    int      fd = -1;  // the memfd behind a shareable region, mapped from offset 0
   };
+  enum class Sharing { kPrivate, kShareable };
 
-  static Result<GuestMemory> create(const std::vector<RamRegion>& layout);
+  static Result<GuestMemory> create(const std::vector<RamRegion>& layout, Sharing sharing = Sharing::kPrivate);
 
   GuestMemory(GuestMemory&& other) noexcept : regions_{std::move(other.regions_)} { other.regions_.clear(); }
   GuestMemory& operator=(GuestMemory&&) = delete;

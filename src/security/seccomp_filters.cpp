@@ -98,7 +98,7 @@ Status add_rule(void* filter, const Rule& rule, const char* which) {
 }
 
 Status install(std::initializer_list<const char*> allowed, bool all_threads, const char* which, bool unix_sockets = false,
-               std::initializer_list<Rule> rules = {}) {
+               std::vector<Rule> rules = {}) {
   Filter filter{seccomp_init(SCMP_ACT_TRAP), &seccomp_release};
   if (!filter) return Error{std::string("cannot build the ") + which + " seccomp filter"};
   for (const char* name : allowed) {
@@ -146,7 +146,40 @@ Status limit_malloc_arenas() {
   return {};
 }
 
-Status install_process_filter(bool vsock) {
+// The process filter's rules on arguments.
+std::vector<Rule> process_rules(const ProcessFilterNeeds& needs) {
+  std::vector<Rule> rules{
+      // ioctl: KVM's (type 0xAE), TUNSETOFFLOAD (virtio-net features,
+          // set when the guest negotiates) and TCGETS (glibc's isatty for a
+          // stdio stream on a terminal). No other, so no TIOCSTI: a
+          // compromised ember cannot type into the terminal it runs in.
+          {"ioctl", {SCMP_A1(SCMP_CMP_MASKED_EQ, 0xff00, uint64_t{KVMIO} << 8)}},
+          {"ioctl", {SCMP_A1(SCMP_CMP_EQ, TUNSETOFFLOAD)}},
+          {"ioctl", {SCMP_A1(SCMP_CMP_EQ, TCGETS)}},
+          // Threads only: clone must share the address space and join the
+          // thread group, so no new process. clone3 passes its flags in
+          // memory, out of a filter's reach: it answers ENOSYS, and glibc
+          // falls back to clone.
+          {"clone", {SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_VM | CLONE_THREAD, CLONE_VM | CLONE_THREAD)}},
+          {"clone3", {}, SCMP_ACT_ERRNO(ENOSYS)},
+          // Signals to ember's own threads only.
+          {"tgkill", {SCMP_A0(SCMP_CMP_EQ, static_cast<uint64_t>(::getpid()))}},
+          // Memory, never executable: ember maps no code once it runs.
+          {"mmap", {SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)}},
+          {"mprotect", {SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)}},
+  };
+  if (needs.vhost_user) {
+    rules.push_back({"sendmsg", {}});
+    rules.push_back({"recvfrom", {}});
+  }
+  for (const pid_t child : needs.children) {
+    rules.push_back({"kill", {SCMP_A0(SCMP_CMP_EQ, static_cast<uint64_t>(child))}});
+    rules.push_back({"wait4", {SCMP_A0(SCMP_CMP_EQ, static_cast<uint64_t>(child))}});
+  }
+  return rules;
+}
+
+Status install_process_filter(const ProcessFilterNeeds& needs) {
   if (auto reporter = install_sigsys_reporter(); !reporter) return reporter;
   // ember with 16 VCPUs stopped with 122 before this (sched_getaffinity).
   if (auto limited = limit_malloc_arenas(); !limited) return limited;
@@ -170,27 +203,7 @@ Status install_process_filter(bool vsock) {
           // each VCPU thread adds its own, narrower filter
           "seccomp",
       },
-      true, "process", vsock,
-      {
-          // ioctl: KVM's (type 0xAE), TUNSETOFFLOAD (virtio-net features,
-          // set when the guest negotiates) and TCGETS (glibc's isatty for a
-          // stdio stream on a terminal). No other, so no TIOCSTI: a
-          // compromised ember cannot type into the terminal it runs in.
-          {"ioctl", {SCMP_A1(SCMP_CMP_MASKED_EQ, 0xff00, uint64_t{KVMIO} << 8)}},
-          {"ioctl", {SCMP_A1(SCMP_CMP_EQ, TUNSETOFFLOAD)}},
-          {"ioctl", {SCMP_A1(SCMP_CMP_EQ, TCGETS)}},
-          // Threads only: clone must share the address space and join the
-          // thread group, so no new process. clone3 passes its flags in
-          // memory, out of a filter's reach: it answers ENOSYS, and glibc
-          // falls back to clone.
-          {"clone", {SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_VM | CLONE_THREAD, CLONE_VM | CLONE_THREAD)}},
-          {"clone3", {}, SCMP_ACT_ERRNO(ENOSYS)},
-          // Signals to ember's own threads only.
-          {"tgkill", {SCMP_A0(SCMP_CMP_EQ, static_cast<uint64_t>(::getpid()))}},
-          // Memory, never executable: ember maps no code once it runs.
-          {"mmap", {SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)}},
-          {"mprotect", {SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)}},
-      });
+      true, "process", needs.vsock, process_rules(needs));
 }
 
 Status install_vcpu_filter() {

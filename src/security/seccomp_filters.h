@@ -5,6 +5,10 @@
 // a bug in ember (or an attack on it), never something to retry.
 #pragma once
 
+#include <sys/types.h>
+
+#include <vector>
+
 #include <string_view>
 
 #include "base/result.h"
@@ -26,8 +30,16 @@ inline constexpr bool kSeccompByDefault = true;
 // what the main, PIT, console-input and signal threads do once the machine
 // is built. No open, exec or ptrace; sockets only with `vsock` (virtio-vsock
 // connects to and accepts Unix sockets while the guest runs), and then only
-// AF_UNIX ones, by argument filter.
-Status install_process_filter(bool vsock);
+// AF_UNIX ones, by argument filter. With vhost-user backends (virtio-fs),
+// sendmsg and recvfrom on the connected sockets (file descriptors for the
+// rings travel as SCM_RIGHTS when the guest starts a device), and kill and
+// wait4 for the virtiofsd processes ember started, by pid, to stop them.
+struct ProcessFilterNeeds {
+  bool               vsock = false;
+  bool               vhost_user = false;
+  std::vector<pid_t> children;  // ember's own virtiofsd processes
+};
+Status install_process_filter(const ProcessFilterNeeds& needs);
 
 // glibc's malloc gives each new thread an arena of its own; past eight it
 // counts the CPUs to size its limit (sched_getaffinity, malloc/arena.c),

@@ -244,6 +244,33 @@ TEST(Arguments, VsockTakesACidAndASocketPath) {
   EXPECT_NE(error_of({"run", "--kernel", "k", "--vsock", "5,socket="}).find("is not socket=PATH"), std::string::npos);
 }
 
+TEST(Arguments, ShareAndFsNameADirectoryOrASocketAndATag) {
+  const auto shared = parse({"run", "--kernel", "k", "--share", "/home/me/project/", "--share", "/data,tag=d,ro", "--fs",
+                             "socket=/run/fs.sock,tag=other"});
+  ASSERT_TRUE(shared) << shared.error().message;
+  const auto& shares = shared->machine.shares;
+  ASSERT_EQ(shares.size(), 3u);
+  EXPECT_EQ(shares[0].host_dir, "/home/me/project/");
+  EXPECT_EQ(shares[0].tag, "project") << "the directory's last name";
+  EXPECT_FALSE(shares[0].read_only);
+  EXPECT_EQ(shares[1].tag, "d");
+  EXPECT_TRUE(shares[1].read_only);
+  EXPECT_EQ(shares[2].socket_path, "/run/fs.sock");
+  EXPECT_EQ(shares[2].tag, "other");
+  EXPECT_EQ(shared->machine.virtio_device_count(), 3u);
+  EXPECT_NE(shared->machine.cmdline.find(" ember.shares=project,d,other"), std::string::npos) << shared->machine.cmdline;
+  EXPECT_EQ(parse({"run", "--kernel", "k", "--share", "."})->machine.shares[0].tag, "share");
+
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--share", "/a,tag=x", "--share", "/b,tag=x"}).find("given twice"), std::string::npos);
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--share", "/a,tag=has space"}).find("is not a tag"), std::string::npos);
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--share", "/a,tag=" + std::string(37, 'x')}).find("is not a tag"), std::string::npos);
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--share", "/a,tag=.."}).find("is not a tag"), std::string::npos);
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--share", "/a,rw"}).find("is not tag=TAG or ro"), std::string::npos);
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--share", ""}).find("needs a directory"), std::string::npos);
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--fs", "tag=x"}).find("needs socket=PATH"), std::string::npos);
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--fs", "socket=/s"}).find("is not a tag"), std::string::npos);
+}
+
 TEST(Arguments, VirtioTransport) {
   EXPECT_EQ(parse({"run", "--kernel", "k"})->machine.virtio_transport, MachineConfig::VirtioTransport::Mmio);
   EXPECT_EQ(parse({"run", "--kernel", "k", "--virtio-transport", "pci"})->machine.virtio_transport,

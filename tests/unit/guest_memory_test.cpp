@@ -1,5 +1,7 @@
 #include "memory/guest_memory.h"
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <array>
@@ -95,4 +97,22 @@ TEST(MemoryMap, RamBeyondTheHoleMovesAbove4GiB) {
 }
 
 }  // namespace
+// vhost-user backends map guest RAM from the region's memfd: what ember
+// writes through the slice is what the file holds, and the other way round.
+TEST(GuestMemory, ShareableRegionsAreMemfdsBothSidesSee) {
+  auto memory = GuestMemory::create({{0, 2 << 20}}, GuestMemory::Sharing::kShareable);
+  ASSERT_TRUE(memory) << memory.error().message;
+  const auto& region = memory->regions().at(0);
+  ASSERT_GE(region.fd, 0);
+  ASSERT_TRUE(memory->write_object<uint32_t>(0x1000, 0xfeedf00d));
+  uint32_t seen = 0;
+  ASSERT_EQ(::pread(region.fd, &seen, sizeof seen, 0x1000), 4);
+  EXPECT_EQ(seen, 0xfeedf00du);
+  const uint32_t written = 0x12345678;
+  ASSERT_EQ(::pwrite(region.fd, &written, sizeof written, 0x2000), 4);
+  EXPECT_EQ(memory->read_object<uint32_t>(0x2000), 0x12345678u);
+  auto private_memory = GuestMemory::create({{0, 2 << 20}});
+  EXPECT_EQ(private_memory->regions().at(0).fd, -1);
+}
+
 }  // namespace ember

@@ -37,7 +37,7 @@ TEST(SeccompFilters, AThreadArenaShrinkingUnderTheProcessFilterDoesNotStopEmber)
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
-    if (!install_process_filter(false)) std::_Exit(2);
+    if (!install_process_filter({})) std::_Exit(2);
     std::thread worker{make_the_arena_shrink};
     worker.join();
     std::_Exit(0);
@@ -56,7 +56,7 @@ TEST(SeccompFilters, ThreadsBeyondEightMallocArenasDoNotStopEmber) {
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
-    if (!install_process_filter(false)) std::_Exit(2);
+    if (!install_process_filter({})) std::_Exit(2);
     std::vector<std::thread> threads;
     std::atomic<int> allocated{0};
     for (int i = 0; i < 32; ++i) {

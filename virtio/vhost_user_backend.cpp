@@ -1,0 +1,345 @@
+#include "virtio/vhost_user_backend.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "base/log.h"
+
+namespace ember::virtio {
+
+using namespace vhost_user;
+
+namespace {
+
+// Protocol features ember asks for, where the backend offers them.
+constexpr uint64_t kWantedProtocolFeatures = kProtocolReplyAck | kProtocolMultiQueue;
+
+// Waits until `fd` is readable; false on timeout or hang-up.
+bool wait_readable(int fd, std::chrono::milliseconds timeout) {
+  pollfd ready{fd, POLLIN, 0};
+  for (;;) {
+    const int got = ::poll(&ready, 1, static_cast<int>(timeout.count()));
+    if (got < 0 && errno == EINTR) continue;
+    return got > 0 && (ready.revents & POLLIN) != 0;
+  }
+}
+
+// Reads exactly `bytes.size()` bytes, each wait bounded by `timeout`.
+bool read_exactly(int fd, std::span<uint8_t> bytes, std::chrono::milliseconds timeout) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    if (!wait_readable(fd, timeout)) return false;
+    const ssize_t got = ::recv(fd, bytes.data() + done, bytes.size() - done, 0);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return false;
+    done += static_cast<size_t>(got);
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<FileDescriptor> VhostUserBackend::connect_socket(const std::string& socket_path, const std::string& name) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (socket_path.size() >= sizeof address.sun_path) {
+    return Error{name + ": the vhost-user socket path " + socket_path + " is too long for a Unix socket"};
+  }
+  std::memcpy(address.sun_path, socket_path.c_str(), socket_path.size());
+  FileDescriptor socket{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+  if (!socket.valid()) return Error{name + ": cannot make a Unix socket: " + std::strerror(errno)};
+  if (::connect(socket.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+    return Error{name + ": cannot connect to the vhost-user backend at " + socket_path + ": " + std::strerror(errno)};
+  }
+  return socket;
+}
+
+Result<std::unique_ptr<VhostUserBackend>> VhostUserBackend::attach(FileDescriptor socket, std::string name,
+                                                                   const GuestMemory& memory, uint16_t queue_count,
+                                                                   FailureReport on_failure) {
+  std::unique_ptr<VhostUserBackend> backend{
+      new VhostUserBackend{std::move(socket), std::move(name), memory, queue_count, std::move(on_failure)}};
+  if (auto ready = backend->set_up(); !ready) return Error{backend->name_ + ": " + ready.error().message};
+  backend->messenger_ = std::thread{[raw = backend.get()] { raw->run_messenger(); }};
+  backend->watcher_ = std::thread{[raw = backend.get()] { raw->run_watcher(); }};
+  return backend;
+}
+
+VhostUserBackend::VhostUserBackend(FileDescriptor socket, std::string name, const GuestMemory& memory, uint16_t queue_count,
+                                   FailureReport on_failure)
+    : socket_{std::move(socket)},
+      name_{std::move(name)},
+      memory_{memory},
+      queue_count_{queue_count},
+      on_failure_{std::move(on_failure)},
+      stop_{::eventfd(0, EFD_CLOEXEC)} {
+  for (uint16_t i = 0; i < queue_count; ++i) call_eventfds_.emplace_back(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+}
+
+VhostUserBackend::~VhostUserBackend() {
+  {
+    std::lock_guard lock{mutex_};
+    stopping_ = true;
+    events_ = nullptr;
+  }
+  changed_.notify_all();
+  const uint64_t one = 1;
+  (void)!::write(stop_.get(), &one, sizeof one);
+  if (messenger_.joinable()) messenger_.join();
+  if (watcher_.joinable()) watcher_.join();
+}
+
+Result<void> VhostUserBackend::set_up() {
+  auto features = exchange(get_request(Request::kGetFeatures), {}, sizeof(uint64_t));
+  if (!features) return features.error();
+  auto offered = parse_u64_reply(Request::kGetFeatures, *features);
+  if (!offered) return offered.error();
+  features_ = *offered;
+  if ((features_ & kProtocolFeaturesFeature) != 0) {
+    auto reply = exchange(get_request(Request::kGetProtocolFeatures), {}, sizeof(uint64_t));
+    if (!reply) return reply.error();
+    auto protocol = parse_u64_reply(Request::kGetProtocolFeatures, *reply);
+    if (!protocol) return protocol.error();
+    const uint64_t agreed = *protocol & kWantedProtocolFeatures;
+    if (auto sent = exchange(u64_request(Request::kSetProtocolFeatures, agreed), {}, std::nullopt); !sent) return sent.error();
+    protocol_features_ = agreed;
+    if ((agreed & kProtocolMultiQueue) != 0) {
+      auto count = exchange(get_request(Request::kGetQueueNum), {}, sizeof(uint64_t));
+      if (!count) return count.error();
+      auto queues = parse_u64_reply(Request::kGetQueueNum, *count);
+      if (!queues) return queues.error();
+      if (*queues < queue_count_) {
+        return Error{"the backend serves " + std::to_string(*queues) + " queues; the device has " + std::to_string(queue_count_)};
+      }
+    }
+  }
+  if (auto owned = command(get_request(Request::kSetOwner)); !owned) return owned;
+  std::vector<MemoryRegion> regions;
+  std::vector<int> fds;
+  for (const auto& region : memory_.regions()) {
+    if (region.fd < 0) return Error{"guest RAM is not shareable, so the backend cannot map it"};
+    regions.push_back({region.guest_address, region.size, reinterpret_cast<uint64_t>(region.host), 0});
+    fds.push_back(region.fd);
+  }
+  if (regions.size() > kMaxRegions) return Error{"guest RAM has more regions than vhost-user's memory table holds"};
+  return command(memory_table(regions), fds);
+}
+
+Result<std::vector<uint8_t>> VhostUserBackend::exchange(const Message& message, std::span<const int> fds,
+                                                        std::optional<size_t> reply_size) {
+  const std::string what = std::string(request_name(message.request));
+  iovec data{const_cast<uint8_t*>(message.bytes.data()), message.bytes.size()};
+  msghdr header{};
+  header.msg_iov = &data;
+  header.msg_iovlen = 1;
+  std::vector<uint8_t> control(CMSG_SPACE(sizeof(int) * kMaxRegions), 0);
+  if (!fds.empty()) {
+    header.msg_control = control.data();
+    header.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+    cmsghdr* rights = CMSG_FIRSTHDR(&header);
+    rights->cmsg_level = SOL_SOCKET;
+    rights->cmsg_type = SCM_RIGHTS;
+    rights->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(rights), fds.data(), sizeof(int) * fds.size());
+  }
+  ssize_t sent;
+  do sent = ::sendmsg(socket_.get(), &header, MSG_NOSIGNAL);
+  while (sent < 0 && errno == EINTR);
+  if (sent != static_cast<ssize_t>(message.bytes.size())) {
+    return Error{"cannot send " + what + " to the backend: " + (sent < 0 ? std::strerror(errno) : "short write")};
+  }
+  if (!reply_size) return std::vector<uint8_t>{};
+  // The reply: a header, then a payload whose size the header gives, which
+  // must be what this request's reply carries (parse_reply checks it; the
+  // bound here keeps a lying size from making ember read on and on).
+  std::vector<uint8_t> reply(kHeaderSize);
+  if (!read_exactly(socket_.get(), reply, kReplyTimeout)) {
+    return Error{"the backend did not answer " + what + " within " + std::to_string(kReplyTimeout.count() / 1000) +
+                 " s (or closed its socket)"};
+  }
+  uint32_t payload = 0;
+  std::memcpy(&payload, reply.data() + 8, sizeof payload);
+  if (payload != *reply_size) {
+    auto refused = parse_reply(message.request, reply, *reply_size);
+    return Error{refused ? "the backend's reply to " + what + " is malformed" : refused.error().message};
+  }
+  reply.resize(kHeaderSize + payload);
+  if (!read_exactly(socket_.get(), std::span{reply}.subspan(kHeaderSize), kReplyTimeout)) {
+    return Error{"the backend's reply to " + what + " stopped halfway"};
+  }
+  return reply;
+}
+
+Result<void> VhostUserBackend::command(Message message, std::span<const int> fds) {
+  if (!reply_ack()) {
+    auto sent = exchange(message, fds, std::nullopt);
+    if (!sent) return sent.error();
+    return {};
+  }
+  // With reply-ack, ask for one (need_reply): a u64, 0 for success.
+  message.bytes[4] |= static_cast<uint8_t>(kNeedReplyFlag);
+  auto reply = exchange(message, fds, sizeof(uint64_t));
+  if (!reply) return reply.error();
+  auto status = parse_u64_reply(message.request, *reply);
+  if (!status) return status.error();
+  if (*status != 0) return Error{std::string("the backend refused ") + request_name(message.request)};
+  return {};
+}
+
+Result<void> VhostUserBackend::start(uint64_t features, std::span<const StartedQueue> queues, QueueEvents& events) {
+  std::vector<StartedQueue> copy(queues.begin(), queues.end());
+  auto started = on_messenger([&] { return start_on_messenger(features, copy); });
+  if (!started) return Error{name_ + ": " + started.error().message};
+  std::lock_guard lock{mutex_};
+  events_ = &events;
+  return {};
+}
+
+Result<void> VhostUserBackend::start_on_messenger(uint64_t features, std::span<const StartedQueue> queues) {
+  const uint64_t with_protocol = features | (features_ & kProtocolFeaturesFeature);
+  if (auto set = command(u64_request(Request::kSetFeatures, with_protocol)); !set) return set;
+  for (const StartedQueue& queue : queues) {
+    const uint32_t index = queue.index;
+    // The rings by ember's own addresses: the memory table maps them.
+    const auto host_address = [&](uint64_t guest_address, uint64_t length) {
+      return reinterpret_cast<uint64_t>(memory_.slice(guest_address, length).data());
+    };
+    const uint64_t size = queue.layout.size;
+    const VringAddresses addresses{index, host_address(queue.layout.descriptor_table, 16 * size),
+                                   host_address(queue.layout.used_ring, 6 + 8 * size),
+                                   host_address(queue.layout.available_ring, 6 + 2 * size)};
+    const int kick[] = {queue.notify_eventfd};
+    const int call[] = {call_eventfds_[queue.index].get()};
+    for (const auto& [message, fds] : {
+             std::pair{vring_state(Request::kSetVringNum, index, queue.layout.size), std::span<const int>{}},
+             std::pair{vring_state(Request::kSetVringBase, index, 0), std::span<const int>{}},
+             std::pair{vring_addresses(addresses), std::span<const int>{}},
+             std::pair{u64_request(Request::kSetVringKick, index), std::span<const int>{kick}},
+             std::pair{u64_request(Request::kSetVringCall, index), std::span<const int>{call}},
+         }) {
+      if (auto done = command(message, fds); !done) return done;
+    }
+    if ((features_ & kProtocolFeaturesFeature) != 0) {
+      // With protocol features, rings start disabled until enabled.
+      if (auto enabled = command(vring_state(Request::kSetVringEnable, index, 1)); !enabled) return enabled;
+    }
+    started_.push_back(queue.index);
+  }
+  return {};
+}
+
+void VhostUserBackend::stop() {
+  {
+    std::lock_guard lock{mutex_};
+    events_ = nullptr;
+  }
+  if (auto stopped = on_messenger([this] { stop_on_messenger(); return Result<void>{}; }); !stopped) {
+    log::warning(name_ + ": " + stopped.error().message);
+  }
+}
+
+void VhostUserBackend::stop_on_messenger() {
+  // GET_VRING_BASE stops a ring: from its answer on the backend leaves it.
+  for (const uint16_t index : started_) {
+    auto reply = exchange(vring_state(Request::kGetVringBase, index, 0), {}, 2 * sizeof(uint32_t));
+    if (!reply) {
+      fail(reply.error().message);
+      break;
+    }
+    auto state = parse_vring_state_reply(Request::kGetVringBase, *reply);
+    if (!state || state->index != index) {
+      fail(state ? "the backend answered GET_VRING_BASE for another ring" : state.error().message);
+      break;
+    }
+  }
+  started_.clear();
+}
+
+void VhostUserBackend::detach() {
+  std::unique_lock lock{mutex_};
+  events_ = nullptr;
+  changed_.wait(lock, [this] { return !delivering_; });
+}
+
+Result<void> VhostUserBackend::on_messenger(const std::function<Result<void>()>& job) {
+  std::unique_lock lock{mutex_};
+  if (failed_) return Error{"the backend has failed"};
+  changed_.wait(lock, [this] { return !job_ || stopping_; });
+  if (stopping_) return Error{"ember is stopping"};
+  job_ = job;
+  job_result_.reset();
+  changed_.notify_all();
+  changed_.wait(lock, [this] { return job_result_.has_value() || stopping_; });
+  if (!job_result_) return Error{"ember is stopping"};
+  auto result = std::move(*job_result_);
+  job_result_.reset();
+  job_ = nullptr;
+  changed_.notify_all();
+  return result;
+}
+
+void VhostUserBackend::run_messenger() {
+  std::unique_lock lock{mutex_};
+  for (;;) {
+    changed_.wait(lock, [this] { return stopping_ || (job_ && !job_result_); });
+    if (stopping_) return;
+    auto job = job_;
+    lock.unlock();
+    auto result = job();
+    lock.lock();
+    job_result_ = std::move(result);
+    changed_.notify_all();
+  }
+}
+
+void VhostUserBackend::run_watcher() {
+  std::vector<pollfd> fds{{stop_.get(), POLLIN, 0}, {socket_.get(), POLLRDHUP, 0}};
+  for (const auto& call : call_eventfds_) fds.push_back({call.get(), POLLIN, 0});
+  for (;;) {
+    if (::poll(fds.data(), fds.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      fail(std::string("cannot wait for the backend: ") + std::strerror(errno));
+      return;
+    }
+    if (fds[0].revents != 0) return;
+    if ((fds[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
+      fail("the backend closed its socket");
+      return;
+    }
+    for (size_t i = 2; i < fds.size(); ++i) {
+      if (fds[i].revents == 0) continue;
+      uint64_t count;
+      (void)!::read(fds[i].fd, &count, sizeof count);
+      QueueEvents* events;
+      {
+        std::lock_guard lock{mutex_};
+        events = events_;
+        delivering_ = events != nullptr;
+      }
+      if (events == nullptr) continue;
+      events->used_buffers(static_cast<uint16_t>(i - 2));
+      {
+        std::lock_guard lock{mutex_};
+        delivering_ = false;
+      }
+      changed_.notify_all();
+    }
+  }
+}
+
+void VhostUserBackend::fail(const std::string& why) {
+  {
+    std::lock_guard lock{mutex_};
+    if (failed_ || stopping_) return;
+    failed_ = true;
+  }
+  if (on_failure_) on_failure_(name_ + ": " + why);
+}
+
+}  // namespace ember::virtio
