@@ -363,6 +363,18 @@ backend already listening on the Unix socket PATH (for
 example a virtiofsd you started); the guest mounts it
 by TAG)",
      [](Invocation& in, std::string_view value) { return append(parse_fs(value), in.machine.shares); }},
+    {"--root-share", "", false,
+     R"(the host's / as the guest's root: ember shares / read-only
+(as --share /,tag=root,ro) and ember's initramfs runs
+'-- COMMAND' chrooted into an overlay of it with a tmpfs on
+top, so COMMAND is the host's own program, with its
+libraries, on the guest's kernel; nothing the guest writes
+reaches the host or outlives the run. Needs -- COMMAND)",
+     [](Invocation& in, std::string_view) -> Status {
+       in.root_share = true;
+       in.machine.shares.push_back(FsConfig{kRootShareTag, "", "/", true});
+       return {};
+     }},
     {"--virtio-transport", "mmio|pci", false,
      R"(how the virtio devices attach: mmio (default): virtio-mmio
 windows at 0xd0000000, IOAPIC pins 16-23, announced to
@@ -592,12 +604,17 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
     if (cmdline.find("panic=") == std::string::npos) cmdline += " panic=-1";
     cmdline += " " + guest_command_parameter(invocation.guest_command);
   }
-  // ember's initramfs mounts each shared directory at /mnt/TAG
-  // (images/initramfs/init); other guests ignore the parameter.
-  if (!invocation.machine.shares.empty()) {
-    std::string tags;
-    for (const auto& share : invocation.machine.shares) tags += (tags.empty() ? "" : ",") + share.tag;
-    invocation.machine.cmdline += " ember.shares=" + tags;
+  // ember's initramfs mounts each shared directory at /mnt/TAG, and the
+  // root share under the command (images/initramfs/init); other guests
+  // ignore the parameters.
+  std::string tags;
+  for (const auto& share : invocation.machine.shares) {
+    if (share.tag != kRootShareTag || !invocation.root_share) tags += (tags.empty() ? "" : ",") + share.tag;
+  }
+  if (!tags.empty()) invocation.machine.cmdline += " ember.shares=" + tags;
+  if (invocation.root_share) {
+    if (invocation.guest_command.empty()) return Error{"--root-share needs '-- COMMAND': the host's program to run in the guest"};
+    invocation.machine.cmdline += std::string(" ember.root=") + kRootShareTag;
   }
   return invocation;
 }

@@ -27,7 +27,12 @@ struct Invocation {
   bool                                     report_json = false;
   // --dump-dtb PATH: write the machine's device tree there instead of running.
   std::string                              dump_dtb_path;
+  // --root-share: the host's / (share kRootShareTag) is the command's root.
+  bool                                     root_share = false;
 };
+
+// The tag --root-share gives the host's /.
+inline constexpr const char* kRootShareTag = "root";
 
 // The kernel command-line word that carries a guest command to the
 // initramfs' init: `ember.command=` and the hex of the shell-quoted words,

@@ -35,6 +35,7 @@ class FsDevice final : public VirtioDevice {
   std::span<const uint8_t> config_space() const override { return config_; }
   uint32_t                 handle(uint16_t, const DescriptorChain&) override { return 0; }  // never: the backend serves
   ExternalQueues*          external_queues() override { return backend_.get(); }
+  VhostUserBackend&        backend() { return *backend_; }
 
  private:
   std::string                       name_;

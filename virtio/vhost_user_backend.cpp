@@ -96,7 +96,7 @@ VhostUserBackend::~VhostUserBackend() {
 }
 
 Result<void> VhostUserBackend::set_up() {
-  auto features = exchange(get_request(Request::kGetFeatures), {}, sizeof(uint64_t));
+  auto features = exchange(get_request(Request::kGetFeatures), {}, sizeof(uint64_t), kFirstReplyTimeout);
   if (!features) return features.error();
   auto offered = parse_u64_reply(Request::kGetFeatures, *features);
   if (!offered) return offered.error();
@@ -132,7 +132,7 @@ Result<void> VhostUserBackend::set_up() {
 }
 
 Result<std::vector<uint8_t>> VhostUserBackend::exchange(const Message& message, std::span<const int> fds,
-                                                        std::optional<size_t> reply_size) {
+                                                        std::optional<size_t> reply_size, std::chrono::milliseconds timeout) {
   const std::string what = std::string(request_name(message.request));
   iovec data{const_cast<uint8_t*>(message.bytes.data()), message.bytes.size()};
   msghdr header{};
@@ -159,9 +159,9 @@ Result<std::vector<uint8_t>> VhostUserBackend::exchange(const Message& message, 
   // must be what this request's reply carries (parse_reply checks it; the
   // bound here keeps a lying size from making ember read on and on).
   std::vector<uint8_t> reply(kHeaderSize);
-  if (!read_exactly(socket_.get(), reply, kReplyTimeout)) {
-    return Error{"the backend did not answer " + what + " within " + std::to_string(kReplyTimeout.count() / 1000) +
-                 " s (or closed its socket)"};
+  if (!read_exactly(socket_.get(), reply, timeout)) {
+    return Error{"the backend closed its socket or did not answer " + what + " within " +
+                 std::to_string(timeout.count() / 1000) + " s"};
   }
   uint32_t payload = 0;
   std::memcpy(&payload, reply.data() + 8, sizeof payload);
@@ -170,7 +170,7 @@ Result<std::vector<uint8_t>> VhostUserBackend::exchange(const Message& message, 
     return Error{refused ? "the backend's reply to " + what + " is malformed" : refused.error().message};
   }
   reply.resize(kHeaderSize + payload);
-  if (!read_exactly(socket_.get(), std::span{reply}.subspan(kHeaderSize), kReplyTimeout)) {
+  if (!read_exactly(socket_.get(), std::span{reply}.subspan(kHeaderSize), timeout)) {
     return Error{"the backend's reply to " + what + " stopped halfway"};
   }
   return reply;
@@ -259,6 +259,11 @@ void VhostUserBackend::stop_on_messenger() {
     }
   }
   started_.clear();
+}
+
+void VhostUserBackend::expect_close() {
+  std::lock_guard lock{mutex_};
+  failed_ = true;  // fail() reports nothing from now on; messages are refused
 }
 
 void VhostUserBackend::detach() {

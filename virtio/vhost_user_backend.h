@@ -46,6 +46,9 @@ namespace ember::virtio {
 class VhostUserBackend final : public ExternalQueues {
  public:
   static constexpr std::chrono::milliseconds kReplyTimeout{5000};
+  // The first reply may wait for the backend to start (a virtiofsd ember
+  // just launched, on a busy host).
+  static constexpr std::chrono::milliseconds kFirstReplyTimeout{30000};
   using FailureReport = std::function<void(const std::string& why)>;
 
   // A connection to the backend listening at `socket_path`, made before
@@ -62,6 +65,9 @@ class VhostUserBackend final : public ExternalQueues {
   // The virtio features the backend offers (without vhost-user's bit 30).
   uint64_t virtio_features() const { return features_ & ~vhost_user::kProtocolFeaturesFeature; }
 
+  // The run is over: a backend that goes away now is no failure.
+  void expect_close();
+
   Result<void> start(uint64_t features, std::span<const StartedQueue> queues, QueueEvents& events) override;
   void         stop() override;
   void         detach() override;
@@ -73,7 +79,8 @@ class VhostUserBackend final : public ExternalQueues {
   Result<void>     set_up();
   // One request; with a reply (`reply_size` bytes of payload) when asked.
   Result<std::vector<uint8_t>> exchange(const vhost_user::Message& message, std::span<const int> fds,
-                                        std::optional<size_t> reply_size);
+                                        std::optional<size_t> reply_size,
+                                        std::chrono::milliseconds timeout = kReplyTimeout);
   // A request that changes state, acknowledged when reply-ack was negotiated.
   Result<void>     command(vhost_user::Message message, std::span<const int> fds = {});
   bool             reply_ack() const { return (protocol_features_ & vhost_user::kProtocolReplyAck) != 0; }

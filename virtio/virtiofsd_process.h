@@ -7,42 +7,44 @@
 // Which virtiofsd: QEMU's C virtiofsd, which Debian 12 ships in
 // qemu-system-common at /usr/lib/qemu/virtiofsd (EMBER_VIRTIOFSD overrides
 // the path). Its options: --socket-path, -o source=DIR, -o cache=auto,
-// -o sandbox=namespace. It has no read-only option, so for `ro` ember starts
-// it in a mount namespace of its own where DIR is bind-mounted read-only:
-// the kernel refuses every write, whatever the guest sends.
+// -o sandbox=namespace, --fd (ember listens on an abstract socket, so
+// neither writes to the filesystem). It runs in a mount namespace of its
+// own where DIR is bind-mounted (with everything below it) on a mount point
+// in that namespace's own tmpfs, which it pivots into; it cannot pivot into
+// / itself.
+// It has no read-only option, so for `ro` that bind mount is read-only
+// throughout (mount_setattr, AT_RECURSIVE): the kernel refuses every
+// write, whatever the guest sends.
 #pragma once
 
 #include <sys/types.h>
 
 #include <string>
 
+#include "base/file_descriptor.h"
 #include "base/result.h"
 
 namespace ember::virtio {
 
 class VirtiofsdProcess {
  public:
-  static Result<VirtiofsdProcess> start(const std::string& host_dir, bool read_only, const std::string& tag);
+  static Result<VirtiofsdProcess> start(const std::string& host_dir, bool read_only);
   VirtiofsdProcess(VirtiofsdProcess&& other) noexcept;
   VirtiofsdProcess& operator=(VirtiofsdProcess&&) = delete;
   ~VirtiofsdProcess();
 
-  const std::string& socket_path() const { return socket_path_; }
-  pid_t              pid() const { return pid_; }
-  // Waits (at most `timeout_ms`) until the socket accepts a connection, and
-  // returns it connected. An error if virtiofsd exited first.
-  Result<int> connect(int timeout_ms);
+  pid_t pid() const { return pid_; }
+  // ember's end of the vhost-user socket, connected (virtiofsd accepts it
+  // once it has started); the caller takes it.
+  FileDescriptor take_connection() { return std::move(connection_); }
   // SIGTERM, up to 2 s to exit, then SIGKILL; reaps it.
   void stop();
 
  private:
-  void remove_socket_directory();
-  VirtiofsdProcess(pid_t pid, std::string directory, std::string socket_path)
-      : pid_{pid}, directory_{std::move(directory)}, socket_path_{std::move(socket_path)} {}
+  VirtiofsdProcess(pid_t pid, FileDescriptor connection) : pid_{pid}, connection_{std::move(connection)} {}
 
-  pid_t       pid_ = -1;
-  std::string directory_;  // the private temporary directory holding the socket
-  std::string socket_path_;
+  pid_t          pid_ = -1;
+  FileDescriptor connection_;
 };
 
 // The virtiofsd `--share` starts.

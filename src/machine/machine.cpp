@@ -249,12 +249,10 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
   for (const auto& share : config.shares) {
     const std::string name = "virtio-fs '" + share.tag + "'";
     if (share.socket_path.empty()) {
-      auto started = virtio::VirtiofsdProcess::start(share.host_dir, share.read_only, share.tag);
+      auto started = virtio::VirtiofsdProcess::start(share.host_dir, share.read_only);
       if (!started) return Error{name + ": " + started.error().message};
+      share_sockets.push_back(started->take_connection());
       virtiofsd.push_back(std::move(*started));
-      auto connected = virtiofsd.back().connect(5000);
-      if (!connected) return Error{name + ": " + connected.error().message};
-      share_sockets.emplace_back(*connected);
     } else {
       auto connected = virtio::VhostUserBackend::connect_socket(share.socket_path, name);
       if (!connected) return connected.error();
@@ -358,7 +356,9 @@ Status Machine::add_devices(std::vector<std::pair<std::string, std::vector<uint8
                                                       request_stop(Outcome{Outcome::Kind::HostError, 0, why});
                                                     });
     if (!backend) return backend.error();
-    if (auto added = add_virtio_device(std::make_unique<virtio::FsDevice>(tag, std::move(*backend))); !added) return added;
+    auto device = std::make_unique<virtio::FsDevice>(tag, std::move(*backend));
+    vhost_user_backends_.push_back(&device->backend());
+    if (auto added = add_virtio_device(std::move(device)); !added) return added;
   }
   // pvpanic on PCI bus 0 with either transport, after any virtio-pci
   // functions so their slots and BARs stay where the README says; its BAR
@@ -629,6 +629,11 @@ void Machine::stop_devices() {
   // (BlockDevice's destructor). main leaves with _Exit, which runs no
   // destructor, so this is what makes SIGTERM lose nothing (README, "Exit codes";
   // VirtioPrograms.SigtermStopsCleanlyAndKeepsEveryAcknowledgedBlock).
+  // ember's virtiofsd processes stop before their sockets close, on
+  // SIGTERM (a closed socket makes them complain on stderr); their
+  // backends expect it.
+  for (auto* backend : vhost_user_backends_) backend->expect_close();
+  for (auto& process : virtiofsd_) process.stop();
   virtio_transports_.clear();
   virtio_devices_.clear();
   // The RTC's interrupt thread sends through the router into the VCPUs'

@@ -41,6 +41,7 @@
 #include "pci/pci_bus.h"
 #include "run/outcome.h"
 #include "vcpu/vcpu_runner.h"
+#include "virtio/vhost_user_backend.h"
 #include "virtio/virtiofsd_process.h"
 #include "virtio/disk_image.h"
 #include "virtio/mmio_transport.h"
@@ -137,7 +138,8 @@ class Machine final : public MachineControl {
   RouterMsiSender msi_{router_};
   PciBus          pci_;
   std::unique_ptr<PvpanicPci> pvpanic_;  // on the bus after the virtio functions
-  std::vector<virtio::VirtiofsdProcess>              virtiofsd_;  // stopped after the devices that use them
+  std::vector<virtio::VirtiofsdProcess>              virtiofsd_;  // stopped first in ~Machine
+  std::vector<virtio::VhostUserBackend*>             vhost_user_backends_;  // of the virtio-fs devices
   std::vector<std::unique_ptr<virtio::VirtioDevice>> virtio_devices_;
   std::vector<std::unique_ptr<IoapicPin>>            virtio_pins_;
   std::vector<std::unique_ptr<virtio::Transport>>    virtio_transports_;

@@ -119,6 +119,27 @@ TEST_F(LinuxVirtiofs, NeitherDotDotNorSymlinksLeadOutOfTheShare) {
   EXPECT_EQ(result.out.find("host-secret"), std::string::npos) << "the guest read a file outside the share\n" << context;
 }
 
+// --root-share: the host's own programs and libraries, on the guest's kernel.
+TEST_F(LinuxVirtiofs, RootShareRunsTheHostsProgramsOnTheGuestsKernel) {
+  // The guest kernel's release, from its configuration's header
+  // ("# Linux/x86 6.1.192 Kernel Configuration").
+  const std::string config = read_file(std::string(EMBER_GUEST_KERNEL_DIR) + "/.config");
+  const auto named = config.find("# Linux/x86 ");
+  ASSERT_NE(named, std::string::npos);
+  const std::string release = config.substr(named + 12, config.find(' ', named + 12) - (named + 12)) + "\n";
+  const auto host_gcc = run_process({"/bin/sh", "-c", "command -v gcc"});
+  ASSERT_EQ(host_gcc.exit_code, 0) << "the test needs gcc on the host (scripts/setup.sh installs it)";
+  const std::string marker = "/etc/ember-root-share-test-" + std::to_string(::getpid());
+  const auto result = run("uname -r; command -v gcc; echo guest > " + marker + " && cat " + marker, {"--root-share"}, "512M");
+  const std::string context = "console:\n" + result.out + "\nstderr:\n" + result.err;
+  ASSERT_EQ(result.exit_code, 0) << context;
+  EXPECT_NE(result.out.find("\n" + release), std::string::npos) << "uname -r names the guest's kernel (" << release << ")\n" << context;
+  EXPECT_NE(result.out.find("\n" + host_gcc.out), std::string::npos) << "the host's gcc\n" << context;
+  EXPECT_NE(result.out.find("\nguest\n"), std::string::npos) << "the root is writable in the guest\n" << context;
+  EXPECT_FALSE(std::filesystem::exists(marker)) << "a guest write reached the host's /etc";
+  EXPECT_LT(std::count(result.err.begin(), result.err.end(), '\n'), 3) << "quiet on stderr:\n" << result.err;
+}
+
 TEST_F(LinuxVirtiofs, AKilledBackendEndsTheRunWithAReportNamingIt) {
   // The guest waits on the share; its virtiofsd (ember's child) is killed.
   BackgroundProcess ember{{EMBER_BINARY, "run", "--kernel", guest_vmlinux(), "--initrd", EMBER_GUEST_INITRAMFS, "--memory",
