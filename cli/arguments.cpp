@@ -165,10 +165,11 @@ Result<VsockConfig> parse_vsock(std::string_view text) {
 // A virtio-fs tag (virtio 1.2 §5.11.4: up to 36 bytes), which the
 // initramfs also uses as the mount point's name under /mnt.
 Status check_fs_tag(std::string_view option, std::string_view tag) {
-  const bool named = !tag.empty() && tag.size() <= 36 && tag != "." && tag != ".." &&
+  const bool named = !tag.empty() && tag.size() <= 36 && tag != "." && tag != ".." && tag.front() != '-' &&
                      std::all_of(tag.begin(), tag.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'; });
   if (!named) {
-    return Error{std::string(option) + " tag='" + std::string(tag) + "' is not a tag (1 to 36 letters, digits, '-', '_' or '.')"};
+    return Error{std::string(option) + " tag='" + std::string(tag) +
+                 "' is not a tag (1 to 36 letters, digits, '-', '_' or '.', not starting with '-')"};
   }
   return {};
 }
@@ -203,7 +204,7 @@ Result<FsConfig> parse_share(std::string_view text) {
     std::string_view name = share.host_dir;
     while (name.size() > 1 && name.back() == '/') name.remove_suffix(1);
     name = name.substr(name.find_last_of('/') == std::string_view::npos ? 0 : name.find_last_of('/') + 1);
-    share.tag = name.empty() || name == "." || name == ".." || name == "/" ? "share" : std::string(name);
+    share.tag = check_fs_tag("--share", name) ? std::string(name) : "share";  // a name that is no tag: "share"
   }
   if (auto tagged = check_fs_tag("--share", share.tag); !tagged) return tagged.error();
   return share;

@@ -14,8 +14,9 @@ Transport::Transport(const GuestMemory& memory, VirtioDevice& device, QueueServi
       queues_(device.queue_count()),
       service_{device, *this, mode} {}
 
-Transport::~Transport() {
-  stop_workers();
+Transport::~Transport() { stop_workers(); }
+
+void Transport::detach_external() {
   if (ExternalQueues* external = device_.external_queues()) external->detach();
 }
 
@@ -169,6 +170,8 @@ void Transport::set_needs_reset_locked(std::string_view why) {
 
 void Transport::used_buffers(uint16_t queue) {
   std::lock_guard lock{mutex_};
+  // A backend's call that arrives after a reset took its rings back.
+  if (device_.external_queues() != nullptr && !external_started_) return;
   signal_used_buffers_locked(queue);
 }
 

@@ -58,7 +58,10 @@ class Transport : private QueueEvents {
   // stop_workers() first, so no worker sees a half-built or half-destroyed
   // transport through the virtual hooks below.
   void start_workers() { service_.start(); }
-  void stop_workers() { service_.stop(); }
+  void stop_workers() {
+    service_.stop();
+    detach_external();
+  }
 
   // How the guest learns of used buffers and of configuration changes
   // (including NEEDS_RESET); called with mutex_ held.
@@ -109,6 +112,8 @@ class Transport : private QueueEvents {
   void used_buffers(uint16_t queue) override;
   void queue_broke(uint16_t queue, const std::string& why) override;
 
+  // A backend serving the queues calls this transport no more.
+  void detach_external();
   void reset_locked(const QueueService::Paused& paused);
   bool activate_locked(const QueueService::Paused& paused);
 

@@ -20,23 +20,28 @@ namespace {
 // Protocol features ember asks for, where the backend offers them.
 constexpr uint64_t kWantedProtocolFeatures = kProtocolReplyAck | kProtocolMultiQueue;
 
-// Waits until `fd` is readable; false on timeout or hang-up.
-bool wait_readable(int fd, std::chrono::milliseconds timeout) {
-  pollfd ready{fd, POLLIN, 0};
+using Clock = std::chrono::steady_clock;
+
+// Waits until `fd` is ready for `events` or `deadline` passes.
+bool wait_ready(int fd, short events, Clock::time_point deadline) {
   for (;;) {
-    const int got = ::poll(&ready, 1, static_cast<int>(timeout.count()));
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return false;
+    pollfd ready{fd, events, 0};
+    const int got = ::poll(&ready, 1, static_cast<int>(left));
     if (got < 0 && errno == EINTR) continue;
-    return got > 0 && (ready.revents & POLLIN) != 0;
+    return got > 0 && (ready.revents & events) != 0;
   }
 }
 
-// Reads exactly `bytes.size()` bytes, each wait bounded by `timeout`.
-bool read_exactly(int fd, std::span<uint8_t> bytes, std::chrono::milliseconds timeout) {
+// Reads exactly `bytes.size()` bytes by `deadline`: a backend that trickles
+// a byte at a time cannot stretch it.
+bool read_exactly(int fd, std::span<uint8_t> bytes, Clock::time_point deadline) {
   size_t done = 0;
   while (done < bytes.size()) {
-    if (!wait_readable(fd, timeout)) return false;
-    const ssize_t got = ::recv(fd, bytes.data() + done, bytes.size() - done, 0);
-    if (got < 0 && errno == EINTR) continue;
+    if (!wait_ready(fd, POLLIN, deadline)) return false;
+    const ssize_t got = ::recv(fd, bytes.data() + done, bytes.size() - done, MSG_DONTWAIT);
+    if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (got <= 0) return false;
     done += static_cast<size_t>(got);
   }
@@ -65,6 +70,9 @@ Result<std::unique_ptr<VhostUserBackend>> VhostUserBackend::attach(FileDescripto
                                                                    FailureReport on_failure) {
   std::unique_ptr<VhostUserBackend> backend{
       new VhostUserBackend{std::move(socket), std::move(name), memory, queue_count, std::move(on_failure)}};
+  bool eventfds = backend->stop_.valid();
+  for (const auto& call : backend->call_eventfds_) eventfds = eventfds && call.valid();
+  if (!eventfds) return Error{backend->name_ + ": cannot make eventfds: " + std::strerror(errno)};
   if (auto ready = backend->set_up(); !ready) return Error{backend->name_ + ": " + ready.error().message};
   backend->messenger_ = std::thread{[raw = backend.get()] { raw->run_messenger(); }};
   backend->watcher_ = std::thread{[raw = backend.get()] { raw->run_watcher(); }};
@@ -148,9 +156,16 @@ Result<std::vector<uint8_t>> VhostUserBackend::exchange(const Message& message, 
     rights->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
     std::memcpy(CMSG_DATA(rights), fds.data(), sizeof(int) * fds.size());
   }
+  // One deadline for the whole exchange, the send included: a backend
+  // that stops reading cannot block ember either.
+  const auto deadline = Clock::now() + timeout;
   ssize_t sent;
-  do sent = ::sendmsg(socket_.get(), &header, MSG_NOSIGNAL);
-  while (sent < 0 && errno == EINTR);
+  for (;;) {
+    sent = ::sendmsg(socket_.get(), &header, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent < 0 && errno == EINTR) continue;
+    if (sent < 0 && errno == EAGAIN && wait_ready(socket_.get(), POLLOUT, deadline)) continue;
+    break;
+  }
   if (sent != static_cast<ssize_t>(message.bytes.size())) {
     return Error{"cannot send " + what + " to the backend: " + (sent < 0 ? std::strerror(errno) : "short write")};
   }
@@ -159,7 +174,7 @@ Result<std::vector<uint8_t>> VhostUserBackend::exchange(const Message& message, 
   // must be what this request's reply carries (parse_reply checks it; the
   // bound here keeps a lying size from making ember read on and on).
   std::vector<uint8_t> reply(kHeaderSize);
-  if (!read_exactly(socket_.get(), reply, timeout)) {
+  if (!read_exactly(socket_.get(), reply, deadline)) {
     return Error{"the backend closed its socket or did not answer " + what + " within " +
                  std::to_string(timeout.count() / 1000) + " s"};
   }
@@ -170,7 +185,7 @@ Result<std::vector<uint8_t>> VhostUserBackend::exchange(const Message& message, 
     return Error{refused ? "the backend's reply to " + what + " is malformed" : refused.error().message};
   }
   reply.resize(kHeaderSize + payload);
-  if (!read_exactly(socket_.get(), std::span{reply}.subspan(kHeaderSize), timeout)) {
+  if (!read_exactly(socket_.get(), std::span{reply}.subspan(kHeaderSize), deadline)) {
     return Error{"the backend's reply to " + what + " stopped halfway"};
   }
   return reply;
@@ -193,15 +208,28 @@ Result<void> VhostUserBackend::command(Message message, std::span<const int> fds
 }
 
 Result<void> VhostUserBackend::start(uint64_t features, std::span<const StartedQueue> queues, QueueEvents& events) {
+  {
+    // Before the rings are handed over: a call right after SET_VRING_CALL
+    // must find someone to tell.
+    std::lock_guard lock{mutex_};
+    events_ = &events;
+  }
   std::vector<StartedQueue> copy(queues.begin(), queues.end());
   auto started = on_messenger([&] { return start_on_messenger(features, copy); });
-  if (!started) return Error{name_ + ": " + started.error().message};
-  std::lock_guard lock{mutex_};
-  events_ = &events;
-  return {};
+  if (started) return {};
+  {
+    std::lock_guard lock{mutex_};
+    events_ = nullptr;
+  }
+  // The exchange is broken (a refusal, a timeout, a reply out of step): the
+  // run ends, naming the backend, which may still hold some of the rings.
+  const std::string why = started.error().message;
+  fail(why);
+  return Error{name_ + ": " + why};
 }
 
 Result<void> VhostUserBackend::start_on_messenger(uint64_t features, std::span<const StartedQueue> queues) {
+  if (!started_.empty()) stop_on_messenger();  // rings an earlier, failed start handed over
   const uint64_t with_protocol = features | (features_ & kProtocolFeaturesFeature);
   if (auto set = command(u64_request(Request::kSetFeatures, with_protocol)); !set) return set;
   for (const StartedQueue& queue : queues) {

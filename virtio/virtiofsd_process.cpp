@@ -21,7 +21,8 @@
 namespace ember::virtio {
 namespace {
 
-// In the child, between fork and exec: only system calls.
+// In the child, between fork and exec. ember has started no thread yet
+// (Machine::create forks before its first), so allocating here is safe.
 // The directory virtiofsd shares, in its own mount namespace: a tmpfs of
 // that namespace's own holds the mount point, so nothing is made or left
 // in ember's filesystem.
@@ -32,7 +33,10 @@ constexpr const char* kMountPoint = "/tmp/ember-share";
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   ::fcntl(listener, F_SETFD, 0);  // virtiofsd's --fd: it survives the exec
   const int null = ::open("/dev/null", O_RDWR);
-  if (null >= 0) ::dup2(null, STDIN_FILENO);
+  if (null >= 0) {
+    ::dup2(null, STDIN_FILENO);
+    if (null != STDIN_FILENO) ::close(null);
+  }
   // A mount namespace of its own, where kMountPoint is a bind mount of the
   // shared directory (and of everything mounted below it), read-only
   // throughout for `ro`. virtiofsd's sandbox pivots into it, which it
@@ -138,7 +142,9 @@ void VirtiofsdProcess::stop() {
     if (::waitpid(pid, &status, WNOHANG) == pid) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  if (::kill(pid, SIGKILL) == 0) (void)::waitpid(pid, &status, 0);
+  // SIGKILL, and a bounded wait: a process stuck in the kernel is left.
+  if (::kill(pid, SIGKILL) != 0) return;
+  for (int i = 0; i < 100 && ::waitpid(pid, &status, WNOHANG) != pid; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
 
 }  // namespace ember::virtio

@@ -1,14 +1,15 @@
 // The virtiofsd that `--share DIR` starts for a shared directory: ember
 // owns its lifetime. It is started before ember drops its privileges
-// (virtiofsd's namespace sandbox needs them), listens on a socket in a
-// private temporary directory, and is stopped with the guest (SIGTERM, then
-// SIGKILL after a grace period). PR_SET_PDEATHSIG ends it should ember die.
+// (virtiofsd's namespace sandbox needs them), takes a socket ember already
+// listens on, and is stopped with the guest (SIGTERM, then SIGKILL after a
+// grace period; where --user leaves ember unable to signal it, it ends when
+// its socket closes). PR_SET_PDEATHSIG ends it should ember die.
 //
 // Which virtiofsd: QEMU's C virtiofsd, which Debian 12 ships in
 // qemu-system-common at /usr/lib/qemu/virtiofsd (EMBER_VIRTIOFSD overrides
-// the path). Its options: --socket-path, -o source=DIR, -o cache=auto,
-// -o sandbox=namespace, --fd (ember listens on an abstract socket, so
-// neither writes to the filesystem). It runs in a mount namespace of its
+// the path). Its options: --fd (ember listens on an abstract Unix address,
+// so nothing is written to the filesystem), -o source, -o cache=auto,
+// -o sandbox=namespace. It runs in a mount namespace of its
 // own where DIR is bind-mounted (with everything below it) on a mount point
 // in that namespace's own tmpfs, which it pivots into; it cannot pivot into
 // / itself.

@@ -138,7 +138,7 @@ class Machine final : public MachineControl {
   RouterMsiSender msi_{router_};
   PciBus          pci_;
   std::unique_ptr<PvpanicPci> pvpanic_;  // on the bus after the virtio functions
-  std::vector<virtio::VirtiofsdProcess>              virtiofsd_;  // stopped first in ~Machine
+  std::vector<virtio::VirtiofsdProcess>              virtiofsd_;  // stopped in stop_devices, before the devices go
   std::vector<virtio::VhostUserBackend*>             vhost_user_backends_;  // of the virtio-fs devices
   std::vector<std::unique_ptr<virtio::VirtioDevice>> virtio_devices_;
   std::vector<std::unique_ptr<IoapicPin>>            virtio_pins_;

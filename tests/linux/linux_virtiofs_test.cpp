@@ -14,6 +14,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "linux/linux_guest.h"
@@ -72,6 +73,31 @@ TEST_F(LinuxVirtiofs, TheGuestReadsAHostFileAndWritesOneTheHostReads) {
   ASSERT_EQ(result.exit_code, 0) << context;
   EXPECT_NE(result.out.find(md5_of(shared_ + "/from-host") + "  /mnt/src/from-host"), std::string::npos) << context;
   EXPECT_EQ(read_file(shared_ + "/from-guest"), "written-by-the-guest\n") << context;
+}
+
+// The same device on virtio-pci (MSI-X) instead of the default virtio-mmio.
+TEST_F(LinuxVirtiofs, TheShareWorksOverVirtioPciToo) {
+  write_file(shared_ + "/from-host", "over-pci\n");
+  const auto result = run("cat /mnt/src/from-host && echo back > /mnt/src/from-guest && sync",
+                          {"--virtio-transport", "pci", "--share", shared_ + ",tag=src"});
+  const std::string context = "console:\n" + result.out + "\nstderr:\n" + result.err;
+  ASSERT_EQ(result.exit_code, 0) << context;
+  EXPECT_NE(result.out.find("over-pci"), std::string::npos) << context;
+  EXPECT_EQ(read_file(shared_ + "/from-guest"), "back\n") << context;
+}
+
+// --fs: a virtiofsd the user started, listening on a socket path.
+TEST_F(LinuxVirtiofs, FsAttachesABackendTheUserStarted) {
+  write_file(shared_ + "/from-host", "user-started-backend\n");
+  const std::string socket = root_ + "/fs.sock";
+  BackgroundProcess virtiofsd{{"/usr/lib/qemu/virtiofsd", "--socket-path=" + socket, "-o", "source=" + shared_, "-o",
+                               "cache=auto", "-o", "sandbox=namespace", "-o", "log_level=err"}};
+  for (int i = 0; i < 500 && !std::filesystem::exists(socket); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(std::filesystem::exists(socket)) << virtiofsd.err();
+  const auto result = run("cat /mnt/data/from-host", {"--fs", "socket=" + socket + ",tag=data"});
+  const std::string context = "console:\n" + result.out + "\nstderr:\n" + result.err;
+  ASSERT_EQ(result.exit_code, 0) << context;
+  EXPECT_NE(result.out.find("user-started-backend"), std::string::npos) << context;
 }
 
 TEST_F(LinuxVirtiofs, AReadOnlyShareRefusesWrites) {

@@ -260,6 +260,9 @@ TEST(Arguments, ShareAndFsNameADirectoryOrASocketAndATag) {
   EXPECT_EQ(shared->machine.virtio_device_count(), 3u);
   EXPECT_NE(shared->machine.cmdline.find(" ember.shares=project,d,other"), std::string::npos) << shared->machine.cmdline;
   EXPECT_EQ(parse({"run", "--kernel", "k", "--share", "."})->machine.shares[0].tag, "share");
+  EXPECT_EQ(parse({"run", "--kernel", "k", "--share", "./-n"})->machine.shares[0].tag, "share") << "no tag a mount takes for an option";
+  EXPECT_EQ(parse({"run", "--kernel", "k", "--share", "/my dir"})->machine.shares[0].tag, "share");
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--share", "/a,tag=-o"}).find("is not a tag"), std::string::npos);
 
   EXPECT_NE(error_of({"run", "--kernel", "k", "--share", "/a,tag=x", "--share", "/b,tag=x"}).find("given twice"), std::string::npos);
   EXPECT_NE(error_of({"run", "--kernel", "k", "--share", "/a,tag=has space"}).find("is not a tag"), std::string::npos);

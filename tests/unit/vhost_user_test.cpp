@@ -256,6 +256,23 @@ TEST_F(VhostUserBackendTest, StartHandsEachRingOverAndTheCallEventfdRaisesItsInt
   EXPECT_TRUE(failures().empty());
 }
 
+TEST_F(VhostUserBackendTest, ARefusalWhileStartingEndsTheRunNamingTheBackend) {
+  FakeBackend fake{[](Request request, const std::vector<uint8_t>& payload, size_t fds) {
+    if (request == Request::kSetVringAddr) return reply(request, u64_payload(1));  // a failed ack
+    return well_behaved(request, payload, fds);
+  }};
+  auto backend = attach(fake);
+  ASSERT_TRUE(backend) << backend.error().message;
+  const FileDescriptor notify{::eventfd(0, EFD_CLOEXEC)};
+  const StartedQueue queues[] = {{0, {8, 0x10000, 0x11000, 0x12000}, notify.get()}};
+  RecordingEvents events;
+  const auto started = (*backend)->start(kFeatureVersion1, queues, events);
+  ASSERT_FALSE(started);
+  EXPECT_EQ(started.error().message, "test backend: the backend refused SET_VRING_ADDR");
+  ASSERT_EQ(failures().size(), 1u) << "the run ends";
+  EXPECT_EQ(failures()[0], "test backend: the backend refused SET_VRING_ADDR");
+}
+
 TEST_F(VhostUserBackendTest, ABackendThatClosesItsSocketIsReportedByName) {
   FakeBackend fake{well_behaved};
   auto backend = attach(fake);
