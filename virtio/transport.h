@@ -42,6 +42,9 @@ class Transport : private QueueEvents {
   std::string_view name() const { return device_.name(); }
   uint16_t queue_count() const { return service_.queue_count(); }
   int      notify_eventfd(uint16_t queue) const { return service_.notify_eventfd(queue); }
+  // A device whose rings another process serves (vhost-user): its notify
+  // eventfds are that process's kicks.
+  bool     lends_rings() { return device_.external_queues() != nullptr; }
   // With QueueService::Mode::kCallerServes, the caller serves the queues.
   QueueService& queue_service() { return service_; }
 

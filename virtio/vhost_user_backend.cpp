@@ -1,5 +1,6 @@
 #include "virtio/vhost_user_backend.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -40,12 +41,18 @@ bool read_exactly(int fd, std::span<uint8_t> bytes, Clock::time_point deadline) 
   size_t done = 0;
   while (done < bytes.size()) {
     if (!wait_ready(fd, POLLIN, deadline)) return false;
-    const ssize_t got = ::recv(fd, bytes.data() + done, bytes.size() - done, MSG_DONTWAIT);
+    // read(), not recv(): ember's process filter allows only the former.
+    const ssize_t got = ::read(fd, bytes.data() + done, bytes.size() - done);
     if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (got <= 0) return false;
     done += static_cast<size_t>(got);
   }
   return true;
+}
+
+std::string seconds(std::chrono::milliseconds duration) {
+  if (duration.count() % 1000 == 0) return std::to_string(duration.count() / 1000) + " s";
+  return std::to_string(duration.count()) + " ms";
 }
 
 }  // namespace
@@ -67,9 +74,14 @@ Result<FileDescriptor> VhostUserBackend::connect_socket(const std::string& socke
 
 Result<std::unique_ptr<VhostUserBackend>> VhostUserBackend::attach(FileDescriptor socket, std::string name,
                                                                    const GuestMemory& memory, uint16_t queue_count,
-                                                                   FailureReport on_failure) {
+                                                                   FailureReport on_failure, Timing timing) {
+  // Non-blocking, for reads with a deadline (the courier's sends never block either).
+  const int flags = ::fcntl(socket.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(socket.get(), F_SETFL, flags | O_NONBLOCK) != 0) {
+    return Error{name + ": cannot make the vhost-user socket non-blocking: " + std::strerror(errno)};
+  }
   std::unique_ptr<VhostUserBackend> backend{
-      new VhostUserBackend{std::move(socket), std::move(name), memory, queue_count, std::move(on_failure)}};
+      new VhostUserBackend{std::move(socket), std::move(name), memory, queue_count, std::move(on_failure), timing}};
   bool eventfds = backend->stop_.valid();
   for (const auto& call : backend->call_eventfds_) eventfds = eventfds && call.valid();
   if (!eventfds) return Error{backend->name_ + ": cannot make eventfds: " + std::strerror(errno)};
@@ -80,12 +92,13 @@ Result<std::unique_ptr<VhostUserBackend>> VhostUserBackend::attach(FileDescripto
 }
 
 VhostUserBackend::VhostUserBackend(FileDescriptor socket, std::string name, const GuestMemory& memory, uint16_t queue_count,
-                                   FailureReport on_failure)
+                                   FailureReport on_failure, Timing timing)
     : socket_{std::move(socket)},
       name_{std::move(name)},
       memory_{memory},
       queue_count_{queue_count},
       on_failure_{std::move(on_failure)},
+      timing_{timing},
       stop_{::eventfd(0, EFD_CLOEXEC)} {
   for (uint16_t i = 0; i < queue_count; ++i) call_eventfds_.emplace_back(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
 }
@@ -104,7 +117,7 @@ VhostUserBackend::~VhostUserBackend() {
 }
 
 Result<void> VhostUserBackend::set_up() {
-  auto features = exchange(get_request(Request::kGetFeatures), {}, sizeof(uint64_t), kFirstReplyTimeout);
+  auto features = exchange(get_request(Request::kGetFeatures), {}, sizeof(uint64_t), timing_.first_reply);
   if (!features) return features.error();
   auto offered = parse_u64_reply(Request::kGetFeatures, *features);
   if (!offered) return offered.error();
@@ -139,44 +152,58 @@ Result<void> VhostUserBackend::set_up() {
   return command(memory_table(regions), fds);
 }
 
-Result<std::vector<uint8_t>> VhostUserBackend::exchange(const Message& message, std::span<const int> fds,
-                                                        std::optional<size_t> reply_size, std::chrono::milliseconds timeout) {
+Result<void> VhostUserBackend::send(const Message& message, std::span<const int> fds, Clock::time_point deadline) {
   const std::string what = std::string(request_name(message.request));
-  iovec data{const_cast<uint8_t*>(message.bytes.data()), message.bytes.size()};
-  msghdr header{};
-  header.msg_iov = &data;
-  header.msg_iovlen = 1;
-  std::vector<uint8_t> control(CMSG_SPACE(sizeof(int) * kMaxRegions), 0);
-  if (!fds.empty()) {
-    header.msg_control = control.data();
-    header.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-    cmsghdr* rights = CMSG_FIRSTHDR(&header);
-    rights->cmsg_level = SOL_SOCKET;
-    rights->cmsg_type = SCM_RIGHTS;
-    rights->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-    std::memcpy(CMSG_DATA(rights), fds.data(), sizeof(int) * fds.size());
+  for (;;) {
+    ssize_t sent;
+    int error = 0;
+    FdCourier* const courier = courier_.load(std::memory_order_acquire);
+    if (courier != nullptr) {
+      auto through = courier->send(socket_.get(), message.bytes, fds);
+      sent = through ? static_cast<ssize_t>(*through) : -1;
+      if (!through) error = through.error().error_number;
+    } else {
+      iovec data{const_cast<uint8_t*>(message.bytes.data()), message.bytes.size()};
+      msghdr header{};
+      header.msg_iov = &data;
+      header.msg_iovlen = 1;
+      alignas(cmsghdr) uint8_t control[CMSG_SPACE(sizeof(int) * kMaxRegions)] = {};
+      if (!fds.empty()) {
+        header.msg_control = control;
+        header.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+        cmsghdr* rights = CMSG_FIRSTHDR(&header);
+        rights->cmsg_level = SOL_SOCKET;
+        rights->cmsg_type = SCM_RIGHTS;
+        rights->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+        std::memcpy(CMSG_DATA(rights), fds.data(), sizeof(int) * fds.size());
+      }
+      sent = ::sendmsg(socket_.get(), &header, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (sent < 0) error = errno;
+    }
+    if (sent < 0 && error == EINTR) continue;
+    if (sent < 0 && error == EAGAIN && wait_ready(socket_.get(), POLLOUT, deadline)) continue;
+    if (sent == static_cast<ssize_t>(message.bytes.size())) return {};
+    if (sent < 0 && error == ECHILD && courier != nullptr) return Error{"cannot send " + what + ": ember's descriptor courier is gone"};
+    return Error{"cannot send " + what + " to the backend: " + (sent < 0 ? std::strerror(error) : "short write")};
   }
+}
+
+Result<std::vector<uint8_t>> VhostUserBackend::exchange(const Message& message, std::span<const int> fds,
+                                                        std::optional<size_t> reply_size,
+                                                        std::optional<std::chrono::milliseconds> timeout) {
+  const std::string what = std::string(request_name(message.request));
+  const auto limit = timeout.value_or(timing_.reply);
   // One deadline for the whole exchange, the send included: a backend
   // that stops reading cannot block ember either.
-  const auto deadline = Clock::now() + timeout;
-  ssize_t sent;
-  for (;;) {
-    sent = ::sendmsg(socket_.get(), &header, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (sent < 0 && errno == EINTR) continue;
-    if (sent < 0 && errno == EAGAIN && wait_ready(socket_.get(), POLLOUT, deadline)) continue;
-    break;
-  }
-  if (sent != static_cast<ssize_t>(message.bytes.size())) {
-    return Error{"cannot send " + what + " to the backend: " + (sent < 0 ? std::strerror(errno) : "short write")};
-  }
+  const auto deadline = Clock::now() + limit;
+  if (auto sent = send(message, fds, deadline); !sent) return sent.error();
   if (!reply_size) return std::vector<uint8_t>{};
   // The reply: a header, then a payload whose size the header gives, which
   // must be what this request's reply carries (parse_reply checks it; the
   // bound here keeps a lying size from making ember read on and on).
   std::vector<uint8_t> reply(kHeaderSize);
   if (!read_exactly(socket_.get(), reply, deadline)) {
-    return Error{"the backend closed its socket or did not answer " + what + " within " +
-                 std::to_string(timeout.count() / 1000) + " s"};
+    return Error{"the backend closed its socket or did not answer " + what + " within " + seconds(limit)};
   }
   uint32_t payload = 0;
   std::memcpy(&payload, reply.data() + 8, sizeof payload);
@@ -320,8 +347,15 @@ Result<void> VhostUserBackend::on_messenger(const std::function<Result<void>()>&
 void VhostUserBackend::run_messenger() {
   std::unique_lock lock{mutex_};
   for (;;) {
-    changed_.wait(lock, [this] { return stopping_ || (job_ && !job_result_); });
+    const bool woken = changed_.wait_for(lock, timing_.liveness_interval, [this] { return stopping_ || (job_ && !job_result_); });
     if (stopping_) return;
+    if (!woken) {
+      if (failed_) continue;  // the run is ending; nothing more to ask
+      lock.unlock();
+      check_alive();
+      lock.lock();
+      continue;
+    }
     auto job = job_;
     lock.unlock();
     auto result = job();
@@ -330,6 +364,22 @@ void VhostUserBackend::run_messenger() {
     changed_.notify_all();
   }
 }
+
+void VhostUserBackend::check_alive() {
+  auto reply = exchange(get_request(Request::kGetFeatures), {}, sizeof(uint64_t), timing_.liveness_reply);
+  if (!reply) return fail(reply.error().message);
+  auto features = parse_u64_reply(Request::kGetFeatures, *reply);
+  if (!features) return fail(features.error().message);
+  if (*features != features_) return fail("the backend's features changed while the guest ran");
+}
+
+std::vector<int> VhostUserBackend::lendable_fds() const {
+  std::vector<int> fds{socket_.get()};
+  for (const auto& call : call_eventfds_) fds.push_back(call.get());
+  return fds;
+}
+
+void VhostUserBackend::send_through(FdCourier& courier) { courier_.store(&courier, std::memory_order_release); }
 
 void VhostUserBackend::run_watcher() {
   std::vector<pollfd> fds{{stop_.get(), POLLIN, 0}, {socket_.get(), POLLRDHUP, 0}};

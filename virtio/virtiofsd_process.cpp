@@ -1,6 +1,7 @@
 #include "virtio/virtiofsd_process.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -21,7 +22,7 @@
 namespace ember::virtio {
 namespace {
 
-// In the child, between fork and exec. ember has started no thread yet
+// In the keeper and its child. ember has started no thread yet
 // (Machine::create forks before its first), so allocating here is safe.
 // The directory virtiofsd shares, in its own mount namespace: a tmpfs of
 // that namespace's own holds the mount point, so nothing is made or left
@@ -30,7 +31,7 @@ constexpr const char* kMountPoint = "/tmp/ember-share";
 
 [[noreturn]] void exec_virtiofsd(const std::string& binary, const std::vector<std::string>& args, const std::string& host_dir,
                                  bool read_only, int listener) {
-  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // the keeper's death
   ::fcntl(listener, F_SETFD, 0);  // virtiofsd's --fd: it survives the exec
   const int null = ::open("/dev/null", O_RDWR);
   if (null >= 0) {
@@ -70,6 +71,51 @@ constexpr const char* kMountPoint = "/tmp/ember-share";
   argv.push_back(nullptr);
   ::execv(binary.c_str(), argv.data());
   ::_exit(127);
+}
+
+// Waits up to `limit` for `child` to exit, reaping it.
+bool reaped_within(pid_t child, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  do {
+    int status = 0;
+    const pid_t got = ::waitpid(child, &status, WNOHANG);
+    if (got == child || (got < 0 && errno == ECHILD)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  } while (std::chrono::steady_clock::now() < deadline);
+  return false;
+}
+
+// The keeper: starts virtiofsd, then waits for ember to close `stop_request`
+// (or to die), stops virtiofsd and exits, which closes `done`.
+[[noreturn]] void run_keeper(const std::string& binary, const std::vector<std::string>& args, const std::string& host_dir,
+                             bool read_only, int listener, int stop_request, int done) {
+  ::prctl(PR_SET_NAME, "ember-keeper");
+  // Nothing of ember's but stdio, the pipes and virtiofsd's socket.
+  int keep[] = {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, listener, stop_request, done};
+  close_descriptors_except(keep, sizeof keep / sizeof keep[0]);
+  const pid_t child = ::fork();
+  if (child < 0) ::_exit(1);
+  if (child == 0) {
+    ::close(stop_request);
+    ::close(done);
+    exec_virtiofsd(binary, args, host_dir, read_only, listener);
+  }
+  ::close(listener);
+  // virtiofsd may end first (killed, or failed to start): then only the
+  // stop request is left to wait for.
+  bool exited = false;
+  for (;;) {
+    pollfd request{stop_request, POLLIN, 0};
+    const int ready = ::poll(&request, 1, exited ? -1 : 100);
+    if (ready > 0) break;  // end of file: ember closed its end or died
+    if (!exited) exited = reaped_within(child, std::chrono::milliseconds(0));
+  }
+  if (!exited && ::kill(child, SIGTERM) == 0 && !reaped_within(child, std::chrono::seconds(2))) {
+    // A process stuck in the kernel is left after SIGKILL and a bounded wait.
+    ::kill(child, SIGKILL);
+    (void)reaped_within(child, std::chrono::seconds(1));
+  }
+  ::_exit(0);
 }
 
 }  // namespace
@@ -115,36 +161,47 @@ Result<VirtiofsdProcess> VirtiofsdProcess::start(const std::string& host_dir, bo
   }
   const std::vector<std::string> args{"--fd=" + std::to_string(listener.get()), "-o", std::string("source=") + kMountPoint,
                                       "-o", "cache=auto", "-o", "sandbox=namespace", "-o", "log_level=warn"};
-  const pid_t pid = ::fork();
-  if (pid < 0) return Error{"cannot start virtiofsd: " + std::string(std::strerror(errno))};
-  if (pid == 0) exec_virtiofsd(binary, args, source, read_only, listener.get());
+  int stop_pipe[2], done_pipe[2];
+  if (::pipe2(stop_pipe, O_CLOEXEC) != 0) return Error{"cannot make virtiofsd's keeper a pipe: " + std::string(std::strerror(errno))};
+  FileDescriptor stop_read{stop_pipe[0]}, stop_write{stop_pipe[1]};
+  if (::pipe2(done_pipe, O_CLOEXEC) != 0) return Error{"cannot make virtiofsd's keeper a pipe: " + std::string(std::strerror(errno))};
+  FileDescriptor done_read{done_pipe[0]}, done_write{done_pipe[1]};
+  const pid_t keeper = ::fork();
+  if (keeper < 0) return Error{"cannot start virtiofsd: " + std::string(std::strerror(errno))};
+  if (keeper == 0) run_keeper(binary, args, source, read_only, listener.get(), stop_read.get(), done_write.get());
   // The listener is virtiofsd's now: should it die before it accepts, the
   // waiting connection is reset, and the first request fails at once.
-  return VirtiofsdProcess{pid, std::move(connection)};
+  return VirtiofsdProcess{keeper, std::move(connection), std::move(stop_write), std::move(done_read)};
 }
 
 VirtiofsdProcess::VirtiofsdProcess(VirtiofsdProcess&& other) noexcept
-    : pid_{other.pid_}, connection_{std::move(other.connection_)} {
-  other.pid_ = -1;
+    : keeper_pid_{other.keeper_pid_},
+      connection_{std::move(other.connection_)},
+      stop_request_{std::move(other.stop_request_)},
+      done_{std::move(other.done_)} {
+  other.keeper_pid_ = -1;
 }
 
 VirtiofsdProcess::~VirtiofsdProcess() { stop(); }
 
 void VirtiofsdProcess::stop() {
-  if (pid_ <= 0) return;
-  const pid_t pid = pid_;
-  pid_ = -1;
-  // After --user, ember may not signal the root-owned virtiofsd (EPERM):
-  // then it ends when its socket closes, or with ember (PR_SET_PDEATHSIG).
-  if (::kill(pid, SIGTERM) != 0) return;
-  int status = 0;
-  for (int i = 0; i < 200; ++i) {
-    if (::waitpid(pid, &status, WNOHANG) == pid) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (!stop_request_.valid()) return;
+  stop_request_.reset();
+  // The keeper needs at most 3 s; it is not ember's to reap (no wait4 under
+  // seccomp), and exits on its own.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(4);
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0) break;
+    pollfd done{done_.get(), POLLIN, 0};
+    const int ready = ::poll(&done, 1, static_cast<int>(left));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) break;
+    char byte;
+    const ssize_t got = ::read(done_.get(), &byte, 1);  // the keeper writes nothing: end of file
+    if (got == 0 || (got < 0 && errno != EINTR)) break;
   }
-  // SIGKILL, and a bounded wait: a process stuck in the kernel is left.
-  if (::kill(pid, SIGKILL) != 0) return;
-  for (int i = 0; i < 100 && ::waitpid(pid, &status, WNOHANG) != pid; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  done_.reset();
 }
 
 }  // namespace ember::virtio

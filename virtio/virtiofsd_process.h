@@ -1,9 +1,15 @@
 // The virtiofsd that `--share DIR` starts for a shared directory: ember
 // owns its lifetime. It is started before ember drops its privileges
-// (virtiofsd's namespace sandbox needs them), takes a socket ember already
-// listens on, and is stopped with the guest (SIGTERM, then SIGKILL after a
-// grace period; where --user leaves ember unable to signal it, it ends when
-// its socket closes). PR_SET_PDEATHSIG ends it should ember die.
+// (virtiofsd's namespace sandbox needs them) and takes a socket ember
+// already listens on.
+//
+// Its parent is a keeper process ember forks first ("ember-keeper"), so
+// that ember's seccomp filter needs neither kill nor wait4: ember stops
+// virtiofsd with the guest by closing a pipe, and the keeper, which never
+// dropped privileges, sends SIGTERM, then SIGKILL after a grace period, reaps
+// it and exits; ember waits for that on a second pipe, with read() and
+// poll(). ember's death closes the pipe too. Should the keeper die,
+// PR_SET_PDEATHSIG ends virtiofsd.
 //
 // Which virtiofsd: QEMU's C virtiofsd, which Debian 12 ships in
 // qemu-system-common at /usr/lib/qemu/virtiofsd (EMBER_VIRTIOFSD overrides
@@ -34,18 +40,23 @@ class VirtiofsdProcess {
   VirtiofsdProcess& operator=(VirtiofsdProcess&&) = delete;
   ~VirtiofsdProcess();
 
-  pid_t pid() const { return pid_; }
+  // The keeper's pid; virtiofsd is its only child.
+  pid_t keeper_pid() const { return keeper_pid_; }
   // ember's end of the vhost-user socket, connected (virtiofsd accepts it
   // once it has started); the caller takes it.
   FileDescriptor take_connection() { return std::move(connection_); }
-  // SIGTERM, up to 2 s to exit, then SIGKILL; reaps it.
+  // Has the keeper stop virtiofsd (SIGTERM, up to 2 s, then SIGKILL) and
+  // waits up to 4 s for it to be done.
   void stop();
 
  private:
-  VirtiofsdProcess(pid_t pid, FileDescriptor connection) : pid_{pid}, connection_{std::move(connection)} {}
+  VirtiofsdProcess(pid_t keeper_pid, FileDescriptor connection, FileDescriptor stop_request, FileDescriptor done)
+      : keeper_pid_{keeper_pid}, connection_{std::move(connection)}, stop_request_{std::move(stop_request)}, done_{std::move(done)} {}
 
-  pid_t          pid_ = -1;
+  pid_t          keeper_pid_ = -1;
   FileDescriptor connection_;
+  FileDescriptor stop_request_;  // closing it asks the keeper to stop virtiofsd
+  FileDescriptor done_;          // end of file once the keeper has exited
 };
 
 // The virtiofsd `--share` starts.

@@ -2,7 +2,10 @@
 #pragma once
 
 #include <fcntl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <cstddef>
 
 #include <utility>
 
@@ -40,6 +43,31 @@ class FileDescriptor final {
 inline bool set_blocking(int fd) {
   const int flags = ::fcntl(fd, F_GETFL);
   return flags >= 0 && ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == 0;
+}
+
+// Closes every descriptor of the process but the `count` in `keep` (which
+// it sorts). Async-signal-safe, no allocation: for a child between fork and
+// exec, or a forked helper that never execs.
+inline void close_descriptors_except(int* keep, size_t count) {
+  for (size_t i = 1; i < count; ++i) {  // insertion sort, ascending
+    for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; --j) {
+      const int swap = keep[j];
+      keep[j] = keep[j - 1];
+      keep[j - 1] = swap;
+    }
+  }
+  unsigned next = 0;  // the lowest descriptor not yet kept or closed
+  for (size_t i = 0; i <= count; ++i) {
+    if (i < count && keep[i] < 0) continue;
+    const unsigned end = i < count ? static_cast<unsigned>(keep[i]) : ~0u;  // exclusive, but for the last range
+    if (end > next) {
+      const unsigned last = i < count ? end - 1 : ~0u;
+      if (::syscall(SYS_close_range, next, last, 0) != 0) {
+        for (unsigned fd = next; fd <= last && fd < 65536; ++fd) ::close(static_cast<int>(fd));
+      }
+    }
+    if (i < count) next = end + 1;
+  }
 }
 
 }  // namespace ember

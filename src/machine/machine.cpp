@@ -569,9 +569,10 @@ Outcome Machine::run(std::optional<std::chrono::milliseconds> timeout) {
   install_kick_handler();
   if (config_.seccomp) {
     // Every thread that exists (the PIT's, the RTC's, the caller's) and every later one.
-    ProcessFilterNeeds needs{.vsock = config_.vsock.has_value(), .vhost_user = !config_.shares.empty(), .children = {}};
-    for (const auto& process : virtiofsd_) needs.children.push_back(process.pid());
-    if (auto filtered = install_process_filter(needs); !filtered) return Outcome{Outcome::Kind::HostError, 0, filtered.error().message};
+    if (auto lent = start_fd_courier(); !lent) return Outcome{Outcome::Kind::HostError, 0, lent.error().message};
+    if (auto filtered = install_process_filter({.vsock = config_.vsock.has_value()}); !filtered) {
+      return Outcome{Outcome::Kind::HostError, 0, filtered.error().message};
+    }
   }
   console_->start();
   run_started_ns_ = monotonic_ns();
@@ -620,6 +621,24 @@ Outcome Machine::run(std::optional<std::chrono::milliseconds> timeout) {
     }
   }
   return *outcome_;
+}
+
+Status Machine::start_fd_courier() {
+  if (vhost_user_backends_.empty()) return {};
+  std::vector<int> lendable;
+  for (auto* backend : vhost_user_backends_) {
+    const auto fds = backend->lendable_fds();
+    lendable.insert(lendable.end(), fds.begin(), fds.end());
+  }
+  for (auto& transport : virtio_transports_) {
+    if (!transport->lends_rings()) continue;
+    for (uint16_t queue = 0; queue < transport->queue_count(); ++queue) lendable.push_back(transport->notify_eventfd(queue));
+  }
+  auto courier = FdCourier::start(lendable);
+  if (!courier) return courier.error();
+  fd_courier_.emplace(std::move(*courier));
+  for (auto* backend : vhost_user_backends_) backend->send_through(*fd_courier_);
+  return {};
 }
 
 void Machine::stop_devices() {

@@ -42,6 +42,7 @@
 #include "run/outcome.h"
 #include "vcpu/vcpu_runner.h"
 #include "virtio/vhost_user_backend.h"
+#include "security/fd_courier.h"
 #include "virtio/virtiofsd_process.h"
 #include "virtio/disk_image.h"
 #include "virtio/mmio_transport.h"
@@ -99,6 +100,9 @@ class Machine final : public MachineControl {
                             std::optional<PciFunction::Window> after);
   // After the run: stops the virtio workers and lets block devices flush.
   void   stop_devices();
+  // Before the process filter: the courier that sends the vhost-user
+  // backends' descriptors from then on (security/fd_courier.h).
+  Status start_fd_courier();
   Status fill_fw_cfg(std::vector<std::pair<std::string, std::vector<uint8_t>>> files);
   Status create_vcpus(const boot::EntryPoint& entry, bool msr_exits);
 
@@ -138,6 +142,8 @@ class Machine final : public MachineControl {
   RouterMsiSender msi_{router_};
   PciBus          pci_;
   std::unique_ptr<PvpanicPci> pvpanic_;  // on the bus after the virtio functions
+  // Sends the vhost-user backends' descriptors under seccomp; outlives them.
+  std::optional<FdCourier>                           fd_courier_;
   std::vector<virtio::VirtiofsdProcess>              virtiofsd_;  // stopped in stop_devices, before the devices go
   std::vector<virtio::VhostUserBackend*>             vhost_user_backends_;  // of the virtio-fs devices
   std::vector<std::unique_ptr<virtio::VirtioDevice>> virtio_devices_;

@@ -50,27 +50,11 @@ bool install_courier_filter() {
   return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 && ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &filter) == 0;
 }
 
-bool contains(const int* sorted, size_t count, int fd) {
+bool contains(const int* fds, size_t count, int fd) {
   for (size_t i = 0; i < count; ++i) {
-    if (sorted[i] == fd) return true;
+    if (fds[i] == fd) return true;
   }
   return false;
-}
-
-// Closes every descriptor but the `count` in `sorted` (ascending).
-void close_all_but(const int* sorted, size_t count) {
-  unsigned next = 0;
-  for (size_t i = 0; i <= count; ++i) {
-    const unsigned last = i < count ? static_cast<unsigned>(sorted[i]) - 1 : ~0u;
-    if (i < count && static_cast<unsigned>(sorted[i]) == next) {
-      ++next;
-      continue;
-    }
-    if (::syscall(SYS_close_range, next, last, 0) != 0) {
-      for (unsigned fd = next; fd <= last && fd < 65536; ++fd) ::close(static_cast<int>(fd));
-    }
-    if (i < count) next = static_cast<unsigned>(sorted[i]) + 1;
-  }
 }
 
 // The child, after fork: async-signal-safe from here on, no allocation.
@@ -79,14 +63,8 @@ void close_all_but(const int* sorted, size_t count) {
   size_t kept_count = 0;
   for (size_t i = 0; i < lendable_count; ++i) kept[kept_count++] = lendable[i];
   kept[kept_count++] = control;
-  for (size_t i = 1; i < kept_count; ++i) {  // insertion sort, ascending
-    for (size_t j = i; j > 0 && kept[j - 1] > kept[j]; --j) {
-      const int swap = kept[j];
-      kept[j] = kept[j - 1];
-      kept[j - 1] = swap;
-    }
-  }
-  close_all_but(kept, kept_count);
+  close_descriptors_except(kept, kept_count);
+  ::prctl(PR_SET_NAME, "ember-courier");
   if (!install_courier_filter()) ::_exit(1);
 
   alignas(Request) uint8_t packet[sizeof(Request) + FdCourier::kMaxMessage];

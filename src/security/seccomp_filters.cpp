@@ -147,7 +147,7 @@ Status limit_malloc_arenas() {
 }
 
 // The process filter's rules on arguments.
-std::vector<Rule> process_rules(const ProcessFilterNeeds& needs) {
+std::vector<Rule> process_rules() {
   std::vector<Rule> rules{
       // ioctl: KVM's (type 0xAE), TUNSETOFFLOAD (virtio-net features,
           // set when the guest negotiates) and TCGETS (glibc's isatty for a
@@ -168,14 +168,6 @@ std::vector<Rule> process_rules(const ProcessFilterNeeds& needs) {
           {"mmap", {SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)}},
           {"mprotect", {SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)}},
   };
-  if (needs.vhost_user) {
-    rules.push_back({"sendmsg", {}});
-    rules.push_back({"recvfrom", {}});
-  }
-  for (const pid_t child : needs.children) {
-    rules.push_back({"kill", {SCMP_A0(SCMP_CMP_EQ, static_cast<uint64_t>(child))}});
-    rules.push_back({"wait4", {SCMP_A0(SCMP_CMP_EQ, static_cast<uint64_t>(child))}});
-  }
   return rules;
 }
 
@@ -203,7 +195,7 @@ Status install_process_filter(const ProcessFilterNeeds& needs) {
           // each VCPU thread adds its own, narrower filter
           "seccomp",
       },
-      true, "process", needs.vsock, process_rules(needs));
+      true, "process", needs.vsock, process_rules());
 }
 
 Status install_vcpu_filter() {

@@ -7,8 +7,6 @@
 
 #include <sys/types.h>
 
-#include <vector>
-
 #include <string_view>
 
 #include "base/result.h"
@@ -30,14 +28,13 @@ inline constexpr bool kSeccompByDefault = true;
 // what the main, PIT, console-input and signal threads do once the machine
 // is built. No open, exec or ptrace; sockets only with `vsock` (virtio-vsock
 // connects to and accepts Unix sockets while the guest runs), and then only
-// AF_UNIX ones, by argument filter. With vhost-user backends (virtio-fs),
-// sendmsg and recvfrom on the connected sockets (file descriptors for the
-// rings travel as SCM_RIGHTS when the guest starts a device), and kill and
-// wait4 for the virtiofsd processes ember started, by pid, to stop them.
+// AF_UNIX ones, by argument filter. vhost-user backends (virtio-fs) need
+// nothing more: replies are read with read(), requests go out through the
+// FdCourier process (security/fd_courier.h), and ember's virtiofsd processes
+// are stopped by their keepers (virtio/virtiofsd_process.h), which ember
+// tells by closing a pipe.
 struct ProcessFilterNeeds {
-  bool               vsock = false;
-  bool               vhost_user = false;
-  std::vector<pid_t> children;  // ember's own virtiofsd processes
+  bool vsock = false;
 };
 Status install_process_filter(const ProcessFilterNeeds& needs);
 

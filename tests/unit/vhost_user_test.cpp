@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <functional>
@@ -203,12 +204,23 @@ class RecordingEvents final : public QueueEvents {
 
 class VhostUserBackendTest : public ::testing::Test {
  protected:
-  Result<std::unique_ptr<VhostUserBackend>> attach(FakeBackend& fake) {
+  Result<std::unique_ptr<VhostUserBackend>> attach(FakeBackend& fake, VhostUserTiming timing = {}) {
     return VhostUserBackend::attach(fake.take_ember_end(), "test backend", memory_, 2,
                                     [this](const std::string& why) {
                                       std::lock_guard lock{mutex_};
                                       failures_.push_back(why);
-                                    });
+                                    },
+                                    timing);
+  }
+  // Liveness checks ten times a second, answered within 300 ms.
+  static VhostUserTiming quick_liveness() {
+    VhostUserTiming timing;
+    timing.liveness_interval = std::chrono::milliseconds(100);
+    timing.liveness_reply = std::chrono::milliseconds(300);
+    return timing;
+  }
+  void wait_for_failure() {
+    for (int i = 0; i < 1000 && failures().empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   GuestMemory memory_ = std::move(GuestMemory::create(ram_regions_for(16 << 20), GuestMemory::Sharing::kShareable).value());
   // Written by the backend's threads.
@@ -305,7 +317,85 @@ TEST_F(VhostUserBackendTest, ABackendThatStopsAnsweringFailsWithinTheTimeout) {
   ASSERT_FALSE(backend);
   EXPECT_NE(backend.error().message.find("did not answer GET_PROTOCOL_FEATURES within 5 s"), std::string::npos)
       << backend.error().message;
-  EXPECT_LT(waited, VhostUserBackend::kReplyTimeout + std::chrono::seconds(2));
+  EXPECT_LT(waited, VhostUserTiming{}.reply + std::chrono::seconds(2));
+}
+
+TEST_F(VhostUserBackendTest, ALiveBackendIsAskedForItsFeaturesWhileTheGuestRunsAndNothingFails) {
+  FakeBackend fake{well_behaved};
+  auto backend = attach(fake, quick_liveness());
+  ASSERT_TRUE(backend) << backend.error().message;
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  const auto requests = fake.requests();
+  EXPECT_GE(std::count(requests.begin(), requests.end(), Request::kGetFeatures), 3) << "one at set-up, then every 100 ms";
+  EXPECT_TRUE(failures().empty()) << failures()[0];
+}
+
+TEST_F(VhostUserBackendTest, ABackendThatHangsWhileTheGuestRunsIsReportedByName) {
+  // Set-up goes well; later GET_FEATURES go unanswered (a stopped process).
+  std::atomic<int> asked{0};
+  FakeBackend fake{[&asked](Request request, const std::vector<uint8_t>& payload, size_t fds) {
+    if (request == Request::kGetFeatures && asked++ > 0) return std::vector<uint8_t>{};
+    return well_behaved(request, payload, fds);
+  }};
+  auto backend = attach(fake, quick_liveness());
+  ASSERT_TRUE(backend) << backend.error().message;
+  wait_for_failure();
+  ASSERT_EQ(failures().size(), 1u);
+  EXPECT_EQ(failures()[0], "test backend: the backend closed its socket or did not answer GET_FEATURES within 300 ms");
+}
+
+TEST_F(VhostUserBackendTest, AMalformedReplyWhileTheGuestRunsIsReportedByName) {
+  std::atomic<int> asked{0};
+  FakeBackend fake{[&asked](Request request, const std::vector<uint8_t>& payload, size_t fds) {
+    if (request == Request::kGetFeatures && asked++ > 0) return reply(request, {1, 2, 3});
+    return well_behaved(request, payload, fds);
+  }};
+  auto backend = attach(fake, quick_liveness());
+  ASSERT_TRUE(backend) << backend.error().message;
+  wait_for_failure();
+  ASSERT_EQ(failures().size(), 1u);
+  EXPECT_NE(failures()[0].find("test backend: "), std::string::npos) << failures()[0];
+  EXPECT_NE(failures()[0].find("carries 3 bytes, not 8"), std::string::npos) << failures()[0];
+}
+
+TEST_F(VhostUserBackendTest, FeaturesThatChangeWhileTheGuestRunsAreReported) {
+  std::atomic<int> asked{0};
+  FakeBackend fake{[&asked](Request request, const std::vector<uint8_t>& payload, size_t fds) {
+    if (request == Request::kGetFeatures && asked++ > 0) return reply(request, u64_payload(kFeatureVersion1));
+    return well_behaved(request, payload, fds);
+  }};
+  auto backend = attach(fake, quick_liveness());
+  ASSERT_TRUE(backend) << backend.error().message;
+  wait_for_failure();
+  ASSERT_EQ(failures().size(), 1u);
+  EXPECT_EQ(failures()[0], "test backend: the backend's features changed while the guest ran");
+}
+
+TEST_F(VhostUserBackendTest, ThroughTheCourierTheRingsDescriptorsStillArrive) {
+  // As under seccomp: the courier, not ember, sends from the start on.
+  FakeBackend fake{well_behaved};
+  auto backend = attach(fake);
+  ASSERT_TRUE(backend) << backend.error().message;
+  const FileDescriptor notify{::eventfd(0, EFD_CLOEXEC)};
+  auto lendable = (*backend)->lendable_fds();
+  lendable.push_back(notify.get());
+  auto courier = FdCourier::start(lendable);
+  ASSERT_TRUE(courier) << courier.error().message;
+  (*backend)->send_through(*courier);
+  const size_t before = fake.received_fds().size();
+  const StartedQueue queues[] = {{1, {8, 0x10000, 0x11000, 0x12000}, notify.get()}};
+  RecordingEvents events;
+  ASSERT_TRUE((*backend)->start(kFeatureVersion1, queues, events));
+  const auto fds = fake.received_fds();
+  ASSERT_EQ(fds.size(), before + 2) << "the kick and the call eventfd";
+  // The kick the backend got is the notify eventfd: signalled through its copy.
+  const uint64_t one = 1;
+  ASSERT_EQ(::write(fds[before], &one, sizeof one), 8);
+  uint64_t count = 0;
+  EXPECT_EQ(::read(notify.get(), &count, sizeof count), 8);
+  (*backend)->stop();
+  EXPECT_EQ(fake.requests().back(), Request::kGetVringBase);
+  EXPECT_TRUE(failures().empty());
 }
 
 TEST_F(VhostUserBackendTest, PrivateGuestMemoryCannotBeShared) {
