@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
@@ -230,6 +231,13 @@ void seccomp_self_test(std::string_view which) {
     void* code = ::mmap(nullptr, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (code != MAP_FAILED) ::munmap(code, 4096);
     report(code == MAP_FAILED);
+  } else if (which == "sendmsg") {
+    msghdr nothing{};
+    ::sendmsg(-1, &nothing, 0);
+  } else if (which == "kill") {
+    ::kill(1, 0);
+  } else if (which == "wait4") {
+    ::waitpid(-1, nullptr, WNOHANG);
   } else {
     ::syscall(SYS_getppid);
   }

@@ -56,6 +56,9 @@ Status install_vcpu_filter();
 //   tiocsti    an ioctl outside KVM's, TIOCSTI on stdin;
 //   fork       clone without CLONE_VM | CLONE_THREAD;
 //   exec-mmap  an executable mapping;
+//   sendmsg, kill, wait4: what vhost-user backends and virtiofsd once
+//              needed, refused even with them (run as main:WHICH, on the main
+//              thread, under the process filter alone: Machine::run);
 //   anything else: getppid, a call no filter allows.
 // All but openat must stop ember with kExitSeccompViolation.
 void seccomp_self_test(std::string_view which);

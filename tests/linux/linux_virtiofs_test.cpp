@@ -3,20 +3,27 @@
 // the project's initramfs mounts it at /mnt/TAG, and COMMAND reads and
 // writes the host's files. Needs Linux user space, root (virtiofsd's
 // sandbox) and a vhost-user backend: it runs in the nested tier.
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "base/file_descriptor.h"
 #include "linux/linux_guest.h"
 #include "support/run_process.h"
 
@@ -166,25 +173,184 @@ TEST_F(LinuxVirtiofs, RootShareRunsTheHostsProgramsOnTheGuestsKernel) {
   EXPECT_LT(std::count(result.err.begin(), result.err.end(), '\n'), 3) << "quiet on stderr:\n" << result.err;
 }
 
-TEST_F(LinuxVirtiofs, AKilledBackendEndsTheRunWithAReportNamingIt) {
-  // The guest waits on the share; its virtiofsd (ember's child) is killed.
-  BackgroundProcess ember{{EMBER_BINARY, "run", "--kernel", guest_vmlinux(), "--initrd", EMBER_GUEST_INITRAMFS, "--memory",
-                           "256M", "--timeout", "300", "--cmdline", kLinuxCmdline, "--share", shared_ + ",tag=src", "--", "sh",
-                           "-c", "echo guest-ready; while true; do ls /mnt/src > /dev/null; sleep 0.2; done"}};
-  ASSERT_TRUE(ember.wait_for_out("guest-ready", 300)) << ember.out() << ember.err();
-  const auto children = run_process({"/usr/bin/pgrep", "-P", std::to_string(ember.pid())});
-  ASSERT_EQ(children.exit_code, 0) << "no virtiofsd child of ember";
-  for (std::istringstream pids{children.out}; ;) {
-    pid_t pid = 0;
-    if (!(pids >> pid)) break;
-    ::kill(pid, SIGKILL);
+// The virtiofsd ember started for a share: ember's child is its keeper
+// (ember-keeper), whose only child it is.
+std::vector<pid_t> virtiofsd_of(pid_t ember) {
+  std::vector<pid_t> found;
+  const auto keepers = run_process({"/usr/bin/pgrep", "-x", "ember-keeper", "-P", std::to_string(ember)});
+  std::istringstream keeper_pids{keepers.out};
+  for (pid_t keeper = 0; keeper_pids >> keeper;) {
+    const auto children = run_process({"/usr/bin/pgrep", "-x", "virtiofsd", "-P", std::to_string(keeper)});
+    std::istringstream pids{children.out};
+    for (pid_t pid = 0; pids >> pid;) found.push_back(pid);
   }
-  const auto started = std::chrono::steady_clock::now();
-  const auto result = ember.wait();
-  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(60)) << "ember hung after its backend died";
+  return found;
+}
+
+// A guest that keeps using its share, in the background.
+std::vector<std::string> busy_guest(const std::vector<std::string>& share_options) {
+  std::vector<std::string> argv{EMBER_BINARY, "run", "--kernel", guest_vmlinux(), "--initrd", EMBER_GUEST_INITRAMFS, "--memory",
+                                "256M", "--timeout", "300", "--cmdline", kLinuxCmdline};
+  argv.insert(argv.end(), share_options.begin(), share_options.end());
+  argv.insert(argv.end(), {"--", "sh", "-c", "echo guest-ready; while true; do ls /mnt/src > /dev/null; sleep 0.2; done"});
+  return argv;
+}
+
+// Ends, within `seconds`, by itself, with a failure other than --timeout's.
+void expect_ended_by_the_backend(const ProcessResult& result, std::chrono::steady_clock::time_point since, int seconds) {
+  EXPECT_LT(std::chrono::steady_clock::now() - since, std::chrono::seconds(seconds)) << "ember hung with its backend";
   EXPECT_NE(result.exit_code, 0) << result.err;
   EXPECT_NE(result.exit_code, 124) << "only --timeout ended it\n" << result.err;
   EXPECT_NE(result.err.find("virtio-fs 'src'"), std::string::npos) << result.err;
+}
+
+TEST_F(LinuxVirtiofs, AKilledBackendEndsTheRunWithAReportNamingIt) {
+  // The guest waits on the share; its virtiofsd is killed.
+  BackgroundProcess ember{busy_guest({"--share", shared_ + ",tag=src"})};
+  ASSERT_TRUE(ember.wait_for_out("guest-ready", 300)) << ember.out() << ember.err();
+  const auto virtiofsd = virtiofsd_of(ember.pid());
+  ASSERT_EQ(virtiofsd.size(), 1u) << "ember's virtiofsd, under its keeper";
+  ::kill(virtiofsd[0], SIGKILL);
+  const auto started = std::chrono::steady_clock::now();
+  const auto result = ember.wait();
+  expect_ended_by_the_backend(result, started, 60);
+}
+
+// A stopped backend keeps its socket open and answers nothing: ember's
+// liveness check (GET_FEATURES every 5 s, 20 s to answer) ends the run, and
+// the keeper still gets rid of the stopped virtiofsd (SIGKILL).
+TEST_F(LinuxVirtiofs, AStoppedBackendEndsTheRunAndIsGoneAfterIt) {
+  BackgroundProcess ember{busy_guest({"--share", shared_ + ",tag=src"})};
+  ASSERT_TRUE(ember.wait_for_out("guest-ready", 300)) << ember.out() << ember.err();
+  const auto virtiofsd = virtiofsd_of(ember.pid());
+  ASSERT_EQ(virtiofsd.size(), 1u) << "ember's virtiofsd, under its keeper";
+  ASSERT_EQ(::kill(virtiofsd[0], SIGSTOP), 0);
+  const auto started = std::chrono::steady_clock::now();
+  const auto result = ember.wait();
+  expect_ended_by_the_backend(result, started, 90);
+  EXPECT_NE(result.err.find("did not answer GET_FEATURES within 20 s"), std::string::npos) << result.err;
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    gone = ::kill(virtiofsd[0], 0) != 0;
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(gone) << "the stopped virtiofsd outlived ember";
+}
+
+// Between ember and a virtiofsd the test started: forwards vhost-user
+// messages both ways, descriptors included, and once told to, answers
+// ember's next GET_FEATURES (its liveness check) with 3 bytes of payload.
+class CorruptingProxy {
+ public:
+  CorruptingProxy(const std::string& listen_path, std::string backend_path) : backend_path_{std::move(backend_path)} {
+    listener_ = FileDescriptor{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, listen_path.c_str(), sizeof address.sun_path - 1);
+    EXPECT_EQ(::bind(listener_.get(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    EXPECT_EQ(::listen(listener_.get(), 1), 0);
+    thread_ = std::thread{[this] { run(); }};
+  }
+  ~CorruptingProxy() {
+    ::shutdown(listener_.get(), SHUT_RDWR);
+    if (ember_.valid()) ::shutdown(ember_.get(), SHUT_RDWR);
+    thread_.join();
+  }
+  void corrupt_the_next_features_reply() { corrupt_ = true; }
+  bool corrupted() const { return corrupted_; }
+
+ private:
+  // One message from `from` to `to`: the header (with any descriptors), then its payload.
+  static bool forward(int from, int to, bool corrupt_features, bool& corrupted) {
+    uint8_t header[12];
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)];
+    iovec data{header, sizeof header};
+    msghdr message{};
+    message.msg_iov = &data;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+    if (::recvmsg(from, &message, MSG_WAITALL | MSG_CMSG_CLOEXEC) != sizeof header) return false;
+    uint32_t request, size;
+    std::memcpy(&request, header, 4);
+    std::memcpy(&size, header + 8, 4);
+    std::vector<uint8_t> payload(size);
+    if (size > 0 && ::recv(from, payload.data(), size, MSG_WAITALL) != static_cast<ssize_t>(size)) return false;
+    if (corrupt_features && request == 1 && !corrupted) {  // VHOST_USER_GET_FEATURES
+      payload.resize(3);
+      const uint32_t three = 3;
+      std::memcpy(header + 8, &three, 4);
+      corrupted = true;
+    }
+    if (message.msg_controllen == 0) message.msg_control = nullptr;
+    if (::sendmsg(to, &message, MSG_NOSIGNAL) != sizeof header) return false;
+    for (cmsghdr* part = CMSG_FIRSTHDR(&message); part != nullptr; part = CMSG_NXTHDR(&message, part)) {
+      const size_t count = (part->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; ++i) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(part) + i * sizeof(int), sizeof fd);
+        ::close(fd);  // sent on: the backend has its own copy
+      }
+    }
+    return payload.empty() || ::send(to, payload.data(), payload.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(payload.size());
+  }
+
+  void run() {
+    ember_ = FileDescriptor{::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC)};
+    if (!ember_.valid()) return;
+    FileDescriptor backend{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, backend_path_.c_str(), sizeof address.sun_path - 1);
+    if (::connect(backend.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) return;
+    for (;;) {
+      pollfd ready[] = {{ember_.get(), POLLIN, 0}, {backend.get(), POLLIN, 0}};
+      if (::poll(ready, 2, -1) < 0) return;
+      if (ready[0].revents != 0 && !forward(ember_.get(), backend.get(), false, corrupted_)) return;
+      if (ready[1].revents != 0 && !forward(backend.get(), ember_.get(), corrupt_, corrupted_)) return;
+    }
+  }
+
+  std::string       backend_path_;
+  FileDescriptor    listener_, ember_;
+  std::atomic<bool> corrupt_{false};
+  bool              corrupted_ = false;  // the proxy thread's; read after ember is done
+  std::thread       thread_;
+};
+
+// A backend that answers ember's liveness check with a malformed reply
+// while the guest runs: ember ends the run, naming it and the fault.
+TEST_F(LinuxVirtiofs, AMalformedReplyWhileTheGuestRunsEndsTheRunWithAReport) {
+  const std::string backend_socket = root_ + "/virtiofsd.sock", proxy_socket = root_ + "/proxy.sock";
+  BackgroundProcess virtiofsd{{"/usr/lib/qemu/virtiofsd", "--socket-path=" + backend_socket, "-o", "source=" + shared_, "-o",
+                               "cache=auto", "-o", "sandbox=namespace", "-o", "log_level=err"}};
+  for (int i = 0; i < 500 && !std::filesystem::exists(backend_socket); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(std::filesystem::exists(backend_socket)) << virtiofsd.err();
+  std::optional<CorruptingProxy> proxy;
+  proxy.emplace(proxy_socket, backend_socket);
+  BackgroundProcess ember{busy_guest({"--fs", "socket=" + proxy_socket + ",tag=src"})};
+  ASSERT_TRUE(ember.wait_for_out("guest-ready", 300)) << ember.out() << ember.err();
+  proxy->corrupt_the_next_features_reply();
+  const auto started = std::chrono::steady_clock::now();
+  const auto result = ember.wait();
+  expect_ended_by_the_backend(result, started, 60);
+  EXPECT_NE(result.err.find("GET_FEATURES carries 3 bytes, not 8"), std::string::npos) << result.err;
+  proxy.reset();
+}
+
+// ember's process filter stays what it is without shares: with one, it
+// still refuses sendmsg (the courier sends), kill and wait4 (the keeper
+// stops virtiofsd). Checked on the main thread, under that filter alone.
+TEST_F(LinuxVirtiofs, WithAShareTheProcessFilterStillRefusesSendmsgKillAndWait4) {
+  for (const std::string call : {"sendmsg", "kill", "wait4"}) {
+    SCOPED_TRACE(call);
+    const std::string command = "EMBER_SECCOMP_SELF_TEST=main:" + call + " " + EMBER_BINARY + " run --kernel " + guest_vmlinux() +
+                                " --initrd " + EMBER_GUEST_INITRAMFS + " --memory 256M --timeout 60 --share " + shared_ +
+                                ",tag=src";
+    const auto result = run_process({"/bin/sh", "-c", command});
+    EXPECT_EQ(result.exit_code, 122) << result.out << result.err;
+    EXPECT_NE(result.err.find("(" + call + ") is outside its filter"), std::string::npos) << result.err;
+  }
 }
 
 }  // namespace
