@@ -73,16 +73,26 @@ constexpr const char* kMountPoint = "/tmp/ember-share";
   ::_exit(127);
 }
 
-// Waits up to `limit` for `child` to exit, reaping it.
-bool reaped_within(pid_t child, std::chrono::milliseconds limit) {
+// Whether `child` has exited, waiting up to `limit`; it stays unreaped, so
+// its pid (its process group's id) cannot be reused meanwhile.
+bool exited_within(pid_t child, std::chrono::milliseconds limit) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
-  do {
-    int status = 0;
-    const pid_t got = ::waitpid(child, &status, WNOHANG);
-    if (got == child || (got < 0 && errno == ECHILD)) return true;
+  for (;;) {
+    siginfo_t info{};
+    if (::waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == child) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  } while (std::chrono::steady_clock::now() < deadline);
-  return false;
+  }
+}
+
+// virtiofsd's process group: with its namespace sandbox it forks, and the
+// child serves while the parent waits. SIGKILL for whatever of the group is
+// left (a stopped process keeps a SIGTERM pending, and ignores PDEATHSIG),
+// then the parent is reaped.
+void end_group(pid_t child) {
+  ::kill(-child, SIGKILL);
+  (void)exited_within(child, std::chrono::seconds(1));
+  ::waitpid(child, nullptr, WNOHANG);
 }
 
 // The keeper: starts virtiofsd, then waits for ember to close `stop_request`
@@ -96,24 +106,28 @@ bool reaped_within(pid_t child, std::chrono::milliseconds limit) {
   const pid_t child = ::fork();
   if (child < 0) ::_exit(1);
   if (child == 0) {
+    ::setpgid(0, 0);  // a group of its own, which the keeper can end whole
     ::close(stop_request);
     ::close(done);
     exec_virtiofsd(binary, args, host_dir, read_only, listener);
   }
+  ::setpgid(child, child);  // as the child does: whichever runs first
   ::close(listener);
   // virtiofsd may end first (killed, or failed to start): then only the
   // stop request is left to wait for.
-  bool exited = false;
+  bool ended = false;
   for (;;) {
     pollfd request{stop_request, POLLIN, 0};
-    const int ready = ::poll(&request, 1, exited ? -1 : 100);
-    if (ready > 0) break;  // end of file: ember closed its end or died
-    if (!exited) exited = reaped_within(child, std::chrono::milliseconds(0));
+    if (::poll(&request, 1, ended ? -1 : 100) > 0) break;  // end of file: ember closed its end or died
+    if (!ended && exited_within(child, std::chrono::milliseconds(0))) {
+      end_group(child);
+      ended = true;
+    }
   }
-  if (!exited && ::kill(child, SIGTERM) == 0 && !reaped_within(child, std::chrono::seconds(2))) {
-    // A process stuck in the kernel is left after SIGKILL and a bounded wait.
-    ::kill(child, SIGKILL);
-    (void)reaped_within(child, std::chrono::seconds(1));
+  if (!ended) {
+    ::kill(-child, SIGTERM);
+    (void)exited_within(child, std::chrono::seconds(2));
+    end_group(child);
   }
   ::_exit(0);
 }

@@ -174,15 +174,21 @@ TEST_F(LinuxVirtiofs, RootShareRunsTheHostsProgramsOnTheGuestsKernel) {
 }
 
 // The virtiofsd ember started for a share: ember's child is its keeper
-// (ember-keeper), whose only child it is.
+// (ember-keeper), whose only child it is. With its namespace sandbox
+// virtiofsd forks: the parent waits while its child serves. Both, parent first.
 std::vector<pid_t> virtiofsd_of(pid_t ember) {
   std::vector<pid_t> found;
-  const auto keepers = run_process({"/usr/bin/pgrep", "-x", "ember-keeper", "-P", std::to_string(ember)});
-  std::istringstream keeper_pids{keepers.out};
-  for (pid_t keeper = 0; keeper_pids >> keeper;) {
-    const auto children = run_process({"/usr/bin/pgrep", "-x", "virtiofsd", "-P", std::to_string(keeper)});
-    std::istringstream pids{children.out};
-    for (pid_t pid = 0; pids >> pid;) found.push_back(pid);
+  const auto children_named = [](pid_t parent, const char* name) {
+    std::vector<pid_t> pids;
+    std::istringstream out{run_process({"/usr/bin/pgrep", "-x", name, "-P", std::to_string(parent)}).out};
+    for (pid_t pid = 0; out >> pid;) pids.push_back(pid);
+    return pids;
+  };
+  for (const pid_t keeper : children_named(ember, "ember-keeper")) {
+    for (const pid_t parent : children_named(keeper, "virtiofsd")) {
+      found.push_back(parent);
+      for (const pid_t child : children_named(parent, "virtiofsd")) found.push_back(child);
+    }
   }
   return found;
 }
@@ -209,8 +215,8 @@ TEST_F(LinuxVirtiofs, AKilledBackendEndsTheRunWithAReportNamingIt) {
   BackgroundProcess ember{busy_guest({"--share", shared_ + ",tag=src"})};
   ASSERT_TRUE(ember.wait_for_out("guest-ready", 300)) << ember.out() << ember.err();
   const auto virtiofsd = virtiofsd_of(ember.pid());
-  ASSERT_EQ(virtiofsd.size(), 1u) << "ember's virtiofsd, under its keeper";
-  ::kill(virtiofsd[0], SIGKILL);
+  ASSERT_EQ(virtiofsd.size(), 2u) << "ember's virtiofsd and its sandboxed child, under the keeper";
+  for (const pid_t pid : virtiofsd) ::kill(pid, SIGKILL);
   const auto started = std::chrono::steady_clock::now();
   const auto result = ember.wait();
   expect_ended_by_the_backend(result, started, 60);
@@ -223,18 +229,22 @@ TEST_F(LinuxVirtiofs, AStoppedBackendEndsTheRunAndIsGoneAfterIt) {
   BackgroundProcess ember{busy_guest({"--share", shared_ + ",tag=src"})};
   ASSERT_TRUE(ember.wait_for_out("guest-ready", 300)) << ember.out() << ember.err();
   const auto virtiofsd = virtiofsd_of(ember.pid());
-  ASSERT_EQ(virtiofsd.size(), 1u) << "ember's virtiofsd, under its keeper";
-  ASSERT_EQ(::kill(virtiofsd[0], SIGSTOP), 0);
+  ASSERT_EQ(virtiofsd.size(), 2u) << "ember's virtiofsd and its sandboxed child, under the keeper";
+  for (const pid_t pid : virtiofsd) ASSERT_EQ(::kill(pid, SIGSTOP), 0);
   const auto started = std::chrono::steady_clock::now();
   const auto result = ember.wait();
   expect_ended_by_the_backend(result, started, 90);
   EXPECT_NE(result.err.find("did not answer GET_FEATURES within 20 s"), std::string::npos) << result.err;
-  bool gone = false;
-  for (int i = 0; i < 100 && !gone; ++i) {
-    gone = ::kill(virtiofsd[0], 0) != 0;
-    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // The keeper's SIGKILL ends the parent; its child goes with it
+  // (virtiofsd sets PR_SET_PDEATHSIG in the child).
+  for (const pid_t pid : virtiofsd) {
+    bool gone = false;
+    for (int i = 0; i < 100 && !gone; ++i) {
+      gone = ::kill(pid, 0) != 0;
+      if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_TRUE(gone) << "the stopped virtiofsd " << pid << " outlived ember";
   }
-  EXPECT_TRUE(gone) << "the stopped virtiofsd outlived ember";
 }
 
 // Between ember and a virtiofsd the test started: forwards vhost-user
