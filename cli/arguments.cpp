@@ -75,11 +75,11 @@ Result<FwCfgFileConfig> parse_fw_cfg(std::string_view text) {
   return file;
 }
 
-// "PATH[,ro][,queues=N]": a virtio-blk disk. The path ends at the first comma.
+// "PATH[,ro|,overlay][,queues=N]": a virtio-blk disk. The path ends at the first comma.
 Result<DiskConfig> parse_disk(std::string_view text) {
   const auto comma = text.find(',');
   DiskConfig disk{std::string(text.substr(0, comma)), false, 1};
-  if (disk.path.empty()) return Error{"--disk '" + std::string(text) + "' needs a path (PATH[,ro][,queues=N])"};
+  if (disk.path.empty()) return Error{"--disk '" + std::string(text) + "' needs a path (PATH[,ro|,overlay][,queues=N])"};
   std::string_view rest = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
   while (!rest.empty()) {
     const auto next = rest.find(',');
@@ -87,13 +87,18 @@ Result<DiskConfig> parse_disk(std::string_view text) {
     rest = next == std::string_view::npos ? std::string_view{} : rest.substr(next + 1);
     if (option == "ro") {
       disk.read_only = true;
+    } else if (option == "overlay") {
+      disk.overlay = true;
     } else if (option.starts_with("queues=")) {
       const auto queues = parse_decimal(option.substr(7));
       if (!queues || *queues < 1 || *queues > 16) return Error{"--disk queues='" + std::string(option.substr(7)) + "' is not 1 to 16"};
       disk.queues = static_cast<uint16_t>(*queues);
     } else {
-      return Error{"--disk option '" + std::string(option) + "' is not ro or queues=N"};
+      return Error{"--disk option '" + std::string(option) + "' is not ro, overlay or queues=N"};
     }
+  }
+  if (disk.read_only && disk.overlay) {
+    return Error{"--disk '" + std::string(text) + "': ro and overlay exclude each other (overlay: the guest writes, the image never changes)"};
   }
   return disk;
 }
@@ -455,12 +460,16 @@ interrupt line)",
 always has the signature, ID, RAM size, CPU count,
 command line and etc/e820)",
      [](Invocation& in, std::string_view value) { return append(parse_fw_cfg(value), in.machine.fw_cfg_files); }},
-    {"--disk", "PATH[,ro][,queues=N]", true,
+    {"--disk", "PATH[,ro|,overlay][,queues=N]", true,
      R"(repeatable: a virtio-blk disk backed by the raw image
 PATH (a file or block device; the path ends at the first
-comma). ro: read-only. queues=N: N request queues (1-16).
+comma). ro: read-only. overlay: the guest writes to a
+private copy-on-write layer (a temporary file in $TMPDIR
+or /var/tmp) that is discarded at exit; PATH never
+changes, and any number of runs may share it.
+queues=N: N request queues (1-16).
 ember locks the image (a write lock, or a read lock with
-ro) so two VMMs cannot share a writable disk. A FLUSH
+ro or overlay) so two VMMs cannot share a writable disk. A FLUSH
 the guest sees acknowledged is on the host disk
 (fdatasync); guests that do not flush get write-through)",
      [](Invocation& in, std::string_view value) { return append(parse_disk(value), in.machine.disks); }},

@@ -19,27 +19,6 @@ void put(std::array<uint8_t, 60>& config, size_t offset, T value) {
   std::memcpy(config.data() + offset, &value, sizeof value);  // x86 is little-endian, as virtio 1.x is
 }
 
-// preadv/pwritev the whole of `pieces` at `offset`, resuming after short
-// transfers; false on an error or end of file.
-template <class Transfer>
-bool transfer_all(std::vector<iovec> pieces, uint64_t offset, Transfer transfer) {
-  size_t first = 0;
-  while (first < pieces.size()) {
-    const int count = static_cast<int>(std::min<size_t>(pieces.size() - first, IOV_MAX));
-    const ssize_t done = transfer(pieces.data() + first, count, static_cast<off_t>(offset));
-    if (done < 0 && errno == EINTR) continue;
-    if (done <= 0) return false;
-    offset += static_cast<uint64_t>(done);
-    size_t left = static_cast<size_t>(done);
-    while (first < pieces.size() && left >= pieces[first].iov_len) left -= pieces[first++].iov_len;
-    if (left > 0) {
-      pieces[first].iov_base = static_cast<uint8_t*>(pieces[first].iov_base) + left;
-      pieces[first].iov_len -= left;
-    }
-  }
-  return true;
-}
-
 }  // namespace
 
 BlockDevice::BlockDevice(DiskImage disk, uint16_t queues)
@@ -64,7 +43,7 @@ BlockDevice::BlockDevice(DiskImage disk, uint16_t queues)
 BlockDevice::~BlockDevice() {
   // ember is stopping (the guest exited, or SIGTERM): what the guest wrote
   // reaches the disk even if it never flushed.
-  if (!disk_.read_only() && ::fdatasync(disk_.fd()) != 0) log::error(name_ + ": final flush failed: " + std::strerror(errno));
+  if (!disk_.flush()) log::error(name_ + ": final flush failed: " + std::strerror(errno));
 }
 
 uint64_t BlockDevice::device_features() const {
@@ -105,7 +84,7 @@ BlockStatus BlockDevice::execute(const BlockRequest& request, ChainReader& reade
   switch (request.type) {
     case BlockRequestType::In: {
       auto pieces = writer.take(request.data_bytes);
-      if (!pieces || !transfer_all(std::move(*pieces), offset, [&](const iovec* v, int n, off_t at) { return ::preadv(disk_.fd(), v, n, at); })) {
+      if (!pieces || !disk_.read(std::move(*pieces), offset)) {
         EMBER_GUEST_WARNING(name_ + ": read failed: " + std::strerror(errno));
         return BlockStatus::IoError;
       }
@@ -113,14 +92,14 @@ BlockStatus BlockDevice::execute(const BlockRequest& request, ChainReader& reade
     }
     case BlockRequestType::Out: {
       auto pieces = reader.take(request.data_bytes);
-      if (!pieces || !transfer_all(std::move(*pieces), offset, [&](const iovec* v, int n, off_t at) { return ::pwritev(disk_.fd(), v, n, at); })) {
+      if (!pieces || !disk_.write(std::move(*pieces), offset)) {
         EMBER_GUEST_ERROR(name_ + ": write failed: " + std::strerror(errno));
         return BlockStatus::IoError;
       }
       return write_through_ ? flush() : BlockStatus::Ok;
     }
     case BlockRequestType::Flush:
-      return disk_.read_only() ? BlockStatus::Ok : flush();
+      return flush();
     case BlockRequestType::GetId: {
       std::array<uint8_t, kBlockIdBytes> id{};  // NUL-padded when shorter (§5.2.6)
       std::memcpy(id.data(), disk_.serial().data(), std::min<size_t>(disk_.serial().size(), id.size()));
@@ -129,22 +108,15 @@ BlockStatus BlockDevice::execute(const BlockRequest& request, ChainReader& reade
     case BlockRequestType::Discard:
     case BlockRequestType::WriteZeroes:
       for (const BlockRange& range : request.ranges) {
-        const auto at = static_cast<off_t>(range.first_sector * DiskImage::kSectorSize);
-        const auto length = static_cast<off_t>(uint64_t{range.sectors} * DiskImage::kSectorSize);
+        const uint64_t at = range.first_sector * DiskImage::kSectorSize;
+        const uint64_t length = uint64_t{range.sectors} * DiskImage::kSectorSize;
         if (length == 0) continue;
-        const bool zero = request.type == BlockRequestType::WriteZeroes;
-        int mode = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE;
-        if (zero && !range.unmap) mode = FALLOC_FL_KEEP_SIZE | FALLOC_FL_ZERO_RANGE;
-        if (::fallocate(disk_.fd(), mode, at, length) == 0) continue;
         // A discard is only advice (§5.2.6.2); zeroes must be written.
-        if (!zero) continue;
-        static const std::vector<uint8_t> zeroes(1 << 16, 0);
-        for (off_t done = 0; done < length;) {
-          const size_t piece = static_cast<size_t>(std::min<off_t>(length - done, static_cast<off_t>(zeroes.size())));
-          const ssize_t wrote = ::pwrite(disk_.fd(), zeroes.data(), piece, at + done);
-          if (wrote < 0 && errno == EINTR) continue;
-          if (wrote <= 0) return BlockStatus::IoError;
-          done += wrote;
+        if (request.type == BlockRequestType::Discard) {
+          disk_.discard(at, length);
+        } else if (!disk_.zero(at, length, range.unmap)) {
+          EMBER_GUEST_ERROR(name_ + ": write zeroes failed: " + std::strerror(errno));
+          return BlockStatus::IoError;
         }
       }
       return write_through_ && request.type == BlockRequestType::WriteZeroes ? flush() : BlockStatus::Ok;
@@ -153,7 +125,7 @@ BlockStatus BlockDevice::execute(const BlockRequest& request, ChainReader& reade
 }
 
 BlockStatus BlockDevice::flush() {
-  if (::fdatasync(disk_.fd()) != 0) {
+  if (!disk_.flush()) {
     EMBER_GUEST_ERROR(name_ + ": flush failed: " + std::strerror(errno));
     return BlockStatus::IoError;
   }

@@ -171,7 +171,10 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
 
   std::vector<virtio::DiskImage> disks;
   for (const auto& disk : config.disks) {
-    auto opened = virtio::DiskImage::open(disk.path, disk.read_only);
+    using DiskAccess = virtio::DiskImage::Access;
+    auto opened = virtio::DiskImage::open(disk.path, disk.overlay     ? DiskAccess::kOverlay
+                                                     : disk.read_only ? DiskAccess::kReadOnly
+                                                                      : DiskAccess::kReadWrite);
     if (!opened) return opened.error();
     disks.push_back(std::move(*opened));
   }

@@ -29,11 +29,12 @@ struct FwCfgFileConfig {
   std::string text;    // these bytes when path is empty
 };
 
-// A virtio-blk disk (--disk PATH[,ro][,queues=N]).
+// A virtio-blk disk (--disk PATH[,ro|,overlay][,queues=N]).
 struct DiskConfig {
   std::string path;
   bool        read_only = false;
   uint16_t    queues = 1;
+  bool        overlay = false;  // writes go to a private layer, discarded at exit
 };
 
 // A virtio-net interface on a TAP device (--net tap=NAME[,mac=MAC]).

@@ -18,7 +18,7 @@ virtio::BlockDevice& device() {
     const int fd = ::mkstemp(path);
     if (fd < 0 || ::ftruncate(fd, 64 * 512) != 0) std::abort();
     ::close(fd);
-    auto disk = virtio::DiskImage::open(path, false);
+    auto disk = virtio::DiskImage::open(path, virtio::DiskImage::Access::kReadWrite);
     ::unlink(path);
     if (!disk) std::abort();
     auto* created = new virtio::BlockDevice(std::move(*disk), 1);

@@ -101,6 +101,21 @@ TEST(Arguments, CpuCounts) {
   EXPECT_NE(error_of({"run", "--kernel", "k", "--cpus", "-1"}).find("not a whole number"), std::string::npos);
 }
 
+TEST(Arguments, DiskOptions) {
+  const auto disks = parse({"run", "--kernel", "k", "--disk", "a.img,overlay,queues=2", "--disk", "b.img,ro", "--disk", "c.img"});
+  ASSERT_TRUE(disks.ok()) << disks.error().message;
+  ASSERT_EQ(disks->machine.disks.size(), 3u);
+  EXPECT_TRUE(disks->machine.disks[0].overlay);
+  EXPECT_FALSE(disks->machine.disks[0].read_only);
+  EXPECT_EQ(disks->machine.disks[0].queues, 2);
+  EXPECT_TRUE(disks->machine.disks[1].read_only);
+  EXPECT_FALSE(disks->machine.disks[1].overlay);
+  EXPECT_FALSE(disks->machine.disks[2].overlay || disks->machine.disks[2].read_only);
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--disk", "a.img,ro,overlay"}).find("ro and overlay exclude each other"),
+            std::string::npos);
+  EXPECT_NE(error_of({"run", "--kernel", "k", "--disk", "a.img,cow"}).find("is not ro, overlay or queues=N"), std::string::npos);
+}
+
 TEST(Arguments, ConsoleModes) {
   EXPECT_EQ(parse({"run", "--kernel", "k", "--console", "none"})->machine.console.kind, ConsoleConfig::Kind::None);
   EXPECT_NE(error_of({"run", "--kernel", "k", "--console", "file:"}).find("not one of"), std::string::npos);

@@ -9,7 +9,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <vector>
 
@@ -64,7 +66,10 @@ class BlockDeviceTest : public ::testing::Test {
     ::unlink(path_.c_str());
   }
   BlockDevice& open(bool read_only = false) {
-    auto disk = DiskImage::open(path_, read_only);
+    return open_as(read_only ? DiskImage::Access::kReadOnly : DiskImage::Access::kReadWrite);
+  }
+  BlockDevice& open_as(DiskImage::Access access) {
+    auto disk = DiskImage::open(path_, access);
     EXPECT_TRUE(disk.ok()) << disk.error().message;
     device_ = std::make_unique<BlockDevice>(std::move(*disk), 1);
     device_->activate(kFeatureVersion1 | BlockDevice::kFeatureFlush);
@@ -250,30 +255,129 @@ TEST_F(BlockDeviceTest, WriteErrorsAreRateLimited) {
 
 TEST_F(BlockDeviceTest, WritableImageIsLockedAgainstASecondOpener) {
   open();
-  auto second = DiskImage::open(path_, false);
+  auto second = DiskImage::open(path_, DiskImage::Access::kReadWrite);
   ASSERT_FALSE(second.ok());
   EXPECT_NE(second.error().message.find("in use by another process"), std::string::npos) << second.error().message;
-  EXPECT_FALSE(DiskImage::open(path_, true).ok()) << "a reader must not share a disk being written";
+  EXPECT_FALSE(DiskImage::open(path_, DiskImage::Access::kReadOnly).ok()) << "a reader must not share a disk being written";
 }
 
 TEST_F(BlockDeviceTest, ReadOnlyOpenersShareAnImage) {
   open(true);
-  EXPECT_TRUE(DiskImage::open(path_, true).ok());
-  EXPECT_FALSE(DiskImage::open(path_, false).ok());
+  EXPECT_TRUE(DiskImage::open(path_, DiskImage::Access::kReadOnly).ok());
+  EXPECT_FALSE(DiskImage::open(path_, DiskImage::Access::kReadWrite).ok());
 }
 
 TEST(DiskImage, MissingDirectoryAndEmptyFilesAreRefusedWithTheirName) {
-  auto missing = DiskImage::open("/nonexistent/disk.img", false);
+  auto missing = DiskImage::open("/nonexistent/disk.img", DiskImage::Access::kReadWrite);
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.error().message.find("'/nonexistent/disk.img'"), std::string::npos);
-  auto directory = DiskImage::open("/tmp", true);
+  auto directory = DiskImage::open("/tmp", DiskImage::Access::kReadOnly);
   ASSERT_FALSE(directory.ok());
   EXPECT_NE(directory.error().message.find("not a regular file"), std::string::npos) << directory.error().message;
   const std::string empty = make_image(0);
-  auto tiny = DiskImage::open(empty, false);
+  auto tiny = DiskImage::open(empty, DiskImage::Access::kReadWrite);
   ::unlink(empty.c_str());
   ASSERT_FALSE(tiny.ok());
   EXPECT_NE(tiny.error().message.find("smaller than one"), std::string::npos);
+}
+
+// --disk PATH,overlay: the guest's writes go to a private layer; the image
+// never changes, reads merge the two sector by sector, and two overlays over
+// one image share it without seeing each other.
+TEST_F(BlockDeviceTest, AnOverlayDiskReadsItsOwnWritesAndLeavesTheImageAlone) {
+  const auto before = file_bytes(path_);
+  open_as(DiskImage::Access::kOverlay);
+  EXPECT_EQ(device_->device_features() & BlockDevice::kFeatureReadOnly, 0u) << "the guest may write";
+  Request write{1, 10, 1024, false};  // sectors 10 and 11
+  std::fill(write.data.begin(), write.data.end(), 0xee);
+  ASSERT_EQ(run(write), 0);
+  Request flush{4, 0, 0, false};
+  EXPECT_EQ(run(flush), 0);
+  // Sectors 8..13 in one read: image, image, overlay, overlay, image, image.
+  Request read{0, 8, 6 * 512, true};
+  ASSERT_EQ(run(read), 0);
+  for (int sector = 8; sector < 14; ++sector) {
+    const uint8_t expected = sector == 10 || sector == 11 ? 0xee : static_cast<uint8_t>(sector);
+    EXPECT_EQ(read.data[static_cast<size_t>(sector - 8) * 512], expected) << "sector " << sector;
+    EXPECT_EQ(read.data[static_cast<size_t>(sector - 8) * 512 + 511], expected) << "sector " << sector;
+  }
+  device_.reset();
+  EXPECT_EQ(file_bytes(path_), before) << "the image changed";
+}
+
+TEST_F(BlockDeviceTest, ReadsSplitAcrossGuestBuffersStillMergeByTheSector) {
+  open_as(DiskImage::Access::kOverlay);
+  Request write{1, 1, 512, false};
+  std::fill(write.data.begin(), write.data.end(), 0xab);
+  ASSERT_EQ(run(write), 0);
+  // Sectors 0..2 into three buffers of 700, 700 and 136 bytes: the overlay's
+  // sector straddles the first two.
+  std::vector<uint8_t> header(16), first(700), second(700), third(136), status{0xff};
+  const uint32_t in = 0;
+  std::memcpy(header.data(), &in, 4);
+  DescriptorChain chain;
+  chain.add_readable(header);
+  chain.add_writable(first);
+  chain.add_writable(second);
+  chain.add_writable(third);
+  chain.add_writable(status);
+  device_->handle(0, chain);
+  ASSERT_EQ(status[0], 0);
+  std::vector<uint8_t> all(first);
+  all.insert(all.end(), second.begin(), second.end());
+  all.insert(all.end(), third.begin(), third.end());
+  for (size_t i = 0; i < all.size(); ++i) {
+    const uint8_t expected = i / 512 == 1 ? 0xab : static_cast<uint8_t>(i / 512);
+    ASSERT_EQ(all[i], expected) << "byte " << i;
+  }
+}
+
+TEST_F(BlockDeviceTest, WriteZeroesOnAnOverlayReadsAsZeroesAndTheImageKeepsItsBytes) {
+  const auto before = file_bytes(path_);
+  open_as(DiskImage::Access::kOverlay);
+  Request zeroes{13, 0, 16, false};  // one range: sector 20, 2 sectors, unmap
+  const uint64_t sector = 20;
+  const uint32_t count = 2, flags = 1;
+  std::memcpy(zeroes.data.data(), &sector, 8);
+  std::memcpy(zeroes.data.data() + 8, &count, 4);
+  std::memcpy(zeroes.data.data() + 12, &flags, 4);
+  ASSERT_EQ(run(zeroes), 0);
+  Request read{0, 19, 4 * 512, true};
+  ASSERT_EQ(run(read), 0);
+  EXPECT_EQ(read.data[0], 19);
+  EXPECT_EQ(read.data[512], 0);
+  EXPECT_EQ(read.data[1024 + 511], 0);
+  EXPECT_EQ(read.data[1536], 22);
+  device_.reset();
+  EXPECT_EQ(file_bytes(path_), before);
+}
+
+TEST_F(BlockDeviceTest, TwoOverlaysOverOneImageShareItAndNeverSeeEachOthersWrites) {
+  auto first = DiskImage::open(path_, DiskImage::Access::kOverlay);
+  ASSERT_TRUE(first) << first.error().message;
+  auto second = DiskImage::open(path_, DiskImage::Access::kOverlay);
+  ASSERT_TRUE(second) << "a read lock, shared: " << second.error().message;
+  EXPECT_FALSE(DiskImage::open(path_, DiskImage::Access::kReadWrite)) << "nobody may write the image under an overlay";
+  std::vector<uint8_t> mine(512, 0x11), theirs(512, 0x22), back(512);
+  ASSERT_TRUE(first->write({{mine.data(), 512}}, 5 * 512));
+  ASSERT_TRUE(second->write({{theirs.data(), 512}}, 5 * 512));
+  ASSERT_TRUE(first->read({{back.data(), 512}}, 5 * 512));
+  EXPECT_EQ(back, mine);
+  ASSERT_TRUE(second->read({{back.data(), 512}}, 5 * 512));
+  EXPECT_EQ(back, theirs);
+  EXPECT_EQ(file_bytes(path_)[5 * 512], 5);
+}
+
+TEST_F(BlockDeviceTest, AnOverlayWithoutAWritableTemporaryDirectoryIsAClearError) {
+  const char* old = std::getenv("TMPDIR");
+  const std::string saved = old != nullptr ? old : "";
+  ::setenv("TMPDIR", "/nonexistent-ember-tmp", 1);
+  auto disk = DiskImage::open(path_, DiskImage::Access::kOverlay);
+  if (old != nullptr) ::setenv("TMPDIR", saved.c_str(), 1);
+  else ::unsetenv("TMPDIR");
+  ASSERT_FALSE(disk);
+  EXPECT_NE(disk.error().message.find("cannot make its overlay file in /nonexistent-ember-tmp"), std::string::npos)
+      << disk.error().message;
 }
 
 }  // namespace
