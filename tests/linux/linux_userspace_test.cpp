@@ -232,6 +232,27 @@ TEST_F(LinuxUserspace, AReadOnlyDiskRefusesWrites) {
   EXPECT_EQ(read_file(disk, 0, 9), std::string(9, '\0')) << "the image changed";
 }
 
+// --disk PATH,overlay: two guests at once over one image, each writing its
+// own marker; after dropping its page cache each reads its own back (from
+// its overlay), and the image keeps its zeroes.
+TEST_F(LinuxUserspace, OverlayDisksShareOneImageWithoutSeeingEachOthersWrites) {
+  const std::string disk = make_disk(1 << 20);
+  const auto guest = [&](const std::string& marker) {
+    return ember_command({"sh", "-c", "printf " + marker + " > /tmp/data && dd if=/tmp/data of=/dev/vda bs=512 seek=8 "
+                                      "conv=notrunc,sync 2>/dev/null && sync && echo 3 > /proc/sys/vm/drop_caches && "
+                                      "echo read-back=$(dd if=/dev/vda bs=512 skip=8 count=1 2>/dev/null | head -c 14)"},
+                         {"--disk", disk + ",overlay"});
+  };
+  BackgroundProcess first{guest("overlay-first-")}, second{guest("overlay-second")};
+  const auto first_result = without_carriage_returns(first.wait());
+  const auto second_result = without_carriage_returns(second.wait());
+  EXPECT_EQ(first_result.exit_code, 0) << first_result.out << first_result.err;
+  EXPECT_EQ(second_result.exit_code, 0) << second_result.out << second_result.err;
+  EXPECT_NE(first_result.out.find("read-back=overlay-first-"), std::string::npos) << first_result.out;
+  EXPECT_NE(second_result.out.find("read-back=overlay-second"), std::string::npos) << second_result.out;
+  EXPECT_EQ(read_file(disk, 0, 1 << 20), std::string(1 << 20, '\0')) << "the image changed";
+}
+
 // ---- Network --------------------------------------------------------------
 
 // TCP both ways and UDP over virtio-net and a TAP device in a network
