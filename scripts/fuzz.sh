@@ -10,7 +10,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(virtqueue block_request kernel_loader arguments registers net_device console_rng vsock acpi vhost_user)
+[ ${#targets[@]} -gt 0 ] || targets=(virtqueue block_request kernel_loader arguments registers net_device console_rng vsock acpi vhost_user snapshot_state)
 if ! command -v clang++ >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q clang >/dev/null
 fi
