@@ -95,3 +95,21 @@ void AcpiPm::control_written() {
 }
 
 }  // namespace ember
+
+namespace ember {
+
+void AcpiPm::save(snapshot::SectionWriter& out) {
+  std::lock_guard lock{mutex_};
+  out.u16(enable_).u16(control_bits_);
+}
+
+Result<void> AcpiPm::restore(snapshot::SectionReader& in) {
+  const uint16_t enable = in.u16(), control_bits = in.u16();
+  if (auto done = in.finish(); !done) return done;
+  std::lock_guard lock{mutex_};
+  enable_ = enable;
+  control_bits_ = control_bits;
+  return {};
+}
+
+}  // namespace ember

@@ -19,6 +19,7 @@
 #include "bus/device.h"
 #include "platform/address_map.h"
 #include "run/outcome.h"
+#include "snapshot/state_format.h"
 
 namespace ember {
 
@@ -40,6 +41,11 @@ class AcpiPm final : public Device {
   std::string_view name() const override { return "acpi-pm"; }
   void read(const Access& access, std::span<uint8_t> data) override;
   void write(const Access& access, std::span<const uint8_t> data) override;
+
+  // Snapshot state (snapshot/state_format.h, issue 20). restore checks
+  // every value and changes nothing when one is wrong.
+  void         save(snapshot::SectionWriter& out);
+  Result<void> restore(snapshot::SectionReader& in);
 
  private:
   uint8_t register_byte(uint64_t offset, uint32_t timer_ticks) const;

@@ -281,3 +281,52 @@ void CmosRtc::write_register(uint8_t index, uint8_t value, int64_t now) {
 }
 
 }  // namespace ember
+
+namespace ember {
+
+// The guest's clock is kept as an offset from the host's wall clock, so a
+// restored guest reads the host's time now (shifted as it had set it), not
+// the time of the snapshot. The periodic interrupt restarts its phase.
+void CmosRtc::save(snapshot::SectionWriter& out) {
+  std::lock_guard lock{mutex_};
+  out.u8(index_).boolean(nmi_masked_).u64(static_cast<uint64_t>(offset_seconds_));
+  for (const int field : {held_.tm_sec, held_.tm_min, held_.tm_hour, held_.tm_mday, held_.tm_mon, held_.tm_year, held_.tm_wday,
+                          held_.tm_yday}) {
+    out.u32(static_cast<uint32_t>(field));
+  }
+  out.bytes(ram_).u8(flags_).boolean(line_);
+}
+
+Result<void> CmosRtc::restore(snapshot::SectionReader& in) {
+  const uint8_t index = in.u8();
+  const bool nmi_masked = in.boolean();
+  const auto offset_seconds = static_cast<int64_t>(in.u64());
+  std::tm held{};
+  int* const fields[] = {&held.tm_sec, &held.tm_min, &held.tm_hour, &held.tm_mday,
+                         &held.tm_mon, &held.tm_year, &held.tm_wday, &held.tm_yday};
+  constexpr int kLowest[] = {0, 0, 0, 0, 0, -1900, 0, 0}, kHighest[] = {60, 59, 23, 31, 11, 8100, 6, 365};
+  for (size_t i = 0; i < 8; ++i) {
+    *fields[i] = static_cast<int>(in.u32());
+    if (*fields[i] < kLowest[i] || *fields[i] > kHighest[i]) in.refuse("has a held time with a field out of range");
+  }
+  const auto ram = in.bytes(128);
+  const uint8_t flags = in.u8();
+  const bool line = in.boolean();
+  if (index > 0x7f) in.refuse("has a register index above 127");
+  if (ram.size() != 128) in.refuse("does not hold 128 bytes of CMOS RAM");
+  // Ten years either way is more than any guest sets.
+  if (offset_seconds < -315'576'000 || offset_seconds > 315'576'000) in.refuse("has a clock offset of more than ten years");
+  if ((flags & ~0x70) != 0) in.refuse("has register C flags other than PF, AF and UF");
+  if (auto done = in.finish(); !done) return done;
+  std::lock_guard lock{mutex_};
+  index_ = index, nmi_masked_ = nmi_masked, offset_seconds_ = offset_seconds, held_ = held;
+  std::copy(ram.begin(), ram.end(), ram_.begin());
+  flags_ = flags;
+  line_ = line;
+  flags_checked_ns_ = periodic_anchor_ns_ = now_();
+  update_line();
+  changed_.notify_all();
+  return {};
+}
+
+}  // namespace ember

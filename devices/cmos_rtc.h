@@ -38,6 +38,7 @@
 #include "bus/device.h"
 #include "irq/interrupt_line.h"
 #include "platform/address_map.h"
+#include "snapshot/state_format.h"
 
 namespace ember {
 
@@ -80,6 +81,11 @@ class CmosRtc final : public Device {
   bool nmi_masked() const;
 
   static int64_t host_utc_ns();
+
+  // Snapshot state (snapshot/state_format.h, issue 20). restore checks
+  // every value and changes nothing when one is wrong.
+  void         save(snapshot::SectionWriter& out);
+  Result<void> restore(snapshot::SectionReader& in);
 
  private:
   uint8_t read_register(uint8_t index, int64_t now);

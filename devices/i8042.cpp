@@ -116,3 +116,36 @@ void I8042::update_irqs() {
 }
 
 }  // namespace ember
+
+namespace ember {
+
+void I8042::save(snapshot::SectionWriter& out) {
+  std::lock_guard lock{mutex_};
+  out.u8(configuration_).u8(output_port_).u8(pending_command_).boolean(last_write_was_command_).u32(static_cast<uint32_t>(output_.size()));
+  for (const Output& byte : output_) out.u8(byte.byte).boolean(byte.aux).boolean(byte.timeout);
+}
+
+Result<void> I8042::restore(snapshot::SectionReader& in) {
+  const uint8_t configuration = in.u8(), output_port = in.u8(), pending_command = in.u8();
+  const bool last_write_was_command = in.boolean();
+  const uint32_t queued = in.u32();
+  std::deque<Output> output;
+  if (queued > kOutputQueueLimit) in.refuse("has more queued output than the controller holds");
+  for (uint32_t i = 0; i < queued && i < kOutputQueueLimit; ++i) {
+    Output byte{};
+    byte.byte = in.u8();
+    byte.aux = in.boolean();
+    byte.timeout = in.boolean();
+    output.push_back(byte);
+  }
+  if ((output_port & 1) == 0) in.refuse("holds the CPU in reset (output port bit 0 low)");
+  if (auto done = in.finish(); !done) return done;
+  std::lock_guard lock{mutex_};
+  configuration_ = configuration, output_port_ = output_port, pending_command_ = pending_command;
+  last_write_was_command_ = last_write_was_command;
+  output_ = std::move(output);
+  update_irqs();
+  return {};
+}
+
+}  // namespace ember

@@ -27,6 +27,7 @@
 #include "irq/interrupt_line.h"
 #include "platform/address_map.h"
 #include "run/outcome.h"
+#include "snapshot/state_format.h"
 
 namespace ember {
 
@@ -43,6 +44,11 @@ class I8042 final : public Device {
   std::string_view name() const override { return "i8042"; }
   void read(const Access& access, std::span<uint8_t> data) override;
   void write(const Access& access, std::span<const uint8_t> data) override;
+
+  // Snapshot state (snapshot/state_format.h, issue 20). restore checks
+  // every value and changes nothing when one is wrong.
+  void         save(snapshot::SectionWriter& out);
+  Result<void> restore(snapshot::SectionReader& in);
 
  private:
   struct Output {

@@ -133,3 +133,36 @@ bool Ioapic::routes_wake_events() {
 }
 
 }  // namespace ember
+
+namespace ember {
+
+void Ioapic::save(snapshot::SectionWriter& out) {
+  std::lock_guard lock{mutex_};
+  out.u32(select_).u32(id_);
+  for (unsigned pin = 0; pin < kPins; ++pin) out.u64(redirection_[pin]).boolean(asserted_[pin]);
+}
+
+Result<void> Ioapic::restore(snapshot::SectionReader& in) {
+  const uint32_t select = in.u32(), id = in.u32();
+  std::array<uint64_t, kPins> redirection{};
+  std::array<bool, kPins> asserted{};
+  for (unsigned pin = 0; pin < kPins; ++pin) {
+    redirection[pin] = in.u64();
+    asserted[pin] = in.boolean();
+    // What a guest can write, plus the remote IRR of a level-triggered pin.
+    const uint64_t allowed = (uint64_t{kWritableHigh} << 32) | kWritableLow | kRemoteIrr;
+    if ((redirection[pin] & ~allowed) != 0 || ((redirection[pin] & kRemoteIrr) != 0 && (redirection[pin] & kLevelTriggered) == 0)) {
+      in.refuse("has an impossible redirection entry for pin " + std::to_string(pin));
+    }
+  }
+  if (id > 0xf) in.refuse("has an IOAPIC ID above 15");
+  if (auto done = in.finish(); !done) return done;
+  std::lock_guard lock{mutex_};
+  select_ = select;
+  id_ = id;
+  redirection_ = redirection;
+  asserted_ = asserted;
+  return {};
+}
+
+}  // namespace ember

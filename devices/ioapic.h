@@ -21,6 +21,7 @@
 #include "irq/interrupt_router.h"
 #include "irq/lapic.h"
 #include "platform/address_map.h"
+#include "snapshot/state_format.h"
 
 namespace ember {
 
@@ -46,6 +47,11 @@ class Ioapic final : public Device, public EoiListener {
   // Whether an unmasked pin would deliver an NMI or INIT, which wake a CPU
   // halted with interrupts off (HaltCensus).
   bool routes_wake_events();
+
+  // Snapshot state (snapshot/state_format.h, issue 20). restore checks
+  // every value and changes nothing when one is wrong.
+  void         save(snapshot::SectionWriter& out);
+  Result<void> restore(snapshot::SectionReader& in);
 
  private:
   uint32_t read_register(uint32_t index) const;

@@ -217,3 +217,37 @@ void Pic8259Pair::write(const Access& access, std::span<const uint8_t> data) {
 }
 
 }  // namespace ember
+
+namespace ember {
+
+void Pic8259Pair::save(snapshot::SectionWriter& out) {
+  std::lock_guard lock{mutex_};
+  for (const Chip& chip : chips_) {
+    out.u8(chip.irr).u8(chip.isr).u8(chip.imr).u8(chip.elcr).u8(chip.input).u8(chip.vector_base).u8(chip.lowest_priority)
+        .u8(chip.init_step);
+    for (const bool flag : {chip.needs_icw4, chip.single, chip.auto_eoi, chip.rotate_on_auto_eoi, chip.read_isr, chip.poll,
+                            chip.special_mask}) {
+      out.boolean(flag);
+    }
+  }
+}
+
+Result<void> Pic8259Pair::restore(snapshot::SectionReader& in) {
+  std::array<Chip, 2> chips{};
+  for (Chip& chip : chips) {
+    chip.irr = in.u8(), chip.isr = in.u8(), chip.imr = in.u8(), chip.elcr = in.u8(), chip.input = in.u8();
+    chip.vector_base = in.u8(), chip.lowest_priority = in.u8(), chip.init_step = in.u8();
+    chip.needs_icw4 = in.boolean(), chip.single = in.boolean(), chip.auto_eoi = in.boolean();
+    chip.rotate_on_auto_eoi = in.boolean(), chip.read_isr = in.boolean(), chip.poll = in.boolean(), chip.special_mask = in.boolean();
+    if (chip.lowest_priority > 7) in.refuse("has a lowest priority above IRQ 7");
+    if (chip.init_step == 1 || chip.init_step > 4) in.refuse("has an initialisation step other than 0, 2, 3 or 4");
+    if ((chip.vector_base & 7) != 0) in.refuse("has a vector base that is not a multiple of 8");
+  }
+  if (auto done = in.finish(); !done) return done;
+  std::lock_guard lock{mutex_};
+  chips_ = chips;
+  update_cascade();
+  return {};
+}
+
+}  // namespace ember

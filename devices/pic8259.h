@@ -22,6 +22,7 @@
 #include "irq/extint_source.h"
 #include "irq/interrupt_router.h"
 #include "platform/address_map.h"
+#include "snapshot/state_format.h"
 
 namespace ember {
 
@@ -45,6 +46,11 @@ class Pic8259Pair final : public Device, public ExtIntSource {
   // The CPU's interrupt acknowledge: the vector to inject (IRR -> ISR).
   // nullopt if the request went away meanwhile.
   std::optional<uint8_t> acknowledge() override;
+
+  // Snapshot state (snapshot/state_format.h, issue 20). restore checks
+  // every value and changes nothing when one is wrong.
+  void         save(snapshot::SectionWriter& out);
+  Result<void> restore(snapshot::SectionReader& in);
 
  private:
   struct Chip {

@@ -280,3 +280,61 @@ void SystemControlPort::write(const Access&, std::span<const uint8_t> data) {
 }
 
 }  // namespace ember
+
+namespace ember {
+
+// Times (`start`, the next IRQ 0) are on the machine's clock, which a
+// restored machine continues from where the snapshot left it.
+void Pit8254::save(snapshot::SectionWriter& out) {
+  std::lock_guard lock{mutex_};
+  for (const Channel& channel : channels_) {
+    out.u8(channel.mode).u8(channel.access).u32(channel.reload).boolean(channel.loaded).u64(channel.start).boolean(channel.gate)
+        .u64(channel.frozen_ticks).boolean(channel.write_high_next).u8(channel.pending_low).boolean(channel.read_high_next)
+        .boolean(channel.latched_count.has_value()).u16(channel.latched_count.value_or(0)).boolean(channel.latched_high_next)
+        .boolean(channel.latched_status.has_value()).u8(channel.latched_status.value_or(0));
+  }
+  out.boolean(next_irq0_.has_value()).u64(next_irq0_.value_or(0));
+}
+
+Result<void> Pit8254::restore(snapshot::SectionReader& in) {
+  std::array<Channel, 3> channels{};
+  for (Channel& channel : channels) {
+    channel.mode = in.u8(), channel.access = in.u8(), channel.reload = in.u32(), channel.loaded = in.boolean();
+    channel.start = in.u64(), channel.gate = in.boolean(), channel.frozen_ticks = in.u64();
+    channel.write_high_next = in.boolean(), channel.pending_low = in.u8(), channel.read_high_next = in.boolean();
+    const bool latched = in.boolean();
+    const uint16_t latched_count = in.u16();
+    if (latched) channel.latched_count = latched_count;
+    channel.latched_high_next = in.boolean();
+    const bool status = in.boolean();
+    const uint8_t latched_status = in.u8();
+    if (status) channel.latched_status = latched_status;
+    if (channel.mode > 5) in.refuse("has a counter mode above 5");
+    if (channel.access < 1 || channel.access > 3) in.refuse("has a counter access mode other than 1, 2 or 3");
+    if (channel.reload < 1 || channel.reload > 0x10000) in.refuse("has a reload value outside 1 to 65536");
+  }
+  const bool scheduled = in.boolean();
+  const uint64_t next = in.u64();
+  if (auto done = in.finish(); !done) return done;
+  std::lock_guard lock{mutex_};
+  channels_ = channels;
+  next_irq0_.reset();
+  if (scheduled) next_irq0_ = next;
+  changed_.notify_all();  // the IRQ 0 thread takes the restored schedule
+  return {};
+}
+
+void SystemControlPort::save(snapshot::SectionWriter& out) {
+  std::lock_guard lock{mutex_};
+  out.boolean(speaker_);
+}
+
+Result<void> SystemControlPort::restore(snapshot::SectionReader& in) {
+  const bool speaker = in.boolean();
+  if (auto done = in.finish(); !done) return done;
+  std::lock_guard lock{mutex_};
+  speaker_ = speaker;
+  return {};
+}
+
+}  // namespace ember

@@ -21,6 +21,7 @@
 #include "bus/device.h"
 #include "irq/interrupt_line.h"
 #include "platform/address_map.h"
+#include "snapshot/state_format.h"
 
 namespace ember {
 
@@ -48,6 +49,11 @@ class Pit8254 final : public Device {
 
   // When channel 0 next raises IRQ 0, for tests.
   std::optional<uint64_t> next_irq0();
+
+  // Snapshot state (snapshot/state_format.h, issue 20). restore checks
+  // every value and changes nothing when one is wrong.
+  void         save(snapshot::SectionWriter& out);
+  Result<void> restore(snapshot::SectionReader& in);
 
  private:
   struct Channel {
@@ -100,6 +106,10 @@ class SystemControlPort final : public Device {
   void read(const Access& access, std::span<uint8_t> data) override;
   void write(const Access& access, std::span<const uint8_t> data) override;
 
+  // Snapshot state (snapshot/state_format.h, issue 20). restore checks
+  // every value and changes nothing when one is wrong.
+  void         save(snapshot::SectionWriter& out);
+  Result<void> restore(snapshot::SectionReader& in);
  private:
   Pit8254&       pit_;
   Pit8254::Clock clock_;

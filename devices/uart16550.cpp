@@ -161,3 +161,31 @@ uint8_t Uart16550::interrupt_identification() const {
 void Uart16550::update_interrupt() { irq_.set_level((interrupt_identification() & kIirNone) == 0); }
 
 }  // namespace ember
+
+namespace ember {
+
+void Uart16550::save(snapshot::SectionWriter& out) {
+  std::lock_guard lock{mutex_};
+  const std::vector<uint8_t> received(receive_buffer_.begin(), receive_buffer_.end());
+  out.bytes(received).u8(ier_).u8(lcr_).u8(mcr_).u8(scr_).u8(fcr_).u8(divisor_low_).u8(divisor_high_).boolean(overrun_)
+      .boolean(thr_empty_interrupt_);
+}
+
+Result<void> Uart16550::restore(snapshot::SectionReader& in) {
+  const auto received = in.bytes(kReceiveCapacity);
+  const uint8_t ier = in.u8(), lcr = in.u8(), mcr = in.u8(), scr = in.u8(), fcr = in.u8(), divisor_low = in.u8(),
+                divisor_high = in.u8();
+  const bool overrun = in.boolean(), thr_empty_interrupt = in.boolean();
+  if ((ier & ~0x0f) != 0 || (mcr & ~0x1f) != 0 || (fcr & ~(kFcrEnable | 0xc0)) != 0) {
+    in.refuse("has register bits set that no guest can set");
+  }
+  if (auto done = in.finish(); !done) return done;
+  std::lock_guard lock{mutex_};
+  receive_buffer_.assign(received.begin(), received.end());
+  ier_ = ier, lcr_ = lcr, mcr_ = mcr, scr_ = scr, fcr_ = fcr, divisor_low_ = divisor_low, divisor_high_ = divisor_high;
+  overrun_ = overrun, thr_empty_interrupt_ = thr_empty_interrupt;
+  update_interrupt();
+  return {};
+}
+
+}  // namespace ember

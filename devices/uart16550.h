@@ -13,6 +13,7 @@
 #include "bus/device.h"
 #include "console/console_output.h"
 #include "irq/interrupt_line.h"
+#include "snapshot/state_format.h"
 
 namespace ember {
 
@@ -31,6 +32,11 @@ class Uart16550 final : public Device {
 
   // Host input; returns how many bytes were accepted (the rest must be retried).
   size_t receive(std::span<const uint8_t> bytes);
+
+  // Snapshot state (snapshot/state_format.h, issue 20). restore checks
+  // every value and changes nothing when one is wrong.
+  void         save(snapshot::SectionWriter& out);
+  Result<void> restore(snapshot::SectionReader& in);
 
  private:
   uint8_t read_register(uint64_t offset);

@@ -475,3 +475,58 @@ bool Lapic::write_tsc_deadline(uint64_t deadline) {
 }
 
 }  // namespace ember
+
+namespace ember {
+
+// Timer deadlines are on the machine's clock, which a restored machine
+// continues from where the snapshot left it; the TSC deadline is in guest
+// TSC ticks, which KVM restores with the VCPU's MSRs.
+void Lapic::save(snapshot::SectionWriter& out) {
+  out.u32(initial_id_).u64(apic_base_).boolean(x2apic_).u64(tsc_deadline_);
+  for (const auto* bits : {&irr_, &isr_, &tmr_}) {
+    for (const uint64_t word : *bits) out.u64(word);
+  }
+  for (const uint32_t lvt : lvt_) out.u32(lvt);
+  out.u32(id_).u32(tpr_).u32(ldr_).u32(dfr_).u32(svr_).u32(esr_).u32(pending_esr_).u32(icr_low_).u32(icr_high_);
+  out.u32(initial_count_).u32(divide_config_).boolean(timer_deadline_.has_value()).u64(timer_deadline_.value_or(0));
+}
+
+Result<void> Lapic::restore(snapshot::SectionReader& in) {
+  const uint32_t initial_id = in.u32();
+  const uint64_t apic_base = in.u64();
+  const bool x2apic = in.boolean();
+  const uint64_t tsc_deadline = in.u64();
+  std::array<std::array<uint64_t, 4>, 3> bits{};
+  for (auto& words : bits) {
+    for (uint64_t& word : words) word = in.u64();
+  }
+  std::array<uint32_t, kLvtCount> lvt{};
+  for (uint32_t& entry : lvt) entry = in.u32();
+  const uint32_t id = in.u32(), tpr = in.u32(), ldr = in.u32(), dfr = in.u32(), svr = in.u32(), esr = in.u32(),
+                 pending_esr = in.u32(), icr_low = in.u32(), icr_high = in.u32(), initial_count = in.u32(),
+                 divide_config = in.u32();
+  const bool timer_running = in.boolean();
+  const uint64_t timer_deadline = in.u64();
+  if (initial_id != initial_id_) in.refuse("belongs to the LAPIC with ID " + std::to_string(initial_id));
+  const uint64_t writable = kApicBaseAddressMask | kApicBaseEnable | kApicBaseX2apic | kApicBaseBsp;
+  if ((apic_base & ~writable) != 0 || (apic_base & kApicBaseBsp) != (apic_base_ & kApicBaseBsp) ||
+      x2apic != ((apic_base & kApicBaseX2apic) != 0) || (x2apic && (apic_base & kApicBaseEnable) == 0)) {
+    in.refuse("has an impossible APIC base " + std::to_string(apic_base));
+  }
+  if (x2apic && id != initial_id_) in.refuse("has an x2APIC ID other than its initial one");
+  if (id > 0xff || tpr > 0xff || (svr & ~0x3ffu) != 0 || (divide_config & ~0xbu) != 0) {
+    in.refuse("has register values no guest can write");
+  }
+  if (auto done = in.finish(); !done) return done;
+  apic_base_ = apic_base, x2apic_ = x2apic, tsc_deadline_ = tsc_deadline;
+  irr_ = bits[0], isr_ = bits[1], tmr_ = bits[2];
+  lvt_ = lvt;
+  id_ = id, tpr_ = tpr, ldr_ = ldr, dfr_ = dfr, svr_ = svr, esr_ = esr, pending_esr_ = pending_esr;
+  icr_low_ = icr_low, icr_high_ = icr_high, initial_count_ = initial_count, divide_config_ = divide_config;
+  timer_deadline_.reset();
+  if (timer_running) timer_deadline_ = timer_deadline;
+  publish();
+  return {};
+}
+
+}  // namespace ember

@@ -16,6 +16,7 @@
 #include "irq/injection_mailbox.h"
 #include "irq/interrupt_router.h"
 #include "platform/address_map.h"
+#include "snapshot/state_format.h"
 
 namespace ember {
 
@@ -106,6 +107,11 @@ class Lapic final {
   // wires INTR straight to the CPU.
   bool    accepts_extint() const;
   bool    software_enabled() const { return (svr_ & kSvrEnable) != 0; }
+
+  // Snapshot state (snapshot/state_format.h, issue 20). restore checks
+  // every value and changes nothing when one is wrong.
+  void         save(snapshot::SectionWriter& out);
+  Result<void> restore(snapshot::SectionReader& in);
 
  private:
   static constexpr uint32_t kSvrEnable = 1 << 8;
