@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <limits.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -160,15 +161,23 @@ Result<std::unique_ptr<DiskImage::Overlay>> DiskImage::make_overlay(uint64_t sec
   }
   auto overlay = std::make_unique<Overlay>();
   overlay->file = std::move(file);
-  overlay->written = std::vector<std::atomic<uint64_t>>((sectors + 63) / 64);
+  overlay->words = (sectors + 63) / 64;
+  void* bitmap = ::mmap(nullptr, overlay->words * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (bitmap == MAP_FAILED) return Error{what + ": cannot map its overlay's sector bitmap: " + std::strerror(errno)};
+  (void)::madvise(bitmap, overlay->words * 8, MADV_DONTFORK);
+  overlay->written = static_cast<uint64_t*>(bitmap);
   return overlay;
+}
+
+DiskImage::Overlay::~Overlay() {
+  if (written != nullptr) ::munmap(written, words * 8);
 }
 
 void DiskImage::Overlay::mark_written(uint64_t first_sector, uint64_t count) {
   for (uint64_t sector = first_sector; sector < first_sector + count;) {
     const uint64_t bit = sector % 64, bits = std::min<uint64_t>(64 - bit, first_sector + count - sector);
     const uint64_t mask = (bits == 64 ? ~uint64_t{0} : ((uint64_t{1} << bits) - 1)) << bit;
-    written[sector / 64].fetch_or(mask, std::memory_order_release);
+    std::atomic_ref<uint64_t>{written[sector / 64]}.fetch_or(mask, std::memory_order_release);
     sector += bits;
   }
 }

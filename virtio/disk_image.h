@@ -3,7 +3,7 @@
 // read it while another writes), as QEMU's image locking does.
 //
 // Access::kOverlay: the guest sees a writable disk whose writes go to a
-// private copy-on-write layer, discarded at exit (README, "Disks"). The image
+// private copy-on-write layer, discarded at exit (README, "Devices"). The image
 // itself is opened read-only under a read lock, so any number of runs can
 // share it and none changes it. The layer is an unlinked temporary file
 // (O_TMPFILE, in $TMPDIR or /var/tmp) of the disk's size, sparse, with one
@@ -59,9 +59,20 @@ class DiskImage final {
 
  private:
   struct Overlay {
-    FileDescriptor                     file;
-    std::vector<std::atomic<uint64_t>> written;  // one bit per sector, set once its data is in `file`
-    bool is_written(uint64_t sector) const { return (written[sector / 64].load(std::memory_order_acquire) >> (sector % 64)) & 1; }
+    Overlay() = default;
+    Overlay(const Overlay&) = delete;
+    Overlay& operator=(const Overlay&) = delete;
+    ~Overlay();
+    FileDescriptor file;
+    // One bit per sector, set once its data is in `file`: an anonymous
+    // mapping, so the pages of a disk's untouched parts are never backed
+    // (a 1 TiB disk has a 256 MiB bitmap), and not inherited by the helper
+    // processes ember forks (MADV_DONTFORK).
+    uint64_t* written = nullptr;
+    size_t    words = 0;
+    bool is_written(uint64_t sector) const {
+      return (std::atomic_ref<uint64_t>{written[sector / 64]}.load(std::memory_order_acquire) >> (sector % 64)) & 1;
+    }
     void mark_written(uint64_t first_sector, uint64_t count);
   };
 

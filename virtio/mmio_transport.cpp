@@ -146,6 +146,15 @@ void MmioTransport::signal_used_buffers_locked(uint16_t) { raise_locked(kUsedBuf
 
 void MmioTransport::signal_config_change_locked() { raise_locked(kConfigChangeInterrupt); }
 
+Result<void> MmioTransport::restore_transport_locked(snapshot::SectionReader& in) {
+  const uint32_t status = in.u32();
+  if ((status & ~uint32_t{kUsedBufferInterrupt | kConfigChangeInterrupt}) != 0) in.refuse("has an unknown interrupt status bit");
+  if (!in.ok()) return in.finish();
+  interrupt_status_ = status;
+  line_.set_level(interrupt_status_ != 0);
+  return {};
+}
+
 void MmioTransport::reset_transport_locked() {
   interrupt_status_ = 0;
   line_.set_level(false);

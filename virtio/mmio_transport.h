@@ -34,6 +34,8 @@ class MmioTransport final : public Transport, public Device {
   void signal_used_buffers_locked(uint16_t queue) override;
   void signal_config_change_locked() override;
   void reset_transport_locked() override;
+  void         save_transport_locked(snapshot::SectionWriter& out) override { out.u32(interrupt_status_); }
+  Result<void> restore_transport_locked(snapshot::SectionReader& in) override;
 
   uint32_t read_register(uint64_t offset);
   void     write_register(uint64_t offset, uint32_t value);

@@ -202,4 +202,13 @@ bool QueueService::serve_batch(uint16_t index) {
   return more;
 }
 
+std::optional<SplitVirtqueue::Position> QueueService::position(const Paused&, uint16_t queue) const {
+  if (queue >= queues_.size() || !queues_[queue].live) return std::nullopt;
+  return queues_[queue].live->position();
+}
+
+void QueueService::set_position(const Paused&, uint16_t queue, const SplitVirtqueue::Position& position) {
+  if (queue < queues_.size() && queues_[queue].live) queues_[queue].live->set_position(position);
+}
+
 }  // namespace ember::virtio

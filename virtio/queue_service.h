@@ -94,6 +94,9 @@ class QueueService {
   // A wake-up for every live queue, for requests the driver made before
   // the rings began.
   void   wake_live_queues(const Paused&);
+  // A live queue's position in its rings, or nothing if it is not live.
+  std::optional<SplitVirtqueue::Position> position(const Paused&, uint16_t queue) const;
+  void   set_position(const Paused&, uint16_t queue, const SplitVirtqueue::Position& position);
 
   // Nothing is served any more, on any queue, until end_all(). Callable
   // without pause(): the rings stay, because another worker may be using

@@ -94,6 +94,21 @@ class SplitVirtqueue final {
   bool rearm_notification();
 
   uint16_t size() const { return size_; }
+  // Where the device is in the rings (the rest of a ring lives in guest
+  // RAM): what a snapshot saves and a restore puts back (issue 20).
+  struct Position {
+    uint16_t next_available = 0;
+    uint16_t next_used = 0;
+    uint16_t signalled_used = 0;
+    bool     broken = false;
+  };
+  Position position() const { return {next_available_, next_used_, signalled_used_, broken_}; }
+  void     set_position(const Position& position) {
+    next_available_ = position.next_available;
+    next_used_ = position.next_used;
+    signalled_used_ = position.signalled_used;
+    broken_ = position.broken;
+  }
 
  private:
   SplitVirtqueue(const GuestMemory& memory, uint16_t size, QueueFeatures features, std::span<uint8_t> descriptors,

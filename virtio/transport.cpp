@@ -221,4 +221,67 @@ bool Transport::read_device_config(uint64_t offset, std::span<uint8_t> data) con
   return true;
 }
 
+void Transport::save(snapshot::SectionWriter& out) {
+  const auto paused = service_.pause();  // no request in flight: the positions are final
+  std::lock_guard lock{mutex_};
+  out.u32(status_).u32(device_features_select_).u32(driver_features_select_).u64(driver_features_).u32(queue_select_);
+  out.u32(static_cast<uint32_t>(queues_.size()));
+  for (size_t i = 0; i < queues_.size(); ++i) {
+    const Queue& queue = queues_[i];
+    out.u16(queue.layout.size).u64(queue.layout.descriptor_table).u64(queue.layout.available_ring).u64(queue.layout.used_ring)
+        .boolean(queue.ready);
+    const auto position = service_.position(paused, static_cast<uint16_t>(i));
+    out.boolean(position.has_value());
+    const auto at = position.value_or(SplitVirtqueue::Position{});
+    out.u16(at.next_available).u16(at.next_used).u16(at.signalled_used).boolean(at.broken);
+  }
+  save_transport_locked(out);
+}
+
+Result<void> Transport::restore(snapshot::SectionReader& in) {
+  const uint32_t status = in.u32(), device_features_select = in.u32(), driver_features_select = in.u32();
+  const uint64_t driver_features = in.u64();
+  const uint32_t queue_select = in.u32(), count = in.u32();
+  if (count != queues_.size()) in.refuse("has " + std::to_string(count) + " queues; the device has " + std::to_string(queues_.size()));
+  std::vector<Queue> queues(queues_.size());
+  std::vector<std::optional<SplitVirtqueue::Position>> positions(queues_.size());
+  for (size_t i = 0; i < queues.size() && in.ok(); ++i) {
+    Queue& queue = queues[i];
+    queue.layout.size = in.u16();
+    queue.layout.descriptor_table = in.u64(), queue.layout.available_ring = in.u64(), queue.layout.used_ring = in.u64();
+    queue.ready = in.boolean();
+    const bool live = in.boolean();
+    SplitVirtqueue::Position at;
+    at.next_available = in.u16(), at.next_used = in.u16(), at.signalled_used = in.u16(), at.broken = in.boolean();
+    if (live) positions[i] = at;
+    if (queue.layout.size > device_.max_queue_size()) in.refuse("has queue " + std::to_string(i) + " larger than the device allows");
+  }
+  if ((driver_features & ~offered_features_) != 0) in.refuse("has features the device does not offer");
+  if ((status & ~uint32_t{kAcknowledge | kDriver | kDriverOk | kFeaturesOk | kNeedsReset | kFailed}) != 0) {
+    in.refuse("has an unknown device status bit");
+  }
+  if (device_.external_queues() != nullptr) in.refuse("belongs to a device another process serves, which a snapshot cannot hold");
+  if (!in.ok()) return in.finish();
+
+  const auto paused = service_.pause();
+  std::lock_guard lock{mutex_};
+  status_ = status, device_features_select_ = device_features_select, driver_features_select_ = driver_features_select;
+  driver_features_ = driver_features, queue_select_ = queue_select;
+  queues_ = queues;
+  if ((status_ & kDriverOk) != 0 && (status_ & (kNeedsReset | kFailed)) == 0) {
+    // The rings start as they did when the driver wrote DRIVER_OK (the same
+    // checks: a ring outside RAM is refused), then take their positions.
+    if (!activate_locked(paused)) return Error{"the snapshot's " + std::string(name()) + " rings do not start"};
+  }
+  for (size_t i = 0; i < queues_.size(); ++i) {
+    const bool live = service_.position(paused, static_cast<uint16_t>(i)).has_value();
+    if (live != positions[i].has_value()) return Error{"the snapshot's " + std::string(name()) + " queue " + std::to_string(i) + " was not as the registers say"};
+    if (live) service_.set_position(paused, static_cast<uint16_t>(i), *positions[i]);
+  }
+  if (auto own = restore_transport_locked(in); !own) return own;
+  if (auto done = in.finish(); !done) return done;
+  service_.wake_live_queues(paused);  // requests the driver made before the snapshot
+  return {};
+}
+
 }  // namespace ember::virtio

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "memory/guest_memory.h"
+#include "snapshot/state_format.h"
 #include "virtio/queue_service.h"
 #include "virtio/split_virtqueue.h"
 #include "virtio/virtio_device.h"
@@ -48,6 +49,13 @@ class Transport : private QueueEvents {
   // With QueueService::Mode::kCallerServes, the caller serves the queues.
   QueueService& queue_service() { return service_; }
 
+  // Snapshot state (issue 20): the registers, each live ring's position in
+  // guest RAM's rings, and the derived transport's own registers. restore
+  // runs before the guest does; it restarts the rings a running driver had
+  // and checks every value first (changing nothing when one is wrong).
+  void         save(snapshot::SectionWriter& out);
+  Result<void> restore(snapshot::SectionReader& in);
+
  protected:
   // A queue's registers (§2.6): where the driver put its rings, and whether
   // it enabled it.
@@ -72,6 +80,9 @@ class Transport : private QueueEvents {
   virtual void signal_config_change_locked() = 0;
   // The transport's own registers back to their power-on state (§2.4).
   virtual void reset_transport_locked() = 0;
+  // Its own registers in a snapshot (none by default).
+  virtual void         save_transport_locked(snapshot::SectionWriter&) {}
+  virtual Result<void> restore_transport_locked(snapshot::SectionReader&) { return {}; }
 
   // Register semantics both transports share. Callers hold mutex_ except
   // for write_status and notify, which take the locks they need.

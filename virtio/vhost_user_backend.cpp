@@ -23,24 +23,26 @@ constexpr uint64_t kWantedProtocolFeatures = kProtocolReplyAck | kProtocolMultiQ
 
 using Clock = std::chrono::steady_clock;
 
-// Waits until `fd` is ready for `events` or `deadline` passes.
-bool wait_ready(int fd, short events, Clock::time_point deadline) {
+// Waits until `fd` is ready for `events` or `deadline` passes; false at
+// once when `abort` (an eventfd) is signalled: ember is stopping.
+bool wait_ready(int fd, short events, Clock::time_point deadline, int abort) {
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
     if (left <= 0) return false;
-    pollfd ready{fd, events, 0};
-    const int got = ::poll(&ready, 1, static_cast<int>(left));
+    pollfd ready[] = {{fd, events, 0}, {abort, POLLIN, 0}};
+    const int got = ::poll(ready, 2, static_cast<int>(left));
     if (got < 0 && errno == EINTR) continue;
-    return got > 0 && (ready.revents & events) != 0;
+    if (got > 0 && ready[1].revents != 0) return false;
+    return got > 0 && (ready[0].revents & events) != 0;
   }
 }
 
 // Reads exactly `bytes.size()` bytes by `deadline`: a backend that trickles
 // a byte at a time cannot stretch it.
-bool read_exactly(int fd, std::span<uint8_t> bytes, Clock::time_point deadline) {
+bool read_exactly(int fd, std::span<uint8_t> bytes, Clock::time_point deadline, int abort) {
   size_t done = 0;
   while (done < bytes.size()) {
-    if (!wait_ready(fd, POLLIN, deadline)) return false;
+    if (!wait_ready(fd, POLLIN, deadline, abort)) return false;
     // read(), not recv(): ember's process filter allows only the former.
     const ssize_t got = ::read(fd, bytes.data() + done, bytes.size() - done);
     if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
@@ -154,12 +156,14 @@ Result<void> VhostUserBackend::set_up() {
 
 Result<void> VhostUserBackend::send(const Message& message, std::span<const int> fds, Clock::time_point deadline) {
   const std::string what = std::string(request_name(message.request));
+  // Held from choosing the way to its end, so the courier cannot take over
+  // (and the filters go on) between the two (send_through).
+  std::lock_guard lock{send_mutex_};
   for (;;) {
     ssize_t sent;
     int error = 0;
-    FdCourier* const courier = courier_.load(std::memory_order_acquire);
-    if (courier != nullptr) {
-      auto through = courier->send(socket_.get(), message.bytes, fds);
+    if (courier_ != nullptr) {
+      auto through = courier_->send(socket_.get(), message.bytes, fds, deadline);
       sent = through ? static_cast<ssize_t>(*through) : -1;
       if (!through) error = through.error().error_number;
     } else {
@@ -180,10 +184,14 @@ Result<void> VhostUserBackend::send(const Message& message, std::span<const int>
       sent = ::sendmsg(socket_.get(), &header, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (sent < 0) error = errno;
     }
-    if (sent < 0 && error == EINTR) continue;
-    if (sent < 0 && error == EAGAIN && wait_ready(socket_.get(), POLLOUT, deadline)) continue;
     if (sent == static_cast<ssize_t>(message.bytes.size())) return {};
-    if (sent < 0 && error == ECHILD && courier != nullptr) return Error{"cannot send " + what + ": ember's descriptor courier is gone"};
+    if (sent < 0 && error == EINTR) continue;
+    if (sent < 0 && error == EAGAIN) {
+      if (wait_ready(socket_.get(), POLLOUT, deadline, stop_.get())) continue;
+      return Error{"the backend did not read " + what + " in time"};
+    }
+    if (sent < 0 && courier_ != nullptr && error == ECHILD) return Error{"cannot send " + what + ": ember's descriptor courier is gone or stuck"};
+    if (sent < 0 && courier_ != nullptr && error == EPERM) return Error{"cannot send " + what + ": ember's descriptor courier may not send its descriptors"};
     return Error{"cannot send " + what + " to the backend: " + (sent < 0 ? std::strerror(error) : "short write")};
   }
 }
@@ -202,7 +210,7 @@ Result<std::vector<uint8_t>> VhostUserBackend::exchange(const Message& message, 
   // must be what this request's reply carries (parse_reply checks it; the
   // bound here keeps a lying size from making ember read on and on).
   std::vector<uint8_t> reply(kHeaderSize);
-  if (!read_exactly(socket_.get(), reply, deadline)) {
+  if (!read_exactly(socket_.get(), reply, deadline, stop_.get())) {
     return Error{"the backend closed its socket or did not answer " + what + " within " + seconds(limit)};
   }
   uint32_t payload = 0;
@@ -212,7 +220,7 @@ Result<std::vector<uint8_t>> VhostUserBackend::exchange(const Message& message, 
     return Error{refused ? "the backend's reply to " + what + " is malformed" : refused.error().message};
   }
   reply.resize(kHeaderSize + payload);
-  if (!read_exactly(socket_.get(), std::span{reply}.subspan(kHeaderSize), deadline)) {
+  if (!read_exactly(socket_.get(), std::span{reply}.subspan(kHeaderSize), deadline, stop_.get())) {
     return Error{"the backend's reply to " + what + " stopped halfway"};
   }
   return reply;
@@ -317,8 +325,14 @@ void VhostUserBackend::stop_on_messenger() {
 }
 
 void VhostUserBackend::expect_close() {
-  std::lock_guard lock{mutex_};
-  failed_ = true;  // fail() reports nothing from now on; messages are refused
+  {
+    std::lock_guard lock{mutex_};
+    failed_ = true;  // fail() reports nothing from now on; messages are refused
+  }
+  // An exchange waiting for the backend gives up now (a liveness check may
+  // wait 20 s), and the watcher stops: no VCPU runs any more.
+  const uint64_t one = 1;
+  (void)!::write(stop_.get(), &one, sizeof one);
 }
 
 void VhostUserBackend::detach() {
@@ -379,7 +393,10 @@ std::vector<int> VhostUserBackend::lendable_fds() const {
   return fds;
 }
 
-void VhostUserBackend::send_through(FdCourier& courier) { courier_.store(&courier, std::memory_order_release); }
+void VhostUserBackend::send_through(FdCourier& courier) {
+  std::lock_guard lock{send_mutex_};
+  courier_ = &courier;
+}
 
 void VhostUserBackend::run_watcher() {
   std::vector<pollfd> fds{{stop_.get(), POLLIN, 0}, {socket_.get(), POLLRDHUP, 0}};

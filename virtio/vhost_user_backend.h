@@ -19,17 +19,17 @@
 // report naming it.
 //
 // A hung backend: every exchange has a deadline (Timing::reply), and while
-// the guest runs the messenger asks GET_FEATURES every
-// Timing::liveness_interval. A backend that does not answer within
+// the backend is attached (set-up to expect_close) the messenger asks
+// GET_FEATURES every Timing::liveness_interval. A backend that does not answer within
 // Timing::liveness_reply (stopped, deadlocked, or stuck in one request: QEMU's
 // C virtiofsd serves requests on the thread that would answer, so a request
 // blocked that long has stalled the whole share anyway), or answers wrongly,
 // ends the run the same way.
 //
-// Under seccomp: replies are read with read(), and requests go out through
-// the FdCourier (security/fd_courier.h) once Machine::run hands one over
-// before the filters, so ember's process filter gains neither sendmsg nor
-// recvfrom. Before that (set-up) they go out with sendmsg directly.
+// Under seccomp: replies are read with read(), and every request goes out
+// through the FdCourier (security/fd_courier.h) once Machine::run hands one
+// over before the filters, so ember's process filter gains neither sendmsg
+// nor recvfrom. Before that (set-up) they go out with sendmsg directly.
 //
 // Every reply is untrusted input and is checked in one place
 // (vhost_user_message.h, parse_reply).
@@ -130,11 +130,12 @@ class VhostUserBackend final : public ExternalQueues {
   const uint16_t       queue_count_;
   FailureReport        on_failure_;
   const Timing         timing_;
-  std::atomic<FdCourier*> courier_ = nullptr;  // set once, before the filters
+  std::mutex           send_mutex_;  // guards courier_; held through each send
+  FdCourier*           courier_ = nullptr;  // set once, before the filters
   uint64_t             features_ = 0;
   uint64_t             protocol_features_ = 0;
   std::vector<FileDescriptor> call_eventfds_;  // one per queue, the backend's to signal
-  FileDescriptor       stop_;                  // eventfd: the watcher exits
+  FileDescriptor       stop_;                  // eventfd: the watcher exits, an exchange in progress gives up
 
   std::mutex                       mutex_;  // guards the members below
   std::condition_variable          changed_;

@@ -8,6 +8,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -100,6 +101,10 @@ void end_group(pid_t child) {
 [[noreturn]] void run_keeper(const std::string& binary, const std::vector<std::string>& args, const std::string& host_dir,
                              bool read_only, int listener, int stop_request, int done) {
   ::prctl(PR_SET_NAME, "ember-keeper");
+  // ember's stop signals are not the keeper's: ember tells it through the
+  // pipe (a Ctrl-C reaches the whole process group, and ember stops
+  // virtiofsd itself). It is forked before ember blocks them (Machine::create).
+  for (const int stop_signal : {SIGINT, SIGTERM, SIGHUP}) ::signal(stop_signal, SIG_IGN);
   // Nothing of ember's but stdio, the pipes and virtiofsd's socket.
   int keep[] = {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, listener, stop_request, done};
   close_descriptors_except(keep, sizeof keep / sizeof keep[0]);
@@ -107,18 +112,28 @@ void end_group(pid_t child) {
   if (child < 0) ::_exit(1);
   if (child == 0) {
     ::setpgid(0, 0);  // a group of its own, which the keeper can end whole
+    // Ignored signals stay ignored across exec: virtiofsd gets the defaults
+    // back, but SIGTTOU stays ignored, so a background group writing to the
+    // terminal (stty tostop) is not stopped.
+    for (const int stop_signal : {SIGINT, SIGTERM, SIGHUP}) ::signal(stop_signal, SIG_DFL);
+    ::signal(SIGTTOU, SIG_IGN);
     ::close(stop_request);
     ::close(done);
     exec_virtiofsd(binary, args, host_dir, read_only, listener);
   }
   ::setpgid(child, child);  // as the child does: whichever runs first
   ::close(listener);
-  // virtiofsd may end first (killed, or failed to start): then only the
-  // stop request is left to wait for.
+  // The stop request, and virtiofsd's exit (a pidfd, readable once it
+  // exits) until it is reaped: virtiofsd may end first (killed, or failed
+  // to start).
+  FileDescriptor exited_fd{static_cast<int>(::syscall(SYS_pidfd_open, child, 0))};
   bool ended = false;
   for (;;) {
-    pollfd request{stop_request, POLLIN, 0};
-    if (::poll(&request, 1, ended ? -1 : 100) > 0) break;  // end of file: ember closed its end or died
+    pollfd ready[] = {{stop_request, POLLIN, 0}, {ended ? -1 : exited_fd.get(), POLLIN, 0}};
+    // Without pidfds (Linux before 5.3) it looks every 100 ms.
+    const int got = ::poll(ready, 2, ended || exited_fd.valid() ? -1 : 100);
+    if (got < 0 && errno == EINTR) continue;
+    if (got > 0 && ready[0].revents != 0) break;  // end of file: ember closed its end or died
     if (!ended && exited_within(child, std::chrono::milliseconds(0))) {
       end_group(child);
       ended = true;
@@ -198,13 +213,12 @@ VirtiofsdProcess::VirtiofsdProcess(VirtiofsdProcess&& other) noexcept
 
 VirtiofsdProcess::~VirtiofsdProcess() { stop(); }
 
-void VirtiofsdProcess::stop() {
-  if (!stop_request_.valid()) return;
-  stop_request_.reset();
+void VirtiofsdProcess::request_stop() { stop_request_.reset(); }
+
+void VirtiofsdProcess::wait_stopped(std::chrono::steady_clock::time_point deadline) {
   // The keeper needs at most 3 s; it is not ember's to reap (no wait4 under
   // seccomp), and exits on its own.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(4);
-  for (;;) {
+  while (done_.valid()) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
     if (left <= 0) break;
     pollfd done{done_.get(), POLLIN, 0};
@@ -216,6 +230,11 @@ void VirtiofsdProcess::stop() {
     if (got == 0 || (got < 0 && errno != EINTR)) break;
   }
   done_.reset();
+}
+
+void VirtiofsdProcess::stop() {
+  request_stop();
+  wait_stopped(std::chrono::steady_clock::now() + kStopWait);
 }
 
 }  // namespace ember::virtio

@@ -26,6 +26,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <string>
 
 #include "base/file_descriptor.h"
@@ -45,8 +46,13 @@ class VirtiofsdProcess {
   // ember's end of the vhost-user socket, connected (virtiofsd accepts it
   // once it has started); the caller takes it.
   FileDescriptor take_connection() { return std::move(connection_); }
-  // Has the keeper stop virtiofsd (SIGTERM, up to 2 s, then SIGKILL) and
-  // waits up to 4 s for it to be done.
+  // The keeper needs up to 3 s: SIGTERM, up to 2 s, SIGKILL, up to 1 s.
+  static constexpr std::chrono::seconds kStopWait{4};
+  // Has the keeper stop virtiofsd; then waits until it is done, or until
+  // `deadline`. Apart, so several shares stop at once (Machine::stop_devices).
+  void request_stop();
+  void wait_stopped(std::chrono::steady_clock::time_point deadline);
+  // Both, with kStopWait.
   void stop();
 
  private:

@@ -48,7 +48,9 @@ inline bool set_blocking(int fd) {
 // Closes every descriptor of the process but the `count` in `keep` (which
 // it sorts). Async-signal-safe, no allocation: for a child between fork and
 // exec, or a forked helper that never execs.
-inline void close_descriptors_except(int* keep, size_t count) {
+// Where close_range is missing (before Linux 5.9), every descriptor up to
+// `limit` (RLIMIT_NOFILE's hard limit, read before the fork) is closed.
+inline void close_descriptors_except(int* keep, size_t count, unsigned limit = 1u << 20) {
   for (size_t i = 1; i < count; ++i) {  // insertion sort, ascending
     for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; --j) {
       const int swap = keep[j];
@@ -63,7 +65,7 @@ inline void close_descriptors_except(int* keep, size_t count) {
     if (end > next) {
       const unsigned last = i < count ? end - 1 : ~0u;
       if (::syscall(SYS_close_range, next, last, 0) != 0) {
-        for (unsigned fd = next; fd <= last && fd < 65536; ++fd) ::close(static_cast<int>(fd));
+        for (unsigned fd = next; fd <= last && fd < limit; ++fd) ::close(static_cast<int>(fd));
       }
     }
     if (i < count) next = end + 1;

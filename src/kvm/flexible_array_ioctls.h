@@ -25,12 +25,21 @@ struct MsrsHeader {  // struct kvm_msrs without `entries`
   uint32_t pad;
 };
 
+struct MsrListHeader {  // struct kvm_msr_list without `indices`
+  uint32_t nmsrs;
+};
+struct XsaveArea {  // struct kvm_xsave without `extra` (KVM_CAP_XSAVE2's larger areas)
+  uint32_t region[1024];
+};
+inline constexpr unsigned long kGetXsave          = _IOR(KVMIO, 0xa4, XsaveArea);
+inline constexpr unsigned long kSetXsave          = _IOW(KVMIO, 0xa5, XsaveArea);
+inline constexpr unsigned long kGetMsrIndexList   = _IOWR(KVMIO, 0x02, MsrListHeader);
 inline constexpr unsigned long kGetSupportedCpuid = _IOWR(KVMIO, 0x05, CpuidHeader);
 inline constexpr unsigned long kSetCpuid2         = _IOW(KVMIO, 0x90, CpuidHeader);
 inline constexpr unsigned long kSetMsrs           = _IOW(KVMIO, 0x89, MsrsHeader);
 inline constexpr unsigned long kGetMsrs           = _IOWR(KVMIO, 0x88, MsrsHeader);
 
-static_assert(sizeof(CpuidHeader) == 8 && sizeof(MsrsHeader) == 8);
+static_assert(sizeof(CpuidHeader) == 8 && sizeof(MsrsHeader) == 8 && sizeof(XsaveArea) == 4096);
 static_assert(sizeof(kvm_cpuid_entry2) == 40 && sizeof(kvm_msr_entry) == 16);
 
 }  // namespace ember::kvm

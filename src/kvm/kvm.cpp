@@ -108,4 +108,17 @@ KvmResult<std::vector<kvm_cpuid_entry2>> Kvm::supported_cpuid() const {
   return KvmError{"KVM_GET_SUPPORTED_CPUID", 0, "KVM_GET_SUPPORTED_CPUID reports more than 4096 entries"};
 }
 
+KvmResult<std::vector<uint32_t>> Kvm::msr_index_list() const {
+  for (uint32_t capacity = 256; capacity <= 16384; capacity *= 2) {
+    std::vector<uint32_t> storage(1 + capacity);
+    auto* header = reinterpret_cast<MsrListHeader*>(storage.data());
+    header->nmsrs = capacity;
+    if (::ioctl(fd_.get(), kGetMsrIndexList, header) == 0) {
+      return std::vector<uint32_t>(storage.begin() + 1, storage.begin() + 1 + std::min(header->nmsrs, capacity));
+    }
+    if (errno != E2BIG) return ioctl_error("KVM_GET_MSR_INDEX_LIST");
+  }
+  return KvmError{"KVM_GET_MSR_INDEX_LIST", 0, "KVM_GET_MSR_INDEX_LIST reports more than 16384 MSRs"};
+}
+
 }  // namespace ember::kvm

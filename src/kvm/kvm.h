@@ -34,6 +34,8 @@ class Kvm final {
   // The highest VCPU count KVM accepts for one VM.
   int  max_vcpus() const;
   KvmResult<std::vector<kvm_cpuid_entry2>> supported_cpuid() const;
+  // The MSRs KVM saves and restores for a VCPU (KVM_GET_MSR_INDEX_LIST).
+  KvmResult<std::vector<uint32_t>> msr_index_list() const;
 
  private:
   explicit Kvm(FileDescriptor fd) : fd_{std::move(fd)} {}

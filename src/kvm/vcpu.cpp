@@ -124,6 +124,39 @@ KvmStatus Vcpu::set_cpuid(std::span<const kvm_cpuid_entry2> entries) {
   return {};
 }
 
+KvmResult<VcpuState> Vcpu::save_state(std::span<const uint32_t> msrs) const {
+  VcpuState state;
+  const int fd = fd_.get();
+  if (::ioctl(fd, KVM_GET_REGS, &state.regs) != 0) return ioctl_error("KVM_GET_REGS");
+  if (::ioctl(fd, KVM_GET_SREGS, &state.sregs) != 0) return ioctl_error("KVM_GET_SREGS");
+  if (::ioctl(fd, kGetXsave, &state.xsave) != 0) return ioctl_error("KVM_GET_XSAVE");
+  if (::ioctl(fd, KVM_GET_XCRS, &state.xcrs) != 0) return ioctl_error("KVM_GET_XCRS");
+  if (::ioctl(fd, KVM_GET_DEBUGREGS, &state.debugregs) != 0) return ioctl_error("KVM_GET_DEBUGREGS");
+  if (::ioctl(fd, KVM_GET_VCPU_EVENTS, &state.events) != 0) return ioctl_error("KVM_GET_VCPU_EVENTS");
+  // One at a time: KVM_GET_MSRS stops at the first MSR it cannot read, and
+  // the index list holds some a given CPU lacks.
+  for (const uint32_t index : msrs) {
+    if (auto value = get_msr(index)) state.msrs.push_back({.index = index, .reserved = 0, .data = *value});
+  }
+  return state;
+}
+
+KvmStatus Vcpu::restore_state(const VcpuState& state) {
+  // QEMU's order (target/i386/kvm/kvm.c, kvm_arch_put_registers): registers,
+  // XSAVE and XCRs, special registers, MSRs, then events and debug registers.
+  const int fd = fd_.get();
+  if (::ioctl(fd, KVM_SET_REGS, &state.regs) != 0) return ioctl_error("KVM_SET_REGS");
+  if (::ioctl(fd, kSetXsave, &state.xsave) != 0) return ioctl_error("KVM_SET_XSAVE");
+  if (::ioctl(fd, KVM_SET_XCRS, &state.xcrs) != 0) return ioctl_error("KVM_SET_XCRS");
+  if (::ioctl(fd, KVM_SET_SREGS, &state.sregs) != 0) return ioctl_error("KVM_SET_SREGS");
+  if (auto set = set_msrs(state.msrs); !set) return set;
+  kvm_vcpu_events events = state.events;
+  // Only what KVM_GET_VCPU_EVENTS said is valid is set.
+  if (::ioctl(fd, KVM_SET_VCPU_EVENTS, &events) != 0) return ioctl_error("KVM_SET_VCPU_EVENTS");
+  if (::ioctl(fd, KVM_SET_DEBUGREGS, &state.debugregs) != 0) return ioctl_error("KVM_SET_DEBUGREGS");
+  return {};
+}
+
 KvmStatus Vcpu::set_msrs(std::span<const kvm_msr_entry> entries) {
   MsrsHeader* msrs = nullptr;
   const auto storage = with_entries(entries, msrs);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/file_descriptor.h"
+#include "kvm/flexible_array_ioctls.h"
 #include "kvm/ioctl_error.h"
 
 namespace ember::kvm {
@@ -17,6 +18,19 @@ namespace ember::kvm {
 enum class RunResult {
   Exited,       // kvm_run->exit_reason says why
   Interrupted,  // a signal (a kick) or immediate_exit ended KVM_RUN: EINTR
+};
+
+// What KVM holds of a VCPU that a snapshot saves (api.rst, one ioctl
+// each). Without an in-kernel irqchip KVM has no LAPIC and no MP state of
+// its own: ember's LAPIC and halt state are saved beside this (VcpuRunner).
+struct VcpuState {
+  kvm_regs                   regs{};
+  kvm_sregs                  sregs{};
+  XsaveArea                  xsave{};
+  kvm_xcrs                   xcrs{};
+  kvm_debugregs              debugregs{};
+  kvm_vcpu_events            events{};
+  std::vector<kvm_msr_entry> msrs;
 };
 
 class Vcpu final {
@@ -51,6 +65,11 @@ class Vcpu final {
   KvmResult<uint32_t>  tsc_khz() const;  // KVM_GET_TSC_KHZ: the guest TSC's frequency
   KvmStatus            interrupt(uint8_t vector);  // KVM_INTERRUPT: only without an in-kernel irqchip
   KvmStatus            nmi();
+  // Every MSR of `msrs` that KVM can read is saved; restore sets them all.
+  // An exit still in progress (port or MMIO I/O) must have been completed
+  // first (KVM_RUN with immediate_exit, api.rst "kvm_run").
+  KvmResult<VcpuState> save_state(std::span<const uint32_t> msrs) const;
+  KvmStatus            restore_state(const VcpuState& state);
 
  private:
   FileDescriptor fd_;

@@ -109,4 +109,17 @@ KvmResult<Vcpu> Vm::create_vcpu(uint32_t index) const {
   return Vcpu{std::move(fd), static_cast<kvm_run*>(run), static_cast<size_t>(vcpu_mmap_size_)};
 }
 
+KvmResult<uint64_t> Vm::clock() const {
+  kvm_clock_data data{};
+  if (::ioctl(fd_.get(), KVM_GET_CLOCK, &data) != 0) return ioctl_error("KVM_GET_CLOCK");
+  return static_cast<uint64_t>(data.clock);
+}
+
+KvmStatus Vm::set_clock(uint64_t nanoseconds) {
+  kvm_clock_data data{};
+  data.clock = nanoseconds;
+  if (::ioctl(fd_.get(), KVM_SET_CLOCK, &data) != 0) return ioctl_error("KVM_SET_CLOCK");
+  return {};
+}
+
 }  // namespace ember::kvm

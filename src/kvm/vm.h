@@ -42,6 +42,10 @@ class Vm final {
   // Makes guest writes to ports [port, port + length) coalesced: recorded in
   // the ring of kvm/coalesced_pio.h instead of exiting.
   KvmStatus coalesce_port_writes(uint16_t port, uint32_t length);
+  // The guest's kvmclock in nanoseconds (KVM_GET_CLOCK, KVM_SET_CLOCK): a
+  // restored guest's clock goes on from its snapshot's reading.
+  KvmResult<uint64_t> clock() const;
+  KvmStatus           set_clock(uint64_t nanoseconds);
   int fd() const { return fd_.get(); }
 
  private:

@@ -317,7 +317,7 @@ Machine::Machine(const MachineConfig& config, GuestMemory memory, kvm::Kvm kvm, 
       console_{std::move(console)},
       ioapic_{router_, ioapic_id(config.cpus)},
       uart_{config.console.kind == ConsoleConfig::Kind::Virtio ? discarded_output_ : *console_, uart_irq_},
-      pit_{pit_irq_, monotonic_ns},
+      pit_{pit_irq_, [this] { return clock_.now(); }},
       exit_port_{*this, config.exit_device} {}
 
 Machine::~Machine() {
@@ -527,7 +527,7 @@ Status Machine::create_vcpus(const boot::EntryPoint& entry, bool msr_exits) {
       if (auto registers = boot::set_entry_registers(*vcpu, entry); !registers) return registers.error();
     }
     auto runner = std::make_unique<VcpuRunner>(index, std::move(*vcpu), Buses{pio_bus_, mmio_bus_}, *this, halt_census_,
-                                               stopping_, router_, ioapic_, tsc_khz, memory_, physical_address_bits(cpuid));
+                                               stopping_, router_, ioapic_, tsc_khz, memory_, physical_address_bits(cpuid), clock_);
     router_.attach({&runner->mailbox(), &runner->addressing(), runner.get()});
     if (coalesced_pio_ring_page_ > 0 && !runner->use_coalesced_pio(coalesced_pio_, coalesced_pio_ring_page_)) {
       return Error{"KVM offers coalesced port I/O at page " + std::to_string(coalesced_pio_ring_page_) +
@@ -660,7 +660,9 @@ void Machine::stop_devices() {
   // SIGTERM (a closed socket makes them complain on stderr); their
   // backends expect it.
   for (auto* backend : vhost_user_backends_) backend->expect_close();
-  for (auto& process : virtiofsd_) process.stop();
+  for (auto& process : virtiofsd_) process.request_stop();  // all at once
+  const auto deadline = std::chrono::steady_clock::now() + virtio::VirtiofsdProcess::kStopWait;
+  for (auto& process : virtiofsd_) process.wait_stopped(deadline);
   virtio_transports_.clear();
   virtio_devices_.clear();
   // The RTC's interrupt thread sends through the router into the VCPUs'

@@ -107,6 +107,7 @@ class Machine final : public MachineControl {
   Status create_vcpus(const boot::EntryPoint& entry, bool msr_exits);
 
   const MachineConfig            config_;
+  MachineClock                   clock_;  // every device timer's time base; a restore sets it first
   GuestMemory                    memory_;
   kvm::Kvm                       kvm_;
   kvm::Vm                        vm_;
@@ -127,10 +128,10 @@ class Machine final : public MachineControl {
   NullConsoleOutput discarded_output_;  // the UART's, when the console is virtio
   Uart16550       uart_;
   Pit8254         pit_;
-  SystemControlPort system_control_{pit_, monotonic_ns};
+  SystemControlPort system_control_{pit_, [this] { return clock_.now(); }};
   ExitPort        exit_port_;
   I8042           i8042_{*this, keyboard_irq_, aux_irq_};
-  AcpiPm          acpi_pm_{*this, monotonic_ns};  // on the bus only with ACPI tables
+  AcpiPm          acpi_pm_{*this, [this] { return clock_.now(); }};  // on the bus only with ACPI tables
   PostCodePort    post_code_;
   CmosRtc         cmos_rtc_{rtc_irq_};
   BootTimer       boot_timer_;
@@ -142,7 +143,7 @@ class Machine final : public MachineControl {
   RouterMsiSender msi_{router_};
   PciBus          pci_;
   std::unique_ptr<PvpanicPci> pvpanic_;  // on the bus after the virtio functions
-  // Sends the vhost-user backends' descriptors under seccomp; outlives them.
+  // Sends the vhost-user backends' requests under seccomp; outlives them.
   std::optional<FdCourier>                           fd_courier_;
   std::vector<virtio::VirtiofsdProcess>              virtiofsd_;  // stopped in stop_devices, before the devices go
   std::vector<virtio::VhostUserBackend*>             vhost_user_backends_;  // of the virtio-fs devices

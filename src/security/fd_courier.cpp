@@ -4,11 +4,13 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -66,6 +68,8 @@ bool contains(const int* fds, size_t count, int fd) {
   close_descriptors_except(kept, kept_count);
   ::prctl(PR_SET_NAME, "ember-courier");
   if (!install_courier_filter()) ::_exit(1);
+  const Answer ready = 0;  // start() waits for this: the filter is on
+  if (::write(control, &ready, sizeof ready) != sizeof ready) ::_exit(1);
 
   alignas(Request) uint8_t packet[sizeof(Request) + FdCourier::kMaxMessage];
   for (;;) {
@@ -76,7 +80,7 @@ bool contains(const int* fds, size_t count, int fd) {
     }
     Request request;
     std::memcpy(&request, packet, sizeof request);
-    Answer answer = -EINVAL;
+    Answer answer = -EPERM;
     bool lendable_only = static_cast<size_t>(got) >= sizeof request && request.fd_count <= FdCourier::kMaxFds &&
                          request.length == static_cast<size_t>(got) - sizeof request && request.socket != control &&
                          contains(lendable, lendable_count, request.socket);
@@ -123,11 +127,35 @@ Result<FdCourier> FdCourier::start(std::span<const int> lendable) {
   const pid_t pid = ::fork();
   if (pid < 0) return Error{std::string("cannot start the descriptor courier: ") + std::strerror(errno)};
   if (pid == 0) run_courier(theirs.get(), copy, lendable.size());
+  theirs.reset();
+  // The courier says it is under its filter; end of file means it is not.
+  Answer ready = -1;
+  ssize_t got;
+  do {
+    got = ::read(ours.get(), &ready, sizeof ready);
+  } while (got < 0 && errno == EINTR);
+  if (got != sizeof ready || ready != 0) return Error{"the descriptor courier could not put itself under its seccomp filter"};
   return FdCourier{std::move(ours), pid};
 }
 
-Result<size_t, FdCourier::SendFailure> FdCourier::send(int socket, std::span<const uint8_t> bytes, std::span<const int> fds) {
-  if (bytes.size() > kMaxMessage || fds.size() > kMaxFds) return SendFailure{EINVAL};
+namespace {
+
+// Waits until `fd` is ready for `events` or `deadline` passes.
+bool ready_by(int fd, short events, std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    pollfd ready{fd, events, 0};
+    const int got = ::poll(&ready, 1, static_cast<int>(std::max<long long>(left, 0)));
+    if (got < 0 && errno == EINTR) continue;
+    return got > 0;  // POLLHUP and POLLERR count: the read or write below says what they mean
+  }
+}
+
+}  // namespace
+
+Result<size_t, FdCourier::SendFailure> FdCourier::send(int socket, std::span<const uint8_t> bytes, std::span<const int> fds,
+                                                       std::chrono::steady_clock::time_point deadline) {
+  if (bytes.size() > kMaxMessage || fds.size() > kMaxFds) return SendFailure{EPERM};
   Request request{};
   request.socket = socket;
   request.fd_count = static_cast<uint32_t>(fds.size());
@@ -137,18 +165,27 @@ Result<size_t, FdCourier::SendFailure> FdCourier::send(int socket, std::span<con
   std::memcpy(packet, &request, sizeof request);
   if (!bytes.empty()) std::memcpy(packet + sizeof request, bytes.data(), bytes.size());
   std::lock_guard lock{mutex_};
+  if (broken_) return SendFailure{ECHILD};
   const size_t size = sizeof request + bytes.size();
-  ssize_t written;
-  do {
+  ssize_t written = -1;
+  while (ready_by(control_.get(), POLLOUT, deadline)) {
     written = ::write(control_.get(), packet, size);
-  } while (written < 0 && errno == EINTR);
-  if (written != static_cast<ssize_t>(size)) return SendFailure{written < 0 && errno != EPIPE ? errno : ECHILD};
+    if (written >= 0 || (errno != EINTR && errno != EAGAIN)) break;
+  }
+  if (written != static_cast<ssize_t>(size)) {
+    broken_ = true;
+    return SendFailure{ECHILD};
+  }
   Answer answer = 0;
-  ssize_t got;
-  do {
+  ssize_t got = -1;
+  while (ready_by(control_.get(), POLLIN, deadline)) {
     got = ::read(control_.get(), &answer, sizeof answer);
-  } while (got < 0 && errno == EINTR);
-  if (got != sizeof answer) return SendFailure{ECHILD};
+    if (got >= 0 || (errno != EINTR && errno != EAGAIN)) break;
+  }
+  if (got != sizeof answer) {
+    broken_ = true;  // gone, or stopped: its late answer would be taken for the next request's
+    return SendFailure{ECHILD};
+  }
   if (answer < 0) return SendFailure{static_cast<int>(-answer)};
   return static_cast<size_t>(answer);
 }

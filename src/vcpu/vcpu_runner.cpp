@@ -22,7 +22,7 @@ namespace ember {
 
 VcpuRunner::VcpuRunner(uint32_t index, kvm::Vcpu vcpu, Buses buses, MachineControl& control, HaltCensus& census,
                        const std::atomic<bool>& stopping, const InterruptRouter& router, EoiListener& eoi, uint64_t tsc_khz,
-                       const GuestMemory& memory, unsigned physical_address_bits)
+                       const GuestMemory& memory, unsigned physical_address_bits, const MachineClock& clock)
     : index_{index},
       vcpu_{std::move(vcpu)},
       buses_{buses},
@@ -31,7 +31,8 @@ VcpuRunner::VcpuRunner(uint32_t index, kvm::Vcpu vcpu, Buses buses, MachineContr
       stopping_{stopping},
       memory_{memory},
       physical_address_bits_{physical_address_bits},
-      lapic_{index, router, eoi, addressing_, monotonic_ns, TscClock{[this] { return guest_tsc(); }, tsc_khz}} {}
+      clock_{clock},
+      lapic_{index, router, eoi, addressing_, [&clock] { return clock.now(); }, TscClock{[this] { return guest_tsc(); }, tsc_khz}} {}
 
 uint64_t VcpuRunner::guest_tsc() const {
   constexpr uint32_t kIa32Tsc = 0x10;
@@ -166,7 +167,7 @@ void VcpuRunner::service_mailbox() {
   // one posted goes to KVM on its own; more than two can never all count.
   if (drained.nmis != 0 && activity_ != Activity::WaitingForSipi) nmis_pending_ = std::min(nmis_pending_ + drained.nmis, 2u);
   lapic_.accept(drained);
-  lapic_.expire_timer(monotonic_ns());
+  lapic_.expire_timer(clock_.now());
   if (drained.wake_events != 0) census_.wake_events_handled(drained.wake_events);
 
   // HLT ends at an NMI, or at an interrupt the CPU may take (SDM Vol. 2A, HLT).
@@ -206,16 +207,17 @@ VcpuRunner::Next VcpuRunner::inject_interrupts(kvm_run& run) {
 void VcpuRunner::sleep_until_woken(uint32_t generation) {
   // A halted CPU still counts its LAPIC timer down; one waiting for SIPI does not.
   const auto deadline = activity_ == Activity::Halted ? lapic_.timer_deadline() : std::nullopt;
-  if (deadline && *deadline <= monotonic_ns()) return;
-  futex_wait(wake_generation_, generation, deadline);
+  if (deadline && *deadline <= clock_.now()) return;
+  futex_wait(wake_generation_, generation, deadline ? std::optional{clock_.host_time(*deadline)} : std::nullopt);
 }
 
 void VcpuRunner::arm_timer(std::optional<uint64_t> deadline) {
   if (deadline == armed_deadline_) return;
   itimerspec spec{};
   if (deadline) {
-    spec.it_value.tv_sec = static_cast<time_t>(*deadline / 1'000'000'000);
-    spec.it_value.tv_nsec = static_cast<long>(*deadline % 1'000'000'000);
+    const uint64_t host_deadline = clock_.host_time(*deadline);  // the timer is on CLOCK_MONOTONIC
+    spec.it_value.tv_sec = static_cast<time_t>(host_deadline / 1'000'000'000);
+    spec.it_value.tv_nsec = static_cast<long>(host_deadline % 1'000'000'000);
     if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) spec.it_value.tv_nsec = 1;  // zero would disarm
   }
   timer_settime(timer_, TIMER_ABSTIME, &spec, nullptr);

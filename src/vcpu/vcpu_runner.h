@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 
+#include "base/clock.h"
 #include "base/signalable_thread.h"
 #include "bus/bus.h"
 #include "irq/extint_source.h"
@@ -45,7 +46,7 @@ class VcpuRunner final : public Kickable {
   // emulation fallback's page walk.
   VcpuRunner(uint32_t index, kvm::Vcpu vcpu, Buses buses, MachineControl& control, HaltCensus& census,
              const std::atomic<bool>& stopping, const InterruptRouter& router, EoiListener& eoi, uint64_t tsc_khz,
-             const GuestMemory& memory, unsigned physical_address_bits);
+             const GuestMemory& memory, unsigned physical_address_bits, const MachineClock& clock);
   ~VcpuRunner() override;
 
   // The thread body: runs until the machine stops. The boot VCPU starts
@@ -118,6 +119,7 @@ class VcpuRunner final : public Kickable {
   const std::atomic<bool>& stopping_;
   const GuestMemory&       memory_;
   const unsigned           physical_address_bits_;
+  const MachineClock&      clock_;  // LAPIC timer deadlines are on it
 
   InjectionMailbox mailbox_;
   ApicAddressing   addressing_;
