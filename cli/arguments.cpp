@@ -503,6 +503,19 @@ or in the device tree with --describe-machine dtb)",
 before the guest runs, ember drops every capability and
 sets no_new_privs)",
      [](Invocation& in, std::string_view value) { return assign(parse_user(value), in.machine.run_as); }},
+    {"--restore", "DIR", false,
+     R"(run the machine `ember snapshot --out DIR` saved
+instead of booting one: its RAM is mapped copy-on-write
+from DIR (never written), and '-- COMMAND' goes to its
+waiting init. Only --timeout, --report, --console (not
+virtio), --user and --seccomp may be given with it; the
+snapshot fixes the rest. A disk that changed since the
+snapshot is refused)",
+     [](Invocation& in, std::string_view value) -> Status {
+       if (value.empty()) return Error{"--restore needs the snapshot's directory"};
+       in.machine.restore_dir = value;
+       return {};
+     }},
     {"--seccomp", "on|off", false,
      R"(seccomp filters from the guest's first instruction on
 (default on; off only to debug ember itself). A system
@@ -538,14 +551,24 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
     invocation.command = Command::Version;
     return invocation;
   }
-  if (args[0] != "run") return Error{"unknown command '" + std::string(args[0]) + "'"};
-  invocation.command = Command::Run;
+  if (args[0] != "run" && args[0] != "snapshot") return Error{"unknown command '" + std::string(args[0]) + "'"};
+  invocation.command = args[0] == "run" ? Command::Run : Command::Snapshot;
+  const bool snapshot = invocation.command == Command::Snapshot;
   invocation.machine.cmdline = kDefaultCmdline;
 
-  std::set<std::string, std::less<>> seen;
+  std::set<std::string, std::less<>> seen;   // the options that may appear once
+  std::set<std::string, std::less<>> given;  // every option given
   for (size_t i = 1; i < args.size(); ++i) {
     std::string_view flag = args[i];
+    if (snapshot && (flag == "--out" || flag.starts_with("--out="))) {
+      if (!invocation.machine.snapshot_dir.empty()) return Error{"--out is given more than once"};
+      if (flag.starts_with("--out=")) invocation.machine.snapshot_dir = flag.substr(6);
+      else if (i + 1 < args.size()) invocation.machine.snapshot_dir = args[++i];
+      if (invocation.machine.snapshot_dir.empty()) return Error{"--out needs the directory the snapshot goes to"};
+      continue;
+    }
     if (flag == "--") {
+      if (snapshot) return Error{"'ember snapshot' runs no command; give it to 'ember run --restore DIR -- COMMAND'"};
       for (++i; i < args.size(); ++i) invocation.guest_command.emplace_back(args[i]);
       if (invocation.guest_command.empty()) return Error{"'--' must be followed by the command to run in the guest"};
       break;
@@ -566,6 +589,7 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
     if (option == std::end(kRunOptions)) return Error{"unknown option '" + std::string(flag) + "'"};
     if (!option->takes_value() && inline_value) return Error{std::string(flag) + " takes no value"};
     if (!option->repeatable && !seen.insert(std::string(flag)).second) return Error{std::string(flag) + " is given more than once"};
+    given.insert(std::string(flag));
     std::string_view value;
     if (option->takes_value()) {
       if (inline_value) value = *inline_value;
@@ -574,7 +598,29 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
     }
     if (auto applied = option->apply(invocation, value); !applied) return applied.error();
   }
-  if (invocation.machine.kernel_path.empty()) return Error{"'ember run' needs --kernel PATH"};
+  if (!invocation.machine.restore_dir.empty()) {
+    if (snapshot) return Error{"--restore belongs to 'ember run'"};
+    // The snapshot fixes the machine; only how this run goes may be chosen.
+    for (const auto& flag : given) {
+      if (flag != "--restore" && flag != "--timeout" && flag != "--report" && flag != "--console" && flag != "--user" &&
+          flag != "--seccomp") {
+        return Error{flag + " cannot be given with --restore: the snapshot fixes the machine"};
+      }
+    }
+    if (!invocation.guest_command.empty()) {
+      for (const auto& word : invocation.guest_command) {
+        invocation.machine.restore_command += (invocation.machine.restore_command.empty() ? "" : " ") + shell_quote(word);
+      }
+    }
+    return invocation;
+  }
+  if (invocation.machine.kernel_path.empty()) return Error{snapshot ? "'ember snapshot' needs --kernel PATH" : "'ember run' needs --kernel PATH"};
+  if (snapshot) {
+    if (invocation.machine.snapshot_dir.empty()) return Error{"'ember snapshot' needs --out DIR, where the snapshot goes"};
+    if (invocation.machine.initrd_path.empty()) {
+      return Error{"'ember snapshot' needs --initrd with ember's initramfs, whose init rings the doorbell when it is ready"};
+    }
+  }
   if (invocation.machine.virtio_device_count() > invocation.machine.max_virtio_devices()) {
     const bool pci = invocation.machine.virtio_transport == MachineConfig::VirtioTransport::Pci;
     return Error{"at most " + std::to_string(invocation.machine.max_virtio_devices()) +
@@ -622,6 +668,13 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
     if (share.tag != kRootShareTag || !invocation.root_share) tags += (tags.empty() ? "" : ",") + share.tag;
   }
   if (!tags.empty()) invocation.machine.cmdline += " ember.shares=" + tags;
+  if (snapshot) {
+    // The project's init rings the command port and waits for a command
+    // there (images/initramfs/init); a restored panic must end the run too.
+    std::string& cmdline = invocation.machine.cmdline;
+    if (cmdline.find("panic=") == std::string::npos) cmdline += " panic=-1";
+    cmdline += " ember.await-command";
+  }
   if (invocation.root_share) {
     if (invocation.guest_command.empty()) return Error{"--root-share needs '-- COMMAND': the host's program to run in the guest"};
     invocation.machine.cmdline += std::string(" ember.root=") + kRootShareTag;

@@ -14,7 +14,7 @@
 
 namespace ember::cli {
 
-enum class Command { Run, Help, RunHelp, Version };
+enum class Command { Run, Snapshot, Help, RunHelp, Version };
 
 struct Invocation {
   Command                                  command = Command::Help;

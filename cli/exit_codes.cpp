@@ -12,6 +12,7 @@ int exit_code_for(const Outcome& outcome, bool command_mode) {
     case Outcome::Kind::GuestPanic: return kExitGuestPanic;
     case Outcome::Kind::HostError:  return kExitHostError;
     case Outcome::Kind::Signal:     return kExitSignalBase + outcome.value;
+    case Outcome::Kind::Snapshot:   return 0;  // the machine was saved (a failed save is a HostError)
   }
   return kExitHostError;
 }

@@ -13,6 +13,10 @@ Usage:
   ember run --kernel PATH [options]   boot a guest (see 'ember run --help')
   ember run --kernel PATH --initrd INITRAMFS [options] -- COMMAND [ARGS]
                                       boot, run COMMAND in the guest, exit with its status
+  ember snapshot --kernel PATH --initrd INITRAMFS --out DIR [options]
+                                      boot until init is ready, save the machine in DIR
+  ember run --restore DIR [-- COMMAND [ARGS]]
+                                      run COMMAND in a fresh copy of DIR's machine
   ember --help                        this text
   ember --version                     print the version
 

@@ -73,6 +73,10 @@ void report(const Outcome& outcome, const ember::cli::Invocation& invocation) {
     case Outcome::Kind::Signal:
       ember::log::error(std::string("stopped by signal ") + strsignal(outcome.value) + ". Where its VCPUs were:\n" + outcome.detail);
       break;
+    case Outcome::Kind::Snapshot:
+      std::cerr << "ember: the machine is saved in " << invocation.machine.snapshot_dir
+                << "; run it with 'ember run --restore " << invocation.machine.snapshot_dir << " -- COMMAND'\n";
+      break;
     case Outcome::Kind::Reset:
     case Outcome::Kind::PowerOff:
       if (!invocation.guest_command.empty()) {
@@ -94,6 +98,7 @@ const char* outcome_name(Outcome::Kind kind) {
     case Outcome::Kind::GuestPanic: return "guest_panic";
     case Outcome::Kind::HostError:  return "host_error";
     case Outcome::Kind::Signal:     return "signal";
+    case Outcome::Kind::Snapshot:   return "snapshot";
   }
   return "unknown";
 }
@@ -192,7 +197,8 @@ int main(int argc, char** argv) {
       case ember::cli::Command::Help:    std::cout << ember::cli::kUsage; return 0;
       case ember::cli::Command::RunHelp: std::cout << ember::cli::run_usage(); return 0;
       case ember::cli::Command::Version: std::cout << "ember " EMBER_VERSION "\n"; return 0;
-      case ember::cli::Command::Run:     return run(*invocation);
+      case ember::cli::Command::Run:
+      case ember::cli::Command::Snapshot: return run(*invocation);
     }
   } catch (const std::exception& e) {
     std::cerr << "ember: internal error: " << e.what() << "\n";

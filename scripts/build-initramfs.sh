@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds ember's guest initramfs (an uncompressed newc cpio) from
 # busybox-static, the init in images/initramfs/ and its helpers (ember-exit,
-# ember-vsock), cached outside the source tree by a hash of its inputs.
+# ember-vsock, ember-command), cached outside the source tree by a hash of its inputs.
 # Prints its path.
 #
 # Uncompressed on purpose: where KVM runs guest kernel code in its
@@ -32,6 +32,7 @@ cp "$busybox" "$work/bin/busybox"
 install -m 0755 "$sources/init" "$work/init"
 gcc -static -O2 -Wall -Wextra -o "$work/bin/ember-exit" "$sources/ember_exit.c"
 gcc -static -O2 -Wall -Wextra -o "$work/bin/ember-vsock" "$sources/ember_vsock.c"
+gcc -static -O2 -Wall -Wextra -o "$work/bin/ember-command" "$sources/ember_command.c"
 ln -s ember-exit "$work/bin/ember-boot-timer"
 mkdir -p "$cache"
 (cd "$work" && find . | cpio -o -H newc --quiet) > "$out.tmp"

@@ -127,47 +127,71 @@ Result<std::unique_ptr<ConsoleOutput>> open_console(const ConsoleConfig& console
 
 }  // namespace
 
-Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
+Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& requested) {
+  // A restore: the machine is the snapshot's (machine/snapshot.h), run as
+  // the command line asks.
+  std::optional<SnapshotFiles> snapshot;
+  MachineConfig restored_config;
+  if (!requested.restore_dir.empty()) {
+    auto opened = open_snapshot(requested.restore_dir);
+    if (!opened) return opened.error();
+    auto section = opened->state.section("machine");
+    if (!section) return Error{"snapshot '" + requested.restore_dir + "': its state file " + section.error().message};
+    auto loaded = load_machine_config(*section, requested);
+    if (!loaded) return Error{"snapshot '" + requested.restore_dir + "': " + loaded.error().message};
+    restored_config = std::move(*loaded);
+    snapshot = std::move(*opened);
+  }
+  const MachineConfig& config = snapshot ? restored_config : requested;
+  std::optional<SnapshotOutput> snapshot_output;
+  if (!config.snapshot_dir.empty()) {
+    if (auto possible = check_snapshottable(config); !possible) return possible.error();
+    auto output = create_snapshot_output(config.snapshot_dir);
+    if (!output) return output.error();
+    snapshot_output = std::move(*output);
+  }
   if (auto ram = check_host_ram(config.memory_bytes); !ram) return ram.error();
 
   // Everything about the images is checked before /dev/kvm is touched, so a
-  // bad image gets its own message on any host.
+  // bad image gets its own message on any host. (A restore has none: the
+  // kernel is in the snapshot's RAM.)
   // The kernel's head now, its format once every input file was found: a
   // huge file that is no kernel is refused without reading it all.
-  auto head = read_file_head(config.kernel_path, "kernel", config.memory_bytes, boot::kKernelHeadBytes);
-  if (!head) return head.error();
-  FileBytes initrd;
-  if (!config.initrd_path.empty()) {
-    auto read = read_whole_file(config.initrd_path, "initrd", config.memory_bytes);
-    if (!read) return read.error();
-    initrd = std::move(*read);
-  }
-
+  FileBytes head, initrd, kernel;
   std::vector<FileBytes> module_files;
-  module_files.reserve(config.modules.size());  // the spans below point into these
   std::vector<boot::BootModule> modules;
-  for (const auto& module : config.modules) {
-    const std::string path = module.substr(0, module.find(' '));
-    auto read = read_whole_file(path, "module", config.memory_bytes);
-    if (!read) return read.error();
-    module_files.push_back(std::move(*read));
-    modules.push_back({module_files.back(), module});
-  }
-
   std::vector<std::pair<std::string, std::vector<uint8_t>>> fw_cfg_files;
-  for (const auto& file : config.fw_cfg_files) {
-    if (file.path.empty()) {
-      fw_cfg_files.emplace_back(file.name, std::vector<uint8_t>(file.text.begin(), file.text.end()));
-      continue;
+  if (!snapshot) {
+    auto read_head = read_file_head(config.kernel_path, "kernel", config.memory_bytes, boot::kKernelHeadBytes);
+    if (!read_head) return read_head.error();
+    head = std::move(*read_head);
+    if (!config.initrd_path.empty()) {
+      auto read = read_whole_file(config.initrd_path, "initrd", config.memory_bytes);
+      if (!read) return read.error();
+      initrd = std::move(*read);
     }
-    auto read = read_whole_file(file.path, "fw_cfg file", config.memory_bytes);
-    if (!read) return read.error();
-    fw_cfg_files.emplace_back(file.name, std::vector<uint8_t>(read->begin(), read->end()));
+    module_files.reserve(config.modules.size());  // the spans below point into these
+    for (const auto& module : config.modules) {
+      const std::string path = module.substr(0, module.find(' '));
+      auto read = read_whole_file(path, "module", config.memory_bytes);
+      if (!read) return read.error();
+      module_files.push_back(std::move(*read));
+      modules.push_back({module_files.back(), module});
+    }
+    for (const auto& file : config.fw_cfg_files) {
+      if (file.path.empty()) {
+        fw_cfg_files.emplace_back(file.name, std::vector<uint8_t>(file.text.begin(), file.text.end()));
+        continue;
+      }
+      auto read = read_whole_file(file.path, "fw_cfg file", config.memory_bytes);
+      if (!read) return read.error();
+      fw_cfg_files.emplace_back(file.name, std::vector<uint8_t>(read->begin(), read->end()));
+    }
+    if (auto unknown = boot::unrecognized_kernel(head)) return Error{"kernel '" + config.kernel_path + "' " + unknown->message};
+    auto read_kernel = read_whole_file(config.kernel_path, "kernel", config.memory_bytes);
+    if (!read_kernel) return read_kernel.error();
+    kernel = std::move(*read_kernel);
   }
-
-  if (auto unknown = boot::unrecognized_kernel(*head)) return Error{"kernel '" + config.kernel_path + "' " + unknown->message};
-  auto kernel = read_whole_file(config.kernel_path, "kernel", config.memory_bytes);
-  if (!kernel) return kernel.error();
 
   std::vector<virtio::DiskImage> disks;
   for (const auto& disk : config.disks) {
@@ -198,22 +222,28 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
     for (unsigned slot = 0; slot < config.virtio_device_count(); ++slot) cmdline += " " + virtio::kernel_parameter(slot);
   }
 
-  // A vhost-user backend maps guest RAM itself: memfds, shared.
-  auto memory = GuestMemory::create(ram_regions_for(config.memory_bytes),
-                                    config.shares.empty() ? GuestMemory::Sharing::kPrivate : GuestMemory::Sharing::kShareable);
+  // A vhost-user backend maps guest RAM itself: memfds, shared. A restore
+  // maps the snapshot's RAM copy-on-write.
+  auto memory = snapshot ? GuestMemory::map_copy_on_write(ram_regions_for(config.memory_bytes), snapshot->ram.get())
+                         : GuestMemory::create(ram_regions_for(config.memory_bytes),
+                                               config.shares.empty() ? GuestMemory::Sharing::kPrivate : GuestMemory::Sharing::kShareable);
   if (!memory) return memory.error();
-  const boot::BootInputs inputs{*kernel, initrd, cmdline, config.kernel_path, config.initrd_path, modules};
-  auto entry = boot::load_kernel(*memory, inputs);
-  if (!entry) return Error{"kernel '" + config.kernel_path + "' " + entry.error().message};
-  // Only the Linux 64-bit boot protocol has a setup_data chain; PVH's
-  // hvm_start_info and multiboot's information have no place for a tree.
-  if (device_tree && entry->mode != boot::EntryMode::Long64) {
-    return Error{"--describe-machine dtb needs a Linux bzImage (the tree travels in boot_params' setup_data); kernel '" +
-                 config.kernel_path + "' boots through PVH or multiboot, which have no place for it"};
-  }
-  if (auto tables = boot::write_boot_tables(*memory, entry->mode); !tables) return tables.error();
-  if (!device_tree) {
-    if (auto mp = boot::write_mp_table(*memory, config.cpus, ioapic_id(config.cpus)); !mp) return mp.error();
+  std::optional<boot::EntryPoint> entry;
+  if (!snapshot) {
+    const boot::BootInputs inputs{kernel, initrd, cmdline, config.kernel_path, config.initrd_path, modules};
+    auto loaded = boot::load_kernel(*memory, inputs);
+    if (!loaded) return Error{"kernel '" + config.kernel_path + "' " + loaded.error().message};
+    entry = *loaded;
+    // Only the Linux 64-bit boot protocol has a setup_data chain; PVH's
+    // hvm_start_info and multiboot's information have no place for a tree.
+    if (device_tree && entry->mode != boot::EntryMode::Long64) {
+      return Error{"--describe-machine dtb needs a Linux bzImage (the tree travels in boot_params' setup_data); kernel '" +
+                   config.kernel_path + "' boots through PVH or multiboot, which have no place for it"};
+    }
+    if (auto tables = boot::write_boot_tables(*memory, entry->mode); !tables) return tables.error();
+    if (!device_tree) {
+      if (auto mp = boot::write_mp_table(*memory, config.cpus, ioapic_id(config.cpus)); !mp) return mp.error();
+    }
   }
 
   auto console = open_console(config.console, config);
@@ -276,6 +306,17 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
       new Machine(config, std::move(*memory), std::move(*kvm), std::move(*vm), std::move(*console))};
   machine->coalesced_pio_ring_page_ = coalesced_ring_page;
   machine->virtiofsd_ = std::move(virtiofsd);
+  machine->snapshot_output_ = std::move(snapshot_output);
+  if (machine->snapshot_output_) {
+    // The MSRs a snapshot saves: KVM's list, without those ember's LAPIC
+    // owns (the APIC base, the TSC deadline and the x2APIC range).
+    auto msrs = machine->kvm_.msr_index_list();
+    if (!msrs) return msrs.error();
+    for (const uint32_t index : *msrs) {
+      if (index == Lapic::kApicBaseMsr || index == Lapic::kTscDeadlineMsr || (index >= 0x800 && index <= 0x8ff)) continue;
+      machine->snapshot_msrs_.push_back(index);
+    }
+  }
   uint32_t slot = 0;
   for (const auto& region : machine->memory_.regions()) {
     if (auto mapped = machine->vm_.map_memory(slot++, region.guest_address, region.size, region.host); !mapped) {
@@ -299,7 +340,13 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
         boot::add_setup_data(machine->memory_, entry->boot_info, layout::kSetupData, layout::kEbdaStart, boot::kSetupDtb, *tree);
     if (!added) return Error{"cannot hand the device tree to the guest: " + added.error().message};
   }
-  if (auto vcpus = machine->create_vcpus(*entry, msr_exits); !vcpus) return vcpus.error();
+  if (auto vcpus = machine->create_vcpus(entry ? &*entry : nullptr, msr_exits); !vcpus) return vcpus.error();
+  if (snapshot) {
+    machine->command_port_.set_command(config.restore_command);
+    if (auto restored = machine->restore_state(snapshot->state); !restored) {
+      return Error{"snapshot '" + config.restore_dir + "': " + restored.error().message};
+    }
+  }
   machine->halt_census_.set_wake_sources([raw = machine.get()] {
     if (raw->ioapic_.routes_wake_events()) return true;
     return std::any_of(raw->pci_transports_.begin(), raw->pci_transports_.end(),
@@ -377,6 +424,7 @@ Status Machine::add_devices(std::vector<std::pair<std::string, std::vector<uint8
            {PostCodePort::kPort, 1, &post_code_},
            {CmosRtc::kIndexPort, CmosRtc::kPortCount, &cmos_rtc_},
            {BootTimer::kPort, 1, &boot_timer_},
+           {CommandPort::kPort, 1, &command_port_},
            {Pit8254::kBasePort, Pit8254::kPortCount, &pit_},
            {SystemControlPort::kPort, 1, &system_control_},
            {Pic8259Pair::kMasterPort, 2, &pic_},
@@ -511,7 +559,7 @@ Status Machine::fill_fw_cfg(std::vector<std::pair<std::string, std::vector<uint8
   return {};
 }
 
-Status Machine::create_vcpus(const boot::EntryPoint& entry, bool msr_exits) {
+Status Machine::create_vcpus(const boot::EntryPoint* entry, bool msr_exits) {
   auto supported = kvm_.supported_cpuid();
   if (!supported) return supported.error();
   for (uint32_t index = 0; index < config_.cpus; ++index) {
@@ -523,8 +571,8 @@ Status Machine::create_vcpus(const boot::EntryPoint& entry, bool msr_exits) {
     const auto cpuid = cpuid_for_vcpu(*supported, index, config_.cpus, features);
     if (auto set = vcpu->set_cpuid(cpuid); !set) return set.error();
     if (auto msrs = set_boot_msrs(*vcpu, index == 0); !msrs) return msrs.error();
-    if (index == 0) {
-      if (auto registers = boot::set_entry_registers(*vcpu, entry); !registers) return registers.error();
+    if (index == 0 && entry != nullptr) {  // a restore sets every register from its snapshot
+      if (auto registers = boot::set_entry_registers(*vcpu, *entry); !registers) return registers.error();
     }
     auto runner = std::make_unique<VcpuRunner>(index, std::move(*vcpu), Buses{pio_bus_, mmio_bus_}, *this, halt_census_,
                                                stopping_, router_, ioapic_, tsc_khz, memory_, physical_address_bits(cpuid), clock_);
@@ -609,6 +657,12 @@ Outcome Machine::run(std::optional<std::chrono::milliseconds> timeout) {
   }
   for (auto& thread : threads) thread.join();
   run_ended_ns_ = monotonic_ns();
+  {
+    std::lock_guard lock{outcome_mutex_};
+    if (outcome_->kind == Outcome::Kind::Snapshot) {
+      if (auto saved = save_snapshot(); !saved) outcome_ = Outcome{Outcome::Kind::HostError, 0, saved.error().message};
+    }
+  }
   stop_devices();
   input.reset();
   // What the guest wrote last reaches the console, unless its reader has
@@ -646,6 +700,73 @@ Status Machine::start_fd_courier() {
   if (!courier) return courier.error();
   fd_courier_.emplace(std::move(*courier));
   for (auto* backend : vhost_user_backends_) backend->send_through(*fd_courier_);
+  return {};
+}
+
+void Machine::on_doorbell() {
+  // Without --out the port only answers (a restored guest reads its command).
+  if (!snapshot_output_ || snapshot_started_.exchange(true)) return;
+  for (auto& runner : runners_) runner->save_at_stop(snapshot_msrs_);
+  request_stop(Outcome{Outcome::Kind::Snapshot, 0, {}});
+}
+
+Status Machine::save_snapshot() {
+  snapshot::StateWriter state;
+  save_machine_config(config_, state.section("machine"));
+  const auto kvm_clock = vm_.clock();
+  if (!kvm_clock) return kvm_clock.error();
+  state.section("clock").u64(clock_.now()).u64(*kvm_clock);
+  for (size_t i = 0; i < runners_.size(); ++i) {
+    if (runners_[i]->save_error()) return Error{"cannot save the machine: " + *runners_[i]->save_error()};
+    state.section("vcpu" + std::to_string(i)) = runners_[i]->saved_state();
+  }
+  ioapic_.save(state.section("ioapic"));
+  pic_.save(state.section("pic"));
+  pit_.save(state.section("pit"));
+  system_control_.save(state.section("port61"));
+  uart_.save(state.section("uart"));
+  cmos_rtc_.save(state.section("rtc"));
+  i8042_.save(state.section("i8042"));
+  acpi_pm_.save(state.section("acpi-pm"));
+  for (size_t i = 0; i < virtio_transports_.size(); ++i) virtio_transports_[i]->save(state.section("virtio" + std::to_string(i)));
+  return write_snapshot(*snapshot_output_, state.finish(), memory_);
+}
+
+Status Machine::restore_state(const snapshot::StateFile& state) {
+  // Each device checks its section and changes nothing when it is wrong;
+  // the guest has not run, so a refusal loses nothing.
+  const auto restore = [&state](const std::string& name, auto& device) -> Status {
+    auto section = state.section(name);
+    if (!section) return Error{"its state file " + section.error().message};
+    return device.restore(*section);
+  };
+  auto clock = state.section("clock");
+  if (!clock) return Error{"its state file " + clock.error().message};
+  const uint64_t machine_ns = clock->u64(), kvm_ns = clock->u64();
+  if (auto done = clock->finish(); !done) return done;
+  // The machine's clock goes on from the snapshot's reading: every saved
+  // deadline stays right (base/clock.h).
+  clock_.continue_from(machine_ns);
+  for (const auto& [name, status] : {std::pair<const char*, Status>{"ioapic", restore("ioapic", ioapic_)},
+                                     {"pic", restore("pic", pic_)},
+                                     {"pit", restore("pit", pit_)},
+                                     {"port61", restore("port61", system_control_)},
+                                     {"uart", restore("uart", uart_)},
+                                     {"rtc", restore("rtc", cmos_rtc_)},
+                                     {"i8042", restore("i8042", i8042_)},
+                                     {"acpi-pm", restore("acpi-pm", acpi_pm_)}}) {
+    if (!status) return status;
+  }
+  for (size_t i = 0; i < virtio_transports_.size(); ++i) {
+    if (auto done = restore("virtio" + std::to_string(i), *virtio_transports_[i]); !done) return done;
+  }
+  for (size_t i = 0; i < runners_.size(); ++i) {
+    if (auto done = restore("vcpu" + std::to_string(i), *runners_[i]); !done) return done;
+  }
+  // The guest's kvmclock goes on from its reading too: no time passed for
+  // it, so no watchdog or RCU stall fires. Its wall clock is set by init
+  // from the command port.
+  if (auto set = vm_.set_clock(kvm_ns); !set) return set.error();
   return {};
 }
 

@@ -42,6 +42,8 @@
 #include "run/outcome.h"
 #include "vcpu/vcpu_runner.h"
 #include "virtio/vhost_user_backend.h"
+#include "devices/command_port.h"
+#include "machine/snapshot.h"
 #include "security/fd_courier.h"
 #include "virtio/virtiofsd_process.h"
 #include "virtio/disk_image.h"
@@ -104,7 +106,14 @@ class Machine final : public MachineControl {
   // backends' descriptors from then on (security/fd_courier.h).
   Status start_fd_courier();
   Status fill_fw_cfg(std::vector<std::pair<std::string, std::vector<uint8_t>>> files);
-  Status create_vcpus(const boot::EntryPoint& entry, bool msr_exits);
+  Status create_vcpus(const boot::EntryPoint* entry, bool msr_exits);
+  // Snapshots (machine/snapshot.h). The guest's init rang the command port:
+  // with --out, every VCPU saves itself as it stops, and the run ends.
+  void   on_doorbell();
+  // After the VCPU threads ended: the state file, then both files.
+  Status save_snapshot();
+  // Before any thread runs: every section of `state` into its device.
+  Status restore_state(const snapshot::StateFile& state);
 
   const MachineConfig            config_;
   MachineClock                   clock_;  // every device timer's time base; a restore sets it first
@@ -135,6 +144,7 @@ class Machine final : public MachineControl {
   PostCodePort    post_code_;
   CmosRtc         cmos_rtc_{rtc_irq_};
   BootTimer       boot_timer_;
+  CommandPort     command_port_{CmosRtc::host_utc_ns, [this] { on_doorbell(); }};
   FwCfg           fw_cfg_{memory_};
   std::unique_ptr<PcTestdev> test_device_;  // with --test-device
   uint64_t        run_started_ns_ = 0, run_ended_ns_ = 0;
@@ -143,6 +153,10 @@ class Machine final : public MachineControl {
   RouterMsiSender msi_{router_};
   PciBus          pci_;
   std::unique_ptr<PvpanicPci> pvpanic_;  // on the bus after the virtio functions
+  // `ember snapshot`: where it goes, and the MSRs each VCPU saves.
+  std::optional<SnapshotOutput> snapshot_output_;
+  std::vector<uint32_t>         snapshot_msrs_;
+  std::atomic<bool>             snapshot_started_{false};
   // Sends the vhost-user backends' requests under seccomp; outlives them.
   std::optional<FdCourier>                           fd_courier_;
   std::vector<virtio::VirtiofsdProcess>              virtiofsd_;  // stopped in stop_devices, before the devices go

@@ -122,6 +122,13 @@ struct MachineConfig {
   // seccomp filters from the guest's first instruction on (--seccomp off
   // is for debugging ember only).
   bool seccomp = kSeccompByDefault;
+  // `ember snapshot --out DIR`: save the machine in DIR when the guest's
+  // init rings the command port (devices/command_port.h).
+  std::string snapshot_dir;
+  // `ember run --restore DIR [-- COMMAND]`: the machine is DIR's snapshot
+  // (machine/snapshot.h), and COMMAND (shell-quoted words) its command.
+  std::string restore_dir;
+  std::string restore_command;
 };
 
 }  // namespace ember

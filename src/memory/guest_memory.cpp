@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <string>
 
@@ -72,6 +73,55 @@ Result<GuestMemory> GuestMemory::create(const std::vector<RamRegion>& layout, Sh
     regions.push_back({wanted.guest_address, wanted.size, host});
   }
   return GuestMemory{std::move(regions)};
+}
+
+Result<GuestMemory> GuestMemory::map_copy_on_write(const std::vector<RamRegion>& layout, int file) {
+  auto memory = create(layout);  // reserved, with guard pages; then the file over each region
+  if (!memory) return memory.error();
+  uint64_t offset = 0;
+  for (const auto& region : memory->regions_) {
+    if (::mmap(region.host, region.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, file,
+               static_cast<off_t>(offset)) == MAP_FAILED) {
+      return Error{"cannot map the snapshot's RAM: " + std::string(std::strerror(errno))};
+    }
+    offset += region.size;
+  }
+  return memory;
+}
+
+Result<void> GuestMemory::save_to(int file) const {
+  constexpr uint64_t kBlock = 64 << 10;
+  uint64_t offset = 0;
+  for (const auto& region : regions_) {
+    for (uint64_t at = 0; at < region.size; at += kBlock) {
+      const uint64_t length = std::min(kBlock, region.size - at);
+      const uint8_t* block = region.host + at;
+      // All zeroes: a hole (the file's size is set at the end).
+      bool zero = true;
+      for (uint64_t i = 0; i < length && zero; i += 8) {
+        uint64_t word;
+        std::memcpy(&word, block + i, 8);
+        zero = word == 0;
+      }
+      if (zero) continue;
+      for (uint64_t done = 0; done < length;) {
+        const ssize_t wrote = ::pwrite(file, block + done, length - done, static_cast<off_t>(offset + at + done));
+        if (wrote < 0 && errno == EINTR) continue;
+        if (wrote <= 0) return Error{"cannot write guest RAM: " + std::string(wrote < 0 ? std::strerror(errno) : "no space")};
+        done += static_cast<uint64_t>(wrote);
+      }
+    }
+    offset += region.size;
+  }
+  // The size, without ftruncate (not in ember's seccomp filter): the last
+  // byte is RAM's last byte, a zero where the block above was skipped.
+  if (!regions_.empty()) {
+    const uint8_t* last = regions_.back().host + regions_.back().size - 1;
+    if (::pwrite(file, last, 1, static_cast<off_t>(offset - 1)) != 1) {
+      return Error{"cannot size the RAM file: " + std::string(std::strerror(errno))};
+    }
+  }
+  return {};
 }
 
 GuestMemory::~GuestMemory() {

@@ -34,6 +34,13 @@ class GuestMemory final {
   enum class Sharing { kPrivate, kShareable };
 
   static Result<GuestMemory> create(const std::vector<RamRegion>& layout, Sharing sharing = Sharing::kPrivate);
+  // RAM that starts as `file` holds it (the regions back to back, as
+  // save_to writes them), copy-on-write (MAP_PRIVATE): a restored snapshot's
+  // RAM costs nothing until touched, and the file never changes.
+  static Result<GuestMemory> map_copy_on_write(const std::vector<RamRegion>& layout, int file);
+  // Writes every region, back to back, to `file` (already empty), leaving
+  // holes where a 64 KiB block is all zeroes: where the guest never wrote.
+  Result<void> save_to(int file) const;
 
   GuestMemory(GuestMemory&& other) noexcept : regions_{std::move(other.regions_)} { other.regions_.clear(); }
   GuestMemory& operator=(GuestMemory&&) = delete;

@@ -38,6 +38,7 @@ inline constexpr uint16_t kPostCodePort = 0x80;
 inline constexpr uint16_t kPcTestdevPort = 0xe0;     // 0xe0-0xeb
 inline constexpr uint16_t kExitPort = 0xf4;          // the guest's exit status (README, "Exit codes")
 inline constexpr uint16_t kBootTimerPort = 0xf5;
+inline constexpr uint16_t kCommandPort = 0xf6;       // a restored guest's command (devices/command_port.h)
 inline constexpr uint16_t kCom1Port = 0x3f8;         // 0x3f8-0x3ff
 inline constexpr uint16_t kFwCfgPort = 0x510;        // 0x510-0x51b
 inline constexpr uint16_t kAcpiPmPort = 0x600;       // PM1a event, PM1a control, PM timer: 0x600-0x60b

@@ -15,6 +15,7 @@ struct Outcome {
     GuestPanic,  // the guest kernel said it panicked (pvpanic)
     HostError,   // ember itself failed while running (an ioctl, a thread)
     Signal,      // ember got SIGINT/SIGTERM/SIGHUP (`value` is the signal)
+    Snapshot,    // `ember snapshot`: the guest's init rang the command port; the machine is saved
   };
   Kind        kind;
   int         value = 0;

@@ -84,7 +84,7 @@ void VcpuRunner::run(bool boot_vcpu, bool seccomp) {
     }
   }
 
-  if (boot_vcpu) set_activity(Activity::Running);
+  if (boot_vcpu && !restored_) set_activity(Activity::Running);
 
   while (true) {
     // Clear before checking: a kick after this point sets it again and makes
@@ -121,8 +121,97 @@ void VcpuRunner::run(bool boot_vcpu, bool seccomp) {
     ++exit_counts_[std::min<size_t>(state->exit_reason, kExitReasons - 1)];
     if (handle_exit() == Next::Stop) break;
   }
+  if (save_requested_.load(std::memory_order_acquire)) save_state();
   bind_kick_target(nullptr);
   record_final_state();
+}
+
+namespace {
+
+template <class T>
+std::span<const uint8_t> bytes_of(const T& value) {
+  return {reinterpret_cast<const uint8_t*>(&value), sizeof value};
+}
+
+// A KVM structure from its saved bytes, which must be exactly its size.
+template <class T>
+T struct_from(snapshot::SectionReader& in, const char* what) {
+  T value{};
+  const auto bytes = in.bytes(sizeof value);
+  if (bytes.size() != sizeof value) {
+    in.refuse(std::string("holds ") + what + " of " + std::to_string(bytes.size()) + " bytes, not " + std::to_string(sizeof value));
+  } else {
+    std::memcpy(&value, bytes.data(), sizeof value);
+  }
+  return value;
+}
+
+}  // namespace
+
+void VcpuRunner::save_state() {
+  kvm_run* const state = vcpu_.run_state();
+  service_mailbox();  // what was posted is in the LAPIC, and saved with it
+  // An exit in progress (the doorbell's port write on the VCPU that rang
+  // it) completes inside KVM_RUN: with immediate_exit it completes and
+  // returns at once, without entering the guest (api.rst, kvm_run).
+  state->immediate_exit = 1;
+  state->cr8 = lapic_.cr8();
+  const auto completed = vcpu_.run();
+  lapic_.write_cr8(state->cr8);
+  state->immediate_exit = 0;
+  if (!completed) {
+    save_error_ = "VCPU " + std::to_string(index_) + ": " + completed.error().message;
+    return;
+  }
+  auto kvm_state = vcpu_.save_state(*save_msrs_);
+  if (!kvm_state) {
+    save_error_ = "VCPU " + std::to_string(index_) + ": " + kvm_state.error().message;
+    return;
+  }
+  snapshot::SectionWriter& out = saved_state_;
+  out.u8(static_cast<uint8_t>(activity_)).boolean(halted_with_interrupts_off_).u32(nmis_pending_);
+  out.bytes(bytes_of(kvm_state->regs)).bytes(bytes_of(kvm_state->sregs)).bytes(bytes_of(kvm_state->xsave));
+  out.bytes(bytes_of(kvm_state->xcrs)).bytes(bytes_of(kvm_state->debugregs)).bytes(bytes_of(kvm_state->events));
+  out.u32(static_cast<uint32_t>(kvm_state->msrs.size()));
+  for (const auto& msr : kvm_state->msrs) out.u32(msr.index).u64(msr.data);
+  lapic_.save(out);
+}
+
+Result<void> VcpuRunner::restore(snapshot::SectionReader& in) {
+  const uint8_t activity = in.u8();
+  const bool halted_with_interrupts_off = in.boolean();
+  const uint32_t nmis_pending = in.u32();
+  kvm::VcpuState state;
+  state.regs = struct_from<kvm_regs>(in, "registers");
+  state.sregs = struct_from<kvm_sregs>(in, "special registers");
+  state.xsave = struct_from<kvm::XsaveArea>(in, "an XSAVE area");
+  state.xcrs = struct_from<kvm_xcrs>(in, "XCRs");
+  state.debugregs = struct_from<kvm_debugregs>(in, "debug registers");
+  state.events = struct_from<kvm_vcpu_events>(in, "VCPU events");
+  const uint32_t msrs = in.u32();
+  if (msrs > 4096) in.refuse("holds " + std::to_string(msrs) + " MSRs");
+  for (uint32_t i = 0; i < msrs && in.ok(); ++i) {
+    const uint32_t index = in.u32();
+    const uint64_t data = in.u64();
+    state.msrs.push_back({.index = index, .reserved = 0, .data = data});
+  }
+  if (activity > static_cast<uint8_t>(Activity::WaitingForSipi)) in.refuse("has an unknown activity state");
+  if (nmis_pending > 2) in.refuse("has more than two NMIs pending");
+  if (halted_with_interrupts_off && activity != static_cast<uint8_t>(Activity::Halted)) in.refuse("is halted with interrupts off, but not halted");
+  if (!in.ok()) return in.finish();
+  // The LAPIC reads the rest and checks it, before anything changes.
+  if (auto lapic = lapic_.restore(in); !lapic) return lapic;
+  if (auto set = vcpu_.restore_state(state); !set) {
+    return Error{"VCPU " + std::to_string(index_) + ": KVM refused the snapshot's state: " + set.error().message};
+  }
+  set_activity(static_cast<Activity>(activity));
+  nmis_pending_ = nmis_pending;
+  if (halted_with_interrupts_off) {
+    halted_with_interrupts_off_ = true;
+    (void)census_.halted_with_interrupts_off();  // counted as handle_halt counts it
+  }
+  restored_ = true;
+  return {};
 }
 
 void VcpuRunner::record_final_state() {

@@ -31,6 +31,7 @@
 #include "kvm/vcpu.h"
 #include "memory/guest_memory.h"
 #include "run/outcome.h"
+#include "snapshot/state_format.h"
 
 namespace ember {
 
@@ -84,6 +85,19 @@ class VcpuRunner final : public Kickable {
   // after the thread ended.
   uint64_t first_run_ns() const { return first_run_ns_; }
 
+  // Snapshots (issue 20). save_at_stop, before the machine stops: when its
+  // thread's loop ends, the VCPU completes the exit in progress, then saves
+  // KVM's state of it (with `msrs`), its halt state and its LAPIC into
+  // saved_state() (read after the thread ended; save_error() if it could
+  // not). restore, on the thread that builds the machine, before run().
+  void save_at_stop(const std::vector<uint32_t>& msrs) {
+    save_msrs_ = &msrs;
+    save_requested_.store(true, std::memory_order_release);
+  }
+  const snapshot::SectionWriter&    saved_state() const { return saved_state_; }
+  const std::optional<std::string>& save_error() const { return save_error_; }
+  Result<void> restore(snapshot::SectionReader& in);
+
   InjectionMailbox& mailbox() { return mailbox_; }
   ApicAddressing&   addressing() { return addressing_; }
   Lapic&            lapic() { return lapic_; }
@@ -110,6 +124,7 @@ class VcpuRunner final : public Kickable {
   Next handle_shutdown();
   Next crash(const std::string& what);
   void record_final_state();
+  void save_state();
 
   const uint32_t           index_;
   kvm::Vcpu                vcpu_;
@@ -138,6 +153,11 @@ class VcpuRunner final : public Kickable {
 
   std::array<uint64_t, kExitReasons + 1> exit_counts_{};  // the last slot: interrupted by a kick
   std::string                            final_state_;
+  std::atomic<bool>                      save_requested_{false};
+  const std::vector<uint32_t>*           save_msrs_ = nullptr;
+  snapshot::SectionWriter                saved_state_;
+  std::optional<std::string>             save_error_;
+  bool                                   restored_ = false;  // run() keeps the restored activity
   uint64_t                               first_run_ns_ = 0;
 
   SignalableThread       thread_;  // kick() signals it only while run() runs

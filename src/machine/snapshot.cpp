@@ -1,0 +1,155 @@
+#include "machine/snapshot.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "base/file.h"
+#include "base/strings.h"
+
+namespace ember {
+namespace {
+
+constexpr uint32_t kMaxDisks = 64;
+constexpr size_t kMaxPath = 4096;
+
+struct DiskIdentity {
+  uint64_t device = 0, inode = 0, size = 0, modified_ns = 0;
+  bool operator==(const DiskIdentity&) const = default;
+};
+
+Result<DiskIdentity> identity_of(const std::string& path) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) return Error{"disk '" + path + "' cannot be examined: " + std::strerror(errno)};
+  return DiskIdentity{static_cast<uint64_t>(info.st_dev), static_cast<uint64_t>(info.st_ino), static_cast<uint64_t>(info.st_size),
+                      static_cast<uint64_t>(info.st_mtim.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(info.st_mtim.tv_nsec)};
+}
+
+std::span<const uint8_t> text_bytes(const std::string& text) { return {reinterpret_cast<const uint8_t*>(text.data()), text.size()}; }
+
+std::string text_from(snapshot::SectionReader& in, size_t max) {
+  const auto bytes = in.bytes(max);
+  return {bytes.begin(), bytes.end()};
+}
+
+}  // namespace
+
+Result<void> check_snapshottable(const MachineConfig& config) {
+  const auto refuse = [](const std::string& what) { return Error{"ember snapshot cannot save " + what + " yet (README, \"Snapshots\")"}; };
+  if (!config.nets.empty()) return refuse("virtio-net interfaces (--net)");
+  if (config.vsock) return refuse("virtio-vsock (--vsock)");
+  if (!config.shares.empty()) return refuse("shared directories (--share, --fs, --root-share): their backends' state is not ember's");
+  if (config.console.kind == ConsoleConfig::Kind::Virtio) return refuse("a virtio console (--console virtio)");
+  if (config.virtio_transport == MachineConfig::VirtioTransport::Pci) return refuse("virtio-pci devices (--virtio-transport pci)");
+  if (config.description == MachineConfig::Description::DeviceTree) return refuse("a device-tree machine (--describe-machine dtb)");
+  if (config.test_device) return refuse("pc-testdev (--test-device)");
+  if (config.initrd_path.empty()) return Error{"ember snapshot needs --initrd with ember's initramfs, whose init rings the doorbell"};
+  return {};
+}
+
+void save_machine_config(const MachineConfig& config, snapshot::SectionWriter& out) {
+  out.bytes(text_bytes(config.kernel_path)).bytes(text_bytes(config.cmdline));
+  out.u64(config.memory_bytes).u32(config.cpus).boolean(config.acpi).boolean(config.rng);
+  out.u8(config.exit_device == ExitDevice::Qemu ? 1 : 0);
+  out.u32(static_cast<uint32_t>(config.disks.size()));
+  for (const auto& disk : config.disks) {
+    const auto identity = identity_of(disk.path);
+    const DiskIdentity known = identity ? *identity : DiskIdentity{};
+    out.bytes(text_bytes(disk.path)).boolean(disk.read_only).boolean(disk.overlay).u16(disk.queues);
+    out.u64(known.device).u64(known.inode).u64(known.size).u64(known.modified_ns);
+  }
+}
+
+Result<MachineConfig> load_machine_config(snapshot::SectionReader& in, const MachineConfig& requested) {
+  MachineConfig config;
+  config.kernel_path = text_from(in, kMaxPath);
+  config.cmdline = text_from(in, 1 << 16);
+  config.memory_bytes = in.u64();
+  config.cpus = in.u32();
+  config.acpi = in.boolean();
+  config.rng = in.boolean();
+  const uint8_t exit_device = in.u8();
+  const uint32_t disks = in.u32();
+  if (disks > kMaxDisks) in.refuse("has " + std::to_string(disks) + " disks");
+  std::vector<DiskIdentity> identities;
+  for (uint32_t i = 0; i < disks && in.ok(); ++i) {
+    DiskConfig disk;
+    disk.path = text_from(in, kMaxPath);
+    disk.read_only = in.boolean();
+    disk.overlay = in.boolean();
+    disk.queues = in.u16();
+    DiskIdentity identity;
+    identity.device = in.u64(), identity.inode = in.u64(), identity.size = in.u64(), identity.modified_ns = in.u64();
+    if (disk.queues < 1 || disk.queues > 16) in.refuse("has a disk with " + std::to_string(disk.queues) + " queues");
+    config.disks.push_back(disk);
+    identities.push_back(identity);
+  }
+  if (exit_device > 1) in.refuse("has an unknown exit device");
+  if (config.cpus < 1 || config.cpus > 255) in.refuse("has " + std::to_string(config.cpus) + " CPUs");
+  if (config.memory_bytes < (2ull << 20) || config.memory_bytes % 4096 != 0 || config.memory_bytes > (1ull << 46)) {
+    in.refuse("has " + std::to_string(config.memory_bytes) + " bytes of RAM");
+  }
+  if (auto done = in.finish(); !done) return done.error();
+  config.exit_device = exit_device == 1 ? ExitDevice::Qemu : ExitDevice::Ember;
+  for (size_t i = 0; i < config.disks.size(); ++i) {
+    const auto now = identity_of(config.disks[i].path);
+    if (!now) return Error{"the snapshot's " + now.error().message};
+    if (!(*now == identities[i])) {
+      return Error{"disk '" + config.disks[i].path + "' changed since the snapshot was taken (its file, size or modification "
+                   "time differ); the restored guest's view of it would be wrong"};
+    }
+  }
+  // What the run may choose: where the console goes (the UART either way),
+  // the user, seccomp.
+  if (requested.console.kind == ConsoleConfig::Kind::Virtio) {
+    return Error{"--console virtio cannot be given with --restore: the snapshot's console is the UART"};
+  }
+  config.console = requested.console;
+  config.run_as = requested.run_as;
+  config.seccomp = requested.seccomp;
+  config.restore_dir = requested.restore_dir;
+  config.restore_command = requested.restore_command;
+  return config;
+}
+
+Result<SnapshotFiles> open_snapshot(const std::string& dir) {
+  const std::string where = "snapshot '" + dir + "'";
+  auto bytes = read_whole_file(dir + "/state", "snapshot state", 64 << 20);
+  if (!bytes) return Error{where + ": " + bytes.error().message};
+  auto state = snapshot::StateFile::parse(std::vector<uint8_t>(bytes->begin(), bytes->end()));
+  if (!state) return Error{where + ": its state file " + state.error().message};
+  FileDescriptor ram{::open((dir + "/ram").c_str(), O_RDONLY | O_CLOEXEC)};
+  if (!ram.valid()) return Error{where + ": its RAM file cannot be opened: " + std::strerror(errno)};
+  return SnapshotFiles{std::move(*state), std::move(ram)};
+}
+
+Result<SnapshotOutput> create_snapshot_output(const std::string& dir) {
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return Error{"cannot make the snapshot directory " + dir + ": " + std::strerror(errno)};
+  SnapshotOutput output{dir, {}, {}};
+  // The state file first, emptied: from here on DIR holds no snapshot until
+  // the new one is complete.
+  for (auto [name, file] : {std::pair{"state", &output.state}, std::pair{"ram", &output.ram}}) {
+    *file = FileDescriptor{::open((dir + "/" + name).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)};
+    if (!file->valid()) return Error{"cannot write the snapshot's " + std::string(name) + " file in " + dir + ": " + std::strerror(errno)};
+  }
+  return output;
+}
+
+Result<void> write_snapshot(const SnapshotOutput& output, const std::vector<uint8_t>& state, const GuestMemory& memory) {
+  const std::string where = "cannot write the snapshot in " + output.dir + ": ";
+  if (auto ram = memory.save_to(output.ram.get()); !ram) return Error{where + ram.error().message};
+  if (::fdatasync(output.ram.get()) != 0) return Error{where + std::strerror(errno)};
+  for (size_t done = 0; done < state.size();) {
+    const ssize_t wrote = ::pwrite(output.state.get(), state.data() + done, state.size() - done, static_cast<off_t>(done));
+    if (wrote < 0 && errno == EINTR) continue;
+    if (wrote <= 0) return Error{where + (wrote < 0 ? std::strerror(errno) : "no space")};
+    done += static_cast<size_t>(wrote);
+  }
+  if (::fdatasync(output.state.get()) != 0) return Error{where + std::strerror(errno)};
+  return {};
+}
+
+}  // namespace ember
