@@ -7,11 +7,10 @@ namespace ember {
 void CommandPort::set_command(std::string command) {
   std::lock_guard lock{mutex_};
   command_ = std::move(command);
+  prepare_answer_locked();  // a restored guest rang before its snapshot: it reads at once
 }
 
-void CommandPort::write(const Access&, std::span<const uint8_t>) {
-  {
-    std::lock_guard lock{mutex_};
+void CommandPort::prepare_answer_locked() {
     const int64_t now = wall_clock_();
     const auto length = static_cast<uint32_t>(command_.size());
     answer_.assign(sizeof now + sizeof length + command_.size(), 0);
@@ -19,6 +18,12 @@ void CommandPort::write(const Access&, std::span<const uint8_t>) {
     std::memcpy(answer_.data() + sizeof now, &length, sizeof length);
     std::memcpy(answer_.data() + sizeof now + sizeof length, command_.data(), command_.size());
     read_at_ = 0;
+}
+
+void CommandPort::write(const Access&, std::span<const uint8_t>) {
+  {
+    std::lock_guard lock{mutex_};
+    prepare_answer_locked();
   }
   if (on_doorbell_) on_doorbell_();
 }

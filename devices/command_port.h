@@ -9,7 +9,8 @@
 //   u32 the command's length, then the command (a shell command line; empty:
 //       none, init starts a shell)
 //
-// and zeroes after it. The guest sets its clock from the first field, so a
+// and zeroes after it. (A restored machine's answer is prepared as it is
+// restored: set_command.) The guest sets its clock from the first field, so a
 // restored guest's `date` is the host's, however old the snapshot.
 #pragma once
 
@@ -33,7 +34,8 @@ class CommandPort final : public Device {
   CommandPort(WallClock wall_clock, std::function<void()> on_doorbell)
       : wall_clock_{std::move(wall_clock)}, on_doorbell_{std::move(on_doorbell)} {}
 
-  // The command a restored guest gets.
+  // The command a restored guest gets, with the wall clock now: the guest
+  // rang before its snapshot was taken and reads its answer at once.
   void set_command(std::string command);
 
   std::string_view name() const override { return "command-port"; }
@@ -41,6 +43,8 @@ class CommandPort final : public Device {
   void write(const Access& access, std::span<const uint8_t> data) override;
 
  private:
+  void prepare_answer_locked();
+
   WallClock             wall_clock_;
   std::function<void()> on_doorbell_;
   std::mutex            mutex_;  // guards the members below

@@ -10,8 +10,12 @@
  * is set first, so a restored guest's `date` is the host's, however old the
  * snapshot is.
  *
- * The port is reached as ember-exit reaches its own: ioperm() where the
- * kernel has it, else /dev/port. */
+ * The port is reached as ember-exit reaches its own: through /dev/port
+ * where the kernel has it, else with ioperm(). /dev/port first: its I/O
+ * runs in the kernel, with no I/O permission bitmap to check, which QEMU's
+ * TCG checks wrongly for a restored task register (it wants an available
+ * TSS; KVM reports the loaded one as busy, as it is), so a user-mode IN
+ * faults in a restored guest in the nested tier. */
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,9 +30,9 @@
 static int port_fd = -1;
 
 static int open_port(void) {
-  if (ioperm(COMMAND_PORT, 1, 1) == 0) return 0;
   port_fd = open("/dev/port", O_RDWR | O_CLOEXEC);
-  return port_fd >= 0 ? 0 : -1;
+  if (port_fd >= 0) return 0;
+  return ioperm(COMMAND_PORT, 1, 1);
 }
 
 static void port_write(unsigned char value) {

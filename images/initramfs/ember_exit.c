@@ -4,9 +4,11 @@
  * linked for the initramfs.
  *
  * Two ways to reach a port from user space, so that any kernel a user brings
- * works: ioperm() (needs CONFIG_X86_IOPL_IOPERM; without it the call fails
- * with ENOSYS), then a one-byte write at offset PORT of /dev/port (needs
- * CONFIG_DEVPORT). The project's kernel has both. */
+ * works: a one-byte write at offset PORT of /dev/port (needs CONFIG_DEVPORT),
+ * then ioperm() (needs CONFIG_X86_IOPL_IOPERM; without it the call fails
+ * with ENOSYS). The project's kernel has both. /dev/port first: the kernel
+ * does the I/O, so no I/O permission bitmap is checked, which QEMU's TCG
+ * gets wrong in a guest restored from a snapshot (ember_command.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,17 +19,17 @@
 #include <unistd.h>
 
 static int write_port(unsigned short port, unsigned char value) {
-  if (ioperm(port, 1, 1) == 0) {
-    outb(value, port);
-    return 0;
-  }
-  const int ioperm_error = errno;
   const int fd = open("/dev/port", O_WRONLY | O_CLOEXEC);
   if (fd >= 0 && pwrite(fd, &value, 1, port) == 1) {
     close(fd);
     return 0;
   }
-  fprintf(stderr, "ember-exit: cannot write port %#x: ioperm: %s; /dev/port: %s\n", port, strerror(ioperm_error),
+  const int port_error = errno;
+  if (ioperm(port, 1, 1) == 0) {
+    outb(value, port);
+    return 0;
+  }
+  fprintf(stderr, "ember-exit: cannot write port %#x: /dev/port: %s; ioperm: %s\n", port, strerror(port_error),
           strerror(errno));
   return -1;
 }

@@ -135,9 +135,14 @@ KvmResult<VcpuState> Vcpu::save_state(std::span<const uint32_t> msrs) const {
   if (::ioctl(fd, KVM_GET_VCPU_EVENTS, &state.events) != 0) return ioctl_error("KVM_GET_VCPU_EVENTS");
   // One at a time: KVM_GET_MSRS stops at the first MSR it cannot read, and
   // the index list holds some a given CPU lacks.
+  // The TSC last, so the caller can read the kvmclock right after it: the
+  // two must keep their relation across a snapshot (restore_state).
+  constexpr uint32_t kTsc = 0x10;
   for (const uint32_t index : msrs) {
+    if (index == kTsc) continue;
     if (auto value = get_msr(index)) state.msrs.push_back({.index = index, .reserved = 0, .data = *value});
   }
+  if (auto tsc = get_msr(kTsc)) state.msrs.push_back({.index = kTsc, .reserved = 0, .data = *tsc});
   return state;
 }
 
@@ -149,11 +154,31 @@ KvmStatus Vcpu::restore_state(const VcpuState& state) {
   if (::ioctl(fd, kSetXsave, &state.xsave) != 0) return ioctl_error("KVM_SET_XSAVE");
   if (::ioctl(fd, KVM_SET_XCRS, &state.xcrs) != 0) return ioctl_error("KVM_SET_XCRS");
   if (::ioctl(fd, KVM_SET_SREGS, &state.sregs) != 0) return ioctl_error("KVM_SET_SREGS");
-  if (auto set = set_msrs(state.msrs); !set) return set;
+  // One at a time: KVM lists MSRs it then refuses to set in some set-ups
+  // (MSR_KVM_ASYNC_PF_INT needs an in-kernel LAPIC, which ember never has).
+  // Such an MSR that already holds the saved value is no loss; any other
+  // refusal is.
+  constexpr uint32_t kTsc = 0x10;
+  const kvm_msr_entry* tsc = nullptr;
+  for (const kvm_msr_entry& msr : state.msrs) {
+    if (msr.index == kTsc) {
+      tsc = &msr;
+      continue;
+    }
+    if (set_msrs({&msr, 1})) continue;
+    const auto now = get_msr(msr.index);
+    if (!now || *now != msr.data) {
+      return KvmError{"KVM_SET_MSRS", 0, "KVM_SET_MSRS refused MSR " + std::to_string(msr.index) + " = " + std::to_string(msr.data)};
+    }
+  }
   kvm_vcpu_events events = state.events;
   // Only what KVM_GET_VCPU_EVENTS said is valid is set.
   if (::ioctl(fd, KVM_SET_VCPU_EVENTS, &events) != 0) return ioctl_error("KVM_SET_VCPU_EVENTS");
   if (::ioctl(fd, KVM_SET_DEBUGREGS, &state.debugregs) != 0) return ioctl_error("KVM_SET_DEBUGREGS");
+  // The TSC last, so the caller can set the kvmclock right after it.
+  if (tsc != nullptr) {
+    if (auto set = set_msrs({tsc, 1}); !set) return set;
+  }
   return {};
 }
 

@@ -66,6 +66,8 @@ class Vcpu final {
   KvmStatus            interrupt(uint8_t vector);  // KVM_INTERRUPT: only without an in-kernel irqchip
   KvmStatus            nmi();
   // Every MSR of `msrs` that KVM can read is saved; restore sets them all.
+  // The TSC is read last and set last, so that the VM's kvmclock can be
+  // read or set right after it and the two keep their relation.
   // An exit still in progress (port or MMIO I/O) must have been completed
   // first (KVM_RUN with immediate_exit, api.rst "kvm_run").
   KvmResult<VcpuState> save_state(std::span<const uint32_t> msrs) const;

@@ -706,16 +706,26 @@ Status Machine::start_fd_courier() {
 void Machine::on_doorbell() {
   // Without --out the port only answers (a restored guest reads its command).
   if (!snapshot_output_ || snapshot_started_.exchange(true)) return;
-  for (auto& runner : runners_) runner->save_at_stop(snapshot_msrs_);
+  for (size_t i = 0; i < runners_.size(); ++i) {
+    std::function<void()> read_clock;
+    if (i == 0) {
+      // The kvmclock next to VCPU 0's TSC (restore_state sets them so too).
+      read_clock = [this] {
+        if (auto clock = vm_.clock()) saved_kvm_clock_ = *clock;
+      };
+    }
+    runners_[i]->save_at_stop(snapshot_msrs_, std::move(read_clock));
+  }
   request_stop(Outcome{Outcome::Kind::Snapshot, 0, {}});
 }
 
 Status Machine::save_snapshot() {
   snapshot::StateWriter state;
   save_machine_config(config_, state.section("machine"));
-  const auto kvm_clock = vm_.clock();
-  if (!kvm_clock) return kvm_clock.error();
-  state.section("clock").u64(clock_.now()).u64(*kvm_clock);
+  // The guest's own reading of its kvmclock, where it has one, else KVM's.
+  const auto guest_clock = runners_.empty() ? std::nullopt : runners_[0]->saved_guest_clock();
+  if (!guest_clock && !saved_kvm_clock_) return Error{"cannot save the machine: KVM_GET_CLOCK failed"};
+  state.section("clock").u64(clock_.now()).u64(guest_clock ? *guest_clock : *saved_kvm_clock_);
   for (size_t i = 0; i < runners_.size(); ++i) {
     if (runners_[i]->save_error()) return Error{"cannot save the machine: " + *runners_[i]->save_error()};
     state.section("vcpu" + std::to_string(i)) = runners_[i]->saved_state();
@@ -760,7 +770,11 @@ Status Machine::restore_state(const snapshot::StateFile& state) {
   for (size_t i = 0; i < virtio_transports_.size(); ++i) {
     if (auto done = restore("virtio" + std::to_string(i), *virtio_transports_[i]); !done) return done;
   }
-  for (size_t i = 0; i < runners_.size(); ++i) {
+  // VCPU 0 last, and the kvmclock right after its TSC: the guest's two
+  // clocks keep the relation they had (a gap between them is a skew the
+  // kernel's clocksource watchdog reports). The others' TSCs follow KVM's
+  // synchronisation of TSC writes made within a second.
+  for (size_t i = runners_.size(); i-- > 0;) {
     if (auto done = restore("vcpu" + std::to_string(i), *runners_[i]); !done) return done;
   }
   // The guest's kvmclock goes on from its reading too: no time passed for

@@ -157,6 +157,7 @@ class Machine final : public MachineControl {
   std::optional<SnapshotOutput> snapshot_output_;
   std::vector<uint32_t>         snapshot_msrs_;
   std::atomic<bool>             snapshot_started_{false};
+  std::optional<uint64_t>       saved_kvm_clock_;  // by VCPU 0's thread, read after it ended
   // Sends the vhost-user backends' requests under seccomp; outlives them.
   std::optional<FdCourier>                           fd_courier_;
   std::vector<virtio::VirtiofsdProcess>              virtiofsd_;  // stopped in stop_devices, before the devices go

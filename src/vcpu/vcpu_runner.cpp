@@ -146,6 +146,35 @@ T struct_from(snapshot::SectionReader& in, const char* what) {
   return value;
 }
 
+// The kvmclock as the guest reads it at the TSC in `msrs`: its pvclock page
+// (MSR_KVM_SYSTEM_TIME_NEW; Documentation/virt/kvm/x86/msr.rst) scaled from
+// its own timestamp. KVM_GET_CLOCK's host-side reading can differ from it by
+// milliseconds where KVM has no master clock (the nested tier), and a
+// restore set from that would show the guest a clock that jumped against
+// its TSC.
+std::optional<uint64_t> guest_kvmclock(const GuestMemory& memory, const std::vector<kvm_msr_entry>& msrs) {
+  constexpr uint32_t kSystemTimeNew = 0x4b564d01, kTsc = 0x10;
+  std::optional<uint64_t> system_time, tsc;
+  for (const auto& msr : msrs) {
+    if (msr.index == kSystemTimeNew) system_time = msr.data;
+    if (msr.index == kTsc) tsc = msr.data;
+  }
+  if (!system_time || !tsc || (*system_time & 1) == 0) return std::nullopt;
+  struct PvclockTime {  // struct pvclock_vcpu_time_info
+    uint32_t version, pad0;
+    uint64_t tsc_timestamp, system_time;
+    uint32_t tsc_to_system_mul;
+    int8_t   tsc_shift;
+    uint8_t  flags, pad[2];
+  };
+  const auto page = memory.read_object<PvclockTime>(*system_time & ~uint64_t{1});
+  if (!page || (page->version & 1) != 0) return std::nullopt;
+  uint64_t delta = *tsc - page->tsc_timestamp;
+  delta = page->tsc_shift < 0 ? delta >> -page->tsc_shift : delta << page->tsc_shift;
+  const auto scaled = static_cast<uint64_t>((static_cast<unsigned __int128>(delta) * page->tsc_to_system_mul) >> 32);
+  return page->system_time + scaled;
+}
+
 }  // namespace
 
 void VcpuRunner::save_state() {
@@ -164,10 +193,12 @@ void VcpuRunner::save_state() {
     return;
   }
   auto kvm_state = vcpu_.save_state(*save_msrs_);
+  if (after_state_) after_state_();
   if (!kvm_state) {
     save_error_ = "VCPU " + std::to_string(index_) + ": " + kvm_state.error().message;
     return;
   }
+  saved_guest_clock_ = guest_kvmclock(memory_, kvm_state->msrs);
   snapshot::SectionWriter& out = saved_state_;
   out.u8(static_cast<uint8_t>(activity_)).boolean(halted_with_interrupts_off_).u32(nmis_pending_);
   out.bytes(bytes_of(kvm_state->regs)).bytes(bytes_of(kvm_state->sregs)).bytes(bytes_of(kvm_state->xsave));

@@ -15,6 +15,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -90,11 +91,17 @@ class VcpuRunner final : public Kickable {
   // KVM's state of it (with `msrs`), its halt state and its LAPIC into
   // saved_state() (read after the thread ended; save_error() if it could
   // not). restore, on the thread that builds the machine, before run().
-  void save_at_stop(const std::vector<uint32_t>& msrs) {
+  // `after_state` runs on this thread right after KVM's state was read
+  // (VCPU 0 reads the VM's kvmclock there, next to its TSC).
+  void save_at_stop(const std::vector<uint32_t>& msrs, std::function<void()> after_state = {}) {
     save_msrs_ = &msrs;
+    after_state_ = std::move(after_state);
     save_requested_.store(true, std::memory_order_release);
   }
   const snapshot::SectionWriter&    saved_state() const { return saved_state_; }
+  // The guest's own kvmclock reading at the saved TSC (from its pvclock
+  // page), if it has enabled kvmclock.
+  std::optional<uint64_t>           saved_guest_clock() const { return saved_guest_clock_; }
   const std::optional<std::string>& save_error() const { return save_error_; }
   Result<void> restore(snapshot::SectionReader& in);
 
@@ -155,6 +162,8 @@ class VcpuRunner final : public Kickable {
   std::string                            final_state_;
   std::atomic<bool>                      save_requested_{false};
   const std::vector<uint32_t>*           save_msrs_ = nullptr;
+  std::function<void()>                  after_state_;
+  std::optional<uint64_t>                saved_guest_clock_;
   snapshot::SectionWriter                saved_state_;
   std::optional<std::string>             save_error_;
   bool                                   restored_ = false;  // run() keeps the restored activity
