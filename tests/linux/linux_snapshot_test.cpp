@@ -1,0 +1,156 @@
+// Tier 3, boot once and run many (issue 20): `ember snapshot` boots the
+// project's Linux until its init waits for a command and saves the machine;
+// `ember run --restore DIR -- COMMAND` runs COMMAND in a fresh copy and
+// exits with its status. Needs guest user space: the nested tier.
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "linux/linux_guest.h"
+#include "support/run_process.h"
+
+namespace ember::test {
+namespace {
+
+class LinuxSnapshot : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(kvm_available()) << kNoKvm;
+    if (!syscall_limitation().empty()) GTEST_SKIP() << "host limitation: " << syscall_limitation();
+    char directory[] = "/tmp/ember-snapshot-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(directory), nullptr);
+    root_ = directory;
+    snapshot_ = root_ + "/snapshot";
+    disk_ = root_ + "/base.img";
+    std::ofstream{disk_}.close();
+    std::filesystem::resize_file(disk_, 1 << 20);
+    // One overlay disk: every restore writes to a private copy of it.
+    const auto taken = run_ember({"snapshot", "--kernel", guest_vmlinux(), "--initrd", EMBER_GUEST_INITRAMFS, "--memory", "256M",
+                                  "--cmdline", kLinuxCmdline, "--disk", disk_ + ",overlay", "--timeout", "600", "--out", snapshot_});
+    ASSERT_EQ(taken.exit_code, 0) << taken.out << taken.err;
+    ASSERT_TRUE(std::filesystem::exists(snapshot_ + "/state") && std::filesystem::exists(snapshot_ + "/ram"));
+  }
+  void TearDown() override {
+    if (!root_.empty()) std::filesystem::remove_all(root_);
+  }
+  ProcessResult restore(const std::string& command, const std::string& snapshot = {}) {
+    auto result = run_ember({"run", "--restore", snapshot.empty() ? snapshot_ : snapshot, "--timeout", "120", "--", "sh", "-c", command});
+    std::erase(result.out, '\r');
+    return result;
+  }
+  static std::string read_bytes(const std::string& path) {
+    std::ifstream in{path, std::ios::binary};
+    return {std::istreambuf_iterator<char>{in}, {}};
+  }
+
+  std::string root_, snapshot_, disk_;
+};
+
+TEST_F(LinuxSnapshot, TwentyRestoresEachRunTheirOwnCommandAndGiveItsStatus) {
+  for (int i = 0; i < 20; ++i) {
+    SCOPED_TRACE("restore " + std::to_string(i));
+    const auto result = restore("echo restored-" + std::to_string(i) + "; exit " + std::to_string(i));
+    EXPECT_EQ(result.exit_code, i) << result.out << result.err;
+    EXPECT_NE(result.out.find("restored-" + std::to_string(i) + "\n"), std::string::npos) << result.out;
+  }
+}
+
+TEST_F(LinuxSnapshot, TenParallelRestoresNeverSeeEachOthersDiskWritesAndTheImageStaysUnchanged) {
+  const std::string before = read_bytes(disk_);
+  std::vector<std::unique_ptr<BackgroundProcess>> guests;
+  for (int i = 0; i < 10; ++i) {
+    const std::string marker = "restore-marker-" + std::to_string(i);
+    guests.push_back(std::make_unique<BackgroundProcess>(std::vector<std::string>{
+        EMBER_BINARY, "run", "--restore", snapshot_, "--timeout", "300", "--", "sh", "-c",
+        "printf " + marker + " > /tmp/m && dd if=/tmp/m of=/dev/vda bs=512 seek=4 conv=notrunc,sync 2>/dev/null && sync && "
+        "echo 3 > /proc/sys/vm/drop_caches && echo read-back=$(dd if=/dev/vda bs=512 skip=4 count=1 2>/dev/null | head -c " +
+            std::to_string(marker.size()) + ")"}));
+  }
+  for (int i = 0; i < 10; ++i) {
+    auto result = guests[static_cast<size_t>(i)]->wait();
+    std::erase(result.out, '\r');
+    EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+    EXPECT_NE(result.out.find("read-back=restore-marker-" + std::to_string(i) + "\n"), std::string::npos) << result.out;
+  }
+  EXPECT_EQ(read_bytes(disk_), before) << "a restore wrote the base image";
+}
+
+// After a pause the restored guest's clock is the host's (init sets it from
+// the command port) and its kernel saw no time pass: no RCU stall, lockup
+// or clocksource warning.
+TEST_F(LinuxSnapshot, ARestoredGuestHasTheHostsTimeAndAQuietKernel) {
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  const auto host_now = [] {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  };
+  // The guest's date between the host's before and after the run (a
+  // restore takes well under a second): within a second of the host's.
+  const auto before = host_now();
+  const auto dated = restore("date +%s");
+  const auto after = host_now();
+  ASSERT_EQ(dated.exit_code, 0) << dated.out << dated.err;
+  const long long guest = std::atoll(dated.out.c_str());
+  EXPECT_GE(guest, before - 1) << dated.out;
+  EXPECT_LE(guest, after + 1) << dated.out;
+  EXPECT_LE(after - before, 2) << "the restore itself took long";
+  const auto result = restore("sleep 2; dmesg");
+  ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
+  for (const char* warning : {"stall", "soft lockup", "Marking clocksource", "clocksource watchdog", "unstable", "hung_task"}) {
+    EXPECT_EQ(result.out.find(warning), std::string::npos) << "dmesg says '" << warning << "':\n" << result.out;
+  }
+}
+
+TEST_F(LinuxSnapshot, BrokenSnapshotsAndChangedDisksAreRefusedBeforeTheGuestRuns) {
+  const auto broken_copy = [&](const std::string& name) {
+    const std::string copy = root_ + "/" + name;
+    std::filesystem::copy(snapshot_, copy);
+    return copy;
+  };
+  const std::string truncated = broken_copy("truncated");
+  std::filesystem::resize_file(truncated + "/state", std::filesystem::file_size(truncated + "/state") / 2);
+  const std::string corrupted = broken_copy("corrupted");
+  {
+    std::fstream state{corrupted + "/state", std::ios::in | std::ios::out | std::ios::binary};
+    state.seekp(200);
+    state.put('\x5a');
+  }
+  const std::string without_ram = broken_copy("without-ram");
+  std::filesystem::remove(without_ram + "/ram");
+  struct Case {
+    std::string dir, says;
+  };
+  for (const Case& c : {Case{truncated, "truncated"}, Case{corrupted, "checksum"}, Case{without_ram, "RAM file cannot be opened"}}) {
+    SCOPED_TRACE(c.dir);
+    const auto result = restore("echo the-guest-ran", c.dir);
+    EXPECT_EQ(result.exit_code, 1) << result.err;
+    EXPECT_NE(result.err.find(c.says), std::string::npos) << result.err;
+    EXPECT_EQ(result.out.find("the-guest-ran"), std::string::npos);
+  }
+  // The disk changes under the snapshot: refused, naming it.
+  std::filesystem::last_write_time(disk_, std::filesystem::file_time_type::clock::now());
+  const auto changed = restore("echo the-guest-ran");
+  EXPECT_EQ(changed.exit_code, 1) << changed.err;
+  EXPECT_NE(changed.err.find("disk '" + disk_ + "' changed since the snapshot"), std::string::npos) << changed.err;
+}
+
+TEST_F(LinuxSnapshot, OptionsThatShapeTheMachineAreRefusedWithRestoreAndUnsavableMachinesWithSnapshot) {
+  const auto memory = run_ember({"run", "--restore", snapshot_, "--memory", "512M", "--", "true"});
+  EXPECT_EQ(memory.exit_code, 2);
+  EXPECT_NE(memory.err.find("--memory cannot be given with --restore"), std::string::npos) << memory.err;
+  const auto pci = run_ember({"snapshot", "--kernel", guest_vmlinux(), "--initrd", EMBER_GUEST_INITRAMFS, "--virtio-transport", "pci",
+                              "--rng", "--out", root_ + "/pci"});
+  EXPECT_EQ(pci.exit_code, 1);
+  EXPECT_NE(pci.err.find("cannot save virtio-pci devices"), std::string::npos) << pci.err;
+}
+
+}  // namespace
+}  // namespace ember::test
