@@ -116,6 +116,27 @@ TEST(Arguments, DiskOptions) {
   EXPECT_NE(error_of({"run", "--kernel", "k", "--disk", "a.img,cow"}).find("is not ro, overlay or queues=N"), std::string::npos);
 }
 
+TEST(Arguments, SnapshotAndRestore) {
+  const auto snapshot = parse({"snapshot", "--kernel", "k", "--initrd", "i", "--disk", "d.img,overlay", "--out", "/tmp/s"});
+  ASSERT_TRUE(snapshot.ok()) << snapshot.error().message;
+  EXPECT_EQ(snapshot->command, Command::Snapshot);
+  EXPECT_EQ(snapshot->machine.snapshot_dir, "/tmp/s");
+  EXPECT_NE(snapshot->machine.cmdline.find(" ember.await-command"), std::string::npos);
+  EXPECT_NE(snapshot->machine.cmdline.find("panic=-1"), std::string::npos);
+  EXPECT_NE(error_of({"snapshot", "--kernel", "k", "--initrd", "i"}).find("needs --out DIR"), std::string::npos);
+  EXPECT_NE(error_of({"snapshot", "--kernel", "k", "--out", "s"}).find("needs --initrd"), std::string::npos);
+  EXPECT_NE(error_of({"snapshot", "--kernel", "k", "--initrd", "i", "--out", "s", "--", "true"}).find("runs no command"), std::string::npos);
+
+  const auto restore = parse({"run", "--restore", "/tmp/s", "--timeout", "5", "--", "sh", "-c", "echo 'a b'; exit 3"});
+  ASSERT_TRUE(restore.ok()) << restore.error().message;
+  EXPECT_EQ(restore->machine.restore_dir, "/tmp/s");
+  EXPECT_EQ(restore->machine.restore_command, R"('sh' '-c' 'echo '\''a b'\''; exit 3')");
+  EXPECT_EQ(restore->machine.cmdline.find("ember.command="), std::string::npos) << "the command goes through the command port";
+  EXPECT_EQ(error_of({"run", "--restore", "/tmp/s", "--memory", "1G"}), "--memory cannot be given with --restore: the snapshot fixes the machine");
+  EXPECT_EQ(error_of({"run", "--restore", "/tmp/s", "--disk", "x.img"}), "--disk cannot be given with --restore: the snapshot fixes the machine");
+  EXPECT_EQ(error_of({"snapshot", "--kernel", "k", "--initrd", "i", "--out", "s", "--restore", "r"}), "--restore belongs to 'ember run'");
+}
+
 TEST(Arguments, ConsoleModes) {
   EXPECT_EQ(parse({"run", "--kernel", "k", "--console", "none"})->machine.console.kind, ConsoleConfig::Kind::None);
   EXPECT_NE(error_of({"run", "--kernel", "k", "--console", "file:"}).find("not one of"), std::string::npos);

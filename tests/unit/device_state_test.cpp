@@ -13,6 +13,7 @@
 #include "console/console_output.h"
 #include "devices/acpi_pm.h"
 #include "devices/cmos_rtc.h"
+#include "devices/command_port.h"
 #include "devices/i8042.h"
 #include "devices/ioapic.h"
 #include "devices/pic8259.h"
@@ -240,6 +241,40 @@ TEST(DeviceState, AcpiPmRoundTrips) {
   ASSERT_TRUE(restore(restored, saved));
   EXPECT_EQ(state_of(restored), saved);
   EXPECT_FALSE(restore(restored, crafted([](snapshot::SectionWriter& s) { s.u16(1); })));
+}
+
+}  // namespace
+}  // namespace ember
+
+namespace ember {
+namespace {
+
+// The command port (devices/command_port.h): the doorbell, then the host's
+// clock, the command's length and the command, a byte per read, zeroes after.
+TEST(CommandPort, AnswersTheClockAndTheCommandAfterTheDoorbellAndAtRestore) {
+  int doorbells = 0;
+  CommandPort port{[] { return int64_t{1'700'000'000'123'456'789}; }, [&] { ++doorbells; }};
+  port.set_command("echo hi");
+  const auto read_answer = [&] {
+    std::vector<uint8_t> bytes(8 + 4 + 7 + 2);
+    for (auto& byte : bytes) byte = in(port, CommandPort::kPort);
+    return bytes;
+  };
+  // Restored: the answer is ready without a doorbell (it rang before the snapshot).
+  auto answer = read_answer();
+  int64_t clock;
+  uint32_t length;
+  std::memcpy(&clock, answer.data(), 8);
+  std::memcpy(&length, answer.data() + 8, 4);
+  EXPECT_EQ(clock, 1'700'000'000'123'456'789);
+  EXPECT_EQ(length, 7u);
+  EXPECT_EQ(std::string(answer.begin() + 12, answer.begin() + 19), "echo hi");
+  EXPECT_EQ(answer[19], 0);
+  EXPECT_EQ(answer[20], 0);
+  EXPECT_EQ(doorbells, 0);
+  out(port, CommandPort::kPort, 1);
+  EXPECT_EQ(doorbells, 1);
+  EXPECT_EQ(read_answer(), answer) << "the doorbell starts the answer over";
 }
 
 }  // namespace
