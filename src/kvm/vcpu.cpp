@@ -8,6 +8,7 @@
 #include <utility>
 #include <memory>
 
+#include "base/clock.h"
 #include "kvm/flexible_array_ioctls.h"
 #include "kvm/ioctl_error.h"
 
@@ -146,7 +147,7 @@ KvmResult<VcpuState> Vcpu::save_state(std::span<const uint32_t> msrs) const {
   return state;
 }
 
-KvmStatus Vcpu::restore_state(const VcpuState& state) {
+KvmStatus Vcpu::restore_state(const VcpuState& state, uint64_t* tsc_set_at) {
   // QEMU's order (target/i386/kvm/kvm.c, kvm_arch_put_registers): registers,
   // XSAVE and XCRs, special registers, MSRs, then events and debug registers.
   const int fd = fd_.get();
@@ -177,7 +178,9 @@ KvmStatus Vcpu::restore_state(const VcpuState& state) {
   if (::ioctl(fd, KVM_SET_DEBUGREGS, &state.debugregs) != 0) return ioctl_error("KVM_SET_DEBUGREGS");
   // The TSC last, so the caller can set the kvmclock right after it.
   if (tsc != nullptr) {
+    const uint64_t before = monotonic_ns();
     if (auto set = set_msrs({tsc, 1}); !set) return set;
+    if (tsc_set_at != nullptr) *tsc_set_at = before + (monotonic_ns() - before) / 2;
   }
   return {};
 }

@@ -71,7 +71,9 @@ class Vcpu final {
   // An exit still in progress (port or MMIO I/O) must have been completed
   // first (KVM_RUN with immediate_exit, api.rst "kvm_run").
   KvmResult<VcpuState> save_state(std::span<const uint32_t> msrs) const;
-  KvmStatus            restore_state(const VcpuState& state);
+  // `tsc_set_at`: where given, CLOCK_MONOTONIC when the TSC was set (the
+  // middle of its ioctl), for the caller's kvmclock.
+  KvmStatus            restore_state(const VcpuState& state, uint64_t* tsc_set_at = nullptr);
 
  private:
   FileDescriptor fd_;

@@ -780,7 +780,11 @@ Status Machine::restore_state(const snapshot::StateFile& state) {
   // The guest's kvmclock goes on from its reading too: no time passed for
   // it, so no watchdog or RCU stall fires. Its wall clock is set by init
   // from the command port.
-  if (auto set = vm_.set_clock(kvm_ns); !set) return set.error();
+  // The time since VCPU 0's TSC was set is added: the ioctls between take
+  // hundreds of microseconds in the nested tier, which the kernel's
+  // clocksource watchdog would see as a skew between the two.
+  const uint64_t tsc_at = runners_.empty() ? 0 : runners_[0]->tsc_restored_at();
+  if (auto set = vm_.set_clock(kvm_ns + (tsc_at == 0 ? 0 : monotonic_ns() - tsc_at)); !set) return set.error();
   return {};
 }
 

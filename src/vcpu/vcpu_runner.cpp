@@ -232,7 +232,7 @@ Result<void> VcpuRunner::restore(snapshot::SectionReader& in) {
   if (!in.ok()) return in.finish();
   // The LAPIC reads the rest and checks it, before anything changes.
   if (auto lapic = lapic_.restore(in); !lapic) return lapic;
-  if (auto set = vcpu_.restore_state(state); !set) {
+  if (auto set = vcpu_.restore_state(state, &tsc_restored_at_); !set) {
     return Error{"VCPU " + std::to_string(index_) + ": KVM refused the snapshot's state: " + set.error().message};
   }
   set_activity(static_cast<Activity>(activity));

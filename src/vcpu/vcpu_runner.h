@@ -104,6 +104,8 @@ class VcpuRunner final : public Kickable {
   std::optional<uint64_t>           saved_guest_clock() const { return saved_guest_clock_; }
   const std::optional<std::string>& save_error() const { return save_error_; }
   Result<void> restore(snapshot::SectionReader& in);
+  // CLOCK_MONOTONIC when restore set the TSC (0: it set none).
+  uint64_t     tsc_restored_at() const { return tsc_restored_at_; }
 
   InjectionMailbox& mailbox() { return mailbox_; }
   ApicAddressing&   addressing() { return addressing_; }
@@ -164,6 +166,7 @@ class VcpuRunner final : public Kickable {
   const std::vector<uint32_t>*           save_msrs_ = nullptr;
   std::function<void()>                  after_state_;
   std::optional<uint64_t>                saved_guest_clock_;
+  uint64_t                               tsc_restored_at_ = 0;
   snapshot::SectionWriter                saved_state_;
   std::optional<std::string>             save_error_;
   bool                                   restored_ = false;  // run() keeps the restored activity
