@@ -12,8 +12,8 @@ cd "$root"
 
 # Each folder's layer, 0 (the floor) to 4 (the roof).
 declare -A layer=(
-  [src/base]=0 [src/platform]=0 [src/run]=0 [src/snapshot]=0
-  [src/memory]=1 [src/bus]=1 [src/console]=1 [src/security]=1
+  [src/base]=0 [src/platform]=0 [src/run]=0
+  [src/memory]=1 [src/snapshot]=1 [src/bus]=1 [src/console]=1 [src/security]=1
   [src/kvm]=2 [src/irq]=2 [src/pci]=2 [src/emulation]=2 [src/boot]=2
   [devices]=3 [virtio]=3
   [src/vcpu]=4 [src/machine]=4 [cli]=4
