@@ -155,7 +155,7 @@ Result<void> Ioapic::restore(snapshot::SectionReader& in) {
       in.refuse("has an impossible redirection entry for pin " + std::to_string(pin));
     }
   }
-  if (id > 0xf) in.refuse("has an IOAPIC ID above 15");
+  if (id > 0xff) in.refuse("has an IOAPIC ID above 255");
   if (auto done = in.finish(); !done) return done;
   std::lock_guard lock{mutex_};
   select_ = select;

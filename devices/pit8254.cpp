@@ -220,7 +220,8 @@ void Pit8254::irq0_thread() {
     }
     const uint64_t now = clock_();
     if (now < *next_irq0_) {
-      changed_.wait_for(lock, std::chrono::nanoseconds(*next_irq0_ - now));
+      // At most a second at a time: a clock that jumps cannot make the wait overflow.
+      changed_.wait_for(lock, std::chrono::nanoseconds(std::min<uint64_t>(*next_irq0_ - now, 1'000'000'000)));
       continue;
     }
     // The edge: periods missed while this thread was late coalesce into one,
@@ -318,8 +319,12 @@ Result<void> Pit8254::restore(snapshot::SectionReader& in) {
   if (auto done = in.finish(); !done) return done;
   std::lock_guard lock{mutex_};
   channels_ = channels;
+  // The schedule follows from channel 0, recomputed rather than trusted (a
+  // saved one centuries away would make the thread's wait overflow).
+  (void)scheduled;
+  (void)next;
   next_irq0_.reset();
-  if (scheduled) next_irq0_ = next;
+  schedule_irq0(clock_());
   changed_.notify_all();  // the IRQ 0 thread takes the restored schedule
   return {};
 }

@@ -140,6 +140,12 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& requested)
     auto loaded = load_machine_config(*section, requested);
     if (!loaded) return Error{"snapshot '" + requested.restore_dir + "': " + loaded.error().message};
     restored_config = std::move(*loaded);
+    // Mapped past its end, the file would fault ember (SIGBUS) where the
+    // guest's RAM has no page behind it.
+    if (opened->ram_bytes != restored_config.memory_bytes) {
+      return Error{"snapshot '" + requested.restore_dir + "': its RAM file holds " + std::to_string(opened->ram_bytes) +
+                   " bytes, but its machine has " + std::to_string(restored_config.memory_bytes)};
+    }
     snapshot = std::move(*opened);
   }
   const MachineConfig& config = snapshot ? restored_config : requested;
@@ -328,7 +334,7 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& requested)
       !devices) {
     return devices.error();
   }
-  if (config.acpi_tables()) {
+  if (config.acpi_tables() && !snapshot) {  // a restored guest has its tables in its RAM
     // Built now: they list the devices just added.
     if (auto tables = boot::write_acpi_tables(machine->memory_, machine->description()); !tables) return tables.error();
   }
@@ -722,14 +728,14 @@ void Machine::on_doorbell() {
 Status Machine::save_snapshot() {
   snapshot::StateWriter state;
   save_machine_config(config_, state.section("machine"));
+  for (const auto& runner : runners_) {
+    if (runner->save_error()) return Error{"cannot save the machine: " + *runner->save_error()};
+  }
   // The guest's own reading of its kvmclock, where it has one, else KVM's.
   const auto guest_clock = runners_.empty() ? std::nullopt : runners_[0]->saved_guest_clock();
   if (!guest_clock && !saved_kvm_clock_) return Error{"cannot save the machine: KVM_GET_CLOCK failed"};
   state.section("clock").u64(clock_.now()).u64(guest_clock ? *guest_clock : *saved_kvm_clock_);
-  for (size_t i = 0; i < runners_.size(); ++i) {
-    if (runners_[i]->save_error()) return Error{"cannot save the machine: " + *runners_[i]->save_error()};
-    state.section("vcpu" + std::to_string(i)) = runners_[i]->saved_state();
-  }
+  for (size_t i = 0; i < runners_.size(); ++i) state.section("vcpu" + std::to_string(i)) = runners_[i]->saved_state();
   ioapic_.save(state.section("ioapic"));
   pic_.save(state.section("pic"));
   pit_.save(state.section("pit"));
@@ -770,11 +776,12 @@ Status Machine::restore_state(const snapshot::StateFile& state) {
   for (size_t i = 0; i < virtio_transports_.size(); ++i) {
     if (auto done = restore("virtio" + std::to_string(i), *virtio_transports_[i]); !done) return done;
   }
-  // VCPU 0 last, and the kvmclock right after its TSC: the guest's two
-  // clocks keep the relation they had (a gap between them is a skew the
-  // kernel's clocksource watchdog reports). The others' TSCs follow KVM's
-  // synchronisation of TSC writes made within a second.
-  for (size_t i = runners_.size(); i-- > 0;) {
+  // VCPU 0 first: its TSC write is the one KVM synchronises the others'
+  // to (writes within a second of it match it), and the kvmclock is set
+  // below with the time since that write added, so the guest's two clocks
+  // keep the relation they had (a gap between them is a skew the kernel's
+  // clocksource watchdog reports).
+  for (size_t i = 0; i < runners_.size(); ++i) {
     if (auto done = restore("vcpu" + std::to_string(i), *runners_[i]); !done) return done;
   }
   // The guest's kvmclock goes on from its reading too: no time passed for

@@ -121,9 +121,12 @@ Result<SnapshotFiles> open_snapshot(const std::string& dir) {
   if (!bytes) return Error{where + ": " + bytes.error().message};
   auto state = snapshot::StateFile::parse(std::vector<uint8_t>(bytes->begin(), bytes->end()));
   if (!state) return Error{where + ": its state file " + state.error().message};
-  FileDescriptor ram{::open((dir + "/ram").c_str(), O_RDONLY | O_CLOEXEC)};
+  // O_NONBLOCK: a FIFO cannot hold the open (it is refused just below).
+  FileDescriptor ram{::open((dir + "/ram").c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC)};
   if (!ram.valid()) return Error{where + ": its RAM file cannot be opened: " + std::strerror(errno)};
-  return SnapshotFiles{std::move(*state), std::move(ram)};
+  struct stat info {};
+  if (::fstat(ram.get(), &info) != 0 || !S_ISREG(info.st_mode)) return Error{where + ": its RAM file is not a regular file"};
+  return SnapshotFiles{std::move(*state), std::move(ram), static_cast<uint64_t>(info.st_size)};
 }
 
 Result<SnapshotOutput> create_snapshot_output(const std::string& dir) {
@@ -131,8 +134,14 @@ Result<SnapshotOutput> create_snapshot_output(const std::string& dir) {
   SnapshotOutput output{dir, {}, {}};
   // The state file first, emptied: from here on DIR holds no snapshot until
   // the new one is complete.
+  // New files (the old ones unlinked, not truncated): restores running
+  // from the old snapshot keep their copy-on-write mapping of its RAM.
   for (auto [name, file] : {std::pair{"state", &output.state}, std::pair{"ram", &output.ram}}) {
-    *file = FileDescriptor{::open((dir + "/" + name).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)};
+    const std::string path = dir + "/" + name;
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+      return Error{"cannot replace the snapshot's " + std::string(name) + " file in " + dir + ": " + std::strerror(errno)};
+    }
+    *file = FileDescriptor{::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)};
     if (!file->valid()) return Error{"cannot write the snapshot's " + std::string(name) + " file in " + dir + ": " + std::strerror(errno)};
   }
   return output;

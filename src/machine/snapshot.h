@@ -3,7 +3,8 @@
 // and DIR/state, the snapshot state file (snapshot/state_format.h) with the
 // machine's configuration (section "machine"), the clocks, each VCPU and
 // every device. `ember run --restore DIR` maps DIR/ram copy-on-write and
-// restores the rest; neither file is ever written again.
+// restores the rest; neither file is written again (a new snapshot into DIR
+// makes new files, so restores running from the old one keep theirs).
 //
 // A snapshot holds the machines ember can restore whole: virtio-mmio disks
 // and rng, the UART console (stdio, a file or none), the MP table with or
@@ -35,6 +36,7 @@ Result<MachineConfig> load_machine_config(snapshot::SectionReader& in, const Mac
 struct SnapshotFiles {
   snapshot::StateFile state;
   FileDescriptor      ram;
+  uint64_t            ram_bytes;  // the RAM file's size, which must be the guest's RAM's
 };
 // DIR's two files: the state file parsed and checked, the RAM file open.
 Result<SnapshotFiles> open_snapshot(const std::string& dir);

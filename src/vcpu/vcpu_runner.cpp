@@ -183,14 +183,24 @@ void VcpuRunner::save_state() {
   // An exit in progress (the doorbell's port write on the VCPU that rang
   // it) completes inside KVM_RUN: with immediate_exit it completes and
   // returns at once, without entering the guest (api.rst, kvm_run).
-  state->immediate_exit = 1;
-  state->cr8 = lapic_.cr8();
-  const auto completed = vcpu_.run();
-  lapic_.write_cr8(state->cr8);
-  state->immediate_exit = 0;
-  if (!completed) {
-    save_error_ = "VCPU " + std::to_string(index_) + ": " + completed.error().message;
-    return;
+  // Completing it may need another exit (a split MMIO access, a string I/O
+  // instruction's next chunk): those are handled, a bounded number of times.
+  for (int round = 0;; ++round) {
+    state->immediate_exit = 1;
+    state->cr8 = lapic_.cr8();
+    const auto completed = vcpu_.run();
+    lapic_.write_cr8(state->cr8);
+    state->immediate_exit = 0;
+    if (!completed) {
+      save_error_ = "VCPU " + std::to_string(index_) + ": " + completed.error().message;
+      return;
+    }
+    if (*completed == kvm::RunResult::Interrupted) break;
+    if (round == 64) {
+      save_error_ = "VCPU " + std::to_string(index_) + ": its exit in progress did not complete";
+      return;
+    }
+    (void)handle_exit();
   }
   auto kvm_state = vcpu_.save_state(*save_msrs_);
   if (after_state_) after_state_();
