@@ -88,26 +88,17 @@ bool SectionReader::take(void* value, size_t size) {
   return true;
 }
 
-uint8_t SectionReader::u8() {
-  uint8_t value;
-  take(&value, 1);
+template <class T>
+T SectionReader::scalar() {
+  T value;
+  take(&value, sizeof value);  // zero after a failure
   return value;
 }
-uint16_t SectionReader::u16() {
-  uint16_t value;
-  take(&value, 2);
-  return value;
-}
-uint32_t SectionReader::u32() {
-  uint32_t value;
-  take(&value, 4);
-  return value;
-}
-uint64_t SectionReader::u64() {
-  uint64_t value;
-  take(&value, 8);
-  return value;
-}
+
+uint8_t  SectionReader::u8() { return scalar<uint8_t>(); }
+uint16_t SectionReader::u16() { return scalar<uint16_t>(); }
+uint32_t SectionReader::u32() { return scalar<uint32_t>(); }
+uint64_t SectionReader::u64() { return scalar<uint64_t>(); }
 
 bool SectionReader::boolean() {
   const uint8_t value = u8();

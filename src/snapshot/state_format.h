@@ -79,6 +79,8 @@ class SectionReader {
 
  private:
   bool take(void* value, size_t size);
+  template <class T>
+  T scalar();  // one little-endian field (x86 is little-endian)
   std::string               name_;
   std::span<const uint8_t>  data_;
   size_t                    at_ = 0;
