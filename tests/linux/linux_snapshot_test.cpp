@@ -107,7 +107,6 @@ TEST_F(LinuxSnapshot, ARestoredGuestHasTheHostsTimeAndAQuietKernel) {
     EXPECT_EQ(dated.out.find(warning), std::string::npos) << "the kernel says '" << warning << "':\n" << dated.out;
   }
   EXPECT_LE(guest, after + 1) << dated.out;
-  EXPECT_LE(after - before, 2) << "the restore itself took long";
   const auto result = restore("sleep 2; dmesg");
   ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
   for (const char* warning : {"stall", "soft lockup", "Marking clocksource", "clocksource watchdog", "unstable", "hung_task"}) {
