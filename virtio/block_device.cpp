@@ -54,6 +54,16 @@ uint64_t BlockDevice::device_features() const {
   return features;
 }
 
+std::optional<std::string> BlockDevice::why_not_snapshottable() const {
+  // The overlay is not part of a snapshot: a restored guest would believe
+  // those sectors written while its disk reads the image's old ones.
+  if (disk_.overlay_written()) {
+    return "the guest wrote to the overlay disk '" + disk_.path() +
+           "' before it was ready; a snapshot does not hold an overlay's writes, so a restore would lose them";
+  }
+  return std::nullopt;
+}
+
 void BlockDevice::activate(uint64_t negotiated) { write_through_ = (negotiated & kFeatureFlush) == 0; }
 
 uint32_t BlockDevice::handle(uint16_t, const DescriptorChain& chain) {

@@ -47,6 +47,7 @@ class BlockDevice final : public VirtioDevice {
   // fdatasync are safe on it from several threads): each queue is served
   // by its own worker.
   bool                     queues_are_independent() const override { return true; }
+  std::optional<std::string> why_not_snapshottable() const override;
 
  private:
   BlockStatus execute(const BlockRequest& request, ChainReader& reader, ChainWriter& writer);

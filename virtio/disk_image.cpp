@@ -174,6 +174,7 @@ DiskImage::Overlay::~Overlay() {
 }
 
 void DiskImage::Overlay::mark_written(uint64_t first_sector, uint64_t count) {
+  if (count != 0) any_written.store(true, std::memory_order_release);
   for (uint64_t sector = first_sector; sector < first_sector + count;) {
     const uint64_t bit = sector % 64, bits = std::min<uint64_t>(64 - bit, first_sector + count - sector);
     const uint64_t mask = (bits == 64 ? ~uint64_t{0} : ((uint64_t{1} << bits) - 1)) << bit;

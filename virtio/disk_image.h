@@ -39,6 +39,11 @@ class DiskImage final {
   // Whether the guest may not write (an overlay disk is writable).
   bool               read_only() const { return access_ == Access::kReadOnly; }
   bool               overlay() const { return overlay_ != nullptr; }
+  // Whether the guest wrote to the overlay (its writes live only in this
+  // process).
+  bool               overlay_written() const {
+    return overlay_ != nullptr && overlay_->any_written.load(std::memory_order_acquire);
+  }
   const std::string& path() const { return path_; }
   // 20 bytes at most (VIRTIO_BLK_ID_BYTES): from the file's device and inode,
   // so it stays the same from one run to the next.
@@ -70,6 +75,7 @@ class DiskImage final {
     // processes ember forks (MADV_DONTFORK).
     uint64_t* written = nullptr;
     size_t    words = 0;
+    std::atomic<bool> any_written{false};
     bool is_written(uint64_t sector) const {
       return (std::atomic_ref<uint64_t>{written[sector / 64]}.load(std::memory_order_acquire) >> (sector % 64)) & 1;
     }

@@ -55,6 +55,9 @@ class Transport : private QueueEvents {
   // and checks every value first (changing nothing when one is wrong).
   void         save(snapshot::SectionWriter& out);
   Result<void> restore(snapshot::SectionReader& in);
+  // Before a save: the request in flight completes (its interrupt sent)
+  // and no worker serves again; save() still reads the rings' positions.
+  void         stop_serving_for_save() { service_.stop(); }
 
  protected:
   // A queue's registers (§2.6): where the driver put its rings, and whether

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "base/result.h"
@@ -113,6 +114,9 @@ class VirtioDevice {
   // Non-null for a device whose queues another process serves; handle()
   // and receive() are then never called.
   virtual ExternalQueues* external_queues() { return nullptr; }
+  // Why a snapshot taken now would not hold this device's state (issue 20),
+  // or nothing. Asked once the device's workers have stopped.
+  virtual std::optional<std::string> why_not_snapshottable() const { return std::nullopt; }
 };
 
 }  // namespace ember::virtio

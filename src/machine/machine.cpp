@@ -663,6 +663,9 @@ Outcome Machine::run(std::optional<std::chrono::milliseconds> timeout) {
   }
   for (auto& thread : threads) thread.join();
   run_ended_ns_ = monotonic_ns();
+  // No guest reads the console any more; its input thread stops before a
+  // snapshot is saved, since what it feeds the UART raises interrupts.
+  input.reset();
   {
     std::lock_guard lock{outcome_mutex_};
     if (outcome_->kind == Outcome::Kind::Snapshot) {
@@ -670,7 +673,6 @@ Outcome Machine::run(std::optional<std::chrono::milliseconds> timeout) {
     }
   }
   stop_devices();
-  input.reset();
   // What the guest wrote last reaches the console, unless its reader has
   // stopped reading: then ember exits after kConsoleDrainLimit without progress.
   if (const auto lost = console_->finish(kConsoleDrainLimit); lost.total() != 0) {
@@ -726,11 +728,23 @@ void Machine::on_doorbell() {
 }
 
 Status Machine::save_snapshot() {
-  snapshot::StateWriter state;
-  save_machine_config(config_, state.section("machine"));
+  // Nothing may change the machine while it is written: each transport's
+  // workers finish the request in flight (its interrupt posted) and stop,
+  // and the PIT and RTC threads stop. Then what they posted into a VCPU's
+  // mailbox after its thread read KVM's state goes into its LAPIC
+  // (finish_save), so no interrupt is lost and no request runs twice.
+  for (auto& transport : virtio_transports_) transport->stop_serving_for_save();
+  pit_.stop();
+  cmos_rtc_.stop();
+  for (const auto& device : virtio_devices_) {
+    if (auto why = device->why_not_snapshottable()) return Error{"cannot save the machine: " + *why};
+  }
   for (const auto& runner : runners_) {
     if (runner->save_error()) return Error{"cannot save the machine: " + *runner->save_error()};
+    runner->finish_save();
   }
+  snapshot::StateWriter state;
+  save_machine_config(config_, state.section("machine"));
   // The guest's own reading of its kvmclock, where it has one, else KVM's.
   const auto guest_clock = runners_.empty() ? std::nullopt : runners_[0]->saved_guest_clock();
   if (!guest_clock && !saved_kvm_clock_) return Error{"cannot save the machine: KVM_GET_CLOCK failed"};

@@ -209,12 +209,19 @@ void VcpuRunner::save_state() {
     return;
   }
   saved_guest_clock_ = guest_kvmclock(memory_, kvm_state->msrs);
+  saved_kvm_state_ = std::move(*kvm_state);
+}
+
+void VcpuRunner::finish_save() {
+  if (!saved_kvm_state_) return;  // save_error() says why
+  service_mailbox();  // interrupts devices posted while the machine stopped
+  const kvm::VcpuState& kvm_state = *saved_kvm_state_;
   snapshot::SectionWriter& out = saved_state_;
   out.u8(static_cast<uint8_t>(activity_)).boolean(halted_with_interrupts_off_).u32(nmis_pending_);
-  out.bytes(bytes_of(kvm_state->regs)).bytes(bytes_of(kvm_state->sregs)).bytes(bytes_of(kvm_state->xsave));
-  out.bytes(bytes_of(kvm_state->xcrs)).bytes(bytes_of(kvm_state->debugregs)).bytes(bytes_of(kvm_state->events));
-  out.u32(static_cast<uint32_t>(kvm_state->msrs.size()));
-  for (const auto& msr : kvm_state->msrs) out.u32(msr.index).u64(msr.data);
+  out.bytes(bytes_of(kvm_state.regs)).bytes(bytes_of(kvm_state.sregs)).bytes(bytes_of(kvm_state.xsave));
+  out.bytes(bytes_of(kvm_state.xcrs)).bytes(bytes_of(kvm_state.debugregs)).bytes(bytes_of(kvm_state.events));
+  out.u32(static_cast<uint32_t>(kvm_state.msrs.size()));
+  for (const auto& msr : kvm_state.msrs) out.u32(msr.index).u64(msr.data);
   lapic_.save(out);
 }
 

@@ -87,10 +87,13 @@ class VcpuRunner final : public Kickable {
   uint64_t first_run_ns() const { return first_run_ns_; }
 
   // Snapshots (issue 20). save_at_stop, before the machine stops: when its
-  // thread's loop ends, the VCPU completes the exit in progress, then saves
-  // KVM's state of it (with `msrs`), its halt state and its LAPIC into
-  // saved_state() (read after the thread ended; save_error() if it could
-  // not). restore, on the thread that builds the machine, before run().
+  // thread's loop ends, the VCPU completes the exit in progress and reads
+  // KVM's state of it (with `msrs`; save_error() if it could not).
+  // finish_save, after the thread ended and once no device can post an
+  // interrupt any more (Machine::save_snapshot stops them): what reached
+  // the mailbox after the thread's read goes into the LAPIC, then KVM's
+  // state, the halt state and the LAPIC go into saved_state(). restore, on
+  // the thread that builds the machine, before run().
   // `after_state` runs on this thread right after KVM's state was read
   // (VCPU 0 reads the VM's kvmclock there, next to its TSC).
   void save_at_stop(const std::vector<uint32_t>& msrs, std::function<void()> after_state = {}) {
@@ -98,6 +101,7 @@ class VcpuRunner final : public Kickable {
     after_state_ = std::move(after_state);
     save_requested_.store(true, std::memory_order_release);
   }
+  void                              finish_save();
   const snapshot::SectionWriter&    saved_state() const { return saved_state_; }
   // The guest's own kvmclock reading at the saved TSC (from its pvclock
   // page), if it has enabled kvmclock.
@@ -167,6 +171,7 @@ class VcpuRunner final : public Kickable {
   std::function<void()>                  after_state_;
   std::optional<uint64_t>                saved_guest_clock_;
   uint64_t                               tsc_restored_at_ = 0;
+  std::optional<kvm::VcpuState>          saved_kvm_state_;  // read by save_state, written by finish_save
   snapshot::SectionWriter                saved_state_;
   std::optional<std::string>             save_error_;
   bool                                   restored_ = false;  // run() keeps the restored activity

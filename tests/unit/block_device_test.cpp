@@ -305,6 +305,24 @@ TEST_F(BlockDeviceTest, AnOverlayDiskReadsItsOwnWritesAndLeavesTheImageAlone) {
   EXPECT_EQ(file_bytes(path_), before) << "the image changed";
 }
 
+// A snapshot does not hold an overlay's sectors, so a disk the guest wrote
+// to before the snapshot refuses one (a restore would lose the writes);
+// reads and flushes leave it snapshottable.
+TEST_F(BlockDeviceTest, AnOverlayTheGuestWroteToRefusesASnapshotAndReadsDoNot) {
+  open_as(DiskImage::Access::kOverlay);
+  Request read{0, 0, 512, true};
+  ASSERT_EQ(run(read), 0);
+  Request flush{4, 0, 0, false};
+  ASSERT_EQ(run(flush), 0);
+  EXPECT_EQ(device_->why_not_snapshottable(), std::nullopt);
+  Request write{1, 3, 512, false};
+  ASSERT_EQ(run(write), 0);
+  const auto why = device_->why_not_snapshottable();
+  ASSERT_TRUE(why.has_value());
+  EXPECT_NE(why->find("overlay disk '" + path_ + "'"), std::string::npos) << *why;
+  EXPECT_NE(why->find("a restore would lose them"), std::string::npos) << *why;
+}
+
 TEST_F(BlockDeviceTest, ReadsSplitAcrossGuestBuffersStillMergeByTheSector) {
   open_as(DiskImage::Access::kOverlay);
   Request write{1, 1, 512, false};
