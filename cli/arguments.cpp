@@ -507,10 +507,13 @@ sets no_new_privs)",
      R"(run the machine `ember snapshot --out DIR` saved
 instead of booting one: its RAM is mapped copy-on-write
 from DIR (never written), and '-- COMMAND' goes to its
-waiting init. Only --timeout, --report, --console (not
-virtio), --user and --seccomp may be given with it; the
-snapshot fixes the rest. A disk that changed since the
-snapshot is refused)",
+waiting init. The snapshot's disks must be named again,
+with the same --disk options in the same order (the
+snapshot's files do not choose what the guest sees); a
+disk that is not the same file, or changed since the
+snapshot, is refused. Only --disk, --timeout, --report,
+--console (not virtio), --user and --seccomp may be given
+with it; the snapshot fixes the rest)",
      [](Invocation& in, std::string_view value) -> Status {
        if (value.empty()) return Error{"--restore needs the snapshot's directory"};
        in.machine.restore_dir = value;
@@ -603,7 +606,7 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
     // The snapshot fixes the machine; only how this run goes may be chosen.
     for (const auto& flag : given) {
       if (flag != "--restore" && flag != "--timeout" && flag != "--report" && flag != "--console" && flag != "--user" &&
-          flag != "--seccomp") {
+          flag != "--seccomp" && flag != "--disk") {
         return Error{flag + " cannot be given with --restore: the snapshot fixes the machine"};
       }
     }

@@ -28,6 +28,12 @@ Result<DiskIdentity> identity_of(const std::string& path) {
                       static_cast<uint64_t>(info.st_mtim.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(info.st_mtim.tv_nsec)};
 }
 
+// A disk as --disk gives it.
+std::string disk_option(const DiskConfig& disk) {
+  return disk.path + (disk.read_only ? ",ro" : "") + (disk.overlay ? ",overlay" : "") +
+         (disk.queues != 1 ? ",queues=" + std::to_string(disk.queues) : "");
+}
+
 std::span<const uint8_t> text_bytes(const std::string& text) { return {reinterpret_cast<const uint8_t*>(text.data()), text.size()}; }
 
 std::string text_from(snapshot::SectionReader& in, size_t max) {
@@ -94,13 +100,30 @@ Result<MachineConfig> load_machine_config(snapshot::SectionReader& in, const Mac
   }
   if (auto done = in.finish(); !done) return done.error();
   config.exit_device = exit_device == 1 ? ExitDevice::Qemu : ExitDevice::Ember;
+  // The state file does not choose which host files the guest sees (it is
+  // untrusted input): the restore's own --disk options name them, each as
+  // the snapshot had it, and each must still be the file it was.
+  if (requested.disks.size() != config.disks.size()) {
+    std::string list;
+    for (const auto& disk : config.disks) list += " --disk " + disk_option(disk);
+    return Error{"the snapshot has " + std::to_string(config.disks.size()) + " disk(s), the command line names " +
+                 std::to_string(requested.disks.size()) + "; give --restore the snapshot's disks, in its order:" +
+                 (list.empty() ? " none" : list)};
+  }
   for (size_t i = 0; i < config.disks.size(); ++i) {
-    const auto now = identity_of(config.disks[i].path);
-    if (!now) return Error{"the snapshot's " + now.error().message};
-    if (!(*now == identities[i])) {
-      return Error{"disk '" + config.disks[i].path + "' changed since the snapshot was taken (its file, size or modification "
-                   "time differ); the restored guest's view of it would be wrong"};
+    const DiskConfig& named = requested.disks[i];
+    DiskConfig& saved = config.disks[i];
+    const std::string which = "disk " + std::to_string(i + 1) + " of the snapshot ('" + saved.path + "')";
+    if (named.read_only != saved.read_only || named.overlay != saved.overlay || named.queues != saved.queues) {
+      return Error{"--disk " + disk_option(named) + " differs from " + which + ": the snapshot had --disk " + disk_option(saved)};
     }
+    const auto now = identity_of(named.path);
+    if (!now) return Error{now.error().message};
+    if (!(*now == identities[i])) {
+      return Error{"disk '" + named.path + "' is not " + which + ", or it changed since the snapshot was taken (its file, size or "
+                   "modification time differ); the restored guest's view of it would be wrong"};
+    }
+    saved.path = named.path;
   }
   // What the run may choose: where the console goes (the UART either way),
   // the user, seccomp.

@@ -42,8 +42,10 @@ class LinuxSnapshot : public ::testing::Test {
   void TearDown() override {
     if (!root_.empty()) std::filesystem::remove_all(root_);
   }
+  // The snapshot's disk is named again, as a restore must.
   ProcessResult restore(const std::string& command, const std::string& snapshot = {}) {
-    auto result = run_ember({"run", "--restore", snapshot.empty() ? snapshot_ : snapshot, "--timeout", "120", "--", "sh", "-c", command});
+    auto result = run_ember({"run", "--restore", snapshot.empty() ? snapshot_ : snapshot, "--disk", disk_ + ",overlay", "--timeout",
+                             "120", "--", "sh", "-c", command});
     std::erase(result.out, '\r');
     return result;
   }
@@ -70,7 +72,7 @@ TEST_F(LinuxSnapshot, TenParallelRestoresNeverSeeEachOthersDiskWritesAndTheImage
   for (int i = 0; i < 10; ++i) {
     const std::string marker = "restore-marker-" + std::to_string(i);
     guests.push_back(std::make_unique<BackgroundProcess>(std::vector<std::string>{
-        EMBER_BINARY, "run", "--restore", snapshot_, "--timeout", "300", "--", "sh", "-c",
+        EMBER_BINARY, "run", "--restore", snapshot_, "--disk", disk_ + ",overlay", "--timeout", "300", "--", "sh", "-c",
         "printf " + marker + " > /tmp/m && dd if=/tmp/m of=/dev/vda bs=512 seek=4 conv=notrunc,sync 2>/dev/null && sync && "
         "echo 3 > /proc/sys/vm/drop_caches && echo read-back=$(dd if=/dev/vda bs=512 skip=4 count=1 2>/dev/null | head -c " +
             std::to_string(marker.size()) + ")"}));
@@ -140,11 +142,27 @@ TEST_F(LinuxSnapshot, BrokenSnapshotsAndChangedDisksAreRefusedBeforeTheGuestRuns
     EXPECT_NE(result.err.find(c.says), std::string::npos) << result.err;
     EXPECT_EQ(result.out.find("the-guest-ran"), std::string::npos);
   }
+  // The state file does not choose the guest's disks: a restore that names
+  // none, names them differently, or names another file is refused.
+  const auto unnamed = run_ember({"run", "--restore", snapshot_, "--", "echo", "the-guest-ran"});
+  EXPECT_EQ(unnamed.exit_code, 1) << unnamed.err;
+  EXPECT_NE(unnamed.err.find("the snapshot has 1 disk(s), the command line names 0"), std::string::npos) << unnamed.err;
+  EXPECT_NE(unnamed.err.find("--disk " + disk_ + ",overlay"), std::string::npos) << unnamed.err;
+  const auto writable = run_ember({"run", "--restore", snapshot_, "--disk", disk_, "--", "echo", "the-guest-ran"});
+  EXPECT_EQ(writable.exit_code, 1) << writable.err;
+  EXPECT_NE(writable.err.find("differs from disk 1 of the snapshot"), std::string::npos) << writable.err;
+  const std::string other = root_ + "/other.img";
+  std::filesystem::copy_file(disk_, other);
+  const auto another = run_ember({"run", "--restore", snapshot_, "--disk", other + ",overlay", "--", "echo", "the-guest-ran"});
+  EXPECT_EQ(another.exit_code, 1) << another.err;
+  EXPECT_NE(another.err.find("disk '" + other + "' is not disk 1 of the snapshot"), std::string::npos) << another.err;
+  for (const auto* result : {&unnamed, &writable, &another}) EXPECT_EQ(result->out.find("the-guest-ran"), std::string::npos);
   // The disk changes under the snapshot: refused, naming it.
   std::filesystem::last_write_time(disk_, std::filesystem::file_time_type::clock::now());
   const auto changed = restore("echo the-guest-ran");
   EXPECT_EQ(changed.exit_code, 1) << changed.err;
-  EXPECT_NE(changed.err.find("disk '" + disk_ + "' changed since the snapshot"), std::string::npos) << changed.err;
+  EXPECT_NE(changed.err.find("disk '" + disk_ + "' is not disk 1 of the snapshot"), std::string::npos) << changed.err;
+  EXPECT_NE(changed.err.find("or it changed since the snapshot was taken"), std::string::npos) << changed.err;
 }
 
 TEST_F(LinuxSnapshot, OptionsThatShapeTheMachineAreRefusedWithRestoreAndUnsavableMachinesWithSnapshot) {

@@ -133,7 +133,12 @@ TEST(Arguments, SnapshotAndRestore) {
   EXPECT_EQ(restore->machine.restore_command, R"('sh' '-c' 'echo '\''a b'\''; exit 3')");
   EXPECT_EQ(restore->machine.cmdline.find("ember.command="), std::string::npos) << "the command goes through the command port";
   EXPECT_EQ(error_of({"run", "--restore", "/tmp/s", "--memory", "1G"}), "--memory cannot be given with --restore: the snapshot fixes the machine");
-  EXPECT_EQ(error_of({"run", "--restore", "/tmp/s", "--disk", "x.img"}), "--disk cannot be given with --restore: the snapshot fixes the machine");
+  // The snapshot's disks are named again (machine/snapshot.cpp checks them).
+  const auto with_disk = parse({"run", "--restore", "/tmp/s", "--disk", "x.img,overlay", "--", "true"});
+  ASSERT_TRUE(with_disk.ok()) << with_disk.error().message;
+  ASSERT_EQ(with_disk->machine.disks.size(), 1u);
+  EXPECT_TRUE(with_disk->machine.disks[0].overlay);
+  EXPECT_EQ(error_of({"run", "--restore", "/tmp/s", "--net", "tap=t0"}), "--net cannot be given with --restore: the snapshot fixes the machine");
   EXPECT_EQ(error_of({"snapshot", "--kernel", "k", "--initrd", "i", "--out", "s", "--restore", "r"}), "--restore belongs to 'ember run'");
 }
 
