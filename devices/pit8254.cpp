@@ -294,7 +294,6 @@ void Pit8254::save(snapshot::SectionWriter& out) {
         .boolean(channel.latched_count.has_value()).u16(channel.latched_count.value_or(0)).boolean(channel.latched_high_next)
         .boolean(channel.latched_status.has_value()).u8(channel.latched_status.value_or(0));
   }
-  out.boolean(next_irq0_.has_value()).u64(next_irq0_.value_or(0));
 }
 
 Result<void> Pit8254::restore(snapshot::SectionReader& in) {
@@ -314,15 +313,10 @@ Result<void> Pit8254::restore(snapshot::SectionReader& in) {
     if (channel.access < 1 || channel.access > 3) in.refuse("has a counter access mode other than 1, 2 or 3");
     if (channel.reload < 1 || channel.reload > 0x10000) in.refuse("has a reload value outside 1 to 65536");
   }
-  const bool scheduled = in.boolean();
-  const uint64_t next = in.u64();
   if (auto done = in.finish(); !done) return done;
   std::lock_guard lock{mutex_};
   channels_ = channels;
-  // The schedule follows from channel 0, recomputed rather than trusted (a
-  // saved one centuries away would make the thread's wait overflow).
-  (void)scheduled;
-  (void)next;
+  // The schedule follows from channel 0, so it is recomputed, not saved.
   next_irq0_.reset();
   schedule_irq0(clock_());
   changed_.notify_all();  // the IRQ 0 thread takes the restored schedule

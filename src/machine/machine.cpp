@@ -777,15 +777,15 @@ Status Machine::restore_state(const snapshot::StateFile& state) {
   // The machine's clock goes on from the snapshot's reading: every saved
   // deadline stays right (base/clock.h).
   clock_.continue_from(machine_ns);
-  for (const auto& [name, status] : {std::pair<const char*, Status>{"ioapic", restore("ioapic", ioapic_)},
-                                     {"pic", restore("pic", pic_)},
-                                     {"pit", restore("pit", pit_)},
-                                     {"port61", restore("port61", system_control_)},
-                                     {"uart", restore("uart", uart_)},
-                                     {"rtc", restore("rtc", cmos_rtc_)},
-                                     {"i8042", restore("i8042", i8042_)},
-                                     {"acpi-pm", restore("acpi-pm", acpi_pm_)}}) {
-    if (!status) return status;
+  // One after another, stopping at the first refusal.
+  const std::function<Status()> chips[] = {
+      [&] { return restore("ioapic", ioapic_); },          [&] { return restore("pic", pic_); },
+      [&] { return restore("pit", pit_); },                [&] { return restore("port61", system_control_); },
+      [&] { return restore("uart", uart_); },              [&] { return restore("rtc", cmos_rtc_); },
+      [&] { return restore("i8042", i8042_); },            [&] { return restore("acpi-pm", acpi_pm_); },
+  };
+  for (const auto& chip : chips) {
+    if (auto done = chip(); !done) return done;
   }
   for (size_t i = 0; i < virtio_transports_.size(); ++i) {
     if (auto done = restore("virtio" + std::to_string(i), *virtio_transports_[i]); !done) return done;

@@ -24,7 +24,7 @@
 
 namespace ember::snapshot {
 
-inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr uint32_t kFormatVersion = 2;  // 2: the PIT's section no longer holds its next IRQ 0
 
 // CRC-32C (Castagnoli), as iSCSI and ext4 use.
 uint32_t crc32c(std::span<const uint8_t> bytes, uint32_t crc = 0);

@@ -136,7 +136,6 @@ TEST(DeviceState, PitRoundTripsOnTheMachinesClockAndRefusesAReloadOfZero) {
       s.u8(2).u8(3).u32(channel == 2 ? 0 : 0x10000).boolean(false).u64(0).boolean(true).u64(0).boolean(false).u8(0).boolean(false);
       s.boolean(false).u16(0).boolean(false).boolean(false).u8(0);
     }
-    s.boolean(false).u64(0);
   }));
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().message, "the snapshot's section 'device' has a reload value outside 1 to 65536");
