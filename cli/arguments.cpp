@@ -511,7 +511,9 @@ waiting init. The snapshot's disks must be named again,
 with the same --disk options in the same order (the
 snapshot's files do not choose what the guest sees); a
 disk that is not the same file, or changed since the
-snapshot, is refused. Only --disk, --timeout, --report,
+snapshot, is refused. Each of its interfaces needs a
+--net tap=NAME, any TAP device (its MAC stays the
+snapshot's). Only --disk, --net, --timeout, --report,
 --console (not virtio), --user and --seccomp may be given
 with it; the snapshot fixes the rest)",
      [](Invocation& in, std::string_view value) -> Status {
@@ -606,7 +608,7 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
     // The snapshot fixes the machine; only how this run goes may be chosen.
     for (const auto& flag : given) {
       if (flag != "--restore" && flag != "--timeout" && flag != "--report" && flag != "--console" && flag != "--user" &&
-          flag != "--seccomp" && flag != "--disk") {
+          flag != "--seccomp" && flag != "--disk" && flag != "--net") {
         return Error{flag + " cannot be given with --restore: the snapshot fixes the machine"};
       }
     }

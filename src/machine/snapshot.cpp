@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "base/file.h"
@@ -14,6 +16,7 @@ namespace ember {
 namespace {
 
 constexpr uint32_t kMaxDisks = 64;
+constexpr uint32_t kMaxNets = 64;
 constexpr size_t kMaxPath = 4096;
 
 struct DiskIdentity {
@@ -26,6 +29,12 @@ Result<DiskIdentity> identity_of(const std::string& path) {
   if (::stat(path.c_str(), &info) != 0) return Error{"disk '" + path + "' cannot be examined: " + std::strerror(errno)};
   return DiskIdentity{static_cast<uint64_t>(info.st_dev), static_cast<uint64_t>(info.st_ino), static_cast<uint64_t>(info.st_size),
                       static_cast<uint64_t>(info.st_mtim.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(info.st_mtim.tv_nsec)};
+}
+
+std::string mac_text(const std::array<uint8_t, 6>& mac) {
+  char text[18];
+  std::snprintf(text, sizeof text, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+  return text;
 }
 
 // A disk as --disk gives it.
@@ -45,7 +54,6 @@ std::string text_from(snapshot::SectionReader& in, size_t max) {
 
 Result<void> check_snapshottable(const MachineConfig& config) {
   const auto refuse = [](const std::string& what) { return Error{"ember snapshot cannot save " + what + " yet (README, \"Snapshots\")"}; };
-  if (!config.nets.empty()) return refuse("virtio-net interfaces (--net)");
   if (config.vsock) return refuse("virtio-vsock (--vsock)");
   if (!config.shares.empty()) return refuse("shared directories (--share, --fs, --root-share): their backends' state is not ember's");
   if (config.console.kind == ConsoleConfig::Kind::Virtio) return refuse("a virtio console (--console virtio)");
@@ -67,6 +75,10 @@ void save_machine_config(const MachineConfig& config, snapshot::SectionWriter& o
     out.bytes(text_bytes(disk.path)).boolean(disk.read_only).boolean(disk.overlay).u16(disk.queues);
     out.u64(known.device).u64(known.inode).u64(known.size).u64(known.modified_ns);
   }
+  // Each interface's MAC address: the guest knows it. The TAP device is
+  // the restore's own (--net).
+  out.u32(static_cast<uint32_t>(config.nets.size()));
+  for (const auto& net : config.nets) out.bytes(net.mac);
 }
 
 Result<MachineConfig> load_machine_config(snapshot::SectionReader& in, const MachineConfig& requested) {
@@ -92,6 +104,15 @@ Result<MachineConfig> load_machine_config(snapshot::SectionReader& in, const Mac
     if (disk.queues < 1 || disk.queues > 16) in.refuse("has a disk with " + std::to_string(disk.queues) + " queues");
     config.disks.push_back(disk);
     identities.push_back(identity);
+  }
+  const uint32_t nets = in.u32();
+  if (nets > kMaxNets) in.refuse("has " + std::to_string(nets) + " network interfaces");
+  for (uint32_t i = 0; i < nets && in.ok(); ++i) {
+    const auto mac = in.bytes(6);
+    if (mac.size() != 6) in.refuse("has a MAC address that is not 6 bytes");
+    NetConfig net{};
+    if (mac.size() == 6) std::copy(mac.begin(), mac.end(), net.mac.begin());
+    config.nets.push_back(net);
   }
   if (exit_device > 1) in.refuse("has an unknown exit device");
   if (config.cpus < 1 || config.cpus > 255) in.refuse("has " + std::to_string(config.cpus) + " CPUs");
@@ -124,6 +145,19 @@ Result<MachineConfig> load_machine_config(snapshot::SectionReader& in, const Mac
                    "modification time differ); the restored guest's view of it would be wrong"};
     }
     saved.path = named.path;
+  }
+  // Each interface goes on on a TAP device the restore names (--net), so
+  // parallel restores each have their own; its MAC stays the snapshot's.
+  if (requested.nets.size() != config.nets.size()) {
+    return Error{"the snapshot has " + std::to_string(config.nets.size()) + " network interface(s), the command line names " +
+                 std::to_string(requested.nets.size()) + "; give --restore one --net tap=NAME for each, in its order"};
+  }
+  for (size_t i = 0; i < config.nets.size(); ++i) {
+    if (requested.nets[i].mac != config.nets[i].mac) {
+      return Error{"--net tap=" + requested.nets[i].tap + " asks for MAC " + mac_text(requested.nets[i].mac) + ", but the snapshot's interface " +
+                   std::to_string(i + 1) + " is " + mac_text(config.nets[i].mac) + ", which its guest knows: give --net tap=NAME,mac=" + mac_text(config.nets[i].mac)};
+    }
+    config.nets[i].tap = requested.nets[i].tap;
   }
   // What the run may choose: where the console goes (the UART either way),
   // the user, seccomp.

@@ -6,9 +6,12 @@
 // restores the rest; neither file is written again (a new snapshot into DIR
 // makes new files, so restores running from the old one keep theirs).
 //
-// A snapshot holds the machines ember can restore whole: virtio-mmio disks
-// and rng, the UART console (stdio, a file or none), the MP table with or
-// without ACPI. check_snapshottable refuses the rest before the guest boots.
+// A snapshot holds the machines ember can restore whole: virtio-mmio disks,
+// network interfaces and rng, the UART console (stdio, a file or none), the
+// MP table with or without ACPI. check_snapshottable refuses the rest
+// before the guest boots. A restore names the host's side again: each
+// disk's file (which must be the snapshot's, unchanged) and each
+// interface's TAP device (any).
 #pragma once
 
 #include <string>

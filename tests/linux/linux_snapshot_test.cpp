@@ -2,12 +2,16 @@
 // project's Linux until its init waits for a command and saves the machine;
 // `ember run --restore DIR -- COMMAND` runs COMMAND in a fresh copy and
 // exits with its status. Needs guest user space: the nested tier.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -15,8 +19,11 @@
 #include <thread>
 #include <vector>
 
+#include "base/file_descriptor.h"
 #include "linux/linux_guest.h"
+#include "support/network_namespace.h"
 #include "support/run_process.h"
+#include "support/sockets.h"
 
 namespace ember::test {
 namespace {
@@ -163,6 +170,47 @@ TEST_F(LinuxSnapshot, BrokenSnapshotsAndChangedDisksAreRefusedBeforeTheGuestRuns
   EXPECT_EQ(changed.exit_code, 1) << changed.err;
   EXPECT_NE(changed.err.find("disk '" + disk_ + "' is not disk 1 of the snapshot"), std::string::npos) << changed.err;
   EXPECT_NE(changed.err.find("or it changed since the snapshot was taken"), std::string::npos) << changed.err;
+}
+
+// A snapshot with a virtio-net interface, taken on one TAP device; the
+// restore names another (the test's, with the host's address), and the
+// restored guest talks TCP over it both ways. A restore that names no TAP
+// device is refused.
+TEST_F(LinuxSnapshot, ARestoredInterfaceCarriesTcpOnTheTapDeviceTheRestoreNames) {
+  if (const auto why = enter_network_namespace(); !why.empty()) GTEST_SKIP() << why;
+  ASSERT_EQ(make_tap(), "");
+  const std::string snapshot = root_ + "/with-net";
+  // embersnap0 does not exist: ember makes it for the snapshot's lifetime.
+  const auto taken = run_ember({"snapshot", "--kernel", guest_vmlinux(), "--initrd", EMBER_GUEST_INITRAMFS, "--memory", "256M",
+                                "--cmdline", kLinuxCmdline, "--net", "tap=embersnap0", "--timeout", "600", "--out", snapshot});
+  ASSERT_EQ(taken.exit_code, 0) << taken.out << taken.err;
+
+  const auto unnamed = run_ember({"run", "--restore", snapshot, "--", "true"});
+  EXPECT_EQ(unnamed.exit_code, 1) << unnamed.err;
+  EXPECT_NE(unnamed.err.find("the snapshot has 1 network interface(s), the command line names 0"), std::string::npos) << unnamed.err;
+
+  FileDescriptor listener{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(7001);
+  address.sin_addr.s_addr = inet_addr(kHostAddress);
+  const int one = 1;
+  ::setsockopt(listener.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(listener.get(), 1), 0);
+  BackgroundProcess ember{std::vector<std::string>{
+      EMBER_BINARY, "run", "--restore", snapshot, "--net", std::string("tap=") + kTapName, "--timeout", "300", "--", "sh", "-c",
+      "ip addr add " + std::string(kGuestAddress) + "/24 dev eth0 && ip link set eth0 up && "
+      "echo from-restored-guest | nc " + kHostAddress + " 7001 | sed s/^/guest-heard:/"}};
+  ASSERT_TRUE(readable(listener.get(), 240)) << ember.stop(SIGTERM).out;
+  FileDescriptor guest{::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC)};
+  EXPECT_EQ(read_up_to(guest.get(), 20), "from-restored-guest\n");
+  ASSERT_EQ(::write(guest.get(), "from-host\n", 10), 10);
+  guest = FileDescriptor{};
+  auto result = ember.wait();
+  std::erase(result.out, '\r');
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_NE(result.out.find("guest-heard:from-host\n"), std::string::npos) << result.out;
 }
 
 TEST_F(LinuxSnapshot, OptionsThatShapeTheMachineAreRefusedWithRestoreAndUnsavableMachinesWithSnapshot) {

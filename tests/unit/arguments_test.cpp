@@ -138,7 +138,12 @@ TEST(Arguments, SnapshotAndRestore) {
   ASSERT_TRUE(with_disk.ok()) << with_disk.error().message;
   ASSERT_EQ(with_disk->machine.disks.size(), 1u);
   EXPECT_TRUE(with_disk->machine.disks[0].overlay);
-  EXPECT_EQ(error_of({"run", "--restore", "/tmp/s", "--net", "tap=t0"}), "--net cannot be given with --restore: the snapshot fixes the machine");
+  // So are its interfaces, each on a TAP device of the restore's choosing.
+  const auto with_net = parse({"run", "--restore", "/tmp/s", "--net", "tap=t7", "--", "true"});
+  ASSERT_TRUE(with_net.ok()) << with_net.error().message;
+  ASSERT_EQ(with_net->machine.nets.size(), 1u);
+  EXPECT_EQ(with_net->machine.nets[0].tap, "t7");
+  EXPECT_EQ(error_of({"run", "--restore", "/tmp/s", "--cpus", "2"}), "--cpus cannot be given with --restore: the snapshot fixes the machine");
   EXPECT_EQ(error_of({"snapshot", "--kernel", "k", "--initrd", "i", "--out", "s", "--restore", "r"}), "--restore belongs to 'ember run'");
 }
 
