@@ -513,9 +513,11 @@ snapshot's files do not choose what the guest sees); a
 disk that is not the same file, or changed since the
 snapshot, is refused. Each of its interfaces needs a
 --net tap=NAME, any TAP device (its MAC stays the
-snapshot's). Only --disk, --net, --timeout, --report,
---console (not virtio), --user and --seccomp may be given
-with it; the snapshot fixes the rest)",
+snapshot's); its vsock device a --vsock CID[,socket=PATH],
+any (the guest is sent a transport reset and reads the
+CID again). Only --disk, --net, --vsock, --timeout,
+--report, --console (not virtio), --user and --seccomp may
+be given with it; the snapshot fixes the rest)",
      [](Invocation& in, std::string_view value) -> Status {
        if (value.empty()) return Error{"--restore needs the snapshot's directory"};
        in.machine.restore_dir = value;
@@ -608,7 +610,8 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
     // The snapshot fixes the machine; only how this run goes may be chosen.
     for (const auto& flag : given) {
       if (flag != "--restore" && flag != "--timeout" && flag != "--report" && flag != "--console" && flag != "--user" &&
-          flag != "--seccomp" && flag != "--disk" && flag != "--net") {
+          flag != "--seccomp" && flag != "--disk" && flag != "--net" &&
+          flag != "--vsock") {
         return Error{flag + " cannot be given with --restore: the snapshot fixes the machine"};
       }
     }

@@ -280,6 +280,7 @@ Result<void> Transport::restore(snapshot::SectionReader& in) {
   }
   if (auto own = restore_transport_locked(in); !own) return own;
   if (auto done = in.finish(); !done) return done;
+  if ((status_ & kDriverOk) != 0) device_.restored();
   service_.wake_live_queues(paused);  // requests the driver made before the snapshot
   return {};
 }

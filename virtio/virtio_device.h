@@ -117,6 +117,9 @@ class VirtioDevice {
   // Why a snapshot taken now would not hold this device's state (issue 20),
   // or nothing. Asked once the device's workers have stopped.
   virtual std::optional<std::string> why_not_snapshottable() const { return std::nullopt; }
+  // A snapshot's running driver was restored onto this device, whose host
+  // side is new; called before any queue is served.
+  virtual void restored() {}
 };
 
 }  // namespace ember::virtio

@@ -367,7 +367,19 @@ VsockDevice::Sent VsockDevice::send_guest_data(Connection& connection, Key key, 
 }
 
 ReceiveWait VsockDevice::receive(uint16_t queue, ReceiveBuffers& buffers) {
-  if (queue == kEventQueue) return ReceiveWait::kBuffers;  // ember sends no events (no migration)
+  if (queue == kEventQueue) {
+    // The only event ember sends: a transport reset, after a restore.
+    if (!transport_reset_due_) return ReceiveWait::kBuffers;
+    auto chain = buffers.take();
+    if (!chain) return ReceiveWait::kBuffers;  // sent once the driver gives an event buffer
+    const uint32_t transport_reset = 0;  // struct virtio_vsock_event { le32 id; }: VIRTIO_VSOCK_EVENT_TRANSPORT_RESET
+    ChainWriter writer{*chain};
+    const bool fits = writer.write_object(transport_reset);
+    if (!fits) EMBER_GUEST_WARNING("virtio-vsock: event buffer too small for an event; the transport reset is lost");
+    buffers.fill(std::array{UsedElement{chain->head, fits ? 4u : 0u}});
+    transport_reset_due_ = false;
+    return ReceiveWait::kBuffers;
+  }
   uint64_t drained;
   (void)::read(pending_.get(), &drained, sizeof drained);
   accept_host_connections();
@@ -412,6 +424,7 @@ ReceiveWait VsockDevice::receive(uint16_t queue, ReceiveBuffers& buffers) {
 }
 
 void VsockDevice::reset() {
+  transport_reset_due_ = false;
   connections_.clear();
   allocated_bytes_ = 0;
   pending_hosts_.clear();

@@ -74,6 +74,10 @@ class VsockDevice final : public VirtioDevice {
   std::span<const uint8_t> config_space() const override { return config_; }  // le64 guest_cid
   uint32_t                 handle(uint16_t queue, const DescriptorChain& chain) override;
   void                     reset() override;
+  // After a restore no connection of the snapshot exists on the host side:
+  // the guest is sent VIRTIO_VSOCK_EVENT_TRANSPORT_RESET (§5.10.6.6), on
+  // which it resets its connections and reads its CID again.
+  void                     restored() override { transport_reset_due_ = true; }
 
   bool        is_receive_queue(uint16_t queue) const override { return queue != kTransmitQueue; }
   int         host_data_fd() const override { return epoll_.get(); }
@@ -121,6 +125,7 @@ class VsockDevice final : public VirtioDevice {
   uint64_t                    dropped_control_ = 0;
   FileDescriptor              pending_;     // eventfd in the epoll set: control_ has packets
   uint32_t                    next_host_port_ = 1u << 30;
+  bool                        transport_reset_due_ = false;  // set with the queues paused, read by the worker
 };
 
 }  // namespace ember::virtio

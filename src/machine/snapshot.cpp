@@ -54,7 +54,6 @@ std::string text_from(snapshot::SectionReader& in, size_t max) {
 
 Result<void> check_snapshottable(const MachineConfig& config) {
   const auto refuse = [](const std::string& what) { return Error{"ember snapshot cannot save " + what + " yet (README, \"Snapshots\")"}; };
-  if (config.vsock) return refuse("virtio-vsock (--vsock)");
   if (!config.shares.empty()) return refuse("shared directories (--share, --fs, --root-share): their backends' state is not ember's");
   if (config.console.kind == ConsoleConfig::Kind::Virtio) return refuse("a virtio console (--console virtio)");
   if (config.virtio_transport == MachineConfig::VirtioTransport::Pci) return refuse("virtio-pci devices (--virtio-transport pci)");
@@ -79,6 +78,9 @@ void save_machine_config(const MachineConfig& config, snapshot::SectionWriter& o
   // the restore's own (--net).
   out.u32(static_cast<uint32_t>(config.nets.size()));
   for (const auto& net : config.nets) out.bytes(net.mac);
+  // Whether there is a vsock device; its CID and socket are the restore's
+  // own (--vsock), and the guest is told of the new transport.
+  out.boolean(config.vsock.has_value());
 }
 
 Result<MachineConfig> load_machine_config(snapshot::SectionReader& in, const MachineConfig& requested) {
@@ -114,6 +116,7 @@ Result<MachineConfig> load_machine_config(snapshot::SectionReader& in, const Mac
     if (mac.size() == 6) std::copy(mac.begin(), mac.end(), net.mac.begin());
     config.nets.push_back(net);
   }
+  const bool vsock = in.boolean();
   if (exit_device > 1) in.refuse("has an unknown exit device");
   if (config.cpus < 1 || config.cpus > 255) in.refuse("has " + std::to_string(config.cpus) + " CPUs");
   if (config.memory_bytes < (2ull << 20) || config.memory_bytes % 4096 != 0 || config.memory_bytes > (1ull << 46)) {
@@ -159,6 +162,13 @@ Result<MachineConfig> load_machine_config(snapshot::SectionReader& in, const Mac
     }
     config.nets[i].tap = requested.nets[i].tap;
   }
+  // The vsock device goes on with the restore's CID and socket: the guest
+  // reads its CID again at the transport reset it is sent.
+  if (vsock != requested.vsock.has_value()) {
+    return Error{vsock ? "the snapshot has a vsock device; give --restore one with --vsock CID[,socket=PATH]"
+                       : "--vsock cannot be given with this snapshot: it has no vsock device"};
+  }
+  config.vsock = requested.vsock;
   // What the run may choose: where the console goes (the UART either way),
   // the user, seccomp.
   if (requested.console.kind == ConsoleConfig::Kind::Virtio) {

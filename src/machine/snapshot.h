@@ -10,8 +10,8 @@
 // network interfaces and rng, the UART console (stdio, a file or none), the
 // MP table with or without ACPI. check_snapshottable refuses the rest
 // before the guest boots. A restore names the host's side again: each
-// disk's file (which must be the snapshot's, unchanged) and each
-// interface's TAP device (any).
+// disk's file (which must be the snapshot's, unchanged), each interface's
+// TAP device (any) and the vsock device's CID and socket (any).
 #pragma once
 
 #include <string>

@@ -213,6 +213,37 @@ TEST_F(LinuxSnapshot, ARestoredInterfaceCarriesTcpOnTheTapDeviceTheRestoreNames)
   EXPECT_NE(result.out.find("guest-heard:from-host\n"), std::string::npos) << result.out;
 }
 
+// A snapshot with a vsock device under CID 3; the restore gives CID 9 and
+// a socket of its own. The guest's packets carry the CID it knows, and
+// ember refuses packets from any other, so the restored guest's connection
+// to the host works only because it took the transport reset ember sent
+// and read its CID again. A restore without --vsock is refused.
+TEST_F(LinuxSnapshot, ARestoredVsockDeviceResetsTheGuestsTransportAndTakesTheRestoresCid) {
+  const std::string snapshot = root_ + "/with-vsock", socket = root_ + "/vsock";
+  const auto taken = run_ember({"snapshot", "--kernel", guest_vmlinux(), "--initrd", EMBER_GUEST_INITRAMFS, "--memory", "256M",
+                                "--cmdline", kLinuxCmdline, "--vsock", "3,socket=" + root_ + "/vsock-at-snapshot", "--timeout",
+                                "600", "--out", snapshot});
+  ASSERT_EQ(taken.exit_code, 0) << taken.out << taken.err;
+  const auto unnamed = run_ember({"run", "--restore", snapshot, "--", "true"});
+  EXPECT_EQ(unnamed.exit_code, 1) << unnamed.err;
+  EXPECT_NE(unnamed.err.find("the snapshot has a vsock device; give --restore one with --vsock"), std::string::npos) << unnamed.err;
+
+  FileDescriptor listener{listen_unix(socket + "_5000")};
+  ASSERT_TRUE(listener.valid());
+  BackgroundProcess ember{std::vector<std::string>{EMBER_BINARY, "run", "--restore", snapshot, "--vsock", "9,socket=" + socket,
+                                                   "--timeout", "300", "--", "sh", "-c",
+                                                   "echo from-restored-guest | ember-vsock connect 5000 | sed s/^/guest-heard:/"}};
+  ASSERT_TRUE(readable(listener.get(), 240)) << ember.stop(SIGTERM).out;
+  FileDescriptor guest{::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC)};
+  EXPECT_EQ(read_up_to(guest.get(), 20), "from-restored-guest\n");
+  ASSERT_EQ(::write(guest.get(), "from-host\n", 10), 10);
+  guest = FileDescriptor{};
+  auto result = ember.wait();
+  std::erase(result.out, '\r');
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_NE(result.out.find("guest-heard:from-host\n"), std::string::npos) << result.out;
+}
+
 TEST_F(LinuxSnapshot, OptionsThatShapeTheMachineAreRefusedWithRestoreAndUnsavableMachinesWithSnapshot) {
   const auto memory = run_ember({"run", "--restore", snapshot_, "--memory", "512M", "--", "true"});
   EXPECT_EQ(memory.exit_code, 2);

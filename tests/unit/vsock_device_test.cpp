@@ -93,6 +93,7 @@ class VsockDeviceTest : public ::testing::Test {
     registers_->negotiate(kFeatureVersion1);
     registers_->set_up_queue(VsockDevice::kReceiveQueue, receive_.layout());
     registers_->set_up_queue(VsockDevice::kTransmitQueue, transmit_.layout());
+    registers_->set_up_queue(VsockDevice::kEventQueue, events_.layout());
     registers_->driver_ok();
     for (uint16_t slot = 0; slot < 8; ++slot) offer_receive_buffer();
   }
@@ -167,6 +168,7 @@ class VsockDeviceTest : public ::testing::Test {
   std::unique_ptr<testing::MmioRegisters>  registers_;
   FakeDriver                               receive_{memory_, 8, 0x10000};
   FakeDriver                               transmit_{memory_, 8, 0x80000};
+  FakeDriver                               events_{memory_, 8, 0x100000};
   uint16_t                                 offered_ = 0, sent_ = 0, received_ = 0;
 };
 
@@ -180,6 +182,30 @@ TEST_F(VsockDeviceTest, ConfigurationHoldsTheGuestCid) {
   std::array<uint8_t, 8> config{};
   transport_->read({0x100, 0x100, 0}, config);
   EXPECT_EQ(config, (std::array<uint8_t, 8>{42, 0, 0, 0, 0, 0, 0, 0}));
+}
+
+// After a restore the guest is told its transport was reset (§5.10.6.6),
+// once, in the first event buffer it gives; before one, nothing is sent.
+TEST_F(VsockDeviceTest, ARestoredDeviceSendsOneTransportResetEvent) {
+  FakeDriver& events = events_;
+  constexpr uint64_t kEventBuffer = 0x600000;
+  const auto offer_event_buffer = [&](uint16_t slot) {
+    ASSERT_TRUE(memory_.write_object(kEventBuffer + 16 * slot, uint32_t{0xffffffff}));
+    events.set_descriptor(slot, kEventBuffer + 16 * slot, 16, kWrite);
+    events.make_available(slot);
+  };
+  offer_event_buffer(0);
+  transport_->queue_service().serve_once(VsockDevice::kEventQueue);
+  EXPECT_EQ(events.used_index(), 0) << "no event without a restore";
+
+  device_->restored();
+  transport_->queue_service().serve_once(VsockDevice::kEventQueue);
+  ASSERT_EQ(events.used_index(), 1);
+  EXPECT_EQ(events.used_length(0), 4u);
+  EXPECT_EQ(memory_.read_object<uint32_t>(kEventBuffer + 16 * events.used_id(0)).value(), 0u) << "VIRTIO_VSOCK_EVENT_TRANSPORT_RESET";
+  offer_event_buffer(1);
+  transport_->queue_service().serve_once(VsockDevice::kEventQueue);
+  EXPECT_EQ(events.used_index(), 1) << "one reset per restore";
 }
 
 TEST_F(VsockDeviceTest, GuestConnectsToAHostPortAndDataFlowsBothWays) {
