@@ -512,8 +512,8 @@ with the same --disk options in the same order (the
 snapshot's files do not choose what the guest sees); a
 disk that is not the same file, or changed since the
 snapshot, is refused. Each of its interfaces needs a
---net tap=NAME, any TAP device (its MAC stays the
-snapshot's); its vsock device a --vsock CID[,socket=PATH],
+--net tap=NAME, any TAP device (the MAC stays the
+snapshot's: give its mac= if it had one); its vsock device a --vsock CID[,socket=PATH],
 any (the guest is sent a transport reset and reads the
 CID again). Only --disk, --net, --vsock, --timeout,
 --report, --console (not virtio), --user and --seccomp may
@@ -605,6 +605,13 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
     }
     if (auto applied = option->apply(invocation, value); !applied) return applied.error();
   }
+  for (size_t i = 0; i < invocation.machine.nets.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (invocation.machine.nets[i].tap == invocation.machine.nets[j].tap) {
+        return Error{"--net tap='" + invocation.machine.nets[i].tap + "' is given twice; each interface needs its own TAP device"};
+      }
+    }
+  }
   if (!invocation.machine.restore_dir.empty()) {
     if (snapshot) return Error{"--restore belongs to 'ember run'"};
     // The snapshot fixes the machine; only how this run goes may be chosen.
@@ -640,13 +647,6 @@ Result<Invocation> parse_arguments(std::span<const std::string_view> args) {
     for (size_t j = 0; j < i; ++j) {
       if (invocation.machine.shares[i].tag == invocation.machine.shares[j].tag) {
         return Error{"the virtio-fs tag '" + invocation.machine.shares[i].tag + "' is given twice; each share needs its own (tag=)"};
-      }
-    }
-  }
-  for (size_t i = 0; i < invocation.machine.nets.size(); ++i) {
-    for (size_t j = 0; j < i; ++j) {
-      if (invocation.machine.nets[i].tap == invocation.machine.nets[j].tap) {
-        return Error{"--net tap='" + invocation.machine.nets[i].tap + "' is given twice; each interface needs its own TAP device"};
       }
     }
   }

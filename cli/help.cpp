@@ -15,7 +15,7 @@ Usage:
                                       boot, run COMMAND in the guest, exit with its status
   ember snapshot --kernel PATH --initrd INITRAMFS --out DIR [options]
                                       boot until init is ready, save the machine in DIR
-  ember run --restore DIR [--disk ...] [--net ...] [-- COMMAND [ARGS]]
+  ember run --restore DIR [--disk ...] [--net ...] [--vsock ...] [-- COMMAND [ARGS]]
                                       run COMMAND in a fresh copy of DIR's machine
   ember --help                        this text
   ember --version                     print the version

@@ -280,9 +280,15 @@ Result<void> Transport::restore(snapshot::SectionReader& in) {
   }
   if (auto own = restore_transport_locked(in); !own) return own;
   if (auto done = in.finish(); !done) return done;
-  if ((status_ & kDriverOk) != 0) device_.restored();
-  service_.wake_live_queues(paused);  // requests the driver made before the snapshot
   return {};
+}
+
+void Transport::resume_after_restore() {
+  const auto paused = service_.pause();
+  std::lock_guard lock{mutex_};
+  if ((status_ & kDriverOk) == 0) return;
+  device_.restored();
+  service_.wake_live_queues(paused);  // requests the driver made before the snapshot
 }
 
 }  // namespace ember::virtio

@@ -55,6 +55,10 @@ class Transport : private QueueEvents {
   // and checks every value first (changing nothing when one is wrong).
   void         save(snapshot::SectionWriter& out);
   Result<void> restore(snapshot::SectionReader& in);
+  // After every restore of the machine (the LAPICs' too, so an interrupt
+  // reaches its CPU): the device learns its host side is new, and requests
+  // the driver made before the snapshot are served.
+  void         resume_after_restore();
   // Before a save: the request in flight completes (its interrupt sent)
   // and no worker serves again; save() still reads the rings' positions.
   void         stop_serving_for_save() { service_.stop(); }

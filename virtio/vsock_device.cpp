@@ -375,7 +375,7 @@ ReceiveWait VsockDevice::receive(uint16_t queue, ReceiveBuffers& buffers) {
     const uint32_t transport_reset = 0;  // struct virtio_vsock_event { le32 id; }: VIRTIO_VSOCK_EVENT_TRANSPORT_RESET
     ChainWriter writer{*chain};
     const bool fits = writer.write_object(transport_reset);
-    if (!fits) EMBER_GUEST_WARNING("virtio-vsock: event buffer too small for an event; the transport reset is lost");
+    if (!fits) EMBER_GUEST_WARNING("virtio-vsock: an event buffer that is not a writable 4-byte buffer; the transport reset is lost");
     buffers.fill(std::array{UsedElement{chain->head, fits ? 4u : 0u}});
     transport_reset_due_ = false;
     return ReceiveWait::kBuffers;

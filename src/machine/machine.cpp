@@ -719,6 +719,7 @@ void Machine::on_doorbell() {
     if (i == 0) {
       // The kvmclock next to VCPU 0's TSC (restore_state sets them so too).
       read_clock = [this] {
+        saved_machine_ns_ = clock_.now();
         if (auto clock = vm_.clock()) saved_kvm_clock_ = *clock;
       };
     }
@@ -740,15 +741,17 @@ Status Machine::save_snapshot() {
     if (auto why = device->why_not_snapshottable()) return Error{"cannot save the machine: " + *why};
   }
   for (const auto& runner : runners_) {
-    if (runner->save_error()) return Error{"cannot save the machine: " + *runner->save_error()};
     runner->finish_save();
+    if (runner->save_error()) return Error{"cannot save the machine: " + *runner->save_error()};
   }
   snapshot::StateWriter state;
   save_machine_config(config_, state.section("machine"));
   // The guest's own reading of its kvmclock, where it has one, else KVM's.
   const auto guest_clock = runners_.empty() ? std::nullopt : runners_[0]->saved_guest_clock();
   if (!guest_clock && !saved_kvm_clock_) return Error{"cannot save the machine: KVM_GET_CLOCK failed"};
-  state.section("clock").u64(clock_.now()).u64(guest_clock ? *guest_clock : *saved_kvm_clock_);
+  // The machine clock as VCPU 0's state was read, not now: the stop above
+  // takes time the guest's TSC did not see.
+  state.section("clock").u64(saved_machine_ns_).u64(guest_clock ? *guest_clock : *saved_kvm_clock_);
   for (size_t i = 0; i < runners_.size(); ++i) state.section("vcpu" + std::to_string(i)) = runners_[i]->saved_state();
   ioapic_.save(state.section("ioapic"));
   pic_.save(state.section("pic"));
@@ -806,6 +809,9 @@ Status Machine::restore_state(const snapshot::StateFile& state) {
   // clocksource watchdog would see as a skew between the two.
   const uint64_t tsc_at = runners_.empty() ? 0 : runners_[0]->tsc_restored_at();
   if (auto set = vm_.set_clock(kvm_ns + (tsc_at == 0 ? 0 : monotonic_ns() - tsc_at)); !set) return set.error();
+  // Only now may a device raise an interrupt: every LAPIC it could reach
+  // is restored.
+  for (auto& transport : virtio_transports_) transport->resume_after_restore();
   return {};
 }
 

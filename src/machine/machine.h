@@ -158,6 +158,7 @@ class Machine final : public MachineControl {
   std::vector<uint32_t>         snapshot_msrs_;
   std::atomic<bool>             snapshot_started_{false};
   std::optional<uint64_t>       saved_kvm_clock_;  // by VCPU 0's thread, read after it ended
+  uint64_t                      saved_machine_ns_ = 0;  // the machine clock beside it, by the same thread
   // Sends the vhost-user backends' requests under seccomp; outlives them.
   std::optional<FdCourier>                           fd_courier_;
   std::vector<virtio::VirtiofsdProcess>              virtiofsd_;  // stopped in stop_devices, before the devices go

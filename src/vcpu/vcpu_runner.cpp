@@ -214,7 +214,14 @@ void VcpuRunner::save_state() {
 
 void VcpuRunner::finish_save() {
   if (!saved_kvm_state_) return;  // save_error() says why
-  service_mailbox();  // interrupts devices posted while the machine stopped
+  // Interrupts devices posted while the machine stopped go into the LAPIC.
+  // An INIT or SIPI would change registers already read: refused.
+  const auto drained = mailbox_.drain();
+  if (drained.init || drained.sipi) {
+    save_error_ = "VCPU " + std::to_string(index_) + " was being started (INIT or SIPI) as the machine stopped";
+    return;
+  }
+  apply_mailbox(drained);
   const kvm::VcpuState& kvm_state = *saved_kvm_state_;
   snapshot::SectionWriter& out = saved_state_;
   out.u8(static_cast<uint8_t>(activity_)).boolean(halted_with_interrupts_off_).u32(nmis_pending_);
@@ -285,8 +292,9 @@ void VcpuRunner::set_activity(Activity next) {
   activity_ = next;
 }
 
-void VcpuRunner::service_mailbox() {
-  const auto drained = mailbox_.drain();
+void VcpuRunner::service_mailbox() { apply_mailbox(mailbox_.drain()); }
+
+void VcpuRunner::apply_mailbox(const InjectionMailbox::Drained& drained) {
   if (drained.init) {
     // INIT: the LAPIC resets and the CPU waits for a start-up IPI (SDM 9.4.4).
     lapic_.reset();

@@ -120,6 +120,7 @@ class VcpuRunner final : public Kickable {
   enum class Next { Continue, Stop };
 
   void service_mailbox();
+  void apply_mailbox(const InjectionMailbox::Drained& drained);
   bool extint_pending() const;
   Next inject_interrupts(kvm_run& run);
   void sleep_until_woken(uint32_t generation);

@@ -101,8 +101,8 @@ TEST_F(LinuxSnapshot, ARestoredGuestHasTheHostsTimeAndAQuietKernel) {
   const auto host_now = [] {
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   };
-  // The guest's date between the host's before and after the run (a
-  // restore takes well under a second): within a second of the host's.
+  // The guest's date lies between the host's before and after the run,
+  // each widened by a second.
   const auto before = host_now();
   const auto dated = restore("date +%s");
   const auto after = host_now();

@@ -143,7 +143,11 @@ TEST(Arguments, SnapshotAndRestore) {
   ASSERT_TRUE(with_net.ok()) << with_net.error().message;
   ASSERT_EQ(with_net->machine.nets.size(), 1u);
   EXPECT_EQ(with_net->machine.nets[0].tap, "t7");
+  const auto with_vsock = parse({"run", "--restore", "/tmp/s", "--vsock", "9,socket=/tmp/v", "--", "true"});
+  ASSERT_TRUE(with_vsock.ok()) << with_vsock.error().message;
+  EXPECT_EQ(with_vsock->machine.vsock->cid, 9u);
   EXPECT_EQ(error_of({"run", "--restore", "/tmp/s", "--cpus", "2"}), "--cpus cannot be given with --restore: the snapshot fixes the machine");
+  EXPECT_EQ(error_of({"run", "--restore", "/tmp/s", "--share", "/tmp"}), "--share cannot be given with --restore: the snapshot fixes the machine");
   EXPECT_EQ(error_of({"snapshot", "--kernel", "k", "--initrd", "i", "--out", "s", "--restore", "r"}), "--restore belongs to 'ember run'");
 }
 
