@@ -23,6 +23,10 @@ std::optional<uint64_t> parse_decimal(std::string_view text);
 // as with QEMU's -m. Overflow yields nullopt.
 std::optional<uint64_t> parse_size(std::string_view text);
 
+// `text` safe to print to a terminal: control bytes (below 0x20, and 0x7f)
+// become \xNN. For text from untrusted files, such as a snapshot's paths.
+std::string printable(std::string_view text);
+
 // "a,b,,c" split at each `separator`: {"a", "b", "", "c"}; "" gives {}.
 std::vector<std::string_view> split(std::string_view text, char separator);
 

@@ -37,9 +37,9 @@ std::string mac_text(const std::array<uint8_t, 6>& mac) {
   return text;
 }
 
-// A disk as --disk gives it.
+// A disk as --disk gives it (its path may come from a state file).
 std::string disk_option(const DiskConfig& disk) {
-  return disk.path + (disk.read_only ? ",ro" : "") + (disk.overlay ? ",overlay" : "") +
+  return printable(disk.path) + (disk.read_only ? ",ro" : "") + (disk.overlay ? ",overlay" : "") +
          (disk.queues != 1 ? ",queues=" + std::to_string(disk.queues) : "");
 }
 
@@ -137,7 +137,7 @@ Result<MachineConfig> load_machine_config(snapshot::SectionReader& in, const Mac
   for (size_t i = 0; i < config.disks.size(); ++i) {
     const DiskConfig& named = requested.disks[i];
     DiskConfig& saved = config.disks[i];
-    const std::string which = "disk " + std::to_string(i + 1) + " of the snapshot ('" + saved.path + "')";
+    const std::string which = "disk " + std::to_string(i + 1) + " of the snapshot ('" + printable(saved.path) + "')";
     if (named.read_only != saved.read_only || named.overlay != saved.overlay || named.queues != saved.queues) {
       return Error{"--disk " + disk_option(named) + " differs from " + which + ": the snapshot had --disk " + disk_option(saved)};
     }

@@ -31,5 +31,14 @@ TEST(Strings, FormatSize) {
   EXPECT_EQ(hex(0x3f8), "0x3f8");
 }
 
+// Paths from untrusted files reach the terminal in error messages: escape
+// sequences in them are shown, not obeyed; other bytes stay as they are.
+TEST(Strings, PrintableEscapesControlBytesOnly) {
+  EXPECT_EQ(printable("/tmp/disk.img"), "/tmp/disk.img");
+  EXPECT_EQ(printable("a\x1b[2Jb\n\x7f"), "a\\x1b[2Jb\\x0a\\x7f");
+  EXPECT_EQ(printable(std::string_view{"\0z", 2}), "\\x00z");
+  EXPECT_EQ(printable("caf\xc3\xa9"), "caf\xc3\xa9") << "UTF-8 passes";
+}
+
 }  // namespace
 }  // namespace ember
