@@ -41,10 +41,31 @@ class LinuxSnapshot : public ::testing::Test {
     std::ofstream{disk_}.close();
     std::filesystem::resize_file(disk_, 1 << 20);
     // One overlay disk: every restore writes to a private copy of it.
-    const auto taken = run_ember({"snapshot", "--kernel", guest_vmlinux(), "--initrd", EMBER_GUEST_INITRAMFS, "--memory", "256M",
-                                  "--cmdline", kLinuxCmdline, "--disk", disk_ + ",overlay", "--timeout", "600", "--out", snapshot_});
-    ASSERT_EQ(taken.exit_code, 0) << taken.out << taken.err;
+    ASSERT_NO_FATAL_FAILURE(take_snapshot(snapshot_, {"--disk", disk_ + ",overlay"}));
     ASSERT_TRUE(std::filesystem::exists(snapshot_ + "/state") && std::filesystem::exists(snapshot_ + "/ram"));
+  }
+  // `ember snapshot` of the project's Linux into `dir`, with `devices`.
+  static void take_snapshot(const std::string& dir, const std::vector<std::string>& devices) {
+    std::vector<std::string> arguments{"snapshot", "--kernel", guest_vmlinux(), "--initrd", EMBER_GUEST_INITRAMFS, "--memory", "256M",
+                                       "--cmdline", kLinuxCmdline, "--timeout", "600", "--out", dir};
+    arguments.insert(arguments.end(), devices.begin(), devices.end());
+    const auto taken = run_ember(arguments);
+    ASSERT_EQ(taken.exit_code, 0) << taken.out << taken.err;
+  }
+  // The restored guest, run by `ember` as
+  //   echo from-restored-guest | CONNECT-TO-HOST | sed s/^/guest-heard:/
+  // connects to `listener`: each side sends the other a line, and the
+  // guest's command ends the run with status 0.
+  static void exchange_lines_with(int listener, BackgroundProcess& ember) {
+    ASSERT_TRUE(readable(listener, 240)) << ember.stop(SIGTERM).out;
+    FileDescriptor guest{::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC)};
+    EXPECT_EQ(read_up_to(guest.get(), 20), "from-restored-guest\n");
+    ASSERT_EQ(::write(guest.get(), "from-host\n", 10), 10);
+    guest = FileDescriptor{};
+    auto result = ember.wait();
+    std::erase(result.out, '\r');
+    EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+    EXPECT_NE(result.out.find("guest-heard:from-host\n"), std::string::npos) << result.out;
   }
   void TearDown() override {
     if (!root_.empty()) std::filesystem::remove_all(root_);
@@ -181,9 +202,7 @@ TEST_F(LinuxSnapshot, ARestoredInterfaceCarriesTcpOnTheTapDeviceTheRestoreNames)
   ASSERT_EQ(make_tap(), "");
   const std::string snapshot = root_ + "/with-net";
   // embersnap0 does not exist: ember makes it for the snapshot's lifetime.
-  const auto taken = run_ember({"snapshot", "--kernel", guest_vmlinux(), "--initrd", EMBER_GUEST_INITRAMFS, "--memory", "256M",
-                                "--cmdline", kLinuxCmdline, "--net", "tap=embersnap0", "--timeout", "600", "--out", snapshot});
-  ASSERT_EQ(taken.exit_code, 0) << taken.out << taken.err;
+  ASSERT_NO_FATAL_FAILURE(take_snapshot(snapshot, {"--net", "tap=embersnap0"}));
 
   const auto unnamed = run_ember({"run", "--restore", snapshot, "--", "true"});
   EXPECT_EQ(unnamed.exit_code, 1) << unnamed.err;
@@ -202,15 +221,7 @@ TEST_F(LinuxSnapshot, ARestoredInterfaceCarriesTcpOnTheTapDeviceTheRestoreNames)
       EMBER_BINARY, "run", "--restore", snapshot, "--net", std::string("tap=") + kTapName, "--timeout", "300", "--", "sh", "-c",
       "ip addr add " + std::string(kGuestAddress) + "/24 dev eth0 && ip link set eth0 up && "
       "echo from-restored-guest | nc " + kHostAddress + " 7001 | sed s/^/guest-heard:/"}};
-  ASSERT_TRUE(readable(listener.get(), 240)) << ember.stop(SIGTERM).out;
-  FileDescriptor guest{::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC)};
-  EXPECT_EQ(read_up_to(guest.get(), 20), "from-restored-guest\n");
-  ASSERT_EQ(::write(guest.get(), "from-host\n", 10), 10);
-  guest = FileDescriptor{};
-  auto result = ember.wait();
-  std::erase(result.out, '\r');
-  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
-  EXPECT_NE(result.out.find("guest-heard:from-host\n"), std::string::npos) << result.out;
+  exchange_lines_with(listener.get(), ember);
 }
 
 // A snapshot with a vsock device under CID 3; the restore gives CID 9 and
@@ -220,10 +231,7 @@ TEST_F(LinuxSnapshot, ARestoredInterfaceCarriesTcpOnTheTapDeviceTheRestoreNames)
 // and read its CID again. A restore without --vsock is refused.
 TEST_F(LinuxSnapshot, ARestoredVsockDeviceResetsTheGuestsTransportAndTakesTheRestoresCid) {
   const std::string snapshot = root_ + "/with-vsock", socket = root_ + "/vsock";
-  const auto taken = run_ember({"snapshot", "--kernel", guest_vmlinux(), "--initrd", EMBER_GUEST_INITRAMFS, "--memory", "256M",
-                                "--cmdline", kLinuxCmdline, "--vsock", "3,socket=" + root_ + "/vsock-at-snapshot", "--timeout",
-                                "600", "--out", snapshot});
-  ASSERT_EQ(taken.exit_code, 0) << taken.out << taken.err;
+  ASSERT_NO_FATAL_FAILURE(take_snapshot(snapshot, {"--vsock", "3,socket=" + root_ + "/vsock-at-snapshot"}));
   const auto unnamed = run_ember({"run", "--restore", snapshot, "--", "true"});
   EXPECT_EQ(unnamed.exit_code, 1) << unnamed.err;
   EXPECT_NE(unnamed.err.find("the snapshot has a vsock device; give --restore one with --vsock"), std::string::npos) << unnamed.err;
@@ -233,15 +241,7 @@ TEST_F(LinuxSnapshot, ARestoredVsockDeviceResetsTheGuestsTransportAndTakesTheRes
   BackgroundProcess ember{std::vector<std::string>{EMBER_BINARY, "run", "--restore", snapshot, "--vsock", "9,socket=" + socket,
                                                    "--timeout", "300", "--", "sh", "-c",
                                                    "echo from-restored-guest | ember-vsock connect 5000 | sed s/^/guest-heard:/"}};
-  ASSERT_TRUE(readable(listener.get(), 240)) << ember.stop(SIGTERM).out;
-  FileDescriptor guest{::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC)};
-  EXPECT_EQ(read_up_to(guest.get(), 20), "from-restored-guest\n");
-  ASSERT_EQ(::write(guest.get(), "from-host\n", 10), 10);
-  guest = FileDescriptor{};
-  auto result = ember.wait();
-  std::erase(result.out, '\r');
-  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
-  EXPECT_NE(result.out.find("guest-heard:from-host\n"), std::string::npos) << result.out;
+  exchange_lines_with(listener.get(), ember);
 }
 
 TEST_F(LinuxSnapshot, OptionsThatShapeTheMachineAreRefusedWithRestoreAndUnsavableMachinesWithSnapshot) {
