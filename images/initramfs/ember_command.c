@@ -1,7 +1,10 @@
-/* ember-command: rings ember's command port (0xf6) and prints the command
- * ember answers with, having set the guest's clock from the answer
- * (devices/command_port.h in ember's source). Statically linked for the
- * initramfs.
+/* ember-command: rings ember's command port and runs the command ember
+ * answers with (sh -c COMMAND, on init's console), having set the guest's
+ * clock from the answer (devices/command_port.h in ember's source); then
+ * ends the VM with the command's status, as init's `sh -c "$command";
+ * ember-exit $?` does on a cold boot. With no command it exits 0, and init
+ * goes on to its shell. Statically linked for the initramfs; ports reached
+ * as ember_port.h says.
  *
  * Under `ember snapshot` the ring is where ember saves the machine: the
  * guest stops inside the port write. A machine restored from that snapshot
@@ -10,68 +13,74 @@
  * is set first, so a restored guest's `date` is the host's, however old the
  * snapshot is.
  *
- * The port is reached as ember-exit reaches its own: through /dev/port
- * where the kernel has it, else with ioperm(). /dev/port first: its I/O
- * runs in the kernel, with no I/O permission bitmap to check, which QEMU's
- * TCG checks wrongly for a restored task register (it wants an available
- * TSS; KVM reports the loaded one as busy, as it is), so a user-mode IN
- * faults in a restored guest in the nested tier. */
-#include <fcntl.h>
+ * Running the command from here, not from init's shell, is what a restore
+ * costs least: after the restore the guest creates one process (sh) where
+ * `command=$(ember-command); sh -c "$command"; ember-exit $?` created two,
+ * and in a freshly restored guest every page a new process touches is a
+ * nested page fault for KVM (bench/README, snapshot/restore). */
+#include <signal.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/io.h>
+#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
-#define COMMAND_PORT 0xf6
+#include "ember_port.h"
 
-static int port_fd = -1;
+static const char kName[] = "ember-command";
 
-static int open_port(void) {
-  port_fd = open("/dev/port", O_RDWR | O_CLOEXEC);
-  if (port_fd >= 0) return 0;
-  return ioperm(COMMAND_PORT, 1, 1);
-}
-
-static void port_write(unsigned char value) {
-  if (port_fd < 0) outb(value, COMMAND_PORT);
-  else if (pwrite(port_fd, &value, 1, COMMAND_PORT) != 1) perror("ember-command: /dev/port");
-}
-
-static unsigned char port_read(void) {
-  unsigned char value = 0;
-  if (port_fd < 0) value = inb(COMMAND_PORT);
-  else if (pread(port_fd, &value, 1, COMMAND_PORT) != 1) perror("ember-command: /dev/port");
-  return value;
-}
-
-static void port_read_bytes(void* out, size_t length) {
+static int read_bytes(void* out, size_t length) {
   unsigned char* bytes = out;
-  for (size_t i = 0; i < length; ++i) bytes[i] = port_read();
+  for (size_t i = 0; i < length; ++i) {
+    if (ember_port_read(EMBER_COMMAND_PORT, &bytes[i]) != 0) {
+      fprintf(stderr, "%s: cannot read the command port: %s\n", kName, strerror(errno));
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* The status sh's $? would show: the exit status, or 128 + the signal. */
+static int status_of(int wait_status) {
+  if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
+  return WEXITSTATUS(wait_status);
 }
 
 int main(void) {
-  if (open_port() != 0) {
-    perror("ember-command: cannot reach ember's command port (no ioperm, no /dev/port)");
+  if (ember_port_open(kName, EMBER_COMMAND_PORT) != 0) return 1;
+  if (ember_port_write(EMBER_COMMAND_PORT, 1) != 0) { /* the doorbell */
+    fprintf(stderr, "%s: cannot ring the command port: %s\n", kName, strerror(errno));
     return 1;
   }
-  port_write(1);  /* the doorbell */
   uint64_t wall_ns = 0;
   uint32_t length = 0;
-  port_read_bytes(&wall_ns, sizeof wall_ns);
-  port_read_bytes(&length, sizeof length);
+  if (read_bytes(&wall_ns, sizeof wall_ns) != 0 || read_bytes(&length, sizeof length) != 0) return 1;
   const struct timespec now = {(time_t)(wall_ns / 1000000000u), (long)(wall_ns % 1000000000u)};
   if (wall_ns != 0 && clock_settime(CLOCK_REALTIME, &now) != 0) perror("ember-command: cannot set the clock");
   if (length > (1u << 20)) {
-    fprintf(stderr, "ember-command: ember answered a command of %u bytes\n", length);
+    fprintf(stderr, "%s: ember answered a command of %u bytes\n", kName, length);
     return 1;
   }
+  if (length == 0) return 0;
   char* command = malloc(length + 1);
-  if (command == NULL) return 1;
-  port_read_bytes(command, length);
+  if (command == NULL || read_bytes(command, length) != 0) return 1;
   command[length] = '\0';
-  fputs(command, stdout);
-  return 0;
+  const pid_t child = fork();
+  if (child < 0) {
+    perror("ember-command: fork");
+    return 1;
+  }
+  if (child == 0) {
+    execl("/bin/sh", "sh", "-c", command, (char*)NULL);
+    perror("ember-command: cannot run /bin/sh");
+    _exit(127);
+  }
+  int wait_status = 0;
+  while (waitpid(child, &wait_status, 0) < 0) {
+    if (errno != EINTR) {
+      perror("ember-command: waitpid");
+      return 1;
+    }
+  }
+  ember_exit_with(kName, status_of(wait_status));
+  return 1; /* reached only when the exit port could not be written */
 }

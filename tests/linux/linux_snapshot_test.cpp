@@ -94,6 +94,15 @@ TEST_F(LinuxSnapshot, TwentyRestoresEachRunTheirOwnCommandAndGiveItsStatus) {
   }
 }
 
+// The restored init's ember-command runs the command itself
+// (images/initramfs/ember_command.c): a command a signal kills still gives
+// 128 + the signal, as sh's $? does on a cold boot.
+TEST_F(LinuxSnapshot, ARestoredCommandKilledByASignalGives128PlusTheSignal) {
+  const auto result = restore("echo about-to-die; kill -9 $$");
+  EXPECT_EQ(result.exit_code, 128 + 9) << result.out << result.err;
+  EXPECT_NE(result.out.find("about-to-die"), std::string::npos) << result.out;
+}
+
 TEST_F(LinuxSnapshot, TenParallelRestoresNeverSeeEachOthersDiskWritesAndTheImageStaysUnchanged) {
   const std::string before = read_bytes(disk_);
   std::vector<std::unique_ptr<BackgroundProcess>> guests;
