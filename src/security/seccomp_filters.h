@@ -1,6 +1,8 @@
-// seccomp filters (libseccomp), installed before the guest's first
-// instruction: one for the whole process and a narrower one each VCPU thread
-// adds for itself. A system call outside them stops ember at once with exit
+// seccomp filters, installed before the guest's first instruction: one for
+// the whole process and a narrower one each VCPU thread adds for itself.
+// What they allow is in security/seccomp_rules.cpp, compiled to BPF with
+// libseccomp when ember is built (security/seccomp_programs.h), so
+// installing one is a single system call. A system call outside them stops ember at once with exit
 // status kExitSeccompViolation (run/exit_codes.h) and a line naming the call: such a call is
 // a bug in ember (or an attack on it), never something to retry.
 #pragma once

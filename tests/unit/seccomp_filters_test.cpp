@@ -6,6 +6,7 @@
 // it cannot be removed again.
 #include "security/seccomp_filters.h"
 
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -78,6 +80,38 @@ TEST(SeccompFilters, ThreadsBeyondEightMallocArenasDoNotStopEmber) {
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
   EXPECT_EQ(WEXITSTATUS(status), 0) << "122: the filter stopped the process for glibc's arena accounting";
+}
+
+// The process filter is compiled when ember is built, with a placeholder
+// where ember's pid goes (security/seccomp_programs.h); installing it puts
+// the pid there. Signals to ember's own threads pass, a signal to another
+// process stops ember with 122 and a line naming the call.
+TEST(SeccompFilters, TheProcessFilterLetsEmberSignalItsOwnThreadsAndNoOtherProcess) {
+  int report[2];
+  ASSERT_EQ(::pipe(report), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::dup2(report[1], STDERR_FILENO);
+    const pid_t parent = ::getppid();  // the filter refuses getppid
+    if (!install_process_filter({})) std::_Exit(2);
+    if (::syscall(SYS_tgkill, ::getpid(), ::gettid(), 0) != 0) std::_Exit(3);
+    const char passed[] = "own thread signalled\n";
+    if (::write(STDERR_FILENO, passed, sizeof passed - 1) < 0) std::_Exit(5);
+    ::syscall(SYS_tgkill, parent, parent, 0);
+    std::_Exit(4);
+  }
+  ::close(report[1]);
+  std::string stderr_text;
+  char buffer[256];
+  for (ssize_t got; (got = ::read(report[0], buffer, sizeof buffer)) > 0;) stderr_text.append(buffer, static_cast<size_t>(got));
+  ::close(report[0]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  EXPECT_EQ(WEXITSTATUS(status), kExitSeccompViolation) << "3: its own thread refused; 4: another process allowed";
+  EXPECT_NE(stderr_text.find("own thread signalled\n"), std::string::npos) << stderr_text;
+  EXPECT_NE(stderr_text.find("(tgkill) is outside its filter"), std::string::npos) << stderr_text;
 }
 
 }  // namespace
