@@ -78,7 +78,8 @@ Result<FwCfgFileConfig> parse_fw_cfg(std::string_view text) {
 // "PATH[,ro|,overlay][,queues=N]": a virtio-blk disk. The path ends at the first comma.
 Result<DiskConfig> parse_disk(std::string_view text) {
   const auto comma = text.find(',');
-  DiskConfig disk{std::string(text.substr(0, comma)), false, 1};
+  DiskConfig disk;
+  disk.path = std::string(text.substr(0, comma));
   if (disk.path.empty()) return Error{"--disk '" + std::string(text) + "' needs a path (PATH[,ro|,overlay][,queues=N])"};
   std::string_view rest = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
   while (!rest.empty()) {

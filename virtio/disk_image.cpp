@@ -139,7 +139,7 @@ Result<DiskImage> DiskImage::open(const std::string& path, Access access) {
     if (!made) return made.error();
     overlay = std::move(*made);
   }
-  return DiskImage{std::move(fd), bytes / kSectorSize, access, path, serial, std::move(overlay)};
+  return DiskImage{std::move(fd), bytes / kSectorSize, access, path, serial, file_identity(info), std::move(overlay)};
 }
 
 Result<std::unique_ptr<DiskImage::Overlay>> DiskImage::make_overlay(uint64_t sectors, const std::string& what) {

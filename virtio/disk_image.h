@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "base/file.h"
 #include "base/file_descriptor.h"
 #include "base/result.h"
 
@@ -45,6 +46,8 @@ class DiskImage final {
     return overlay_ != nullptr && overlay_->any_written.load(std::memory_order_acquire);
   }
   const std::string& path() const { return path_; }
+  // The file as it was opened (fstat of the descriptor ember uses).
+  const FileIdentity& identity() const { return identity_; }
   // 20 bytes at most (VIRTIO_BLK_ID_BYTES): from the file's device and inode,
   // so it stays the same from one run to the next.
   const std::string& serial() const { return serial_; }
@@ -82,10 +85,10 @@ class DiskImage final {
     void mark_written(uint64_t first_sector, uint64_t count);
   };
 
-  DiskImage(FileDescriptor fd, uint64_t sectors, Access access, std::string path, std::string serial,
+  DiskImage(FileDescriptor fd, uint64_t sectors, Access access, std::string path, std::string serial, FileIdentity identity,
             std::unique_ptr<Overlay> overlay)
       : fd_{std::move(fd)}, sectors_{sectors}, access_{access}, path_{std::move(path)}, serial_{std::move(serial)},
-        overlay_{std::move(overlay)} {}
+        identity_{identity}, overlay_{std::move(overlay)} {}
   static Result<std::unique_ptr<Overlay>> make_overlay(uint64_t sectors, const std::string& what);
 
   FileDescriptor           fd_;
@@ -93,6 +96,7 @@ class DiskImage final {
   Access                   access_;
   std::string              path_;
   std::string              serial_;
+  FileIdentity             identity_;
   std::unique_ptr<Overlay> overlay_;
 };
 

@@ -2,6 +2,8 @@
 // wrong becomes one sentence that names the role, the path and the reason.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -44,5 +46,16 @@ Result<FileBytes> read_whole_file(const std::string& path, const std::string& ro
 // The same checks, but reads only the first `head_bytes` bytes: enough to
 // tell a file's format before reading all of a possibly huge one.
 Result<FileBytes> read_file_head(const std::string& path, const std::string& role, uint64_t max_size, uint64_t head_bytes);
+
+// Which file, in which version: its device and inode, and its size and
+// modification time (a snapshot's disks must be the files they were).
+struct FileIdentity {
+  uint64_t device = 0, inode = 0, size = 0, modified_ns = 0;
+  bool operator==(const FileIdentity&) const = default;
+};
+inline FileIdentity file_identity(const struct stat& info) {
+  return {static_cast<uint64_t>(info.st_dev), static_cast<uint64_t>(info.st_ino), static_cast<uint64_t>(info.st_size),
+          static_cast<uint64_t>(info.st_mtim.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(info.st_mtim.tv_nsec)};
+}
 
 }  // namespace ember

@@ -206,6 +206,10 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& requested)
                                                      : disk.read_only ? DiskAccess::kReadOnly
                                                                       : DiskAccess::kReadWrite);
     if (!opened) return opened.error();
+    // The path was checked before; the file opened is what the guest sees.
+    if (disk.snapshot_identity && opened->identity() != *disk.snapshot_identity) {
+      return Error{"disk '" + disk.path + "' changed while ember opened it: it is no longer the file the snapshot had"};
+    }
     disks.push_back(std::move(*opened));
   }
   std::vector<virtio::Tap> taps;
@@ -761,6 +765,7 @@ Status Machine::save_snapshot() {
   cmos_rtc_.save(state.section("rtc"));
   i8042_.save(state.section("i8042"));
   acpi_pm_.save(state.section("acpi-pm"));
+  pci_.save(state);
   for (size_t i = 0; i < virtio_transports_.size(); ++i) virtio_transports_[i]->save(state.section("virtio" + std::to_string(i)));
   return write_snapshot(*snapshot_output_, state.finish(), memory_);
 }
@@ -790,6 +795,7 @@ Status Machine::restore_state(const snapshot::StateFile& state) {
   for (const auto& chip : chips) {
     if (auto done = chip(); !done) return done;
   }
+  if (auto done = pci_.restore(state); !done) return done;
   for (size_t i = 0; i < virtio_transports_.size(); ++i) {
     if (auto done = restore("virtio" + std::to_string(i), *virtio_transports_[i]); !done) return done;
   }

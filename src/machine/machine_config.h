@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "base/file.h"
 #include "devices/exit_port.h"
 #include "platform/address_map.h"
 #include "security/seccomp_filters.h"
@@ -35,6 +36,9 @@ struct DiskConfig {
   bool        read_only = false;
   uint16_t    queues = 1;
   bool        overlay = false;  // writes go to a private layer, discarded at exit
+  // A restore's disk: the file the snapshot had, which the descriptor
+  // ember opens must be too (machine/snapshot.h).
+  std::optional<FileIdentity> snapshot_identity;
 };
 
 // A virtio-net interface on a TAP device (--net tap=NAME[,mac=MAC]).

@@ -19,16 +19,10 @@ constexpr uint32_t kMaxDisks = 64;
 constexpr uint32_t kMaxNets = 64;
 constexpr size_t kMaxPath = 4096;
 
-struct DiskIdentity {
-  uint64_t device = 0, inode = 0, size = 0, modified_ns = 0;
-  bool operator==(const DiskIdentity&) const = default;
-};
-
-Result<DiskIdentity> identity_of(const std::string& path) {
+Result<FileIdentity> identity_of(const std::string& path) {
   struct stat info {};
   if (::stat(path.c_str(), &info) != 0) return Error{"disk '" + path + "' cannot be examined: " + std::strerror(errno)};
-  return DiskIdentity{static_cast<uint64_t>(info.st_dev), static_cast<uint64_t>(info.st_ino), static_cast<uint64_t>(info.st_size),
-                      static_cast<uint64_t>(info.st_mtim.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(info.st_mtim.tv_nsec)};
+  return file_identity(info);
 }
 
 std::string mac_text(const std::array<uint8_t, 6>& mac) {
@@ -70,7 +64,7 @@ void save_machine_config(const MachineConfig& config, snapshot::SectionWriter& o
   out.u32(static_cast<uint32_t>(config.disks.size()));
   for (const auto& disk : config.disks) {
     const auto identity = identity_of(disk.path);
-    const DiskIdentity known = identity ? *identity : DiskIdentity{};
+    const FileIdentity known = identity ? *identity : FileIdentity{};
     out.bytes(text_bytes(disk.path)).boolean(disk.read_only).boolean(disk.overlay).u16(disk.queues);
     out.u64(known.device).u64(known.inode).u64(known.size).u64(known.modified_ns);
   }
@@ -94,14 +88,14 @@ Result<MachineConfig> load_machine_config(snapshot::SectionReader& in, const Mac
   const uint8_t exit_device = in.u8();
   const uint32_t disks = in.u32();
   if (disks > kMaxDisks) in.refuse("has " + std::to_string(disks) + " disks");
-  std::vector<DiskIdentity> identities;
+  std::vector<FileIdentity> identities;
   for (uint32_t i = 0; i < disks && in.ok(); ++i) {
     DiskConfig disk;
     disk.path = text_from(in, kMaxPath);
     disk.read_only = in.boolean();
     disk.overlay = in.boolean();
     disk.queues = in.u16();
-    DiskIdentity identity;
+    FileIdentity identity;
     identity.device = in.u64(), identity.inode = in.u64(), identity.size = in.u64(), identity.modified_ns = in.u64();
     if (disk.queues < 1 || disk.queues > 16) in.refuse("has a disk with " + std::to_string(disk.queues) + " queues");
     config.disks.push_back(disk);
@@ -148,6 +142,7 @@ Result<MachineConfig> load_machine_config(snapshot::SectionReader& in, const Mac
                    "modification time differ); the restored guest's view of it would be wrong"};
     }
     saved.path = named.path;
+    saved.snapshot_identity = identities[i];  // checked again on the descriptor ember opens (Machine::create)
   }
   // Each interface goes on on a TAP device the restore names (--net), so
   // parallel restores each have their own; its MAC stays the snapshot's.

@@ -41,7 +41,47 @@ std::optional<PciFunction::Window> PciPlainFunction::decoded_memory() {
 
 PciHostBridge::PciHostBridge() : PciPlainFunction{PciConfigSpace{kIntelVendor, kHostBridgeDevice, kHostBridgeClass, 0}} {}
 
+void PciPlainFunction::save(snapshot::SectionWriter& out) {
+  std::lock_guard lock{mutex_};
+  config_.save(out);
+}
+
+Result<void> PciPlainFunction::restore(snapshot::SectionReader& in) {
+  std::lock_guard lock{mutex_};
+  return config_.restore(in);
+}
+
 PciBus::PciBus() : slots_(kSlots, nullptr) { slots_[0] = &host_bridge_; }
+
+void PciBus::save(snapshot::StateWriter& out) {
+  {
+    std::lock_guard lock{address_mutex_};
+    out.section("pci").u32(address_);
+  }
+  for (size_t slot = 0; slot < slots_.size(); ++slot) {
+    if (slots_[slot] != nullptr) slots_[slot]->save(out.section("pci-slot" + std::to_string(slot)));
+  }
+}
+
+Result<void> PciBus::restore(const snapshot::StateFile& in) {
+  auto section = in.section("pci");
+  if (!section) return Error{"its state file " + section.error().message};
+  const uint32_t address = section->u32();
+  if (auto done = section->finish(); !done) return done;
+  for (size_t slot = 0; slot < slots_.size(); ++slot) {
+    const std::string name = "pci-slot" + std::to_string(slot);
+    if (slots_[slot] == nullptr) {
+      if (in.has(name)) return Error{"its state file has a section " + name + " for an empty PCI slot"};
+      continue;
+    }
+    auto function = in.section(name);
+    if (!function) return Error{"its state file " + function.error().message};
+    if (auto done = slots_[slot]->restore(*function); !done) return done;
+  }
+  std::lock_guard lock{address_mutex_};
+  address_ = address;
+  return {};
+}
 
 std::optional<unsigned> PciBus::add(PciFunction& function) {
   for (unsigned slot = 1; slot < kSlots; ++slot) {

@@ -14,12 +14,14 @@
 #include <mutex>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "bus/device.h"
 #include "pci/pci_config_space.h"
 #include "platform/address_map.h"
+#include "snapshot/state_format.h"
 
 namespace ember {
 
@@ -39,6 +41,15 @@ class PciFunction {
   // An access inside decoded_memory(), by offset from its start.
   virtual void bar_read(uint64_t /*offset*/, std::span<uint8_t> data, uint32_t /*vcpu*/) { std::fill(data.begin(), data.end(), 0xff); }
   virtual void bar_write(uint64_t /*offset*/, std::span<const uint8_t> /*data*/, uint32_t /*vcpu*/) {}
+  // Snapshot state (snapshot/state_format.h, issue 20): what the guest
+  // programmed. A function whose state is not saved here (virtio-pci, whose
+  // machines `ember snapshot` refuses: machine/snapshot.cpp) saves nothing
+  // and refuses a restore.
+  virtual void         save(snapshot::SectionWriter& /*out*/) {}
+  virtual Result<void> restore(snapshot::SectionReader& in) {
+    in.refuse(std::string("is for ") + std::string(name()) + ", which a snapshot cannot hold");
+    return in.finish();
+  }
 };
 
 // A function whose configuration space holds nothing but its registers:
@@ -50,6 +61,8 @@ class PciPlainFunction : public PciFunction {
   void                  config_read(uint32_t offset, std::span<uint8_t> data) override;
   void                  config_write(uint32_t offset, std::span<const uint8_t> data) override;
   std::optional<Window> decoded_memory() override;
+  void                  save(snapshot::SectionWriter& out) override;
+  Result<void>          restore(snapshot::SectionReader& in) override;
 
  private:
   std::mutex     mutex_;  // guards config_
@@ -94,6 +107,11 @@ class PciBus {
   void set_window_listener(WindowListener listener) { window_listener_ = std::move(listener); }
 
   Device& config_ports() { return ports_; }
+
+  // Snapshot state: CONFIG_ADDRESS in section "pci", each function's in
+  // "pci-slotN". Restored before any VCPU runs.
+  void         save(snapshot::StateWriter& out);
+  Result<void> restore(const snapshot::StateFile& in);
   Device& window() { return window_; }
 
  private:

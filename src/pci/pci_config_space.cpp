@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <stdexcept>
+#include <string>
 
 namespace ember {
 
@@ -85,6 +86,21 @@ void PciConfigSpace::set_word(uint32_t offset, uint16_t value) {
 
 uint64_t PciConfigSpace::bar_address() const {
   return (static_cast<uint64_t>(dword(kBar1)) << 32 | dword(kBar0)) & ~0xfull;
+}
+
+void PciConfigSpace::save(snapshot::SectionWriter& out) const { out.bytes(bytes_); }
+
+Result<void> PciConfigSpace::restore(snapshot::SectionReader& in) {
+  const auto saved = in.bytes(kSize);
+  if (in.ok() && saved.size() != kSize) in.refuse("holds a configuration space of " + std::to_string(saved.size()) + " bytes, not 256");
+  for (uint32_t offset = 0; in.ok() && offset < kSize; ++offset) {
+    if (((saved[offset] ^ bytes_[offset]) & ~writable_[offset]) != 0) {
+      in.refuse("changes configuration byte " + std::to_string(offset) + ", which the guest cannot write");
+    }
+  }
+  if (auto done = in.finish(); !done) return done;
+  std::copy(saved.begin(), saved.end(), bytes_.begin());
+  return {};
 }
 
 }  // namespace ember

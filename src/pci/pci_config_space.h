@@ -11,6 +11,9 @@
 #include <cstdint>
 #include <span>
 
+#include "base/result.h"
+#include "snapshot/state_format.h"
+
 namespace ember {
 
 class PciConfigSpace {
@@ -50,6 +53,12 @@ class PciConfigSpace {
   uint64_t bar_address() const;  // BAR0/1 as the guest left it, type bits cleared
   uint64_t bar_size() const { return bar_size_; }
   bool     memory_enabled() const { return (word(kCommand) & kCommandMemory) != 0; }
+
+  // Snapshot state (snapshot/state_format.h, issue 20): the 256 bytes.
+  // restore refuses a space that differs from this one outside the bits the
+  // guest may write, and then changes nothing.
+  void         save(snapshot::SectionWriter& out) const;
+  Result<void> restore(snapshot::SectionReader& in);
 
  private:
   std::array<uint8_t, kSize> bytes_{};

@@ -24,7 +24,9 @@
 
 namespace ember::snapshot {
 
-inline constexpr uint32_t kFormatVersion = 2;  // 2: the PIT's section no longer holds its next IRQ 0
+// 2: the PIT's section no longer holds its next IRQ 0; 3: the PCI bus and
+// its functions' configuration (pvpanic's BAR and command register).
+inline constexpr uint32_t kFormatVersion = 3;
 
 // CRC-32C (Castagnoli), as iSCSI and ext4 use.
 uint32_t crc32c(std::span<const uint8_t> bytes, uint32_t crc = 0);

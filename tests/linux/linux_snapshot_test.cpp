@@ -21,6 +21,7 @@
 
 #include "base/file_descriptor.h"
 #include "linux/linux_guest.h"
+#include "run/exit_codes.h"
 #include "support/network_namespace.h"
 #include "support/run_process.h"
 #include "support/sockets.h"
@@ -101,6 +102,20 @@ TEST_F(LinuxSnapshot, ARestoredCommandKilledByASignalGives128PlusTheSignal) {
   const auto result = restore("echo about-to-die; kill -9 $$");
   EXPECT_EQ(result.exit_code, 128 + 9) << result.out << result.err;
   EXPECT_NE(result.out.find("about-to-die"), std::string::npos) << result.out;
+}
+
+// pvpanic's configuration is in the snapshot: the restored guest still
+// reaches the device its kernel enabled at boot. busybox devmem writes
+// PVPANIC_PANICKED to its BAR, as the kernel's panic notifier would.
+TEST_F(LinuxSnapshot, APanicReportedThroughPvpanicAfterARestoreGivesThePanicStatus) {
+  const auto result = restore(
+      "for d in /sys/bus/pci/devices/*; do "
+      "if [ $(cat $d/vendor) = 0x1b36 ] && [ $(cat $d/device) = 0x0011 ]; then "
+      "set -- $(head -n 1 $d/resource); echo pvpanic-at-$1; devmem $1 8 1; fi; done; echo pvpanic-ignored");
+  EXPECT_EQ(result.exit_code, kExitGuestPanic) << result.out << result.err;
+  EXPECT_NE(result.out.find("pvpanic-at-0x"), std::string::npos) << result.out;
+  EXPECT_EQ(result.out.find("pvpanic-ignored"), std::string::npos) << result.out;
+  EXPECT_NE(result.err.find("the guest kernel panicked"), std::string::npos) << result.err;
 }
 
 TEST_F(LinuxSnapshot, TenParallelRestoresNeverSeeEachOthersDiskWritesAndTheImageStaysUnchanged) {

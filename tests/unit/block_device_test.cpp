@@ -267,6 +267,24 @@ TEST_F(BlockDeviceTest, ReadOnlyOpenersShareAnImage) {
   EXPECT_FALSE(DiskImage::open(path_, DiskImage::Access::kReadWrite).ok());
 }
 
+// A restore compares the descriptor's file with the snapshot's disk
+// (Machine::create): the identity is the opened file's, and a file put in
+// the path's place afterwards has another.
+TEST_F(BlockDeviceTest, AnImagesIdentityIsTheFileItOpened) {
+  auto image = DiskImage::open(path_, DiskImage::Access::kOverlay);
+  ASSERT_TRUE(image.ok()) << image.error().message;
+  struct stat info {};
+  ASSERT_EQ(::stat(path_.c_str(), &info), 0);
+  EXPECT_EQ(image->identity(), file_identity(info));
+  const std::string moved = path_ + ".old";
+  ASSERT_EQ(::rename(path_.c_str(), moved.c_str()), 0);
+  const std::string replacement = make_image(kSectors * 512);
+  ASSERT_EQ(::rename(replacement.c_str(), path_.c_str()), 0);
+  ASSERT_EQ(::stat(path_.c_str(), &info), 0);
+  EXPECT_NE(image->identity(), file_identity(info));
+  ::unlink(moved.c_str());
+}
+
 TEST(DiskImage, MissingDirectoryAndEmptyFilesAreRefusedWithTheirName) {
   auto missing = DiskImage::open("/nonexistent/disk.img", DiskImage::Access::kReadWrite);
   ASSERT_FALSE(missing.ok());

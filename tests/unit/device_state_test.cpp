@@ -18,6 +18,7 @@
 #include "devices/ioapic.h"
 #include "devices/pic8259.h"
 #include "devices/pit8254.h"
+#include "devices/pvpanic_pci.h"
 #include "devices/uart16550.h"
 #include "irq/lapic.h"
 #include "snapshot/state_format.h"
@@ -250,6 +251,40 @@ namespace {
 
 // The command port (devices/command_port.h): the doorbell, then the host's
 // clock, the command's length and the command, a byte per read, zeroes after.
+// A restored guest's pvpanic must still decode its BAR where the guest's
+// kernel enabled it, or a panic after a restore would go unreported.
+TEST(DeviceState, PciFunctionRoundTripsWhatTheGuestProgrammedAndRefusesAChangedReadOnlyByte) {
+  RecordingControl control;
+  PvpanicPci pvpanic{control, 0xe0010000};
+  const std::array<uint8_t, 2> command{PciConfigSpace::kCommandMemory, 0};
+  pvpanic.config_write(PciConfigSpace::kCommand, command);
+  const std::array<uint8_t, 1> line{11};
+  pvpanic.config_write(PciConfigSpace::kInterruptLine, line);
+  const auto saved = state_of(pvpanic);
+  PvpanicPci restored{control, 0xe0010000};
+  ASSERT_FALSE(restored.decoded_memory());
+  ASSERT_TRUE(restore(restored, saved));
+  EXPECT_EQ(state_of(restored), saved);
+  const auto window = restored.decoded_memory();
+  ASSERT_TRUE(window) << "memory decoding was not restored";
+  EXPECT_EQ(window->address, 0xe0010000u);
+
+  // The same space with another device ID: no guest can write that byte.
+  std::array<uint8_t, PciConfigSpace::kSize> space{};
+  pvpanic.config_read(0, std::span{space}.first(4));
+  for (uint32_t offset = 4; offset < PciConfigSpace::kSize; offset += 4) pvpanic.config_read(offset, std::span{space}.subspan(offset, 4));
+  space[PciConfigSpace::kDeviceId] ^= 0xff;
+  PvpanicPci untouched{control, 0xe0010000};
+  const auto refused = restore(untouched, crafted([&](snapshot::SectionWriter& out) { out.bytes(space); }));
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("configuration byte 2"), std::string::npos) << refused.error().message;
+  EXPECT_FALSE(untouched.decoded_memory()) << "a refused restore changed the function";
+  // And one of the wrong size.
+  const auto short_space = restore(untouched, crafted([](snapshot::SectionWriter& out) { out.bytes(std::vector<uint8_t>(64)); }));
+  ASSERT_FALSE(short_space);
+  EXPECT_NE(short_space.error().message.find("64 bytes, not 256"), std::string::npos) << short_space.error().message;
+}
+
 TEST(CommandPort, AnswersTheClockAndTheCommandAfterTheDoorbellAndAtRestore) {
   int doorbells = 0;
   CommandPort port{[] { return int64_t{1'700'000'000'123'456'789}; }, [&] { ++doorbells; }};

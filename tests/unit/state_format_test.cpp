@@ -69,7 +69,7 @@ TEST(StateFormat, EveryFlippedByteIsRefused) {
 TEST(StateFormat, AnotherVersionIsNamed) {
   auto other = sample();
   other[8] = 7;
-  EXPECT_EQ(StateFile::parse(other).error().message, "has format version 7; this ember reads version 2");
+  EXPECT_EQ(StateFile::parse(other).error().message, "has format version 7; this ember reads version 3");
   EXPECT_EQ(StateFile::parse(std::vector<uint8_t>(40, 'x')).error().message, "is not an ember snapshot state file (no EMBERSNP header)");
 }
 
