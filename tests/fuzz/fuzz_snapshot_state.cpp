@@ -2,7 +2,8 @@
 // `ember run --restore DIR` reads from a directory anyone could have
 // written. The input is parsed as a whole file; then, as raw section bytes,
 // it is restored into each device that reads a section (the chips, a LAPIC,
-// the machine's configuration), the way Machine::restore_state does.
+// a PCI function, the machine's configuration; the PCI bus reads the file
+// itself), the way Machine::restore_state does.
 // Nothing may crash, hang or read past what arrived; a refusal is a clean
 // error.
 #include <cstdint>
@@ -14,9 +15,11 @@
 #include "devices/ioapic.h"
 #include "devices/pic8259.h"
 #include "devices/pit8254.h"
+#include "devices/pvpanic_pci.h"
 #include "devices/uart16550.h"
 #include "irq/lapic.h"
 #include "machine/snapshot.h"
+#include "pci/pci_bus.h"
 #include "snapshot/state_format.h"
 
 namespace {
@@ -41,7 +44,7 @@ struct Eoi final : EoiListener {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto file = snapshot::StateFile::parse(std::vector<uint8_t>(data, data + size));
   if (file) {
-    for (const char* name : {"machine", "clock", "vcpu0", "ioapic", "pic", "pit", "uart", "rtc", "virtio0"}) {
+    for (const char* name : {"machine", "clock", "vcpu0", "ioapic", "pic", "pit", "uart", "rtc", "virtio0", "pci", "pci-slot1"}) {
       auto section = file->section(name);
       for (int round = 0; section && section->ok() && round < 4096; ++round) {
         switch (round % 6) {
@@ -105,6 +108,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Lapic lapic{0, router, eoi, addressing, [] { return uint64_t{0}; }};
     auto in = section();
     (void)lapic.restore(in);
+  }
+  {
+    PvpanicPci pvpanic{control, 0xe0010000};
+    auto in = section();
+    (void)pvpanic.restore(in);
+  }
+  if (file) {
+    PciBus bus;  // the bus reads its own sections, "pci" and "pci-slotN"
+    (void)bus.restore(*file);
   }
   {
     auto in = section();
