@@ -64,12 +64,21 @@ int main(void) {
   char* command = malloc(length + 1);
   if (command == NULL || read_bytes(command, length) != 0) return 1;
   command[length] = '\0';
+  /* The command may signal its whole process group (`kill 0`, `trap 'kill
+   * 0' EXIT`) or every process (`kill -TERM -1`). On a cold boot that
+   * reaches init, PID 1, which the kernel shields; here it would reach
+   * ember-command and lose the command's status. So ember-command ignores
+   * the signals a command sends around, and the command gets them back. */
+  static const int kShielded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM};
+  for (size_t i = 0; i < sizeof kShielded / sizeof kShielded[0]; ++i) signal(kShielded[i], SIG_IGN);
+  signal(SIGCHLD, SIG_DFL); /* waitpid must see the child */
   const pid_t child = fork();
   if (child < 0) {
     perror("ember-command: fork");
     return 1;
   }
   if (child == 0) {
+    for (size_t i = 0; i < sizeof kShielded / sizeof kShielded[0]; ++i) signal(kShielded[i], SIG_DFL);
     execl("/bin/sh", "sh", "-c", command, (char*)NULL);
     perror("ember-command: cannot run /bin/sh");
     _exit(127);

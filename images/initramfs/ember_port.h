@@ -39,20 +39,28 @@ static inline int ember_port_open(const char* program, unsigned short port) {
   return -1;
 }
 
+/* Through /dev/port when it is open; else, or when it fails, with ioperm
+ * (-1 with errno only when both fail). */
 static inline int ember_port_write(unsigned short port, unsigned char value) {
-  if (ember_port_fd < 0) {
-    outb(value, port);
-    return 0;
+  if (ember_port_fd >= 0 && pwrite(ember_port_fd, &value, 1, port) == 1) return 0;
+  const int port_error = errno;
+  if (ember_port_fd >= 0 && ioperm(port, 1, 1) != 0) {
+    errno = port_error;
+    return -1;
   }
-  return pwrite(ember_port_fd, &value, 1, port) == 1 ? 0 : -1;
+  outb(value, port);
+  return 0;
 }
 
 static inline int ember_port_read(unsigned short port, unsigned char* value) {
-  if (ember_port_fd < 0) {
-    *value = inb(port);
-    return 0;
+  if (ember_port_fd >= 0 && pread(ember_port_fd, value, 1, port) == 1) return 0;
+  const int port_error = errno;
+  if (ember_port_fd >= 0 && ioperm(port, 1, 1) != 0) {
+    errno = port_error;
+    return -1;
   }
-  return pread(ember_port_fd, value, 1, port) == 1 ? 0 : -1;
+  *value = inb(port);
+  return 0;
 }
 
 /* Ends the VM with STATUS. The exit port ends it at once: first let the

@@ -67,6 +67,7 @@ Result<void> PciBus::restore(const snapshot::StateFile& in) {
   auto section = in.section("pci");
   if (!section) return Error{"its state file " + section.error().message};
   const uint32_t address = section->u32();
+  if ((address & ~kConfigAddressBits) != 0) section->refuse("has CONFIG_ADDRESS reserved bits set, which no guest can set");
   if (auto done = section->finish(); !done) return done;
   for (size_t slot = 0; slot < slots_.size(); ++slot) {
     const std::string name = "pci-slot" + std::to_string(slot);
@@ -123,7 +124,7 @@ void PciBus::ConfigPorts::write(const Access& access, std::span<const uint8_t> d
     if (access.offset == 0 && data.size() == 4) {
       uint32_t value;
       std::memcpy(&value, data.data(), 4);
-      bus_.address_ = value & 0x80fffffc;  // reserved bits read as zero
+      bus_.address_ = value & kConfigAddressBits;  // reserved bits read as zero
     }
     return;
   }

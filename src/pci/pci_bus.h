@@ -109,7 +109,10 @@ class PciBus {
   Device& config_ports() { return ports_; }
 
   // Snapshot state: CONFIG_ADDRESS in section "pci", each function's in
-  // "pci-slotN". Restored before any VCPU runs.
+  // "pci-slotN". Restored before any VCPU runs. Each function's restore
+  // changes nothing when it refuses; the bus's stops at the first refusal
+  // (as Machine::restore_state does for the chips), and the machine is
+  // then never run.
   void         save(snapshot::StateWriter& out);
   Result<void> restore(const snapshot::StateFile& in);
   Device& window() { return window_; }
@@ -144,6 +147,9 @@ class PciBus {
 
   PciHostBridge              host_bridge_;
   std::vector<PciFunction*>  slots_;  // fixed before VCPUs run
+  // CONFIG_ADDRESS's bits (enable, bus, device, function, register); the
+  // rest are reserved and read as zero (PCI 3.0, 3.2.2.3.2).
+  static constexpr uint32_t kConfigAddressBits = 0x80fffffc;
   std::mutex                 address_mutex_;
   uint32_t                   address_ = 0;  // CONFIG_ADDRESS (0xcf8)
   WindowListener             window_listener_;

@@ -5,7 +5,9 @@
 #include <seccomp.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
 
@@ -35,7 +37,7 @@ int main(int argc, char** argv) {
     auto program = ember::seccomp::compile(kind);
     if (!program) return fail(program.error().message);
     size_t placeholders = 0;
-    for (const sock_filter& instruction : *program) placeholders += instruction.k == ember::seccomp::kOwnPidPlaceholder;
+    for (const sock_filter& instruction : *program) placeholders += ember::seccomp::is_pid_placeholder(instruction);
     if (placeholders != (kind == FilterKind::kVcpu ? 0u : 1u)) {
       return fail("the pid placeholder appears " + std::to_string(placeholders) + " times in filter " +
                   std::to_string(static_cast<int>(kind)));

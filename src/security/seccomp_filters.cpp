@@ -76,7 +76,7 @@ Status install(seccomp::FilterKind kind, const char* which) {
   if (whole_process) {
     size_t patched = 0;
     for (sock_filter& instruction : instructions) {
-      if (instruction.k != seccomp::kOwnPidPlaceholder) continue;
+      if (!seccomp::is_pid_placeholder(instruction)) continue;
       instruction.k = static_cast<uint32_t>(::getpid());
       ++patched;
     }

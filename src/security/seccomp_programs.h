@@ -25,6 +25,9 @@ inline constexpr size_t kFilterKinds = 3;
 // the installer replaces with getpid(). It appears exactly once in each
 // process filter and never in the VCPU filter (the compiler checks).
 inline constexpr uint32_t kOwnPidPlaceholder = 0x7eadbeef;
+inline bool is_pid_placeholder(const sock_filter& instruction) {
+  return instruction.code == (BPF_JMP | BPF_JEQ | BPF_K) && instruction.k == kOwnPidPlaceholder;
+}
 
 struct Program {
   const sock_filter* instructions;

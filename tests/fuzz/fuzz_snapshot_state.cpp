@@ -116,6 +116,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (file) {
     PciBus bus;  // the bus reads its own sections, "pci" and "pci-slotN"
+    PvpanicPci pvpanic{control, PciBus::kWindowBase};
+    (void)bus.add(pvpanic);  // slot 1, as on ember's machines
     (void)bus.restore(*file);
   }
   {

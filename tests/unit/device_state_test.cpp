@@ -249,8 +249,6 @@ TEST(DeviceState, AcpiPmRoundTrips) {
 namespace ember {
 namespace {
 
-// The command port (devices/command_port.h): the doorbell, then the host's
-// clock, the command's length and the command, a byte per read, zeroes after.
 // A restored guest's pvpanic must still decode its BAR where the guest's
 // kernel enabled it, or a panic after a restore would go unreported.
 TEST(DeviceState, PciFunctionRoundTripsWhatTheGuestProgrammedAndRefusesAChangedReadOnlyByte) {
@@ -285,6 +283,8 @@ TEST(DeviceState, PciFunctionRoundTripsWhatTheGuestProgrammedAndRefusesAChangedR
   EXPECT_NE(short_space.error().message.find("64 bytes, not 256"), std::string::npos) << short_space.error().message;
 }
 
+// The command port (devices/command_port.h): the doorbell, then the host's
+// clock, the command's length and the command, a byte per read, zeroes after.
 TEST(CommandPort, AnswersTheClockAndTheCommandAfterTheDoorbellAndAtRestore) {
   int doorbells = 0;
   CommandPort port{[] { return int64_t{1'700'000'000'123'456'789}; }, [&] { ++doorbells; }};
