@@ -97,11 +97,14 @@ TEST_F(LinuxSnapshot, TwentyRestoresEachRunTheirOwnCommandAndGiveItsStatus) {
 
 // The restored init's ember-command runs the command itself
 // (images/initramfs/ember_command.c): a command a signal kills still gives
-// 128 + the signal, as sh's $? does on a cold boot.
+// 128 + the signal, as sh's $? does on a cold boot, also when the command
+// signals its whole process group, ember-command's too.
 TEST_F(LinuxSnapshot, ARestoredCommandKilledByASignalGives128PlusTheSignal) {
-  const auto result = restore("echo about-to-die; kill -9 $$");
-  EXPECT_EQ(result.exit_code, 128 + 9) << result.out << result.err;
-  EXPECT_NE(result.out.find("about-to-die"), std::string::npos) << result.out;
+  const auto killed = restore("echo about-to-die; kill -9 $$");
+  EXPECT_EQ(killed.exit_code, 128 + 9) << killed.out << killed.err;
+  EXPECT_NE(killed.out.find("about-to-die"), std::string::npos) << killed.out;
+  const auto group = restore("kill 0");
+  EXPECT_EQ(group.exit_code, 128 + 15) << group.out << group.err;
 }
 
 // pvpanic's configuration is in the snapshot: the restored guest still
