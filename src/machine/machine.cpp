@@ -206,9 +206,12 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& requested)
                                                      : disk.read_only ? DiskAccess::kReadOnly
                                                                       : DiskAccess::kReadWrite);
     if (!opened) return opened.error();
-    // The path was checked before; the file opened is what the guest sees.
-    if (disk.snapshot_identity && opened->identity() != *disk.snapshot_identity) {
-      return Error{"disk '" + disk.path + "' changed while ember opened it: it is no longer the file the snapshot had"};
+    // A restore's disk must be the snapshot's, unchanged: checked on the
+    // file opened, which is what the guest sees (a path checked before the
+    // open could name another file by then).
+    if (disk.from_snapshot && opened->identity() != disk.from_snapshot->identity) {
+      return Error{"disk '" + disk.path + "' is not " + disk.from_snapshot->which + ", or it changed since the snapshot was taken " +
+                   "(its file, size or modification time differ); the restored guest's view of it would be wrong"};
     }
     disks.push_back(std::move(*opened));
   }

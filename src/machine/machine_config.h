@@ -36,9 +36,14 @@ struct DiskConfig {
   bool        read_only = false;
   uint16_t    queues = 1;
   bool        overlay = false;  // writes go to a private layer, discarded at exit
-  // A restore's disk: the file the snapshot had, which the descriptor
-  // ember opens must be too (machine/snapshot.h).
-  std::optional<FileIdentity> snapshot_identity;
+  // A restore's disk: the file the snapshot had, which the file ember
+  // opens must be (checked on its descriptor, Machine::create), and how a
+  // refusal names the snapshot's disk (machine/snapshot.h).
+  struct FromSnapshot {
+    FileIdentity identity;
+    std::string  which;  // "disk 1 of the snapshot ('PATH')"
+  };
+  std::optional<FromSnapshot> from_snapshot;
 };
 
 // A virtio-net interface on a TAP device (--net tap=NAME[,mac=MAC]).

@@ -135,14 +135,8 @@ Result<MachineConfig> load_machine_config(snapshot::SectionReader& in, const Mac
     if (named.read_only != saved.read_only || named.overlay != saved.overlay || named.queues != saved.queues) {
       return Error{"--disk " + disk_option(named) + " differs from " + which + ": the snapshot had --disk " + disk_option(saved)};
     }
-    const auto now = identity_of(named.path);
-    if (!now) return Error{now.error().message};
-    if (!(*now == identities[i])) {
-      return Error{"disk '" + named.path + "' is not " + which + ", or it changed since the snapshot was taken (its file, size or "
-                   "modification time differ); the restored guest's view of it would be wrong"};
-    }
     saved.path = named.path;
-    saved.snapshot_identity = identities[i];  // checked again on the descriptor ember opens (Machine::create)
+    saved.from_snapshot = DiskConfig::FromSnapshot{identities[i], which};  // the file is checked once open (Machine::create)
   }
   // Each interface goes on on a TAP device the restore names (--net), so
   // parallel restores each have their own; its MAC stays the snapshot's.
