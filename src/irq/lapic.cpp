@@ -134,6 +134,14 @@ std::optional<uint8_t> Lapic::deliverable_vector() const {
   return static_cast<uint8_t>(requested);
 }
 
+bool Lapic::tpr_holds_back_a_vector() const {
+  const int requested = highest(irr_), in_service = highest(isr_);
+  if (requested < 0 || deliverable_vector()) return false;
+  // Were TPR 0, PPR would be ISRV[7:4] << 4 (SDM 11.8.3.1).
+  const uint32_t in_service_class = in_service < 0 ? 0 : static_cast<uint32_t>(in_service) & 0xf0;
+  return (static_cast<uint32_t>(requested) & 0xf0) > in_service_class;
+}
+
 void Lapic::start_servicing(uint8_t vector) {
   clear_bit(irr_, vector);
   set_bit(isr_, vector);

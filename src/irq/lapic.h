@@ -87,6 +87,10 @@ class Lapic final {
   void accept(const InjectionMailbox::Drained& drained);
   // The highest IRR vector whose priority class is above PPR (SDM 11.8.3.1).
   std::optional<uint8_t> deliverable_vector() const;
+  // Whether TPR alone holds back a requested vector: one would be
+  // deliverable were TPR 0. The guest releases it by lowering CR8, which
+  // not every KVM reports with an exit (VcpuRunner polls then).
+  bool tpr_holds_back_a_vector() const;
   // The VCPU took `vector`: IRR -> ISR.
   void start_servicing(uint8_t vector);
 

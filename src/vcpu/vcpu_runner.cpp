@@ -100,7 +100,7 @@ void VcpuRunner::run(bool boot_vcpu, bool seccomp) {
       continue;
     }
     if (inject_interrupts(*state) == Next::Stop) break;
-    arm_timer(lapic_.timer_deadline());
+    arm_timer(next_timer_event());
 
     if (first_run_ns_ == 0) first_run_ns_ = monotonic_ns();
     // TPR and CR8 are one register (Lapic::cr8): KVM takes CR8 from here on
@@ -354,6 +354,21 @@ void VcpuRunner::sleep_until_woken(uint32_t generation) {
   const auto deadline = activity_ == Activity::Halted ? lapic_.timer_deadline() : std::nullopt;
   if (deadline && *deadline <= clock_.now()) return;
   futex_wait(wake_generation_, generation, deadline ? std::optional{clock_.host_time(*deadline)} : std::nullopt);
+}
+
+std::optional<uint64_t> VcpuRunner::next_timer_event() const {
+  auto deadline = lapic_.timer_deadline();
+  // A vector held back only by TPR goes in once the guest lowers CR8. SVM
+  // and VMX KVM exit for that (KVM_EXIT_SET_TPR), but a KVM that emulates
+  // MOV to CR8 (kvm_pvm) lets the guest run on without an exit; polling
+  // kvm_run::cr8 bounds the wait on every KVM. Linux leaves TPR at 0, so
+  // this costs its guests nothing.
+  if (lapic_.tpr_holds_back_a_vector()) {
+    constexpr uint64_t kTprPollNs = 1'000'000;
+    const uint64_t poll = clock_.now() + kTprPollNs;
+    if (!deadline || poll < *deadline) deadline = poll;
+  }
+  return deadline;
 }
 
 void VcpuRunner::arm_timer(std::optional<uint64_t> deadline) {

@@ -124,6 +124,9 @@ class VcpuRunner final : public Kickable {
   bool extint_pending() const;
   Next inject_interrupts(kvm_run& run);
   void sleep_until_woken(uint32_t generation);
+  // When the thread must next look at the LAPIC while the guest runs: its
+  // timer's deadline, or sooner to see a lowered CR8.
+  std::optional<uint64_t> next_timer_event() const;
   void arm_timer(std::optional<uint64_t> deadline);
   void set_activity(Activity next);
   uint64_t guest_tsc() const;

@@ -33,14 +33,19 @@ namespace {
 // A pipe is full when what it holds stops growing near its capacity:
 // writes that do not fill a page leave it partly empty, so "full" can be a
 // little under the capacity. Gives up after 60 s.
-bool wait_until_pipe_is_full(int read_end, int capacity = 65536) {
+bool wait_until_pipe_is_full(int read_end) {
+  // Full is "holds output and stopped growing while the guest floods": a
+  // blocked writer. Not "holds about its capacity": Linux merges a write
+  // into the pipe's last page only when all of it fits there, so a pipe
+  // of one page stays part-filled behind a writer blocked on its next
+  // chunk (how full depends on the sizes ember happened to write).
   int queued = 0, before = -1, stable_for = 0;
   for (int i = 0; i < 6000; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     if (ioctl(read_end, FIONREAD, &queued) != 0) return false;
     stable_for = queued == before ? stable_for + 1 : 0;
     before = queued;
-    if (queued >= capacity - capacity / 16 && stable_for >= 50) return true;
+    if (queued > 0 && stable_for >= 50) return true;
   }
   return false;
 }
@@ -177,7 +182,7 @@ TEST_P(StalledConsole, StopStillStopsAndSaysWhatWasNotWritten) {
   // SIGTERM once the pipe is full; --timeout (30 s) comes by itself, by
   // when the pipe and part of ember's console buffer are full.
   if (param.sigterm) {
-    ASSERT_TRUE(wait_until_pipe_is_full(out_pipe[0], 4096)) << "the pipe never filled";
+    ASSERT_TRUE(wait_until_pipe_is_full(out_pipe[0])) << "the pipe never filled";
     kill(pid, SIGTERM);
     stop_requested = std::chrono::steady_clock::now();
   }

@@ -74,6 +74,25 @@ TEST_F(LapicTest, HighestRequestAboveTheProcessorPriorityIsDeliverable) {
   EXPECT_EQ(lapic().read_register(PPR), 0xffu);
 }
 
+// The VCPU loop polls CR8 exactly while TPR, and nothing else, holds a
+// vector back: not for an empty IRR, a deliverable vector or one held by
+// a vector in service (whose EOI always reaches ember).
+TEST_F(LapicTest, TprHoldsBackOnlyWhatLoweringTprWouldRelease) {
+  EXPECT_FALSE(lapic().tpr_holds_back_a_vector()) << "nothing requested";
+  post(0, 0x45);
+  EXPECT_FALSE(lapic().tpr_holds_back_a_vector()) << "0x45 is deliverable";
+  lapic().write_cr8(5);
+  EXPECT_TRUE(lapic().tpr_holds_back_a_vector());
+  lapic().write_cr8(0);
+  lapic().start_servicing(0x45);
+  post(0, 0x41);
+  lapic().write_cr8(4);
+  EXPECT_FALSE(lapic().tpr_holds_back_a_vector()) << "0x45 in service holds 0x41 back too";
+  post(0, 0x61);
+  lapic().write_cr8(6);
+  EXPECT_TRUE(lapic().tpr_holds_back_a_vector()) << "0x61 is above the class in service";
+}
+
 TEST_F(LapicTest, InServiceVectorBlocksItsClassAndBelow) {
   post(0, 0x45);
   lapic().start_servicing(0x45);
