@@ -142,6 +142,10 @@ bool Lapic::tpr_holds_back_a_vector() const {
   return (static_cast<uint32_t>(requested) & 0xf0) > in_service_class;
 }
 
+bool Lapic::requests_pending() const { return highest(irr_) >= 0; }
+
+bool Lapic::eoi_may_wait(uint8_t vector) const { return !test_bit(tmr_, vector) && !requests_pending(); }
+
 void Lapic::start_servicing(uint8_t vector) {
   clear_bit(irr_, vector);
   set_bit(isr_, vector);

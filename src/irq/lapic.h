@@ -91,6 +91,13 @@ class Lapic final {
   // deliverable were TPR 0. The guest releases it by lowering CR8, which
   // not every KVM reports with an exit (VcpuRunner polls then).
   bool tpr_holds_back_a_vector() const;
+  // Whether the EOI of `vector`, just injected, may reach the LAPIC late
+  // (PV EOI, irq/pv_eoi.h): it is edge-triggered, so no IOAPIC waits for
+  // it, and nothing waits in IRR for it. (As KVM decides, lapic.c.)
+  bool eoi_may_wait(uint8_t vector) const;
+  bool requests_pending() const;
+  // EOI: the highest vector in service ends (SDM 11.8.5).
+  void end_of_interrupt();
   // The VCPU took `vector`: IRR -> ISR.
   void start_servicing(uint8_t vector);
 
@@ -123,7 +130,6 @@ class Lapic final {
   static constexpr uint32_t kDeliveryModeNmi = 4, kDeliveryModeExtInt = 7;  // an LVT's bits 10:8
   enum Lvt { kLvtTimer, kLvtThermal, kLvtPerf, kLvtLint0, kLvtLint1, kLvtError, kLvtCmci, kLvtCount };
 
-  void     end_of_interrupt();
   void     send_ipi(uint32_t icr_low, uint32_t destination);
   bool     write_apic_base(uint64_t value);
   bool     write_tsc_deadline(uint64_t deadline);

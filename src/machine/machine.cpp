@@ -24,6 +24,7 @@
 #include "machine/console_input.h"
 #include "security/privileges.h"
 #include "security/seccomp_filters.h"
+#include "irq/pv_eoi.h"
 #include "vcpu/cpuid_profile.h"
 #include "vcpu/kick_signal.h"
 #include "vcpu/msr_setup.h"
@@ -281,9 +282,10 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& requested)
   // whose KVM cannot send them keep those features hidden (cpuid_profile).
   const bool msr_exits = kvm->supports_msr_exits();
   if (msr_exits) {
-    // KVM would handle these two itself: filter them. The x2APIC range
-    // cannot be filtered and arrives as accesses KVM would fault.
-    const kvm::Vm::MsrRange lapic_msrs[] = {{Lapic::kApicBaseMsr, 1}, {Lapic::kTscDeadlineMsr, 1}};
+    // KVM would handle these three itself: filter them (PV EOI is ember's,
+    // irq/pv_eoi.h). The x2APIC range cannot be filtered and arrives as
+    // accesses KVM would fault.
+    const kvm::Vm::MsrRange lapic_msrs[] = {{Lapic::kApicBaseMsr, 1}, {Lapic::kTscDeadlineMsr, 1}, {PvEoi::kMsr, 1}};
     if (auto trapped = vm->trap_msrs(lapic_msrs); !trapped) return trapped.error();
   }
 
@@ -580,7 +582,9 @@ Status Machine::create_vcpus(const boot::EntryPoint* entry, bool msr_exits) {
     if (!vcpu) return vcpu.error();
     const auto khz = vcpu->tsc_khz();
     const uint64_t tsc_khz = msr_exits && khz ? *khz : 0;
-    const LapicFeatures features{.x2apic = msr_exits, .tsc_deadline = tsc_khz != 0};
+    // PV EOI only where KVM's leaf offers it (its MSR exists) and the MSR
+    // reaches ember (trapped with the LAPIC's).
+    const LapicFeatures features{.x2apic = msr_exits, .tsc_deadline = tsc_khz != 0, .pv_eoi = msr_exits && kvm_offers_pv_eoi(*supported)};
     const auto cpuid = cpuid_for_vcpu(*supported, index, config_.cpus, features);
     if (auto set = vcpu->set_cpuid(cpuid); !set) return set.error();
     if (auto msrs = set_boot_msrs(*vcpu, index == 0); !msrs) return msrs.error();

@@ -7,7 +7,8 @@
 //                  LAPIC can offer them on this host (LapicFeatures).
 //  leaf 0xb, 0x1f  x2APIC ID (EDX) = VCPU index in every subleaf.
 //  0x40000001      KVM paravirtual features that need KVM's in-kernel LAPIC
-//                  are cleared (ember never has one): PV EOI, PV unhalt,
+//                  are cleared (ember never has one), except PV EOI where
+//                  ember does it itself (irq/pv_eoi.h): PV unhalt,
 //                  PV TLB flush, PV send-IPI, PV sched-yield, async page
 //                  faults and the extended MSI destination ID. kvmclock and
 //                  the no-op I/O delay stay.
@@ -24,9 +25,10 @@ constexpr uint32_t kHtt = 1u << 28;
 
 // KVM_FEATURE_* bits (arch/x86/include/uapi/asm/kvm_para.h).
 constexpr uint32_t kvm_feature(unsigned bit) { return 1u << bit; }
+constexpr uint32_t kKvmFeaturePvEoi = kvm_feature(6);
 constexpr uint32_t kKvmFeaturesNeedingInKernelLapic =
     kvm_feature(4) |   // ASYNC_PF
-    kvm_feature(6) |   // PV_EOI
+    kvm_feature(6) |   // PV_EOI (kKvmFeaturePvEoi)
     kvm_feature(7) |   // PV_UNHALT
     kvm_feature(9) |   // PV_TLB_FLUSH
     kvm_feature(11) |  // PV_SEND_IPI
@@ -53,12 +55,20 @@ std::vector<kvm_cpuid_entry2> cpuid_for_vcpu(std::vector<kvm_cpuid_entry2> entri
         break;
       case 0x40000001:
         entry.eax &= ~kKvmFeaturesNeedingInKernelLapic;
+        if (lapic.pv_eoi) entry.eax |= kKvmFeaturePvEoi;
         break;
       default:
         break;
     }
   }
   return entries;
+}
+
+bool kvm_offers_pv_eoi(const std::vector<kvm_cpuid_entry2>& supported) {
+  for (const auto& entry : supported) {
+    if (entry.function == 0x40000001) return (entry.eax & kKvmFeaturePvEoi) != 0;
+  }
+  return false;
 }
 
 unsigned physical_address_bits(const std::vector<kvm_cpuid_entry2>& entries) {

@@ -14,12 +14,17 @@ namespace ember {
 struct LapicFeatures {
   bool x2apic = false;
   bool tsc_deadline = false;
+  bool pv_eoi = false;  // KVM_FEATURE_PV_EOI, done by ember (irq/pv_eoi.h)
 };
 
 // Adjusts KVM's supported CPUID for VCPU `index` of `count`; see the profile
 // described in cpuid_profile.cpp.
 std::vector<kvm_cpuid_entry2> cpuid_for_vcpu(std::vector<kvm_cpuid_entry2> supported, uint32_t index, uint32_t count,
                                              LapicFeatures lapic = {});
+
+// Whether KVM's supported CPUID has KVM_FEATURE_PV_EOI, so its MSR exists
+// for ember to take over.
+bool kvm_offers_pv_eoi(const std::vector<kvm_cpuid_entry2>& supported);
 
 // The MAXPHYADDR `entries` give: CPUID 80000008H EAX[7:0], or 36 without
 // that leaf (SDM Vol. 3A 4.1.4).

@@ -110,6 +110,9 @@ void VcpuRunner::run(bool boot_vcpu, bool seccomp) {
     lapic_.write_cr8(state->cr8);
     // Coalesced writes happened before this exit: they go first.
     if (coalesced_ring_ != nullptr) coalesced_->replay(*coalesced_ring_, buses_.pio, index_);
+    // So does an EOI the guest made through PV EOI, before anything reads
+    // the LAPIC (an EOI or ISR access in this very exit included).
+    if (pv_eoi_.guest_ended_interrupt()) lapic_.end_of_interrupt();
     if (!result) {
       control_.request_stop(Outcome{Outcome::Kind::HostError, 0, "VCPU " + std::to_string(index_) + ": " + result.error().message});
       break;
@@ -191,6 +194,9 @@ void VcpuRunner::save_state() {
     const auto completed = vcpu_.run();
     lapic_.write_cr8(state->cr8);
     state->immediate_exit = 0;
+    // Port writes KVM coalesced (the RTC index) reach their device before
+    // its state is saved.
+    if (coalesced_ring_ != nullptr) coalesced_->replay(*coalesced_ring_, buses_.pio, index_);
     if (!completed) {
       save_error_ = "VCPU " + std::to_string(index_) + ": " + completed.error().message;
       return;
@@ -202,6 +208,10 @@ void VcpuRunner::save_state() {
     }
     (void)handle_exit();
   }
+  // An EOI the guest made through PV EOI is in the LAPIC; one it has not
+  // made yet will exit, restored or not, so no offer is saved.
+  if (pv_eoi_.guest_ended_interrupt()) lapic_.end_of_interrupt();
+  pv_eoi_.reset();
   auto kvm_state = vcpu_.save_state(*save_msrs_);
   if (after_state_) after_state_();
   if (!kvm_state) {
@@ -259,6 +269,9 @@ Result<void> VcpuRunner::restore(snapshot::SectionReader& in) {
   if (auto set = vcpu_.restore_state(state, &tsc_restored_at_); !set) {
     return Error{"VCPU " + std::to_string(index_) + ": KVM refused the snapshot's state: " + set.error().message};
   }
+  for (const auto& msr : state.msrs) {
+    if (msr.index == PvEoi::kMsr) pv_eoi_.restore_msr(msr.data);
+  }
   set_activity(static_cast<Activity>(activity));
   nmis_pending_ = nmis_pending;
   if (halted_with_interrupts_off) {
@@ -298,6 +311,7 @@ void VcpuRunner::apply_mailbox(const InjectionMailbox::Drained& drained) {
   if (drained.init) {
     // INIT: the LAPIC resets and the CPU waits for a start-up IPI (SDM 9.4.4).
     lapic_.reset();
+    pv_eoi_.reset();
     nmis_pending_ = 0;
     set_activity(Activity::WaitingForSipi);
   }
@@ -333,10 +347,14 @@ VcpuRunner::Next VcpuRunner::inject_interrupts(kvm_run& run) {
   // KVM reports in kvm_run whether the guest can take an interrupt now; if
   // not, ask it to exit as soon as it can (api.rst, request_interrupt_window).
   const bool can_inject = run.ready_for_interrupt_injection && run.if_flag;
+  // A request waiting behind the interrupt offered to PV EOI may need its
+  // EOI to become deliverable: that EOI must exit again.
+  if (lapic_.requests_pending()) pv_eoi_.withdraw();
   if (const auto vector = lapic_.deliverable_vector()) {
     if (can_inject) {
       if (auto status = vcpu_.interrupt(*vector); !status) return crash(status.error().message);
       lapic_.start_servicing(*vector);
+      if (lapic_.eoi_may_wait(*vector)) pv_eoi_.offer();
     }
   } else if (can_inject && extint_pending()) {
     // The 8259's vector comes from its interrupt-acknowledge cycle, taken
@@ -456,6 +474,7 @@ VcpuRunner::Next VcpuRunner::handle_msr(kvm_run& run) {
   // (api.rst, KVM_EXIT_X86_RDMSR). MSRs that are not the LAPIC's fault, as
   // KVM would have faulted them: guests probe MSRs this way, so no log.
   auto& msr = run.msr;
+  if (msr.index == PvEoi::kMsr) return handle_pv_eoi_msr(run);
   const bool lapic_msr = msr.index == Lapic::kApicBaseMsr || msr.index == Lapic::kTscDeadlineMsr ||
                          (msr.index >= Lapic::kX2apicMsrFirst && msr.index < Lapic::kX2apicMsrFirst + Lapic::kX2apicMsrCount);
   if (!lapic_msr) {
@@ -474,6 +493,26 @@ VcpuRunner::Next VcpuRunner::handle_msr(kvm_run& run) {
   if (msr.error) {
     EMBER_GUEST_WARNING("VCPU " + std::to_string(index_) + ": " + (run.exit_reason == KVM_EXIT_X86_RDMSR ? "rdmsr " : "wrmsr ") +
                         hex(msr.index) + " faults (#GP)");
+  }
+  return Next::Continue;
+}
+
+VcpuRunner::Next VcpuRunner::handle_pv_eoi_msr(kvm_run& run) {
+  auto& msr = run.msr;
+  msr.error = 0;
+  if (run.exit_reason == KVM_EXIT_X86_RDMSR) {
+    msr.data = pv_eoi_.msr();
+    return Next::Continue;
+  }
+  // KVM keeps the value too, so a snapshot saves it with the other MSRs.
+  const std::array<kvm_msr_entry, 1> entry{{{.index = PvEoi::kMsr, .reserved = 0, .data = msr.data}}};
+  const uint64_t before = pv_eoi_.msr();
+  const bool accepted = pv_eoi_.write_msr(msr.data);
+  if (accepted && !vcpu_.set_msrs(entry)) pv_eoi_.restore_msr(before);
+  if (!accepted || pv_eoi_.msr() != msr.data) {
+    msr.error = 1;
+    EMBER_GUEST_WARNING("VCPU " + std::to_string(index_) + ": PV EOI at " + hex(msr.data) +
+                        " refused (#GP): not a 4-byte-aligned address in guest RAM");
   }
   return Next::Continue;
 }

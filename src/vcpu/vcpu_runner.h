@@ -28,6 +28,7 @@
 #include "irq/injection_mailbox.h"
 #include "irq/interrupt_router.h"
 #include "irq/lapic.h"
+#include "irq/pv_eoi.h"
 #include "kvm/coalesced_pio.h"
 #include "kvm/vcpu.h"
 #include "memory/guest_memory.h"
@@ -135,6 +136,7 @@ class VcpuRunner final : public Kickable {
   Next handle_port_io(kvm_run& run);
   Next handle_mmio(kvm_run& run);
   Next handle_msr(kvm_run& run);
+  Next handle_pv_eoi_msr(kvm_run& run);
   bool write_apic_base(uint64_t value);
   Next handle_halt(bool interrupts_enabled);
   Next handle_emulation_failure();
@@ -156,6 +158,7 @@ class VcpuRunner final : public Kickable {
   InjectionMailbox mailbox_;
   ApicAddressing   addressing_;
   Lapic            lapic_;
+  PvEoi            pv_eoi_{memory_};
   ExtIntSource*    extint_ = nullptr;
   kvm::CoalescedPio*       coalesced_ = nullptr;
   kvm::CoalescedPio::Ring* coalesced_ring_ = nullptr;
