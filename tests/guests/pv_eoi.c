@@ -1,0 +1,75 @@
+/* PV EOI done by ember (src/irq/pv_eoi.h; Documentation/virt/kvm/x86/msr.rst,
+ * MSR_KVM_PV_EOI_EN): CPUID offers it, the guest names a word, and ember
+ * sets its bit 0 when an EOI need not exit. The handlers do what Linux's
+ * kvm_guest_apic_eoi_write does: clear the bit if set, else write the EOI
+ * register. Each self-IPI of one vector arrives only if ember ended the
+ * previous one, so a lost EOI hangs the program. A vector raised behind one
+ * in service makes ember take the offer back (the EOI must exit then), and
+ * with PV EOI off every EOI writes the register. */
+#include "runtime/interrupts.h"
+
+#define PV_EOI_MSR 0x4b564d04u
+#define ROUNDS 100
+
+static volatile uint32_t pv_word __attribute__((aligned(4)));
+static volatile uint32_t skipped, written;
+
+static void end_interrupt(void) {
+  if (pv_word & 1) {
+    pv_word &= ~1u;
+    skipped++;
+  } else {
+    lapic_eoi();
+    written++;
+  }
+}
+
+static void pv_eoi_handler(uint8_t vector) {
+  interrupt_count[vector]++;
+  end_interrupt();
+}
+
+/* 0x65 raises 0x45, which its own service holds back until its EOI. */
+static void raise_behind_handler(uint8_t vector) {
+  interrupt_count[vector]++;
+  lapic_send_ipi(0, (1u << 18) | 0x45);
+  if (pv_word & 1) guest_fail("PV EOI still offered while 0x45 waits behind 0x65");
+  end_interrupt();
+}
+
+static uint32_t kvm_features(void) {
+  uint32_t eax = 0x40000001, ebx, ecx = 0, edx;
+  __asm__ volatile("cpuid" : "+a"(eax), "=b"(ebx), "+c"(ecx), "=d"(edx));
+  return eax;
+}
+
+int guest_main(void) {
+  if ((kvm_features() & (1u << 6)) == 0) guest_fail("CPUID 0x40000001 does not offer KVM_FEATURE_PV_EOI");
+  idt_init();
+  lapic_enable();
+  set_handler(0x40, pv_eoi_handler);
+  set_handler(0x45, pv_eoi_handler);
+  set_handler(0x65, raise_behind_handler);
+  wrmsr(PV_EOI_MSR, (uint64_t)(uintptr_t)&pv_word | 1);
+  expect_equal("PV EOI MSR", rdmsr(PV_EOI_MSR), (uint64_t)(uintptr_t)&pv_word | 1);
+  enable_interrupts();
+
+  for (uint32_t i = 1; i <= ROUNDS; ++i) {
+    lapic_send_ipi(0, (1u << 18) | 0x40);
+    if (!wait_for_count(&interrupt_count[0x40], i, 10000 * MILLION_CYCLES)) guest_fail("a self-IPI after a PV EOI never came");
+  }
+  expect_equal("EOIs ended through the PV EOI bit", skipped, ROUNDS);
+  expect_equal("ISR after the last PV EOI (vector 0x40's word)", lapic_read(LAPIC_ISR + 0x20), 0);
+
+  const uint32_t written_before = written;
+  lapic_send_ipi(0, (1u << 18) | 0x65);
+  if (!wait_for_count(&interrupt_count[0x45], 1, 10000 * MILLION_CYCLES)) guest_fail("0x45, raised behind 0x65, never came");
+  expect_equal("EOIs written while 0x45 waited", written - written_before, 1);
+
+  wrmsr(PV_EOI_MSR, 0);
+  lapic_send_ipi(0, (1u << 18) | 0x40);
+  if (!wait_for_count(&interrupt_count[0x40], ROUNDS + 1, 10000 * MILLION_CYCLES)) guest_fail("a self-IPI with PV EOI off never came");
+  expect_equal("EOIs written with PV EOI off", written - written_before, 2);
+  serial_print("pv eoi: offered for edge interrupts, ended by ember, withdrawn behind a waiting vector, off when turned off ok\n");
+  return 0;
+}
