@@ -144,6 +144,12 @@ bool Lapic::tpr_holds_back_a_vector() const {
 
 bool Lapic::requests_pending() const { return highest(irr_) >= 0; }
 
+std::optional<uint8_t> Lapic::highest_in_service() const {
+  const int vector = highest(isr_);
+  if (vector < 0) return std::nullopt;
+  return static_cast<uint8_t>(vector);
+}
+
 bool Lapic::eoi_may_wait(uint8_t vector) const { return !test_bit(tmr_, vector) && !requests_pending(); }
 
 void Lapic::start_servicing(uint8_t vector) {

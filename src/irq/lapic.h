@@ -96,6 +96,8 @@ class Lapic final {
   // it, and nothing waits in IRR for it. (As KVM decides, lapic.c.)
   bool eoi_may_wait(uint8_t vector) const;
   bool requests_pending() const;
+  // The vector an EOI would end now: the highest in service.
+  std::optional<uint8_t> highest_in_service() const;
   // EOI: the highest vector in service ends (SDM 11.8.5).
   void end_of_interrupt();
   // The VCPU took `vector`: IRR -> ISR.

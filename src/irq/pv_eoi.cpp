@@ -25,9 +25,10 @@ bool PvEoi::guest_ended_interrupt() {
   return true;
 }
 
-void PvEoi::offer() {
+void PvEoi::offer(uint8_t vector) {
   if (!enabled() || offered_) return;
   offered_ = memory_.write_object<uint8_t>(address(), kEoiPending);
+  vector_ = vector;
 }
 
 void PvEoi::withdraw() {

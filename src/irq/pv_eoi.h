@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 #include "memory/guest_memory.h"
 
@@ -33,18 +34,25 @@ class PvEoi final {
   // After the guest ran: whether it ended the interrupt ember offered
   // (cleared the bit). The caller then performs that EOI in the LAPIC.
   bool guest_ended_interrupt();
-  // Before the guest runs, having just injected a vector: lets the guest
+  // Before the guest runs, having just injected `vector`: lets the guest
   // end it without an exit, when PV EOI is on and nothing is offered yet.
-  void offer();
+  void offer(uint8_t vector);
+  // The vector an outstanding offer was made for. KVM clears the bit at
+  // every exit and sets it again only when safe; ember keeps an offer
+  // while that vector is the one the next EOI ends, and takes it back
+  // when it is not (ended through the register, or the LAPIC reset).
+  std::optional<uint8_t> offered_vector() const { return offered_ ? std::optional{vector_} : std::nullopt; }
   // Takes back an offer the guest has not used, so its EOI exits again:
   // something new waits in IRR and may need that EOI to be delivered.
   void withdraw();
   bool offered() const { return offered_; }
-  // INIT or a snapshot: no offer outstanding. (The MSR keeps its value,
-  // as KVM's does; Linux turns PV EOI off itself before it stops a CPU.)
-  void reset() { withdraw(); }
-  // A restored VCPU's MSR, which KVM kept (no offer is ever saved).
-  void restore_msr(uint64_t value) { msr_ = value; }
+  // INIT: no offer, and PV EOI off, as KVM's LAPIC reset turns it off (the
+  // caller clears KVM's copy). A CPU restarted by INIT may belong to
+  // another kernel by now (kdump), whose memory the old word is.
+  void reset() {
+    withdraw();
+    msr_ = 0;
+  }
 
  private:
   uint64_t address() const { return msr_ & ~uint64_t{1}; }
@@ -53,6 +61,7 @@ class PvEoi final {
   const GuestMemory& memory_;
   uint64_t           msr_ = 0;
   bool               offered_ = false;
+  uint8_t            vector_ = 0;  // what was offered, while offered_
 };
 
 }  // namespace ember

@@ -594,6 +594,7 @@ Status Machine::create_vcpus(const boot::EntryPoint* entry, bool msr_exits) {
     auto runner = std::make_unique<VcpuRunner>(index, std::move(*vcpu), Buses{pio_bus_, mmio_bus_}, *this, halt_census_,
                                                stopping_, router_, ioapic_, tsc_khz, memory_, physical_address_bits(cpuid), clock_);
     router_.attach({&runner->mailbox(), &runner->addressing(), runner.get()});
+    if (features.pv_eoi) runner->set_pv_eoi_available();
     if (coalesced_pio_ring_page_ > 0 && !runner->use_coalesced_pio(coalesced_pio_, coalesced_pio_ring_page_)) {
       return Error{"KVM offers coalesced port I/O at page " + std::to_string(coalesced_pio_ring_page_) +
                    " of the VCPU mapping, which is shorter than that"};

@@ -7,8 +7,8 @@
 //                  LAPIC can offer them on this host (LapicFeatures).
 //  leaf 0xb, 0x1f  x2APIC ID (EDX) = VCPU index in every subleaf.
 //  0x40000001      KVM paravirtual features that need KVM's in-kernel LAPIC
-//                  are cleared (ember never has one), except PV EOI where
-//                  ember does it itself (irq/pv_eoi.h): PV unhalt,
+//                  are cleared (ember never has one): PV EOI (offered again
+//                  where ember does it itself, irq/pv_eoi.h), PV unhalt,
 //                  PV TLB flush, PV send-IPI, PV sched-yield, async page
 //                  faults and the extended MSI destination ID. kvmclock and
 //                  the no-op I/O delay stay.

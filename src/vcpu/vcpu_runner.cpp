@@ -211,7 +211,7 @@ void VcpuRunner::save_state() {
   // An EOI the guest made through PV EOI is in the LAPIC; one it has not
   // made yet will exit, restored or not, so no offer is saved.
   if (pv_eoi_.guest_ended_interrupt()) lapic_.end_of_interrupt();
-  pv_eoi_.reset();
+  pv_eoi_.withdraw();
   auto kvm_state = vcpu_.save_state(*save_msrs_);
   if (after_state_) after_state_();
   if (!kvm_state) {
@@ -269,8 +269,12 @@ Result<void> VcpuRunner::restore(snapshot::SectionReader& in) {
   if (auto set = vcpu_.restore_state(state, &tsc_restored_at_); !set) {
     return Error{"VCPU " + std::to_string(index_) + ": KVM refused the snapshot's state: " + set.error().message};
   }
+  // PV EOI's MSR, which KVM kept; ember offers again only where it traps
+  // the MSR on this host, and only at a word it would have accepted.
   for (const auto& msr : state.msrs) {
-    if (msr.index == PvEoi::kMsr) pv_eoi_.restore_msr(msr.data);
+    if (msr.index == PvEoi::kMsr && pv_eoi_available_ && !pv_eoi_.write_msr(msr.data)) {
+      return Error{"VCPU " + std::to_string(index_) + ": the snapshot's PV EOI word " + hex(msr.data) + " is not in guest RAM"};
+    }
   }
   set_activity(static_cast<Activity>(activity));
   nmis_pending_ = nmis_pending;
@@ -311,7 +315,7 @@ void VcpuRunner::apply_mailbox(const InjectionMailbox::Drained& drained) {
   if (drained.init) {
     // INIT: the LAPIC resets and the CPU waits for a start-up IPI (SDM 9.4.4).
     lapic_.reset();
-    pv_eoi_.reset();
+    reset_pv_eoi();
     nmis_pending_ = 0;
     set_activity(Activity::WaitingForSipi);
   }
@@ -347,14 +351,17 @@ VcpuRunner::Next VcpuRunner::inject_interrupts(kvm_run& run) {
   // KVM reports in kvm_run whether the guest can take an interrupt now; if
   // not, ask it to exit as soon as it can (api.rst, request_interrupt_window).
   const bool can_inject = run.ready_for_interrupt_injection && run.if_flag;
-  // A request waiting behind the interrupt offered to PV EOI may need its
-  // EOI to become deliverable: that EOI must exit again.
-  if (lapic_.requests_pending()) pv_eoi_.withdraw();
+  // An offer stands only while the guest's next EOI would end the vector it
+  // was made for, with nothing waiting behind it: a request in IRR may need
+  // that EOI to become deliverable, so the EOI must exit again.
+  if (pv_eoi_.offered_vector() && (lapic_.requests_pending() || lapic_.highest_in_service() != pv_eoi_.offered_vector())) {
+    pv_eoi_.withdraw();
+  }
   if (const auto vector = lapic_.deliverable_vector()) {
     if (can_inject) {
       if (auto status = vcpu_.interrupt(*vector); !status) return crash(status.error().message);
       lapic_.start_servicing(*vector);
-      if (lapic_.eoi_may_wait(*vector)) pv_eoi_.offer();
+      if (lapic_.eoi_may_wait(*vector)) pv_eoi_.offer(*vector);
     }
   } else if (can_inject && extint_pending()) {
     // The 8259's vector comes from its interrupt-acknowledge cycle, taken
@@ -374,7 +381,7 @@ void VcpuRunner::sleep_until_woken(uint32_t generation) {
   futex_wait(wake_generation_, generation, deadline ? std::optional{clock_.host_time(*deadline)} : std::nullopt);
 }
 
-std::optional<uint64_t> VcpuRunner::next_timer_event() const {
+std::optional<uint64_t> VcpuRunner::next_timer_event() {
   auto deadline = lapic_.timer_deadline();
   // A vector held back only by TPR goes in once the guest lowers CR8. SVM
   // and VMX KVM exit for that (KVM_EXIT_SET_TPR), but a KVM that emulates
@@ -382,9 +389,14 @@ std::optional<uint64_t> VcpuRunner::next_timer_event() const {
   // kvm_run::cr8 bounds the wait on every KVM. Linux leaves TPR at 0, so
   // this costs its guests nothing.
   if (lapic_.tpr_holds_back_a_vector()) {
+    // One poll per millisecond, not one per exit: a poll still due keeps
+    // its time, so the timer is not re-armed on every pass.
     constexpr uint64_t kTprPollNs = 1'000'000;
-    const uint64_t poll = clock_.now() + kTprPollNs;
-    if (!deadline || poll < *deadline) deadline = poll;
+    const uint64_t now = clock_.now();
+    if (!tpr_poll_at_ || *tpr_poll_at_ <= now) tpr_poll_at_ = now + kTprPollNs;
+    if (!deadline || *tpr_poll_at_ < *deadline) deadline = tpr_poll_at_;
+  } else {
+    tpr_poll_at_.reset();
   }
   return deadline;
 }
@@ -504,17 +516,28 @@ VcpuRunner::Next VcpuRunner::handle_pv_eoi_msr(kvm_run& run) {
     msr.data = pv_eoi_.msr();
     return Next::Continue;
   }
-  // KVM keeps the value too, so a snapshot saves it with the other MSRs.
-  const std::array<kvm_msr_entry, 1> entry{{{.index = PvEoi::kMsr, .reserved = 0, .data = msr.data}}};
   const uint64_t before = pv_eoi_.msr();
-  const bool accepted = pv_eoi_.write_msr(msr.data);
-  if (accepted && !vcpu_.set_msrs(entry)) pv_eoi_.restore_msr(before);
-  if (!accepted || pv_eoi_.msr() != msr.data) {
+  if (!pv_eoi_.write_msr(msr.data)) {
     msr.error = 1;
     EMBER_GUEST_WARNING("VCPU " + std::to_string(index_) + ": PV EOI at " + hex(msr.data) +
                         " refused (#GP): not a 4-byte-aligned address in guest RAM");
+  } else if (!mirror_pv_eoi_msr(msr.data)) {
+    (void)pv_eoi_.write_msr(before);  // accepted before, so accepted again
+    msr.error = 1;
+    EMBER_GUEST_WARNING("VCPU " + std::to_string(index_) + ": PV EOI at " + hex(msr.data) + " refused (#GP): KVM refused it");
   }
   return Next::Continue;
+}
+
+bool VcpuRunner::mirror_pv_eoi_msr(uint64_t value) {
+  // KVM keeps the value too, so a snapshot saves it with the other MSRs.
+  const std::array<kvm_msr_entry, 1> entry{{{.index = PvEoi::kMsr, .reserved = 0, .data = value}}};
+  return static_cast<bool>(vcpu_.set_msrs(entry));
+}
+
+void VcpuRunner::reset_pv_eoi() {
+  pv_eoi_.reset();
+  if (pv_eoi_available_) (void)mirror_pv_eoi_msr(0);
 }
 
 bool VcpuRunner::write_apic_base(uint64_t value) {

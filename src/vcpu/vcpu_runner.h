@@ -67,6 +67,9 @@ class VcpuRunner final : public Kickable {
   // The machine's coalesced port writes (kvm/coalesced_pio.h), replayed
   // before each exit is handled; set during assembly when KVM has them.
   // False if this VCPU's kvm_run mapping does not reach the ring.
+  // The guest's CPUID offers PV EOI and its MSR reaches this thread
+  // (irq/pv_eoi.h); before run().
+  void set_pv_eoi_available() { pv_eoi_available_ = true; }
   [[nodiscard]] bool use_coalesced_pio(kvm::CoalescedPio& coalesced, int ring_page) {
     coalesced_ = &coalesced;
     coalesced_ring_ = static_cast<kvm::CoalescedPio::Ring*>(vcpu_.coalesced_ring(ring_page));
@@ -127,7 +130,7 @@ class VcpuRunner final : public Kickable {
   void sleep_until_woken(uint32_t generation);
   // When the thread must next look at the LAPIC while the guest runs: its
   // timer's deadline, or sooner to see a lowered CR8.
-  std::optional<uint64_t> next_timer_event() const;
+  std::optional<uint64_t> next_timer_event();
   void arm_timer(std::optional<uint64_t> deadline);
   void set_activity(Activity next);
   uint64_t guest_tsc() const;
@@ -137,6 +140,8 @@ class VcpuRunner final : public Kickable {
   Next handle_mmio(kvm_run& run);
   Next handle_msr(kvm_run& run);
   Next handle_pv_eoi_msr(kvm_run& run);
+  bool mirror_pv_eoi_msr(uint64_t value);
+  void reset_pv_eoi();
   bool write_apic_base(uint64_t value);
   Next handle_halt(bool interrupts_enabled);
   Next handle_emulation_failure();
@@ -159,6 +164,7 @@ class VcpuRunner final : public Kickable {
   ApicAddressing   addressing_;
   Lapic            lapic_;
   PvEoi            pv_eoi_{memory_};
+  bool             pv_eoi_available_ = false;  // the guest's CPUID offers it (set_pv_eoi_available)
   ExtIntSource*    extint_ = nullptr;
   kvm::CoalescedPio*       coalesced_ = nullptr;
   kvm::CoalescedPio::Ring* coalesced_ring_ = nullptr;
@@ -170,6 +176,7 @@ class VcpuRunner final : public Kickable {
   timer_t                 timer_{};
   bool                    timer_created_ = false;
   std::optional<uint64_t> armed_deadline_;
+  std::optional<uint64_t> tpr_poll_at_;  // the next CR8 poll (next_timer_event)
 
   std::array<uint64_t, kExitReasons + 1> exit_counts_{};  // the last slot: interrupted by a kick
   std::string                            final_state_;

@@ -30,9 +30,8 @@
 namespace ember::test {
 namespace {
 
-// A pipe is full when what it holds stops growing near its capacity:
-// writes that do not fill a page leave it partly empty, so "full" can be a
-// little under the capacity. Gives up after 60 s.
+// Waits until ember's writes to a pipe nobody reads have stopped: what it
+// holds stays the same for half a second. Gives up after 60 s.
 bool wait_until_pipe_is_full(int read_end) {
   // Full is "holds output and stopped growing while the guest floods": a
   // blocked writer. Not "holds about its capacity": Linux merges a write

@@ -21,6 +21,7 @@
 
 #include "base/file_descriptor.h"
 #include "linux/linux_guest.h"
+#include "linux/linux_userspace_fixture.h"
 #include "run/exit_codes.h"
 #include "support/network_namespace.h"
 #include "support/run_process.h"
@@ -29,14 +30,12 @@
 namespace ember::test {
 namespace {
 
-class LinuxSnapshot : public ::testing::Test {
+class LinuxSnapshot : public LinuxUserspaceFixture {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(kvm_available()) << kNoKvm;
-    if (!syscall_limitation().empty()) GTEST_SKIP() << "host limitation: " << syscall_limitation();
-    char directory[] = "/tmp/ember-snapshot-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(directory), nullptr);
-    root_ = directory;
+    LinuxUserspaceFixture::SetUp();
+    if (!set_up()) return;
+    root_ = scratch_directory("snapshot-test");
     snapshot_ = root_ + "/snapshot";
     disk_ = root_ + "/base.img";
     std::ofstream{disk_}.close();
@@ -67,9 +66,6 @@ class LinuxSnapshot : public ::testing::Test {
     std::erase(result.out, '\r');
     EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
     EXPECT_NE(result.out.find("guest-heard:from-host\n"), std::string::npos) << result.out;
-  }
-  void TearDown() override {
-    if (!root_.empty()) std::filesystem::remove_all(root_);
   }
   // The snapshot's disk is named again, as a restore must.
   ProcessResult restore(const std::string& command, const std::string& snapshot = {}) {

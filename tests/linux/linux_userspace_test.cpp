@@ -31,6 +31,7 @@
 
 #include "base/file_descriptor.h"
 #include "linux/linux_guest.h"
+#include "linux/linux_userspace_fixture.h"
 #include "support/network_namespace.h"
 #include "support/run_process.h"
 #include "support/sockets.h"
@@ -48,14 +49,11 @@ ProcessResult without_carriage_returns(ProcessResult result) {
 // The statuses ember gives (README, "Exit codes").
 constexpr int kTimeout = 124, kGuestPanic = 126;
 
-class LinuxUserspace : public ::testing::Test {
+class LinuxUserspace : public LinuxUserspaceFixture {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(kvm_available()) << kNoKvm;
-    if (!syscall_limitation().empty()) GTEST_SKIP() << "host limitation: " << syscall_limitation();
-  }
   void TearDown() override {
     for (const auto& path : scratch_) std::filesystem::remove(path);
+    LinuxUserspaceFixture::TearDown();
   }
 
   // `ember run` of the project's vmlinux and initramfs with `options`, then

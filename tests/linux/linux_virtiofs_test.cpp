@@ -25,25 +25,21 @@
 
 #include "base/file_descriptor.h"
 #include "linux/linux_guest.h"
+#include "linux/linux_userspace_fixture.h"
 #include "support/run_process.h"
 
 namespace ember::test {
 namespace {
 
-class LinuxVirtiofs : public ::testing::Test {
+class LinuxVirtiofs : public LinuxUserspaceFixture {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(kvm_available()) << kNoKvm;
-    if (!syscall_limitation().empty()) GTEST_SKIP() << "host limitation: " << syscall_limitation();
+    LinuxUserspaceFixture::SetUp();
+    if (!set_up()) return;
     ASSERT_EQ(::geteuid(), 0u) << "virtiofsd's namespace sandbox needs root";
-    char directory[] = "/tmp/ember-share-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(directory), nullptr);
-    root_ = directory;
+    root_ = scratch_directory("share-test");
     shared_ = root_ + "/shared";
     std::filesystem::create_directories(shared_);
-  }
-  void TearDown() override {
-    if (!root_.empty()) std::filesystem::remove_all(root_);
   }
 
   // The project's kernel and initramfs with `options`, running `command`.

@@ -22,6 +22,7 @@
 #include <utility>
 
 #include "linux/linux_guest.h"
+#include "linux/linux_userspace_fixture.h"
 #include "support/run_process.h"
 
 namespace ember::test {
@@ -43,14 +44,11 @@ int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-class StockKernel : public ::testing::TestWithParam<StockBoot> {
+class StockKernel : public LinuxUserspaceFixture, public ::testing::WithParamInterface<StockBoot> {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(kvm_available()) << kNoKvm;
-    if (!syscall_limitation().empty()) GTEST_SKIP() << "host limitation: " << syscall_limitation();
-  }
   void TearDown() override {
     if (!disk_.empty()) std::filesystem::remove(disk_);
+    LinuxUserspaceFixture::TearDown();
   }
   const std::string& make_disk() {
     disk_ = make_ext4_image({{"marker", std::string(kMarker) + "\n"}});

@@ -93,6 +93,25 @@ TEST_F(LapicTest, TprHoldsBackOnlyWhatLoweringTprWouldRelease) {
   EXPECT_TRUE(lapic().tpr_holds_back_a_vector()) << "0x61 is above the class in service";
 }
 
+// PV EOI may end only an edge-triggered vector with nothing waiting behind
+// it: a level-triggered one's EOI must reach the IOAPIC at once (remote
+// IRR), and a request in IRR may need the EOI to become deliverable.
+TEST_F(LapicTest, OnlyAnEdgeVectorWithNothingWaitingMayHaveItsEoiWait) {
+  post(0, 0x45);
+  lapic().start_servicing(0x45);
+  EXPECT_TRUE(lapic().eoi_may_wait(0x45));
+  EXPECT_EQ(lapic().highest_in_service(), 0x45);
+  post(0, 0x31);
+  EXPECT_FALSE(lapic().eoi_may_wait(0x45)) << "0x31 waits for that EOI";
+  lapic().end_of_interrupt();
+  EXPECT_EQ(lapic().highest_in_service(), std::nullopt);
+  lapic().start_servicing(0x31);
+  post(0, 0x52, /*level=*/true);
+  lapic().start_servicing(0x52);
+  EXPECT_FALSE(lapic().eoi_may_wait(0x52)) << "level-triggered";
+  EXPECT_EQ(lapic().highest_in_service(), 0x52);
+}
+
 TEST_F(LapicTest, InServiceVectorBlocksItsClassAndBelow) {
   post(0, 0x45);
   lapic().start_servicing(0x45);

@@ -36,7 +36,7 @@ TEST_F(PvEoiTest, TheMsrTakesAnAlignedWordInRamOrFaults) {
 }
 
 TEST_F(PvEoiTest, NothingIsOfferedWhileTheGuestHasNotTurnedItOn) {
-  pv_eoi.offer();
+  pv_eoi.offer(0x40);
   EXPECT_FALSE(pv_eoi.offered());
   EXPECT_EQ(word(), 0);
   EXPECT_FALSE(pv_eoi.guest_ended_interrupt());
@@ -44,7 +44,7 @@ TEST_F(PvEoiTest, NothingIsOfferedWhileTheGuestHasNotTurnedItOn) {
 
 TEST_F(PvEoiTest, AnOfferedEoiIsSeenOnceTheGuestClearsTheBit) {
   ASSERT_TRUE(pv_eoi.write_msr(kWord + 1));
-  pv_eoi.offer();
+  pv_eoi.offer(0x40);
   EXPECT_EQ(word(), 1);
   EXPECT_FALSE(pv_eoi.guest_ended_interrupt()) << "the guest has not ended it yet";
   EXPECT_TRUE(guest_eoi_skips_the_register());
@@ -55,7 +55,7 @@ TEST_F(PvEoiTest, AnOfferedEoiIsSeenOnceTheGuestClearsTheBit) {
 
 TEST_F(PvEoiTest, AWithdrawnOfferMakesTheGuestsEoiExit) {
   ASSERT_TRUE(pv_eoi.write_msr(kWord + 1));
-  pv_eoi.offer();
+  pv_eoi.offer(0x40);
   pv_eoi.withdraw();
   EXPECT_FALSE(pv_eoi.offered());
   EXPECT_FALSE(guest_eoi_skips_the_register());
@@ -64,10 +64,22 @@ TEST_F(PvEoiTest, AWithdrawnOfferMakesTheGuestsEoiExit) {
 
 TEST_F(PvEoiTest, MovingOrTurningOffTheWordTakesBackTheOffer) {
   ASSERT_TRUE(pv_eoi.write_msr(kWord + 1));
-  pv_eoi.offer();
+  pv_eoi.offer(0x40);
   ASSERT_TRUE(pv_eoi.write_msr(0));
   EXPECT_EQ(word(), 0) << "the old word is left clear";
   EXPECT_FALSE(pv_eoi.guest_ended_interrupt());
+}
+
+TEST_F(PvEoiTest, AnOfferRemembersItsVectorAndInitTurnsPvEoiOff) {
+  ASSERT_TRUE(pv_eoi.write_msr(kWord + 1));
+  pv_eoi.offer(0x41);
+  EXPECT_EQ(pv_eoi.offered_vector(), 0x41);
+  pv_eoi.reset();
+  EXPECT_EQ(pv_eoi.offered_vector(), std::nullopt);
+  EXPECT_EQ(word(), 0);
+  EXPECT_EQ(pv_eoi.msr(), 0u) << "INIT turns it off, as KVM's LAPIC reset does";
+  pv_eoi.offer(0x41);
+  EXPECT_EQ(word(), 0) << "nothing offered at the old word afterwards";
 }
 
 }  // namespace
