@@ -9,9 +9,9 @@ constexpr uint8_t kEoiPending = 1;  // KVM_PV_EOI_ENABLED: bit 0 of the guest's 
 
 bool PvEoi::write_msr(uint64_t value) {
   const uint64_t word = value & ~uint64_t{1};
-  // KVM refuses a misaligned word, and one outside guest memory (msr.rst).
-  if ((value & 1) != 0 && (word % 4 != 0 || !memory_.contains(word, 1))) return false;
-  if ((value & 1) == 0 && word % 4 != 0) return false;
+  // KVM refuses a misaligned word, and an enabled one outside guest
+  // memory (msr.rst).
+  if (word % 4 != 0 || ((value & 1) != 0 && !memory_.contains(word, 1))) return false;
   withdraw();  // an offer at the old word is void
   msr_ = value;
   return true;
@@ -21,20 +21,19 @@ bool PvEoi::guest_ended_interrupt() {
   if (!offered_) return false;
   const auto word = memory_.read_object<uint8_t>(address());
   if (word && (*word & kEoiPending) != 0) return false;
-  offered_ = false;
+  offered_.reset();
   return true;
 }
 
 void PvEoi::offer(uint8_t vector) {
   if (!enabled() || offered_) return;
-  offered_ = memory_.write_object<uint8_t>(address(), kEoiPending);
-  vector_ = vector;
+  if (memory_.write_object<uint8_t>(address(), kEoiPending)) offered_ = vector;
 }
 
 void PvEoi::withdraw() {
   if (!offered_) return;
   (void)memory_.write_object<uint8_t>(address(), 0);
-  offered_ = false;
+  offered_.reset();
 }
 
 }  // namespace ember

@@ -41,11 +41,10 @@ class PvEoi final {
   // every exit and sets it again only when safe; ember keeps an offer
   // while that vector is the one the next EOI ends, and takes it back
   // when it is not (ended through the register, or the LAPIC reset).
-  std::optional<uint8_t> offered_vector() const { return offered_ ? std::optional{vector_} : std::nullopt; }
+  std::optional<uint8_t> offered_vector() const { return offered_; }
   // Takes back an offer the guest has not used, so its EOI exits again:
   // something new waits in IRR and may need that EOI to be delivered.
   void withdraw();
-  bool offered() const { return offered_; }
   // INIT: no offer, and PV EOI off, as KVM's LAPIC reset turns it off (the
   // caller clears KVM's copy). A CPU restarted by INIT may belong to
   // another kernel by now (kdump), whose memory the old word is.
@@ -60,8 +59,7 @@ class PvEoi final {
 
   const GuestMemory& memory_;
   uint64_t           msr_ = 0;
-  bool               offered_ = false;
-  uint8_t            vector_ = 0;  // what was offered, while offered_
+  std::optional<uint8_t> offered_;  // the vector an outstanding offer is for
 };
 
 }  // namespace ember

@@ -3,6 +3,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -58,6 +59,11 @@ KvmResult<uint64_t> Vcpu::get_msr(uint32_t index) const {
   if (read < 0) return ioctl_error("KVM_GET_MSRS");
   if (read != 1) return KvmError{"KVM_GET_MSRS", 0, "KVM_GET_MSRS refused MSR " + std::to_string(index)};
   return request.entry.data;
+}
+
+KvmStatus Vcpu::set_msr(uint32_t index, uint64_t value) {
+  const std::array<kvm_msr_entry, 1> entry{{{.index = index, .reserved = 0, .data = value}}};
+  return set_msrs(entry);
 }
 
 KvmResult<uint32_t> Vcpu::tsc_khz() const {

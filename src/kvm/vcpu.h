@@ -62,6 +62,7 @@ class Vcpu final {
   KvmStatus            set_cpuid(std::span<const kvm_cpuid_entry2> entries);
   KvmStatus            set_msrs(std::span<const kvm_msr_entry> entries);
   KvmResult<uint64_t>  get_msr(uint32_t index) const;
+  KvmStatus            set_msr(uint32_t index, uint64_t value);
   KvmResult<uint32_t>  tsc_khz() const;  // KVM_GET_TSC_KHZ: the guest TSC's frequency
   KvmStatus            interrupt(uint8_t vector);  // KVM_INTERRUPT: only without an in-kernel irqchip
   KvmStatus            nmi();

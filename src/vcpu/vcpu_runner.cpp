@@ -108,11 +108,7 @@ void VcpuRunner::run(bool boot_vcpu, bool seccomp) {
     state->cr8 = lapic_.cr8();
     const auto result = vcpu_.run();
     lapic_.write_cr8(state->cr8);
-    // Coalesced writes happened before this exit: they go first.
-    if (coalesced_ring_ != nullptr) coalesced_->replay(*coalesced_ring_, buses_.pio, index_);
-    // So does an EOI the guest made through PV EOI, before anything reads
-    // the LAPIC (an EOI or ISR access in this very exit included).
-    if (pv_eoi_.guest_ended_interrupt()) lapic_.end_of_interrupt();
+    catch_up_after_run();
     if (!result) {
       control_.request_stop(Outcome{Outcome::Kind::HostError, 0, "VCPU " + std::to_string(index_) + ": " + result.error().message});
       break;
@@ -194,9 +190,7 @@ void VcpuRunner::save_state() {
     const auto completed = vcpu_.run();
     lapic_.write_cr8(state->cr8);
     state->immediate_exit = 0;
-    // Port writes KVM coalesced (the RTC index) reach their device before
-    // its state is saved.
-    if (coalesced_ring_ != nullptr) coalesced_->replay(*coalesced_ring_, buses_.pio, index_);
+    catch_up_after_run();  // before the devices' and the LAPIC's state is saved
     if (!completed) {
       save_error_ = "VCPU " + std::to_string(index_) + ": " + completed.error().message;
       return;
@@ -208,9 +202,8 @@ void VcpuRunner::save_state() {
     }
     (void)handle_exit();
   }
-  // An EOI the guest made through PV EOI is in the LAPIC; one it has not
-  // made yet will exit, restored or not, so no offer is saved.
-  if (pv_eoi_.guest_ended_interrupt()) lapic_.end_of_interrupt();
+  // An EOI the guest made through PV EOI is in the LAPIC by now; one it has
+  // not made yet will exit, restored or not, so no offer is saved.
   pv_eoi_.withdraw();
   auto kvm_state = vcpu_.save_state(*save_msrs_);
   if (after_state_) after_state_();
@@ -381,6 +374,14 @@ void VcpuRunner::sleep_until_woken(uint32_t generation) {
   futex_wait(wake_generation_, generation, deadline ? std::optional{clock_.host_time(*deadline)} : std::nullopt);
 }
 
+void VcpuRunner::catch_up_after_run() {
+  // Coalesced writes happened before this exit: they go first.
+  if (coalesced_ring_ != nullptr) coalesced_->replay(*coalesced_ring_, buses_.pio, index_);
+  // So does an EOI the guest made through PV EOI, before anything reads
+  // the LAPIC (an EOI or ISR access in this very exit included).
+  if (pv_eoi_.guest_ended_interrupt()) lapic_.end_of_interrupt();
+}
+
 std::optional<uint64_t> VcpuRunner::next_timer_event() {
   auto deadline = lapic_.timer_deadline();
   // A vector held back only by TPR goes in once the guest lowers CR8. SVM
@@ -531,8 +532,7 @@ VcpuRunner::Next VcpuRunner::handle_pv_eoi_msr(kvm_run& run) {
 
 bool VcpuRunner::mirror_pv_eoi_msr(uint64_t value) {
   // KVM keeps the value too, so a snapshot saves it with the other MSRs.
-  const std::array<kvm_msr_entry, 1> entry{{{.index = PvEoi::kMsr, .reserved = 0, .data = value}}};
-  return static_cast<bool>(vcpu_.set_msrs(entry));
+  return static_cast<bool>(vcpu_.set_msr(PvEoi::kMsr, value));
 }
 
 void VcpuRunner::reset_pv_eoi() {
@@ -557,8 +557,7 @@ bool VcpuRunner::write_apic_base(uint64_t value) {
   // bit (SDM 11.4.3) and checks the base against the guest's physical
   // address width. KVM first, so a base it refuses leaves the LAPIC alone.
   const auto mirror = [this](uint64_t apic_base) {
-    const std::array<kvm_msr_entry, 1> entry{{{.index = Lapic::kApicBaseMsr, .reserved = 0, .data = apic_base}}};
-    return static_cast<bool>(vcpu_.set_msrs(entry));
+    return static_cast<bool>(vcpu_.set_msr(Lapic::kApicBaseMsr, apic_base));
   };
   const uint64_t before = *lapic_.read_msr(Lapic::kApicBaseMsr);
   constexpr uint64_t kBsp = Lapic::kApicBaseBsp;

@@ -37,7 +37,7 @@ TEST_F(PvEoiTest, TheMsrTakesAnAlignedWordInRamOrFaults) {
 
 TEST_F(PvEoiTest, NothingIsOfferedWhileTheGuestHasNotTurnedItOn) {
   pv_eoi.offer(0x40);
-  EXPECT_FALSE(pv_eoi.offered());
+  EXPECT_EQ(pv_eoi.offered_vector(), std::nullopt);
   EXPECT_EQ(word(), 0);
   EXPECT_FALSE(pv_eoi.guest_ended_interrupt());
 }
@@ -57,7 +57,7 @@ TEST_F(PvEoiTest, AWithdrawnOfferMakesTheGuestsEoiExit) {
   ASSERT_TRUE(pv_eoi.write_msr(kWord + 1));
   pv_eoi.offer(0x40);
   pv_eoi.withdraw();
-  EXPECT_FALSE(pv_eoi.offered());
+  EXPECT_EQ(pv_eoi.offered_vector(), std::nullopt);
   EXPECT_FALSE(guest_eoi_skips_the_register());
   EXPECT_FALSE(pv_eoi.guest_ended_interrupt()) << "that EOI reaches the LAPIC through the register, not twice";
 }
