@@ -5,16 +5,22 @@
 #   1. host: the tiers that need no KVM (unit, cli, bench) on this machine;
 #   2. host KVM: the kvm and linux tiers on this machine's /dev/kvm, when it
 #      has one that runs a guest program (bare metal, or kvm_pvm);
-#   3. nested KVM: the kvm and linux tiers again inside a QEMU VM whose
+#   3. nested KVM: the kvm and linux tiers again inside QEMU VMs whose
 #      TCG-emulated CPU has AMD SVM, under Debian's stock kvm_amd
 #      (scripts/nested-kvm.sh). Every machine has it, and it is the one KVM
 #      where guest Linux user space always runs, so it always runs.
+#      The VM's TCG emulates all its CPUs on one host thread, so one VM
+#      keeps one host core busy: the tier runs one VM per host core (at
+#      most EMBER_NESTED_SHARDS), each running every Nth test one at a time.
+#      Two tests in one VM share that thread and each runs 2-3x slower
+#      (a stock-kernel boot: 31 s alone, about 100 s beside another).
 #
 # Each tier prints ctest's per-test lines and summary; the command ends with
 # one line counting every test of every tier, "N passed, N failed", and fails
 # if any test failed, if a tier could not run, or if no KVM test ran.
 #
-#   EMBER_TEST_JOBS   ctest's parallelism (default: nproc)
+#   EMBER_TEST_JOBS      ctest's parallelism on the host (default: nproc)
+#   EMBER_NESTED_SHARDS  nested VMs run side by side (default: nproc, at most 4)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -56,7 +62,24 @@ else
   echo "===== tier: host-kvm: not run, this machine's KVM does not run guests (${probe##*error: }) ====="
 fi
 
-run_tier nested-kvm bash "$root/scripts/nested-kvm.sh" ctest --output-on-failure -j"$jobs" -L "$kvm_labels"
+# The nested VMs run side by side, each streaming its lines with its name in
+# front; each shard's log is kept whole for the count below.
+shards=${EMBER_NESTED_SHARDS:-$(nproc)}
+((shards > 4)) && shards=4
+echo
+echo "===== tier: nested-kvm, $shards VMs side by side ====="
+for ((shard = 1; shard <= shards; shard++)); do
+  (
+    status=0
+    bash "$root/scripts/nested-kvm.sh" ctest --output-on-failure -j1 -L "$kvm_labels" -I "$shard,,$shards" 2>&1 |
+      tee "$logs/nested-kvm-$shard.log" | sed -u "s/^/[nested-kvm-$shard] /" || status=$?
+    echo "$status" > "$logs/nested-kvm-$shard.status"
+  ) &
+done
+wait
+for ((shard = 1; shard <= shards; shard++)); do
+  [[ $(cat "$logs/nested-kvm-$shard.status" 2>/dev/null) == 0 ]] || tier_failed+=("nested-kvm-$shard")
+done
 
 # The closing count, from ctest's own per-test lines of every tier: "12/96
 # Test #40: NAME [# GetParam() = ...] .....   Passed    1.23 sec", or
@@ -78,7 +101,7 @@ summary=$(awk '
   }' "$logs"/*.log)
 grep -v '^TOTALS' <<<"$summary" | sort || true
 read -r _ passed failed skipped < <(grep '^TOTALS' <<<"$summary")
-kvm_ran=$(cat "$logs"/host-kvm.log "$logs"/nested-kvm.log 2>/dev/null | tr -d '\r' | grep -cE ' Test +#[0-9]+: .* Passed +[0-9.]+ sec$' || true)
+kvm_ran=$(cat "$logs"/host-kvm.log "$logs"/nested-kvm-*.log 2>/dev/null | tr -d '\r' | grep -cE ' Test +#[0-9]+: .* Passed +[0-9.]+ sec$' || true)
 status=0
 if ((${#tier_failed[@]})); then
   echo "tiers that failed or did not finish: ${tier_failed[*]}"

@@ -53,8 +53,9 @@ class InterruptProgram : public ::testing::TestWithParam<std::tuple<Program, int
 
 TEST_P(InterruptProgram, PassesItsChecks) {
   const auto& [program, cpus] = GetParam();
-  // 100 s: the longest program (ipi_storm, 60000 exits) took 54 s in the
-  // nested tier beside the soak test; ctest stops a test at 120 s.
+  // 100 s, a bound for a hang: at 60000 exits ipi_storm took 54 s in the
+  // nested tier beside the soak test (it now makes a quarter of them);
+  // ctest stops a test at 120 s.
   const auto result = run_ember({"run", "--kernel", guest_program(program.name), "--cpus",
                                  std::to_string(cpus), "--memory", "64M", "--timeout", "100"});
   if (result.exit_code == kNotOffered) GTEST_SKIP() << "this host's KVM cannot send APIC MSRs to userspace";

@@ -41,16 +41,18 @@ class LinuxSnapshot : public LinuxUserspaceFixture {
     std::ofstream{disk_}.close();
     std::filesystem::resize_file(disk_, 1 << 20);
     // One overlay disk: every restore writes to a private copy of it.
-    ASSERT_NO_FATAL_FAILURE(take_snapshot(snapshot_, {"--disk", disk_ + ",overlay"}));
+    ASSERT_NO_FATAL_FAILURE(take_snapshot(snapshot_, {"--disk", disk_ + ",overlay"}, &snapshot_console_));
     ASSERT_TRUE(std::filesystem::exists(snapshot_ + "/state") && std::filesystem::exists(snapshot_ + "/ram"));
   }
-  // `ember snapshot` of the project's Linux into `dir`, with `devices`.
-  static void take_snapshot(const std::string& dir, const std::vector<std::string>& devices) {
+  // `ember snapshot` of the project's Linux into `dir`, with `devices`;
+  // `console`, when given, receives what the guest printed until the save.
+  static void take_snapshot(const std::string& dir, const std::vector<std::string>& devices, std::string* console = nullptr) {
     std::vector<std::string> arguments{"snapshot", "--kernel", guest_vmlinux(), "--initrd", EMBER_GUEST_INITRAMFS, "--memory", "256M",
                                        "--cmdline", kLinuxCmdline, "--timeout", "600", "--out", dir};
     arguments.insert(arguments.end(), devices.begin(), devices.end());
     const auto taken = run_ember(arguments);
     ASSERT_EQ(taken.exit_code, 0) << taken.out << taken.err;
+    if (console) *console = taken.out;
   }
   // The restored guest, run by `ember` as
   //   echo from-restored-guest | CONNECT-TO-HOST | sed s/^/guest-heard:/
@@ -79,8 +81,14 @@ class LinuxSnapshot : public LinuxUserspaceFixture {
     return {std::istreambuf_iterator<char>{in}, {}};
   }
 
-  std::string root_, snapshot_, disk_;
+  std::string root_, snapshot_, disk_, snapshot_console_;
 };
+
+size_t occurrences(const std::string& text, const std::string& word) {
+  size_t count = 0;
+  for (auto at = text.find(word); at != std::string::npos; at = text.find(word, at + word.size())) ++count;
+  return count;
+}
 
 TEST_F(LinuxSnapshot, TwentyRestoresEachRunTheirOwnCommandAndGiveItsStatus) {
   for (int i = 0; i < 20; ++i) {
@@ -162,10 +170,15 @@ TEST_F(LinuxSnapshot, ARestoredGuestHasTheHostsTimeAndAQuietKernel) {
     EXPECT_EQ(dated.out.find(warning), std::string::npos) << "the kernel says '" << warning << "':\n" << dated.out;
   }
   EXPECT_LE(guest, after + 1) << dated.out;
+  // dmesg holds the boot before the snapshot too, which the console showed
+  // as the snapshot was taken: under load (two tests on a TCG-emulated
+  // machine) that boot may itself have tripped the clocksource watchdog.
+  // What counts is a warning the restored kernel added.
   const auto result = restore("sleep 2; dmesg");
   ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
   for (const char* warning : {"stall", "soft lockup", "Marking clocksource", "clocksource watchdog", "unstable", "hung_task"}) {
-    EXPECT_EQ(result.out.find(warning), std::string::npos) << "dmesg says '" << warning << "':\n" << result.out;
+    EXPECT_LE(occurrences(result.out, warning), occurrences(snapshot_console_, warning))
+        << "the restored kernel says '" << warning << "':\n" << result.out << "\nbefore the snapshot:\n" << snapshot_console_;
   }
 }
 
