@@ -85,6 +85,22 @@ TEST(GuestMemory, GuardPagesSurroundEachRegion) {
   EXPECT_DEATH({ [[maybe_unused]] volatile uint8_t byte = first[region_size]; }, "");
 }
 
+// Host and guest addresses agree modulo 2 MiB, so transparent huge pages
+// can back the RAM and KVM can map them whole; the guard pages stay.
+TEST(GuestMemory, RegionsStartOnTwoMebibyteBoundariesBetweenGuardPages) {
+  for (const auto sharing : {GuestMemory::Sharing::kPrivate, GuestMemory::Sharing::kShareable}) {
+    auto memory = GuestMemory::create({{0, 4 << 20}, {uint64_t{1} << 32, 2 << 20}}, sharing);
+    ASSERT_TRUE(memory.ok()) << memory.error().message;
+    for (const auto& region : memory->regions()) {
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(region.host) % (2 << 20), 0u);
+      EXPECT_DEATH({ [[maybe_unused]] volatile uint8_t byte = region.host[-1]; }, "");
+      EXPECT_DEATH({ [[maybe_unused]] volatile uint8_t byte = region.host[region.size]; }, "");
+    }
+    EXPECT_TRUE(memory->write_object(uint64_t{1} << 32, uint32_t{0x12345678}));
+    EXPECT_EQ(memory->read_object<uint32_t>(uint64_t{1} << 32), 0x12345678u);
+  }
+}
+
 TEST(MemoryMap, SmallRamIsOneRegionFromZero) {
   EXPECT_EQ(ram_regions_for(128ull << 20), (std::vector<RamRegion>{{0, 128ull << 20}}));
 }
