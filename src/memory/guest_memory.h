@@ -4,7 +4,9 @@
 // range lies inside one RAM region (checked addition, so ranges that wrap
 // 2^64, straddle the MMIO hole or run past the end are refused). Each region
 // is a mapping with an inaccessible guard page on either side, so an
-// off-by-one in ember faults instead of touching other host memory.
+// off-by-one in ember faults instead of touching other host memory. Each
+// region starts on a 2 MiB host boundary and private RAM asks for
+// transparent huge pages, so KVM can map guest RAM 2 MiB at a time.
 //
 // RAM is anonymous memory unless another process must map it too (a
 // vhost-user backend): then each region is a memfd, mapped shared, whose
