@@ -10,8 +10,8 @@
 #      (scripts/nested-kvm.sh). Every machine has it, and it is the one KVM
 #      where guest Linux user space always runs, so it always runs.
 #      The VM's TCG emulates all its CPUs on one host thread, so one VM
-#      keeps one host core busy: the tier runs one VM per host core (at
-#      most EMBER_NESTED_SHARDS), each running every Nth test one at a time.
+#      keeps one host core busy: the tier runs one VM per host core
+#      (EMBER_NESTED_SHARDS), each running every Nth test one at a time.
 #      Two tests in one VM share that thread and each runs 2-3x slower
 #      (a stock-kernel boot: 31 s alone, about 100 s beside another).
 #
@@ -20,7 +20,8 @@
 # if any test failed, if a tier could not run, or if no KVM test ran.
 #
 #   EMBER_TEST_JOBS      ctest's parallelism on the host (default: nproc)
-#   EMBER_NESTED_SHARDS  nested VMs run side by side (default: nproc, at most 4)
+#   EMBER_NESTED_SHARDS  nested VMs run side by side (default: nproc, at most
+#                        4), each with EMBER_NESTED_MEMORY of RAM (default 4G)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -65,6 +66,7 @@ fi
 # The nested VMs run side by side, each streaming its lines with its name in
 # front; each shard's log is kept whole for the count below.
 shards=${EMBER_NESTED_SHARDS:-$(nproc)}
+[[ $shards =~ ^[1-9][0-9]*$ ]] || { echo "EMBER_NESTED_SHARDS must be a whole number from 1, not '$shards'" >&2; exit 2; }
 ((shards > 4)) && shards=4
 echo
 echo "===== tier: nested-kvm, $shards VMs side by side ====="

@@ -42,7 +42,7 @@ int guest_main(void) {
   else if (start_aps(storm) != count - 1) guest_fail("not every AP came online");
   /* A bound for a hang, not a speed limit: each IPI is an exit, and in the
    * nested tier on a busy host 3 x 20000 of them took longer than 60000
-   * million cycles; 3 x 5000 have four times that margin. */
+   * million cycles, so 3 x 5000 take about a quarter of this bound. */
   if (!wait_for_count(&senders_done, senders, 120000 * MILLION_CYCLES)) guest_fail("a sender never finished");
   spin(20 * MILLION_CYCLES);
   if (storm_received == 0 || storm_received > senders * PER_SENDER) guest_fail("storm delivery count out of range");
