@@ -71,13 +71,12 @@ Result<GuestMemory> GuestMemory::create(const std::vector<RamRegion>& layout, Sh
       for (const auto& r : regions) unmap_with_guards(r);
       return Error{"cannot map " + format_size(wanted.size) + " of guest RAM: " + std::strerror(err)};
     }
-    void* const base = host - kPageSize;
-    const uint64_t reserved = wanted.size + 2 * kPageSize;
+    const Region reservation{wanted.guest_address, wanted.size, host};  // released as a region is, on failure
     if (sharing == Sharing::kShareable) {
       const int fd = map_shareable(host, wanted.size);
       if (fd < 0) {
         const int err = errno;
-        ::munmap(base, reserved);
+        unmap_with_guards(reservation);
         for (const auto& r : regions) unmap_with_guards(r);
         return Error{"cannot back guest RAM with a shareable memfd: " + std::string(std::strerror(err))};
       }
@@ -86,7 +85,7 @@ Result<GuestMemory> GuestMemory::create(const std::vector<RamRegion>& layout, Sh
     }
     if (::mprotect(host, wanted.size, PROT_READ | PROT_WRITE) != 0) {
       const int err = errno;
-      ::munmap(base, reserved);
+      unmap_with_guards(reservation);
       for (const auto& r : regions) unmap_with_guards(r);
       return Error{"cannot make guest RAM writable: " + std::string(std::strerror(err))};
     }

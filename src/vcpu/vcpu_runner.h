@@ -128,11 +128,11 @@ class VcpuRunner final : public Kickable {
   bool extint_pending() const;
   Next inject_interrupts(kvm_run& run);
   void sleep_until_woken(uint32_t generation);
-  // When the thread must next look at the LAPIC while the guest runs: its
-  // timer's deadline, or sooner to see a lowered CR8.
   // After every KVM_RUN, before its exit is handled: what the guest did
   // without exiting (coalesced port writes, a PV EOI) reaches the devices.
   void catch_up_after_run();
+  // When the thread must next look at the LAPIC while the guest runs: its
+  // timer's deadline, or sooner to see a lowered CR8.
   std::optional<uint64_t> next_timer_event();
   void arm_timer(std::optional<uint64_t> deadline);
   void set_activity(Activity next);
