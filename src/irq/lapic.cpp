@@ -362,6 +362,11 @@ void Lapic::expire_timer(uint64_t now) {
   }
 }
 
+bool Lapic::timer_expiry_changes_nothing() const {
+  const uint32_t lvt = lvt_[kLvtTimer];
+  return (lvt & kLvtMasked) != 0 || test_bit(irr_, lvt & 0xff);
+}
+
 std::string Lapic::describe() const {
   const auto vectors = [](const std::array<uint64_t, 4>& bits) {
     std::string list;
@@ -414,7 +419,13 @@ bool x2apic_writable(uint32_t offset) {
 
 std::optional<uint64_t> Lapic::read_msr(uint32_t index) const {
   if (index == kApicBaseMsr) return apic_base_;
-  if (index == kTscDeadlineMsr) return tsc_.khz != 0 ? std::optional<uint64_t>{tsc_deadline_} : std::nullopt;
+  if (index == kTscDeadlineMsr) {
+    if (tsc_.khz == 0) return std::nullopt;
+    // It reads 0 once it has fired (SDM 11.5.4.1), even where expire_timer
+    // has not run yet (a deadline nobody woke for: timer_expiry_changes_nothing).
+    const bool fired = timer_mode() == kTimerTscDeadline && timer_deadline_ && clock_() >= *timer_deadline_;
+    return fired ? 0 : tsc_deadline_;
+  }
   if (!x2apic_ || index < kX2apicMsrFirst || index >= kX2apicMsrFirst + kX2apicMsrCount) return std::nullopt;
   const uint32_t offset = x2apic_offset(index);
   if (index == kX2apicIcr) return (uint64_t{icr_high_} << 32) | icr_low_;

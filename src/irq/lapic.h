@@ -107,6 +107,13 @@ class Lapic final {
   std::optional<uint64_t> timer_deadline() const { return timer_deadline_; }
   // Raises the timer interrupt if its deadline has passed.
   void expire_timer(uint64_t now);
+  // Whether the timer's next expiry would change nothing the guest can see:
+  // its LVT is masked, or its vector already waits in IRR, which holds one
+  // bit per vector, so expiries coalesce (SDM 11.8.4). Until the guest
+  // takes that vector (an exit: the interrupt window, or an EOI that lets
+  // it through) or changes the timer (an exit too), nobody need wake for
+  // the deadline; expire_timer keeps the phase when it is called later.
+  bool timer_expiry_changes_nothing() const;
 
   // INIT: back to the power-up state except the APIC ID (SDM 11.4.7.3).
   void reset();

@@ -369,7 +369,7 @@ VcpuRunner::Next VcpuRunner::inject_interrupts(kvm_run& run) {
 
 void VcpuRunner::sleep_until_woken(uint32_t generation) {
   // A halted CPU still counts its LAPIC timer down; one waiting for SIPI does not.
-  const auto deadline = activity_ == Activity::Halted ? lapic_.timer_deadline() : std::nullopt;
+  const auto deadline = activity_ == Activity::Halted ? timer_wake_deadline() : std::nullopt;
   if (deadline && *deadline <= clock_.now()) return;
   futex_wait(wake_generation_, generation, deadline ? std::optional{clock_.host_time(*deadline)} : std::nullopt);
 }
@@ -382,8 +382,14 @@ void VcpuRunner::catch_up_after_run() {
   if (pv_eoi_.guest_ended_interrupt()) lapic_.end_of_interrupt();
 }
 
+std::optional<uint64_t> VcpuRunner::timer_wake_deadline() const {
+  // A guest that keeps interrupts off while a fast periodic timer runs would
+  // otherwise cost a signal and an exit every period, for nothing.
+  return lapic_.timer_expiry_changes_nothing() ? std::nullopt : lapic_.timer_deadline();
+}
+
 std::optional<uint64_t> VcpuRunner::next_timer_event() {
-  auto deadline = lapic_.timer_deadline();
+  auto deadline = timer_wake_deadline();
   // A vector held back only by TPR goes in once the guest lowers CR8. SVM
   // and VMX KVM exit for that (KVM_EXIT_SET_TPR), but a KVM that emulates
   // MOV to CR8 (kvm_pvm) lets the guest run on without an exit; polling

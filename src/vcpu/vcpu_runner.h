@@ -131,6 +131,9 @@ class VcpuRunner final : public Kickable {
   // After every KVM_RUN, before its exit is handled: what the guest did
   // without exiting (coalesced port writes, a PV EOI) reaches the devices.
   void catch_up_after_run();
+  // The LAPIC timer's deadline, unless its expiry would change nothing
+  // (Lapic::timer_expiry_changes_nothing): then none.
+  std::optional<uint64_t> timer_wake_deadline() const;
   // When the thread must next look at the LAPIC while the guest runs: its
   // timer's deadline, or sooner to see a lowered CR8.
   std::optional<uint64_t> next_timer_event();

@@ -211,6 +211,24 @@ TEST_F(LapicTest, PeriodicTimerInterruptsNoFasterThanEvery200Microseconds) {
   EXPECT_EQ(lapic().timer_deadline(), now + 1) << "one-shot";
 }
 
+// While the timer's vector waits in IRR, or its LVT is masked, an expiry
+// changes nothing the guest can see: the VCPU loop need not wake for it.
+TEST_F(LapicTest, TimerExpiryChangesNothingWhileItsVectorWaitsOrItIsMasked) {
+  lapic().write_register(LVT_TIMER, (1u << 17) | 0x41);
+  lapic().write_register(TMICT, 100'000);  // periodic, divide by 2: 200 us
+  EXPECT_FALSE(lapic().timer_expiry_changes_nothing()) << "armed, nothing pending";
+  post(0, 0x42);
+  EXPECT_FALSE(lapic().timer_expiry_changes_nothing()) << "another vector pending";
+  now += 200'000;
+  lapic().expire_timer(now);
+  ASSERT_TRUE(irr(0, 0x41));
+  EXPECT_TRUE(lapic().timer_expiry_changes_nothing()) << "its vector waits in IRR";
+  lapic().start_servicing(0x41);
+  EXPECT_FALSE(lapic().timer_expiry_changes_nothing()) << "taken: the next expiry raises it again";
+  lapic().write_register(LVT_TIMER, (1u << 16) | (1u << 17) | 0x41);
+  EXPECT_TRUE(lapic().timer_expiry_changes_nothing()) << "masked";
+}
+
 TEST_F(LapicTest, MaskedTimerCountsButRaisesNothing) {
   lapic().write_register(LVT_TIMER, (1u << 16) | 0x42);
   lapic().write_register(TMICT, 10);
@@ -538,6 +556,17 @@ TEST_F(LapicTest, TscDeadlineFiresOnceAndReadsZeroAfter) {
   EXPECT_TRUE(irr(0, 0x48));
   EXPECT_EQ(lapic().read_msr(TSC_DEADLINE), 0u);
   EXPECT_EQ(lapic().timer_deadline(), std::nullopt);
+}
+
+// An expiry nobody woke for: the TSC deadline reads 0 once its time has
+// passed, before expire_timer runs (SDM 11.5.4.1).
+TEST_F(LapicTest, TscDeadlineReadsZeroOncePastEvenBeforeTheExpiryIsProcessed) {
+  lapic().write_register(LVT_TIMER, (2u << 17) | 0x48);
+  ASSERT_TRUE(lapic().write_msr(TSC_DEADLINE, 8000));  // 3 us ahead
+  now += 2999;
+  EXPECT_EQ(lapic().read_msr(TSC_DEADLINE), 8000u);
+  now += 1;
+  EXPECT_EQ(lapic().read_msr(TSC_DEADLINE), 0u);
 }
 
 TEST_F(LapicTest, TscDeadlineInThePastFiresAtOnceAndZeroDisarms) {
