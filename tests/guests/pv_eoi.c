@@ -5,7 +5,9 @@
  * register. Each self-IPI of one vector arrives only if ember ended the
  * previous one, so a lost EOI hangs the program. A vector raised behind one
  * in service makes ember take the offer back (the EOI must exit then), and
- * with PV EOI off every EOI writes the register. */
+ * with PV EOI off every EOI writes the register. A level-triggered vector
+ * (the UART's IRQ 4 through the IOAPIC) is never offered: its EOI must
+ * reach the IOAPIC, whose remote IRR waits for it. */
 #include "runtime/interrupts.h"
 
 #define PV_EOI_MSR 0x4b564d04u
@@ -34,6 +36,14 @@ static void raise_behind_handler(uint8_t vector) {
   interrupt_count[vector]++;
   lapic_send_ipi(0, (1u << 18) | 0x45);
   if (pv_word & 1) guest_fail("PV EOI still offered while 0x45 waits behind 0x65");
+  end_interrupt();
+}
+
+/* THR-empty on IRQ 4, level-triggered: read IIR to drop the line, then end it. */
+static void level_handler(uint8_t vector) {
+  interrupt_count[vector]++;
+  if (pv_word & 1) guest_fail("PV EOI offered for a level-triggered vector, whose EOI the IOAPIC waits for");
+  (void)inb(GUEST_COM1 + 2);
   end_interrupt();
 }
 
@@ -67,10 +77,20 @@ int guest_main(void) {
   if (!wait_for_count(&interrupt_count[0x45], 1, 10000 * MILLION_CYCLES)) guest_fail("0x45, raised behind 0x65, never came");
   expect_equal("EOIs written while 0x45 waited", written - written_before, 1);
 
+  set_handler(0x46, level_handler);
+  ioapic_write(0x10 + 2 * 4 + 1, 0u << 24);     /* IRQ 4 to APIC 0 */
+  ioapic_write(0x10 + 2 * 4, 0x46 | (1u << 15)); /* level, unmasked */
+  outb(GUEST_COM1 + 1, 0x02);                    /* IER: THR empty raises IRQ 4 */
+  if (!wait_for_count(&interrupt_count[0x46], 1, 10000 * MILLION_CYCLES)) guest_fail("the UART's level interrupt never came");
+  outb(GUEST_COM1 + 1, 0x00);
+  ioapic_write(0x10 + 2 * 4, 0x46 | (1u << 15) | (1u << 16)); /* masked again */
+  expect_equal("EOIs written for the level-triggered vector", written - written_before, 2);
+  expect_equal("remote IRR after its EOI", ioapic_read(0x10 + 2 * 4) & (1u << 14), 0);
+
   wrmsr(PV_EOI_MSR, 0);
   lapic_send_ipi(0, (1u << 18) | 0x40);
   if (!wait_for_count(&interrupt_count[0x40], ROUNDS + 1, 10000 * MILLION_CYCLES)) guest_fail("a self-IPI with PV EOI off never came");
-  expect_equal("EOIs written with PV EOI off", written - written_before, 2);
-  serial_print("pv eoi: offered for edge interrupts, ended by ember, withdrawn behind a waiting vector, off when turned off ok\n");
+  expect_equal("EOIs written with PV EOI off", written - written_before, 3);
+  serial_print("pv eoi: offered for edge interrupts, ended by ember, withdrawn behind a waiting vector, never for a level one, off when turned off ok\n");
   return 0;
 }
