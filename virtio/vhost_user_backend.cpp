@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "base/log.h"
+#include "base/wait_ready.h"
 
 namespace ember::virtio {
 
@@ -23,26 +24,12 @@ constexpr uint64_t kWantedProtocolFeatures = kProtocolReplyAck | kProtocolMultiQ
 
 using Clock = std::chrono::steady_clock;
 
-// Waits until `fd` is ready for `events` or `deadline` passes; false at
-// once when `abort` (an eventfd) is signalled: ember is stopping.
-bool wait_ready(int fd, short events, Clock::time_point deadline, int abort) {
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) return false;
-    pollfd ready[] = {{fd, events, 0}, {abort, POLLIN, 0}};
-    const int got = ::poll(ready, 2, static_cast<int>(left));
-    if (got < 0 && errno == EINTR) continue;
-    if (got > 0 && ready[1].revents != 0) return false;
-    return got > 0 && (ready[0].revents & events) != 0;
-  }
-}
-
 // Reads exactly `bytes.size()` bytes by `deadline`: a backend that trickles
 // a byte at a time cannot stretch it.
 bool read_exactly(int fd, std::span<uint8_t> bytes, Clock::time_point deadline, int abort) {
   size_t done = 0;
   while (done < bytes.size()) {
-    if (!wait_ready(fd, POLLIN, deadline, abort)) return false;
+    if (wait_ready(fd, POLLIN, deadline, abort) != Readiness::kReady) return false;
     // read(), not recv(): ember's process filter allows only the former.
     const ssize_t got = ::read(fd, bytes.data() + done, bytes.size() - done);
     if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
@@ -187,7 +174,7 @@ Result<void> VhostUserBackend::send(const Message& message, std::span<const int>
     if (sent == static_cast<ssize_t>(message.bytes.size())) return {};
     if (sent < 0 && error == EINTR) continue;
     if (sent < 0 && error == EAGAIN) {
-      if (wait_ready(socket_.get(), POLLOUT, deadline, stop_.get())) continue;
+      if (wait_ready(socket_.get(), POLLOUT, deadline, stop_.get()) == Readiness::kReady) continue;
       return Error{"the backend did not read " + what + " in time"};
     }
     if (sent < 0 && courier_ != nullptr && error == ECHILD) return Error{"cannot send " + what + ": ember's descriptor courier is gone or stuck"};

@@ -20,6 +20,8 @@
 #include <thread>
 #include <vector>
 
+#include "base/wait_ready.h"
+
 namespace ember::virtio {
 namespace {
 
@@ -218,13 +220,7 @@ void VirtiofsdProcess::request_stop() { stop_request_.reset(); }
 void VirtiofsdProcess::wait_stopped(std::chrono::steady_clock::time_point deadline) {
   // The keeper needs at most 3 s; it is not ember's to reap (no wait4 under
   // seccomp), and exits on its own.
-  while (done_.valid()) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-    if (left <= 0) break;
-    pollfd done{done_.get(), POLLIN, 0};
-    const int ready = ::poll(&done, 1, static_cast<int>(left));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) break;
+  while (done_.valid() && wait_ready(done_.get(), POLLIN, deadline) == Readiness::kReady) {
     char byte;
     const ssize_t got = ::read(done_.get(), &byte, 1);  // the keeper writes nothing: end of file
     if (got == 0 || (got < 0 && errno != EINTR)) break;

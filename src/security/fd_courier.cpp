@@ -14,6 +14,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/wait_ready.h"
+
 namespace ember {
 namespace {
 
@@ -138,20 +140,6 @@ Result<FdCourier> FdCourier::start(std::span<const int> lendable) {
   return FdCourier{std::move(ours), pid};
 }
 
-namespace {
-
-// Waits until `fd` is ready for `events` or `deadline` passes.
-bool ready_by(int fd, short events, std::chrono::steady_clock::time_point deadline) {
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-    pollfd ready{fd, events, 0};
-    const int got = ::poll(&ready, 1, static_cast<int>(std::max<long long>(left, 0)));
-    if (got < 0 && errno == EINTR) continue;
-    return got > 0;  // POLLHUP and POLLERR count: the read or write below says what they mean
-  }
-}
-
-}  // namespace
 
 Result<size_t, FdCourier::SendFailure> FdCourier::send(int socket, std::span<const uint8_t> bytes, std::span<const int> fds,
                                                        std::chrono::steady_clock::time_point deadline) {
@@ -168,7 +156,7 @@ Result<size_t, FdCourier::SendFailure> FdCourier::send(int socket, std::span<con
   if (broken_) return SendFailure{ECHILD};
   const size_t size = sizeof request + bytes.size();
   ssize_t written = -1;
-  while (ready_by(control_.get(), POLLOUT, deadline)) {
+  while (wait_ready(control_.get(), POLLOUT, deadline) == Readiness::kReady) {
     written = ::write(control_.get(), packet, size);
     if (written >= 0 || (errno != EINTR && errno != EAGAIN)) break;
   }
@@ -178,7 +166,7 @@ Result<size_t, FdCourier::SendFailure> FdCourier::send(int socket, std::span<con
   }
   Answer answer = 0;
   ssize_t got = -1;
-  while (ready_by(control_.get(), POLLIN, deadline)) {
+  while (wait_ready(control_.get(), POLLIN, deadline) == Readiness::kReady) {
     got = ::read(control_.get(), &answer, sizeof answer);
     if (got >= 0 || (errno != EINTR && errno != EAGAIN)) break;
   }
