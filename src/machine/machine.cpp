@@ -272,14 +272,14 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& requested)
   auto vm = kvm::Vm::create(*kvm);
   if (!vm) return vm.error();
   if (auto tss = vm->set_tss_address(kTssAddress); !tss) return tss.error();
-  // The RTC's index port: a write selects a register and nothing else, so
-  // KVM may record it without an exit (kvm/coalesced_pio.h).
-  const int coalesced_ring_page = kvm->coalesced_pio_ring_page();
-  if (coalesced_ring_page > 0) {
-    if (auto coalesced = vm->coalesce_port_writes(CmosRtc::kIndexPort, 1); !coalesced) return coalesced.error();
-  }
   // x2APIC and TSC-deadline need the guest's APIC MSRs in userspace; hosts
   // whose KVM cannot send them keep those features hidden (cpuid_profile).
+  // First of all the VM's set-up: KVM_X86_SET_MSR_FILTER waits for an SRCU
+  // grace period (synchronize_srcu), which SRCU expedites while the VM's
+  // srcu_struct looks idle, but not within exp_holdoff (25 us) of another
+  // grace period, such as the one registering a coalesced port ends with.
+  // After it the filter cost 12-16 ms of a 18 ms start-up; first, 35-55 us
+  // (host kernel 6.18, bench/README.md "Start-up and memory").
   const bool msr_exits = kvm->supports_msr_exits();
   if (msr_exits) {
     // KVM would handle these three itself: filter them (PV EOI is ember's,
@@ -287,6 +287,13 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& requested)
     // accesses KVM would fault.
     const kvm::Vm::MsrRange lapic_msrs[] = {{Lapic::kApicBaseMsr, 1}, {Lapic::kTscDeadlineMsr, 1}, {PvEoi::kMsr, 1}};
     if (auto trapped = vm->trap_msrs(lapic_msrs); !trapped) return trapped.error();
+  }
+
+  // The RTC's index port: a write selects a register and nothing else, so
+  // KVM may record it without an exit (kvm/coalesced_pio.h).
+  const int coalesced_ring_page = kvm->coalesced_pio_ring_page();
+  if (coalesced_ring_page > 0) {
+    if (auto coalesced = vm->coalesce_port_writes(CmosRtc::kIndexPort, 1); !coalesced) return coalesced.error();
   }
 
   // Shared directories: ember's own virtiofsd processes start now, while
