@@ -174,7 +174,11 @@ Result<void> VhostUserBackend::send(const Message& message, std::span<const int>
     if (sent == static_cast<ssize_t>(message.bytes.size())) return {};
     if (sent < 0 && error == EINTR) continue;
     if (sent < 0 && error == EAGAIN) {
-      if (wait_ready(socket_.get(), POLLOUT, deadline, stop_.get()) == Readiness::kReady) continue;
+      // The deadline bounds the loop itself: a socket that kept reporting
+      // room but refusing the message would otherwise be tried forever.
+      const Readiness room = Clock::now() < deadline ? wait_ready(socket_.get(), POLLOUT, deadline, stop_.get()) : Readiness::kTimedOut;
+      if (room == Readiness::kReady) continue;
+      if (room == Readiness::kAborted) return Error{"ember stopped while sending " + what + " to the backend"};
       return Error{"the backend did not read " + what + " in time"};
     }
     if (sent < 0 && courier_ != nullptr && error == ECHILD) return Error{"cannot send " + what + ": ember's descriptor courier is gone or stuck"};

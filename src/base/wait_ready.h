@@ -7,13 +7,14 @@
 
 #include <cerrno>
 #include <chrono>
+#include <climits>
 
 namespace ember {
 
 enum class Readiness {
   kReady,     // `fd` has one of the events, or POLLHUP/POLLERR: the read or write says which
   kAborted,   // `abort_fd` became readable first (ember is stopping)
-  kTimedOut,  // the deadline passed (or poll failed)
+  kTimedOut,  // the deadline passed (or poll itself failed, which it does only for want of memory)
 };
 
 // Waits until `fd` is ready for `events`, `abort_fd` (ignored when < 0) is
@@ -22,7 +23,7 @@ inline Readiness wait_ready(int fd, short events, std::chrono::steady_clock::tim
   for (;;) {
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
     pollfd ready[] = {{fd, events, 0}, {abort_fd, POLLIN, 0}};  // a negative fd is skipped (poll(2))
-    const int got = ::poll(ready, 2, static_cast<int>(left > 0 ? left : 0));
+    const int got = ::poll(ready, 2, static_cast<int>(left <= 0 ? 0 : left > INT_MAX ? INT_MAX : left));
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) return Readiness::kTimedOut;
     if (ready[1].revents != 0) return Readiness::kAborted;

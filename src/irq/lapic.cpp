@@ -344,8 +344,10 @@ uint32_t Lapic::current_count() const {
   return static_cast<uint32_t>(std::min<uint64_t>(remaining / timer_divisor(), initial_count_));
 }
 
+bool Lapic::timer_due(uint64_t now) const { return timer_deadline_ && now >= *timer_deadline_; }
+
 void Lapic::expire_timer(uint64_t now) {
-  if (!timer_deadline_ || now < *timer_deadline_) return;
+  if (!timer_due(now)) return;
   const uint32_t lvt = lvt_[kLvtTimer];
   if ((lvt & kLvtMasked) == 0) raise(static_cast<uint8_t>(lvt & 0xff), false);
   if (timer_mode() == kTimerTscDeadline) {
@@ -423,8 +425,7 @@ std::optional<uint64_t> Lapic::read_msr(uint32_t index) const {
     if (tsc_.khz == 0) return std::nullopt;
     // It reads 0 once it has fired (SDM 11.5.4.1), even where expire_timer
     // has not run yet (a deadline nobody woke for: timer_expiry_changes_nothing).
-    const bool fired = timer_mode() == kTimerTscDeadline && timer_deadline_ && clock_() >= *timer_deadline_;
-    return fired ? 0 : tsc_deadline_;
+    return timer_mode() == kTimerTscDeadline && timer_due(clock_()) ? 0 : tsc_deadline_;
   }
   if (!x2apic_ || index < kX2apicMsrFirst || index >= kX2apicMsrFirst + kX2apicMsrCount) return std::nullopt;
   const uint32_t offset = x2apic_offset(index);
@@ -496,10 +497,10 @@ bool Lapic::write_tsc_deadline(uint64_t deadline) {
   const uint64_t now_tsc = tsc_.now();
   const uint64_t now = clock_();
   const uint64_t ahead = deadline > now_tsc ? deadline - now_tsc : 0;
-  // Cycles to nanoseconds at khz; capped so the product cannot overflow
-  // (anything past ~5 hours is as good as never for a deadline).
-  const uint64_t capped = std::min<uint64_t>(ahead, uint64_t{1} << 44);
-  timer_deadline_ = now + capped * 1'000'000 / tsc_.khz;
+  // Cycles to nanoseconds at khz, in 128 bits so no deadline is cut short;
+  // capped at 2^62 ns (146 years, as good as never) so the sum cannot wrap.
+  const auto ns = static_cast<unsigned __int128>(ahead) * 1'000'000 / tsc_.khz;
+  timer_deadline_ = now + static_cast<uint64_t>(std::min<unsigned __int128>(ns, uint64_t{1} << 62));
   return true;
 }
 

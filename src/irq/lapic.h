@@ -105,14 +105,17 @@ class Lapic final {
 
   // Absolute time of the next timer expiry, if the timer is armed.
   std::optional<uint64_t> timer_deadline() const { return timer_deadline_; }
+  // Whether the timer is armed and its deadline is `now` or earlier.
+  bool timer_due(uint64_t now) const;
   // Raises the timer interrupt if its deadline has passed.
   void expire_timer(uint64_t now);
   // Whether the timer's next expiry would change nothing the guest can see:
   // its LVT is masked, or its vector already waits in IRR, which holds one
   // bit per vector, so expiries coalesce (SDM 11.8.4). Until the guest
   // takes that vector (an exit: the interrupt window, or an EOI that lets
-  // it through) or changes the timer (an exit too), nobody need wake for
-  // the deadline; expire_timer keeps the phase when it is called later.
+  // it through; or, where a lowered CR8 makes no exit, the VCPU loop's
+  // 1 ms TPR poll) or changes the timer (an exit too), nobody need wake
+  // for the deadline; expire_timer keeps the phase when it is called later.
   bool timer_expiry_changes_nothing() const;
 
   // INIT: back to the power-up state except the APIC ID (SDM 11.4.7.3).

@@ -271,15 +271,15 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& requested)
   }
   auto vm = kvm::Vm::create(*kvm);
   if (!vm) return vm.error();
-  if (auto tss = vm->set_tss_address(kTssAddress); !tss) return tss.error();
   // x2APIC and TSC-deadline need the guest's APIC MSRs in userspace; hosts
   // whose KVM cannot send them keep those features hidden (cpuid_profile).
   // First of all the VM's set-up: KVM_X86_SET_MSR_FILTER waits for an SRCU
   // grace period (synchronize_srcu), which SRCU expedites while the VM's
   // srcu_struct looks idle, but not within exp_holdoff (25 us) of another
-  // grace period, such as the one registering a coalesced port ends with.
-  // After it the filter cost 12-16 ms of a 18 ms start-up; first, 35-55 us
-  // (host kernel 6.18, bench/README.md "Start-up and memory").
+  // grace period, such as the ones registering a coalesced port or a TSS
+  // memslot end with. After those the filter cost 12-16 ms of an 18 ms
+  // start-up; first, 35-55 us (host kernel 6.18; bench/README.md, "Where
+  // this machine's start-up went").
   const bool msr_exits = kvm->supports_msr_exits();
   if (msr_exits) {
     // KVM would handle these three itself: filter them (PV EOI is ember's,
@@ -289,6 +289,7 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& requested)
     if (auto trapped = vm->trap_msrs(lapic_msrs); !trapped) return trapped.error();
   }
 
+  if (auto tss = vm->set_tss_address(kTssAddress); !tss) return tss.error();
   // The RTC's index port: a write selects a register and nothing else, so
   // KVM may record it without an exit (kvm/coalesced_pio.h).
   const int coalesced_ring_page = kvm->coalesced_pio_ring_page();

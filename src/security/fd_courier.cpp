@@ -10,7 +10,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -139,7 +138,6 @@ Result<FdCourier> FdCourier::start(std::span<const int> lendable) {
   if (got != sizeof ready || ready != 0) return Error{"the descriptor courier could not put itself under its seccomp filter"};
   return FdCourier{std::move(ours), pid};
 }
-
 
 Result<size_t, FdCourier::SendFailure> FdCourier::send(int socket, std::span<const uint8_t> bytes, std::span<const int> fds,
                                                        std::chrono::steady_clock::time_point deadline) {

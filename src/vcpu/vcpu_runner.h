@@ -134,8 +134,8 @@ class VcpuRunner final : public Kickable {
   // The LAPIC timer's deadline, unless its expiry would change nothing
   // (Lapic::timer_expiry_changes_nothing): then none.
   std::optional<uint64_t> timer_wake_deadline() const;
-  // When the thread must next look at the LAPIC while the guest runs: its
-  // timer's deadline, or sooner to see a lowered CR8.
+  // When the thread must next look at the LAPIC while the guest runs:
+  // timer_wake_deadline, or sooner to see a lowered CR8.
   std::optional<uint64_t> next_timer_event();
   void arm_timer(std::optional<uint64_t> deadline);
   void set_activity(Activity next);

@@ -41,7 +41,7 @@ static void raise_behind_handler(uint8_t vector) {
 
 /* THR-empty on IRQ 4, level-triggered: read IIR to drop the line, then end it. */
 static void level_handler(uint8_t vector) {
-  interrupt_count[vector]++;
+  if (++interrupt_count[vector] > 1) guest_fail("the UART's level interrupt came again after its line dropped");
   if (pv_word & 1) guest_fail("PV EOI offered for a level-triggered vector, whose EOI the IOAPIC waits for");
   (void)inb(GUEST_COM1 + 2);
   end_interrupt();

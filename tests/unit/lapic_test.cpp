@@ -569,6 +569,13 @@ TEST_F(LapicTest, TscDeadlineReadsZeroOncePastEvenBeforeTheExpiryIsProcessed) {
   EXPECT_EQ(lapic().read_msr(TSC_DEADLINE), 0u);
 }
 
+TEST_F(LapicTest, AFarTscDeadlineIsKeptWhole) {
+  lapic().write_register(LVT_TIMER, (2u << 17) | 0x48);
+  constexpr uint64_t kAhead = uint64_t{1} << 45;  // 9.8 hours at 1 GHz
+  ASSERT_TRUE(lapic().write_msr(TSC_DEADLINE, 5000 + kAhead));
+  EXPECT_EQ(lapic().timer_deadline(), now + kAhead);
+}
+
 TEST_F(LapicTest, TscDeadlineInThePastFiresAtOnceAndZeroDisarms) {
   lapic().write_register(LVT_TIMER, (2u << 17) | 0x48);
   ASSERT_TRUE(lapic().write_msr(TSC_DEADLINE, 1));

@@ -1,5 +1,6 @@
 #include "base/wait_ready.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -8,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <stdexcept>
 #include <thread>
 
 #include "base/file_descriptor.h"
@@ -68,7 +70,7 @@ TEST(WaitReady, ASignalNeitherEndsTheWaitNorStretchesIt) {
   struct sigaction action {};
   action.sa_handler = [](int) {};
   struct sigaction previous {};
-  ASSERT_EQ(::sigaction(SIGUSR2, &action, &previous), 0);  // no SA_RESTART: poll returns EINTR
+  ASSERT_EQ(::sigaction(SIGUSR2, &action, &previous), 0);  // poll is never restarted: it returns EINTR (signal(7))
   Pipe pipe;
   const pthread_t waiter = pthread_self();
   std::thread interrupter{[waiter] {
