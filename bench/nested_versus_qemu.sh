@@ -17,8 +17,16 @@
 #   tcp           guest-to-host TCP over a TAP device, MB/s: 32 MiB from the
 #                 guest's dd through busybox nc to a busybox nc on the host,
 #                 timed the same way (QEMU's userspace virtio-net, no vhost)
-# QEMU gets -cpu qemu64, as bench/boot_to_init.sh: with -cpu host the
-# initramfs' static helpers died of SIGSEGV under QEMU in the nested VM.
+# The guest CPU must be the same for every VMM: ember passes through what
+# KVM offers, as QEMU's -cpu host does. It matters here: with ERMS in CPUID
+# Linux copies and clears with rep movsb/stosb, which TCG (under this KVM)
+# runs a byte at a time, about 7x slower than qemu64's rep movsq; the runs
+# before 2026-12-03 (session 18) gave QEMU qemu64 and so measured two guest
+# CPUs (bench/README.md). microvm gets -cpu host. pc with -cpu host printed
+# nothing in 150 s in the nested VM, so it gets qemu64 with ERMS added.
+# EMBER_BENCH_QEMU_CPU / EMBER_BENCH_PC_CPU override. pc's guest sees one
+# CPU whatever -smp says: the project's kernel has no ACPI, and the MP table
+# pc's firmware writes in this VM lists only the boot CPU.
 # Times inside the nested VM are TCG's, not hardware's: the ratios are what
 # mean something (bench/README.md).
 set -euo pipefail
@@ -53,8 +61,9 @@ qemu_run() {  # qemu_run MACHINE COMMAND [DEVICES...]
   # QEMU), never got past "vgaarb: loaded" in this VM within 150 s; with
   # KVM's own IOAPIC it boots in seconds (bench/README.md).
   local type=microvm,x-option-roms=off,rtc=off,acpi=off bus=device accel=kvm,kernel-irqchip=on
-  [[ $machine == pc ]] && type=pc bus=pci accel=kvm
-  echo qemu-system-x86_64 -M "$type" -accel "$accel" -cpu qemu64 -smp "$cpus" -m "$memory" -nodefaults -no-user-config \
+  local cpu=${EMBER_BENCH_QEMU_CPU:-host}
+  [[ $machine == pc ]] && type=pc bus=pci accel=kvm cpu=${EMBER_BENCH_PC_CPU:-qemu64,+erms}
+  echo qemu-system-x86_64 -M "$type" -accel "$accel" -cpu "$cpu" -smp "$cpus" -m "$memory" -nodefaults -no-user-config \
     -display none -serial stdio -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=1 \
     -kernel "$kernel" -initrd "$initramfs" -append "'$cmdline ember.command=$(hex "$command")'" "${@//BUS/$bus}"
 }
