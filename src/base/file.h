@@ -6,10 +6,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "base/file_descriptor.h"
 #include "base/result.h"
 
 namespace ember {
@@ -37,6 +39,23 @@ struct UninitializedAllocator : std::allocator<T> {
 };
 
 using FileBytes = std::vector<uint8_t, UninitializedAllocator<uint8_t>>;
+
+// A regular file opened for reading, with every check read_whole_file makes,
+// and its size then. For inputs read in parts: a kernel's loader reads only
+// the pieces it loads, straight into guest RAM (boot/image_bytes.h).
+struct OpenedFile {
+  FileDescriptor fd;
+  uint64_t       size = 0;
+};
+Result<OpenedFile> open_input_file(const std::string& path, const std::string& role, uint64_t max_size);
+
+// The first `limit` bytes of `file` (all of it if smaller), read from its start.
+Result<FileBytes> read_opened_file(const OpenedFile& file, const std::string& path, const std::string& role, uint64_t limit);
+
+// Fills `into` with the bytes of `fd` from `offset` on, in pieces a stop
+// signal can interrupt. The error reads after the file's name: "shrank while
+// it was being read", "cannot be read: ...".
+Result<void> read_file_range(int fd, uint64_t offset, std::span<uint8_t> into);
 
 // Reads the whole regular file at `path`. `role` names it in errors ("kernel").
 // Refuses missing, unreadable, non-regular and empty files, and files larger

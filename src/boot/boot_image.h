@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "boot/image_bytes.h"
+
 namespace ember::boot {
 
 // A multiboot module: its bytes and the string the kernel sees with it.
@@ -15,8 +17,10 @@ struct BootModule {
 };
 
 struct BootInputs {
-  std::span<const uint8_t> kernel;
-  std::span<const uint8_t> initrd;   // empty: no initrd
+  // Multiboot kernels and their initrd must be in memory whole (their
+  // loader reads the image as one span); the others may be open files.
+  ImageBytes               kernel;
+  ImageBytes               initrd;   // empty: no initrd
   std::string              cmdline;
   // Multiboot only: boot loaders put the kernel's and the initrd's file
   // names in front of their command lines (GRUB, QEMU), and further modules.

@@ -31,7 +31,7 @@ bool looks_like_bzimage(std::span<const uint8_t> image) {
 }
 
 LoadResult<EntryPoint> load_bzimage(const GuestMemory& memory, const BootInputs& inputs) {
-  const auto image = inputs.kernel;
+  const auto image = inputs.kernel.head();  // the setup header lies in the head
   if (!looks_like_bzimage(image)) return LoadError{LoadFault::kUnknownFormat, "is not a bzImage: no 'HdrS' magic at offset 0x202"};
 
   // boot.rst: the header runs from 0x1f1 to 0x202 + the byte at 0x201.
@@ -51,24 +51,27 @@ LoadResult<EntryPoint> load_bzimage(const GuestMemory& memory, const BootInputs&
   const uint64_t setup_sectors = hdr.setup_sects == 0 ? 4 : hdr.setup_sects;
   const uint64_t setup_bytes = (setup_sectors + 1) * 512;
   const uint64_t declared_kernel_bytes = uint64_t{hdr.syssize} * 16;
-  if (image.size() <= setup_bytes || image.size() - setup_bytes < declared_kernel_bytes) {
+  const uint64_t file_size = inputs.kernel.size();
+  if (file_size <= setup_bytes || file_size - setup_bytes < declared_kernel_bytes) {
     return LoadError{LoadFault::kTruncated, "is truncated: its header promises " + format_size(setup_bytes + declared_kernel_bytes) + " but the file has " +
-                 std::to_string(image.size()) + " bytes"};
+                 std::to_string(file_size) + " bytes"};
   }
-  const auto kernel = image.subspan(setup_bytes);
+  const uint64_t kernel_size = file_size - setup_bytes;  // the protected-mode kernel: the rest of the file
 
   // The decompressor runs in place and extracts to max(pref_address, load
   // address) and needs init_size bytes there (boot.rst, init_size).
   const uint64_t decompress_base = std::max<uint64_t>(kKernelLoadAddress, hdr.pref_address);
   uint64_t needed_end = 0;
-  if (__builtin_add_overflow(decompress_base, std::max<uint64_t>(hdr.init_size, kernel.size()), &needed_end)) {
+  if (__builtin_add_overflow(decompress_base, std::max<uint64_t>(hdr.init_size, kernel_size), &needed_end)) {
     return LoadError{LoadFault::kInconsistent, "has a pref_address " + hex(hdr.pref_address) + " whose decompression area (init_size " + hex(hdr.init_size) +
                  ") wraps past 2^64"};
   }
-  if (needed_end > low_ram_end(memory) || !memory.write(kKernelLoadAddress, kernel)) {
+  const auto target = memory.slice(kKernelLoadAddress, kernel_size);
+  if (needed_end > low_ram_end(memory) || target.size() != kernel_size) {
     return LoadError{LoadFault::kDoesNotFit, "needs guest RAM up to " + hex(needed_end) + " to decompress (" + format_size(needed_end) +
                  " at least), but the guest has " + format_size(memory.total_size())};
   }
+  if (auto copied = inputs.kernel.copy(setup_bytes, target); !copied) return copied.error();
 
   const uint64_t cmdline_limit = hdr.cmdline_size == 0 ? 256 : uint64_t{hdr.cmdline_size} + 1;
   auto cmdline = write_cmdline(memory, inputs.cmdline, cmdline_limit);

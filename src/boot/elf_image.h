@@ -8,6 +8,7 @@
 #include <span>
 #include <vector>
 
+#include "boot/image_bytes.h"
 #include "boot/load_error.h"
 #include "boot/low_memory.h"
 #include "memory/guest_memory.h"
@@ -30,7 +31,9 @@ bool looks_like_elf(std::span<const uint8_t> image);
 
 // Checks the identification, that it is a little-endian executable, and that
 // every program header lies inside the file. Errors read after "kernel 'x' ".
-LoadResult<ElfImage> parse_elf(std::span<const uint8_t> image);
+// The ELF header must be in image.head(); the program headers may lie
+// anywhere in the file.
+LoadResult<ElfImage> parse_elf(const ImageBytes& image);
 
 struct LoadedSegment {
   uint64_t physical_address;
@@ -43,14 +46,16 @@ struct LoadedSegment {
 // than memory bytes, ranges that wrap, overlap what ember keeps in low memory
 // for this protocol (`reserved`, boot/low_memory.h), lie outside RAM or
 // overlap each other.
-LoadResult<std::vector<LoadedSegment>> load_segments(const GuestMemory& memory, std::span<const uint8_t> image,
+LoadResult<std::vector<LoadedSegment>> load_segments(const GuestMemory& memory, const ImageBytes& image,
                                                  const ElfImage& elf, std::span<const LowMemoryUse> reserved);
 
 // `address` as a physical address inside a loaded segment: physical
 // addresses as they are, virtual ones translated through their segment.
 std::optional<uint64_t> physical_in_segments(const std::vector<LoadedSegment>& segments, uint64_t address);
 
-// The contents of segment `header` in the file (checked by parse_elf).
-std::span<const uint8_t> segment_bytes(std::span<const uint8_t> image, const ProgramHeader& header);
+// The contents of segment `header` (checked by parse_elf), read into host
+// memory: for small segments such as PT_NOTE; larger than `limit` bytes is
+// refused.
+LoadResult<std::vector<uint8_t>> read_segment(const ImageBytes& image, const ProgramHeader& header, uint64_t limit);
 
 }  // namespace ember::boot

@@ -68,8 +68,8 @@ LoadResult<uint64_t> write_pvh_start_info(const GuestMemory& memory, uint64_t cm
 }  // namespace
 
 LoadResult<EntryPoint> load_elf(const GuestMemory& memory, const BootInputs& inputs) {
-  const auto image = inputs.kernel;
-  if (image.size() > EI_CLASS && image[EI_CLASS] == ELFCLASS32) {
+  const auto& image = inputs.kernel;
+  if (image.head().size() > EI_CLASS && image.head()[EI_CLASS] == ELFCLASS32) {
     return LoadError{LoadFault::kUnsupported, "is a 32-bit ELF image without a multiboot header; ember loads ELF64 kernels"};
   }
   auto elf = parse_elf(image);
@@ -78,7 +78,11 @@ LoadResult<EntryPoint> load_elf(const GuestMemory& memory, const BootInputs& inp
 
   std::optional<uint64_t> pvh_entry;
   for (const auto& ph : elf->program_headers) {
-    if (ph.type == PT_NOTE && !pvh_entry) pvh_entry = find_pvh_entry(segment_bytes(image, ph));
+    if (ph.type != PT_NOTE || pvh_entry) continue;
+    // Linux's notes are a few hundred bytes.
+    auto notes = read_segment(image, ph, 1 << 20);
+    if (!notes) return notes.error();
+    pvh_entry = find_pvh_entry(*notes);
   }
   auto segments = load_segments(memory, image, *elf, first_mib_reserved());
   if (!segments) return segments.error();

@@ -22,4 +22,9 @@ LoadResult<EntryPoint> load_kernel(const GuestMemory& memory, const BootInputs& 
 inline constexpr uint64_t kKernelHeadBytes = 64 * 1024;
 std::optional<LoadError> unrecognized_kernel(std::span<const uint8_t> head);
 
+// Whether the image whose first kKernelHeadBytes bytes are `head` must be in
+// memory whole, with its initrd: multiboot kernels. A bzImage or an ELF
+// image may be an open file (ImageBytes), read piece by piece into guest RAM.
+bool loads_from_memory_only(std::span<const uint8_t> head);
+
 }  // namespace ember::boot

@@ -139,6 +139,10 @@ std::optional<MultibootHeaderAt> find_multiboot_header(std::span<const uint8_t> 
 }
 
 LoadResult<EntryPoint> load_multiboot(const GuestMemory& memory, const BootInputs& inputs, const MultibootHeaderAt& found) {
+  // This loader reads the kernel and the initrd as spans (kernel_loader.h).
+  if (!inputs.kernel.in_memory() || !inputs.initrd.in_memory()) {
+    return LoadError{LoadFault::kUnsupported, "is a multiboot kernel, which must be read into memory whole before loading (a bug in ember)"};
+  }
   const auto& header = found.header;
   if (!found.checksum_ok) {
     return LoadError{LoadFault::kInconsistent, "has a multiboot header at offset " + hex(found.offset) + " with a bad checksum (magic + flags + checksum = " +
@@ -151,14 +155,14 @@ LoadResult<EntryPoint> load_multiboot(const GuestMemory& memory, const BootInput
     return LoadError{LoadFault::kUnsupported, "requires multiboot features ember does not know (flags " + hex(unknown) + ")"};
   }
 
-  auto kernel = (header.flags & kMultibootAddressFields) ? load_by_address_fields(memory, inputs.kernel, found)
-                                                          : load_by_elf(memory, inputs.kernel);
+  auto kernel = (header.flags & kMultibootAddressFields) ? load_by_address_fields(memory, inputs.kernel.head(), found)
+                                                          : load_by_elf(memory, inputs.kernel.head());
   if (!kernel) return kernel.error();
 
   // Modules: the initrd first, then each --module, page-aligned (which
   // satisfies flags bit 0) as high as possible below 4 GiB.
   std::vector<BootModule> modules;
-  if (!inputs.initrd.empty()) modules.push_back({inputs.initrd, inputs.initrd_name});
+  if (!inputs.initrd.empty()) modules.push_back({inputs.initrd.head(), inputs.initrd_name});
   modules.insert(modules.end(), inputs.modules.begin(), inputs.modules.end());
 
   const auto map = e820_map(memory);

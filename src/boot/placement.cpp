@@ -18,7 +18,7 @@ LoadResult<uint64_t> write_cmdline(const GuestMemory& memory, const std::string&
   return layout::kCmdline;
 }
 
-LoadResult<uint64_t> place_high(const GuestMemory& memory, std::span<const uint8_t> bytes, uint64_t lowest,
+LoadResult<uint64_t> place_high(const GuestMemory& memory, const ImageBytes& bytes, uint64_t lowest,
                             uint64_t highest_last_byte, const std::string& what) {
   const uint64_t ceiling = std::min(highest_last_byte, low_ram_end(memory) - 1);
   const uint64_t size = bytes.size();
@@ -28,7 +28,9 @@ LoadResult<uint64_t> place_high(const GuestMemory& memory, std::span<const uint8
   };
   if (size > ceiling + 1 || ceiling + 1 - size < lowest) return too_big();
   const uint64_t address = (ceiling + 1 - size) & ~(kPageSize - 1);
-  if (address < lowest || !memory.write(address, bytes)) return too_big();
+  const auto target = memory.slice(address, size);
+  if (address < lowest || target.size() != size) return too_big();
+  if (auto copied = bytes.copy(0, target); !copied) return LoadError{copied.error().code, what + " " + copied.error().message};
   return address;
 }
 

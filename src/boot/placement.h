@@ -7,6 +7,7 @@
 
 #include "boot/load_error.h"
 #include "boot/boot_params.h"
+#include "boot/image_bytes.h"
 #include "memory/guest_memory.h"
 
 namespace ember::boot {
@@ -19,7 +20,7 @@ LoadResult<uint64_t> write_cmdline(const GuestMemory& memory, const std::string&
 // into the RAM that starts at 0, with its last byte at or below
 // `highest_last_byte` and its first at or above `lowest`. Returns the
 // address. `what` names it in the error ("the initrd").
-LoadResult<uint64_t> place_high(const GuestMemory& memory, std::span<const uint8_t> bytes, uint64_t lowest,
+LoadResult<uint64_t> place_high(const GuestMemory& memory, const ImageBytes& bytes, uint64_t lowest,
                             uint64_t highest_last_byte, const std::string& what);
 
 // Fills the zero page's e820 table from `memory` and writes `params` at

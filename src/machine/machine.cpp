@@ -164,18 +164,32 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& requested)
   // kernel is in the snapshot's RAM.)
   // The kernel's head now, its format once every input file was found: a
   // huge file that is no kernel is refused without reading it all.
-  FileBytes head, initrd, kernel;
+  // ELF and bzImage kernels and their initrd are not read here: the loader
+  // reads the pieces it loads from the open files, straight into guest RAM
+  // (boot/image_bytes.h). Multiboot kernels and their initrd are read whole.
+  OpenedFile kernel_file, initrd_file;
+  FileBytes head, initrd;
   std::vector<FileBytes> module_files;
   std::vector<boot::BootModule> modules;
   std::vector<std::pair<std::string, std::vector<uint8_t>>> fw_cfg_files;
+  boot::ImageBytes kernel_image, initrd_image;
   if (!snapshot) {
-    auto read_head = read_file_head(config.kernel_path, "kernel", config.memory_bytes, boot::kKernelHeadBytes);
+    auto opened_kernel = open_input_file(config.kernel_path, "kernel", config.memory_bytes);
+    if (!opened_kernel) return opened_kernel.error();
+    kernel_file = std::move(*opened_kernel);
+    auto read_head = read_opened_file(kernel_file, config.kernel_path, "kernel", boot::kKernelHeadBytes);
     if (!read_head) return read_head.error();
     head = std::move(*read_head);
+    const bool whole = boot::loads_from_memory_only(head);
     if (!config.initrd_path.empty()) {
-      auto read = read_whole_file(config.initrd_path, "initrd", config.memory_bytes);
-      if (!read) return read.error();
-      initrd = std::move(*read);
+      auto opened = open_input_file(config.initrd_path, "initrd", config.memory_bytes);
+      if (!opened) return opened.error();
+      initrd_file = std::move(*opened);
+      if (whole) {
+        auto read = read_opened_file(initrd_file, config.initrd_path, "initrd", initrd_file.size);
+        if (!read) return read.error();
+        initrd = std::move(*read);
+      }
     }
     module_files.reserve(config.modules.size());  // the spans below point into these
     for (const auto& module : config.modules) {
@@ -195,9 +209,13 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& requested)
       fw_cfg_files.emplace_back(file.name, std::vector<uint8_t>(read->begin(), read->end()));
     }
     if (auto unknown = boot::unrecognized_kernel(head)) return Error{"kernel '" + config.kernel_path + "' " + unknown->message};
-    auto read_kernel = read_whole_file(config.kernel_path, "kernel", config.memory_bytes);
-    if (!read_kernel) return read_kernel.error();
-    kernel = std::move(*read_kernel);
+    if (whole && head.size() < kernel_file.size) {
+      auto read_kernel = read_opened_file(kernel_file, config.kernel_path, "kernel", kernel_file.size);
+      if (!read_kernel) return read_kernel.error();
+      head = std::move(*read_kernel);
+    }
+    kernel_image = boot::ImageBytes{head, kernel_file.fd.get(), kernel_file.size};
+    initrd_image = whole ? boot::ImageBytes{initrd} : boot::ImageBytes{{}, initrd_file.fd.get(), initrd_file.size};
   }
 
   std::vector<virtio::DiskImage> disks;
@@ -244,7 +262,7 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& requested)
   if (!memory) return memory.error();
   std::optional<boot::EntryPoint> entry;
   if (!snapshot) {
-    const boot::BootInputs inputs{kernel, initrd, cmdline, config.kernel_path, config.initrd_path, modules};
+    const boot::BootInputs inputs{kernel_image, initrd_image, cmdline, config.kernel_path, config.initrd_path, modules};
     auto loaded = boot::load_kernel(*memory, inputs);
     if (!loaded) return Error{"kernel '" + config.kernel_path + "' " + loaded.error().message};
     entry = *loaded;

@@ -2,6 +2,7 @@
 
 #include <elf.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <optional>
 
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "base/file.h"
 #include "boot/boot_params.h"
 #include "boot/e820.h"
 #include "boot/layout.h"
@@ -278,6 +280,78 @@ TEST(ElfLoader, IgnoresAMalformedNote) {
   const auto entry = load_elf(memory, {image, {}, ""});
   ASSERT_TRUE(entry.ok()) << entry.error().message;
   EXPECT_EQ(entry->mode, EntryMode::Long64) << "no PVH entry is taken from a broken note";
+}
+
+// The kernel as Machine::create hands it over: an open file of which only
+// the first `head_bytes` bytes were read.
+class KernelFile {
+ public:
+  KernelFile(const std::vector<uint8_t>& image, size_t head_bytes) : path_{::testing::TempDir() + "ember_elf_loader_kernel"} {
+    FILE* file = std::fopen(path_.c_str(), "wb");
+    std::fwrite(image.data(), 1, image.size(), file);
+    std::fclose(file);
+    opened_ = std::move(open_input_file(path_, "kernel", 1ull << 30).value());
+    head_.assign(image.begin(), image.begin() + static_cast<std::ptrdiff_t>(head_bytes));
+  }
+  ~KernelFile() { ::unlink(path_.c_str()); }
+  ImageBytes image() const { return ImageBytes{head_, opened_.fd.get(), opened_.size}; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string          path_;
+  OpenedFile           opened_;
+  std::vector<uint8_t> head_;
+};
+
+TEST(ElfLoader, LoadsFromAnOpenFileWhatItLoadsFromMemory) {
+  std::vector<uint8_t> text(3000);
+  for (size_t i = 0; i < text.size(); ++i) text[i] = static_cast<uint8_t>(i * 7);
+  const auto image = ElfBuilder{}.load(0x200000, text, 0x2000).pvh_note(0x200030).build();
+  // Only the ELF header in hand: the program headers, the note and the
+  // segment all come from the file.
+  const KernelFile file{image, sizeof(Elf64_Ehdr)};
+  const auto from_file = memory_of(16 << 20), from_memory = memory_of(16 << 20);
+  ASSERT_TRUE(from_file.write(0x200000 + 0x1800, std::vector<uint8_t>(0x100, 0xff)));
+  const std::vector<uint8_t> initrd(5000, 0x11);
+  const auto entry = load_elf(from_file, {file.image(), initrd, "x"});
+  ASSERT_TRUE(entry.ok()) << entry.error().message;
+  const auto expected = load_elf(from_memory, {image, initrd, "x"});
+  ASSERT_TRUE(expected.ok());
+  EXPECT_EQ(entry->mode, EntryMode::Protected32) << "the PVH note was read from the file";
+  EXPECT_EQ(entry->address, expected->address);
+  const auto loaded = from_file.slice(0x200000, 0x2000), wanted = from_memory.slice(0x200000, 0x2000);
+  EXPECT_TRUE(std::equal(loaded.begin(), loaded.end(), wanted.begin())) << "segment bytes and zeroed bss";
+}
+
+TEST(ElfLoader, AKernelFileThatShrankWhileLoadingIsAClearError) {
+  const auto image = ElfBuilder{}.load(0x200000, std::vector<uint8_t>(3000, 1)).build();
+  const KernelFile file{image, sizeof(Elf64_Ehdr)};
+  ASSERT_EQ(::truncate(file.path().c_str(), static_cast<off_t>(image.size() - 100)), 0);
+  const auto memory = memory_of(16 << 20);
+  const auto entry = load_elf(memory, {file.image(), {}, ""});
+  ASSERT_FALSE(entry.ok());
+  EXPECT_EQ(entry.error().code, LoadFault::kTruncated);
+  EXPECT_EQ(entry.error().message, "shrank while it was being read");
+}
+
+TEST(ElfLoader, AnInitrdFileThatShrankWhileLoadingIsAClearError) {
+  const auto image = ElfBuilder{}.load(0x200000, std::vector<uint8_t>(64)).build();
+  const KernelFile initrd{std::vector<uint8_t>(9000, 3), 0};
+  ASSERT_EQ(::truncate(initrd.path().c_str(), 4000), 0);
+  const auto memory = memory_of(16 << 20);
+  const auto entry = load_elf(memory, {image, initrd.image(), ""});
+  ASSERT_FALSE(entry.ok());
+  EXPECT_EQ(entry.error().message, "the initrd shrank while it was being read");
+}
+
+TEST(ElfLoader, RefusesANoteSegmentLargerThanAnyKernelHas) {
+  auto image = ElfBuilder{}.load(0x200000, std::vector<uint8_t>(64)).pvh_note(0x200030).build();
+  image.resize(image.size() + (2 << 20));
+  Elf64_Phdr note{};
+  std::memcpy(&note, image.data() + sizeof(Elf64_Ehdr) + sizeof(Elf64_Phdr), sizeof note);
+  note.p_filesz = 2 << 20;
+  std::memcpy(image.data() + sizeof(Elf64_Ehdr) + sizeof(Elf64_Phdr), &note, sizeof note);
+  EXPECT_EQ(load_fault(image), LoadFault::kUnsupported);
 }
 
 }  // namespace
