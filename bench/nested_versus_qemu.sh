@@ -7,7 +7,9 @@
 #   bash scripts/nested-kvm.sh bash bench/nested_versus_qemu.sh [ROUNDS]
 #
 # (after scripts/build.sh; builds the kernel and initramfs if needed;
-# EMBER_BENCH_VMMS="ember microvm" leaves a VMM out). Rows,
+# EMBER_BENCH_VMMS="ember microvm" leaves a VMM out, EMBER_BENCH_ROWS="boot
+# true" leaves rows out, EMBER_BENCH_CPUS=1 gives every guest one CPU, as
+# pc's guest has anyway). Rows,
 # each run ROUNDS times (default 3), VMMs alternating, medians printed:
 #   boot-to-init  wall ms from starting the VMM to "Run /init as init process"
 #   true          wall ms of the whole run of the command `true` (start to exit)
@@ -33,7 +35,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/bench/median.sh"
 rounds=${1:-3}
-cpus=2 memory=256
+cpus=${EMBER_BENCH_CPUS:-2} memory=256
 source "$root/bench/linux_guest.sh"
 limit=${EMBER_BENCH_LIMIT:-180}
 work=$(mktemp -d)
@@ -133,6 +135,7 @@ block_command="a=$uptime; dd if=/dev/vda of=/dev/null bs=1M count=64 iflag=direc
 tcp_command="ip addr add 10.0.2.15/24 dev eth0; ip link set eth0 up; sleep 1; a=$uptime; \
 dd if=/dev/zero bs=64k count=512 | nc 10.0.2.1 7000; echo bench-result 33554432 \$a $uptime"
 declare -A rows=()
+wanted() { [[ " ${EMBER_BENCH_ROWS:-boot true block tcp} " == *" $1 "* ]]; }
 for ((i = 0; i < rounds; i++)); do
   for vmm in ${EMBER_BENCH_VMMS:-ember microvm pc}; do
     if [[ $vmm == ember ]]; then
@@ -143,18 +146,22 @@ for ((i = 0; i < rounds; i++)); do
       block=$(qemu_run $vmm "$block_command" -drive "id=d0,file=$disk,format=raw,if=none,readonly=on" -device virtio-blk-BUS,drive=d0)
       tcp=$(qemu_run $vmm "$tcp_command" -netdev tap,id=n0,ifname=embench0,script=no,downscript=no,vhost=off -device virtio-net-BUS,netdev=n0)
     fi
-    rows[boot,$vmm]+=" $(measure "$boot" "Run /init as init process")"
-    rows[true,$vmm]+=" $(measure "$boot" "")"
-    rows[block,$vmm]+=" $(measure "$block" "" "$dd_rate")"
-    tcp_sink
-    rate=$(measure "$tcp" "" "$dd_rate")
-    rows[tcp,$vmm]+=" $(tcp_received "$rate")"
-    echo "round $((i + 1)) $vmm: boot${rows[boot,$vmm]##* } ms, true${rows[true,$vmm]##* } ms, block${rows[block,$vmm]##* } MB/s, tcp${rows[tcp,$vmm]##* } MB/s" >&2
+    wanted boot && rows[boot,$vmm]+=" $(measure "$boot" "Run /init as init process")"
+    wanted true && rows[true,$vmm]+=" $(measure "$boot" "")"
+    wanted block && rows[block,$vmm]+=" $(measure "$block" "" "$dd_rate")"
+    if wanted tcp; then
+      tcp_sink
+      rate=$(measure "$tcp" "" "$dd_rate")
+      rows[tcp,$vmm]+=" $(tcp_received "$rate")"
+    fi
+    summary=""
+    for row in ${EMBER_BENCH_ROWS:-boot true block tcp}; do summary+=" $row ${rows[$row,$vmm]##* }"; done
+    echo "round $((i + 1)) $vmm:$summary (ms; MB/s for block and tcp)" >&2
   done
 done
 
 echo "row           ember       qemu-microvm  qemu-pc     (runs: ember | microvm | pc)"
-for row in boot true block tcp; do
+for row in ${EMBER_BENCH_ROWS:-boot true block tcp}; do
   unit=ms
   [[ $row == block || $row == tcp ]] && unit=MB/s
   # shellcheck disable=SC2086
