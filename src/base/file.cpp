@@ -62,22 +62,10 @@ Result<void> read_file_range(int fd, uint64_t offset, std::span<uint8_t> into) {
   return {};
 }
 
-namespace {
-
-Result<FileBytes> read_file(const std::string& path, const std::string& role, uint64_t max_size, uint64_t limit) {
+Result<FileBytes> read_whole_file(const std::string& path, const std::string& role, uint64_t max_size) {
   auto file = open_input_file(path, role, max_size);
   if (!file) return file.error();
-  return read_opened_file(*file, path, role, limit);
-}
-
-}  // namespace
-
-Result<FileBytes> read_whole_file(const std::string& path, const std::string& role, uint64_t max_size) {
-  return read_file(path, role, max_size, max_size);
-}
-
-Result<FileBytes> read_file_head(const std::string& path, const std::string& role, uint64_t max_size, uint64_t head_bytes) {
-  return read_file(path, role, max_size, head_bytes);
+  return read_opened_file(*file, path, role, file->size);
 }
 
 }  // namespace ember

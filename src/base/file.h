@@ -62,10 +62,6 @@ Result<void> read_file_range(int fd, uint64_t offset, std::span<uint8_t> into);
 // than `max_size` bytes.
 Result<FileBytes> read_whole_file(const std::string& path, const std::string& role, uint64_t max_size);
 
-// The same checks, but reads only the first `head_bytes` bytes: enough to
-// tell a file's format before reading all of a possibly huge one.
-Result<FileBytes> read_file_head(const std::string& path, const std::string& role, uint64_t max_size, uint64_t head_bytes);
-
 // Which file, in which version: its device and inode, and its size and
 // modification time (a snapshot's disks must be the files they were).
 struct FileIdentity {

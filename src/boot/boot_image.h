@@ -16,6 +16,9 @@ struct BootModule {
   std::string              cmdline;
 };
 
+// "the initrd 'PATH'" in errors (a loader's are prefixed with the kernel's name).
+inline std::string describe_initrd(const std::string& path) { return path.empty() ? "the initrd" : "the initrd '" + path + "'"; }
+
 struct BootInputs {
   // Multiboot kernels and their initrd must be in memory whole (their
   // loader reads the image as one span); the others may be open files.

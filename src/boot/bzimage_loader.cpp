@@ -80,7 +80,7 @@ LoadResult<EntryPoint> load_bzimage(const GuestMemory& memory, const BootInputs&
 
   if (!inputs.initrd.empty()) {
     const uint64_t highest = hdr.initrd_addr_max == 0 ? 0x37ffffff : hdr.initrd_addr_max;  // boot.rst default
-    auto initrd = place_high(memory, inputs.initrd, needed_end, highest, "the initrd");
+    auto initrd = place_high(memory, inputs.initrd, needed_end, highest, describe_initrd(inputs.initrd_name));
     if (!initrd) return initrd.error();
     hdr.ramdisk_image = static_cast<uint32_t>(*initrd);
     hdr.ramdisk_size = static_cast<uint32_t>(inputs.initrd.size());

@@ -69,8 +69,9 @@ LoadResult<ElfImage> parse_elf(const ImageBytes& bytes) {
 
 LoadResult<std::vector<uint8_t>> read_segment(const ImageBytes& image, const ProgramHeader& header, uint64_t limit) {
   if (header.file_size > limit) {
-    return LoadError{LoadFault::kUnsupported, "has a segment of type " + std::to_string(header.type) + " of " + format_size(header.file_size) +
-                 "; ember reads such segments up to " + format_size(limit)};
+    const std::string which = header.type == PT_NOTE ? "a PT_NOTE segment" : "a segment of type " + std::to_string(header.type);
+    return LoadError{LoadFault::kUnsupported, "has " + which + " of " + format_size(header.file_size) + "; ember reads such segments up to " +
+                 format_size(limit)};
   }
   std::vector<uint8_t> bytes(header.file_size);
   if (auto read = image.copy(header.offset, bytes); !read) return read.error();

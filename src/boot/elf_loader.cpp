@@ -96,7 +96,7 @@ LoadResult<EntryPoint> load_elf(const GuestMemory& memory, const BootInputs& inp
 
   std::optional<uint64_t> initrd;
   if (!inputs.initrd.empty()) {
-    auto placed = place_high(memory, inputs.initrd, highest_end, kMmioHoleStart - 1, "the initrd");
+    auto placed = place_high(memory, inputs.initrd, highest_end, kMmioHoleStart - 1, describe_initrd(inputs.initrd_name));
     if (!placed) return placed.error();
     initrd = *placed;
   }

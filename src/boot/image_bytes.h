@@ -16,11 +16,15 @@ namespace ember::boot {
 class ImageBytes {
  public:
   ImageBytes() = default;
-  // All of it in memory (tests, multiboot modules). Implicit, so a byte
-  // vector can stand where an image is expected.
+  // All of it in memory (tests, multiboot kernels). Implicit, so a byte
+  // vector can stand where an image is expected; never a temporary one,
+  // which would be gone before the loader read it.
+  ImageBytes(std::span<const uint8_t> bytes) : head_{bytes}, size_{bytes.size()} {}  // NOLINT(google-explicit-constructor)
   template <class Bytes>
     requires std::convertible_to<const Bytes&, std::span<const uint8_t>>
-  ImageBytes(const Bytes& bytes) : head_{std::span<const uint8_t>(bytes)}, size_{head_.size()} {}  // NOLINT(google-explicit-constructor)
+  ImageBytes(const Bytes& bytes) : ImageBytes(std::span<const uint8_t>(bytes)) {}  // NOLINT(google-explicit-constructor)
+  template <class Bytes>
+  ImageBytes(const Bytes&& bytes) = delete;
   // The file open at `fd` (kept open by the caller while loading), `size`
   // bytes long, whose first bytes are `head`.
   ImageBytes(std::span<const uint8_t> head, int fd, uint64_t size) : head_{head}, fd_{fd}, size_{size} {}

@@ -205,11 +205,6 @@ TEST(CliErrors, AHugeFileThatIsNoKernelIsRefusedWithoutReadingItAll) {
   expect_one_clear_line(result, "is neither a Linux bzImage");
 }
 
-// Issue 18, item 8: a stop signal during start-up stops ember at once.
-// Here start-up reads a huge (sparse) file with a bzImage's head as the
-// kernel, which takes seconds; SIGTERM 300 ms in ends it within a second,
-// with a stop's status and a line saying the guest never ran. Before, the
-// stop signals were blocked from the start and ember read on.
 // An ELF kernel with one PT_LOAD segment of `gib` GiB at guest physical
 // 4 GiB (file offset 4 KiB), entered there: the file is sparse, so it is
 // huge on disk in name only.
@@ -240,6 +235,11 @@ std::string huge_elf_kernel(const std::string& name, long long gib) {
   return path;
 }
 
+// Issue 18, item 8: a stop signal during start-up stops ember at once.
+// Here start-up reads a huge (sparse) ELF segment into guest RAM, which
+// takes seconds; SIGTERM 300 ms in ends it within a second, with a stop's
+// status and a line saying the guest never ran. Before, the stop signals
+// were blocked from the start and ember read on.
 TEST(CliErrors, AStopSignalDuringStartUpStopsEmberAtOnce) {
   // A kernel segment as large as the host lets ember have RAM for (it
   // refuses more guest RAM than the host has; the first 3 GiB are below the

@@ -9,6 +9,7 @@
 #include "boot/boot_params.h"
 #include "boot/kernel_loader.h"
 #include "boot/layout.h"
+#include "support/open_scratch_file.h"
 
 namespace ember::boot {
 namespace {
@@ -62,6 +63,28 @@ TEST(BzImageLoader, LoadsTheProtectedModeKernelAt1MiBAndEntersAtOffset0x200) {
   std::vector<uint8_t> loaded(0x2000);
   ASSERT_TRUE(memory.read(0x100000, loaded));
   EXPECT_TRUE(std::equal(loaded.begin(), loaded.end(), image.begin() + 1024));
+}
+
+TEST(BzImageLoader, LoadsFromOpenFilesWhatItLoadsFromMemory) {
+  // The head ends inside the protected-mode kernel, as a real bzImage's
+  // 64 KiB head does; the initrd has no head at all.
+  const auto image = FakeBzImage{}.build();
+  std::vector<uint8_t> initrd(10000);
+  for (size_t i = 0; i < initrd.size(); ++i) initrd[i] = static_cast<uint8_t>(i * 3);
+  const testing_support::OpenScratchFile kernel_file{image}, initrd_file{initrd};
+  const std::vector<uint8_t> head(image.begin(), image.begin() + 0x800);
+  const auto memory = memory_of(64 << 20);
+  const auto entry = load_bzimage(memory, {ImageBytes{head, kernel_file.fd(), kernel_file.size()},
+                                           ImageBytes{{}, initrd_file.fd(), initrd_file.size()}, "console=ttyS0"});
+  ASSERT_TRUE(entry.ok()) << entry.error().message;
+  std::vector<uint8_t> loaded(0x2000);
+  ASSERT_TRUE(memory.read(0x100000, loaded));
+  EXPECT_TRUE(std::equal(loaded.begin(), loaded.end(), image.begin() + 1024));
+  const auto params = zero_page(memory);
+  ASSERT_EQ(uint64_t{params.hdr.ramdisk_size}, initrd.size());
+  std::vector<uint8_t> placed(initrd.size());
+  ASSERT_TRUE(memory.read(params.hdr.ramdisk_image, placed));
+  EXPECT_EQ(placed, initrd);
 }
 
 TEST(BzImageLoader, FillsTheZeroPage) {

@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "base/file.h"
 #include "boot/boot_params.h"
 #include "boot/e820.h"
 #include "boot/layout.h"
+#include "support/open_scratch_file.h"
 
 namespace ember::boot {
 namespace {
@@ -284,22 +284,13 @@ TEST(ElfLoader, IgnoresAMalformedNote) {
 
 // The kernel as Machine::create hands it over: an open file of which only
 // the first `head_bytes` bytes were read.
-class KernelFile {
+class KernelFile : public testing_support::OpenScratchFile {
  public:
-  KernelFile(const std::vector<uint8_t>& image, size_t head_bytes) : path_{::testing::TempDir() + "ember_elf_loader_kernel"} {
-    FILE* file = std::fopen(path_.c_str(), "wb");
-    std::fwrite(image.data(), 1, image.size(), file);
-    std::fclose(file);
-    opened_ = std::move(open_input_file(path_, "kernel", 1ull << 30).value());
-    head_.assign(image.begin(), image.begin() + static_cast<std::ptrdiff_t>(head_bytes));
-  }
-  ~KernelFile() { ::unlink(path_.c_str()); }
-  ImageBytes image() const { return ImageBytes{head_, opened_.fd.get(), opened_.size}; }
-  const std::string& path() const { return path_; }
+  KernelFile(const std::vector<uint8_t>& image, size_t head_bytes)
+      : OpenScratchFile{image}, head_(image.begin(), image.begin() + static_cast<std::ptrdiff_t>(head_bytes)) {}
+  ImageBytes image() const { return ImageBytes{head_, fd(), size()}; }
 
  private:
-  std::string          path_;
-  OpenedFile           opened_;
   std::vector<uint8_t> head_;
 };
 
@@ -339,9 +330,9 @@ TEST(ElfLoader, AnInitrdFileThatShrankWhileLoadingIsAClearError) {
   const KernelFile initrd{std::vector<uint8_t>(9000, 3), 0};
   ASSERT_EQ(::truncate(initrd.path().c_str(), 4000), 0);
   const auto memory = memory_of(16 << 20);
-  const auto entry = load_elf(memory, {image, initrd.image(), ""});
+  const auto entry = load_elf(memory, {image, initrd.image(), "", "vmlinux", initrd.path()});
   ASSERT_FALSE(entry.ok());
-  EXPECT_EQ(entry.error().message, "the initrd shrank while it was being read");
+  EXPECT_EQ(entry.error().message, "the initrd '" + initrd.path() + "' shrank while it was being read");
 }
 
 TEST(ElfLoader, RefusesANoteSegmentLargerThanAnyKernelHas) {
@@ -351,7 +342,10 @@ TEST(ElfLoader, RefusesANoteSegmentLargerThanAnyKernelHas) {
   std::memcpy(&note, image.data() + sizeof(Elf64_Ehdr) + sizeof(Elf64_Phdr), sizeof note);
   note.p_filesz = 2 << 20;
   std::memcpy(image.data() + sizeof(Elf64_Ehdr) + sizeof(Elf64_Phdr), &note, sizeof note);
-  EXPECT_EQ(load_fault(image), LoadFault::kUnsupported);
+  const auto memory = memory_of(16 << 20);
+  const auto entry = load_elf(memory, {image, {}, ""});
+  ASSERT_FALSE(entry.ok());
+  EXPECT_EQ(entry.error().message, "has a PT_NOTE segment of 2 MiB; ember reads such segments up to 1 MiB");
 }
 
 }  // namespace
