@@ -2,7 +2,9 @@
 // a multiboot ELF program that reads fw_cfg, starts every CPU and reports
 // through a QEMU-style debug-exit device (tests/guests/multiboot/).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <fstream>
 #include <string>
 
 #include "support/run_process.h"
@@ -30,6 +32,27 @@ TEST_P(MultibootSmp, BootsReadsFwCfgStartsEveryCpuAndExitsQemuStyle) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cpus, MultibootSmp, ::testing::Values(1, 2, 4));
+
+// A multiboot kernel and its initrd are read whole before loading (unlike
+// a bzImage's or an ELF's, read piece by piece into guest RAM): the initrd
+// reaches the guest as module 0, every byte, under its file's name.
+TEST(MultibootModules, TheInitrdArrivesWholeAsModuleZero) {
+  ASSERT_TRUE(kvm_available()) << kNoKvm;
+  std::string initrd(70000, '\0');
+  uint32_t sum = 0;
+  for (size_t i = 0; i < initrd.size(); ++i) {
+    initrd[i] = static_cast<char>(i * 7 + i / 256);
+    sum = sum * 31 + static_cast<uint8_t>(initrd[i]);
+  }
+  const std::string path = ::testing::TempDir() + "ember_multiboot_initrd_" + std::to_string(::getpid());
+  std::ofstream(path, std::ios::binary) << initrd;
+  const auto result = run_ember({"run", "--kernel", guest_program("multiboot_smp"), "--initrd", path, "--memory", "96M",
+                                 "--exit-device", "qemu", "--timeout", "60"});
+  ::unlink(path.c_str());
+  EXPECT_EQ(result.exit_code, ((10 + 1) << 1) | 1) << result.out << result.err;
+  EXPECT_NE(result.out.find("multiboot: module 0 \"" + path + "\" 70000 bytes, sum " + std::to_string(sum) + "\n"), std::string::npos)
+      << result.out;
+}
 
 #ifdef EMBER_QEMU_BINARY
 TEST(QemuConformance, QemuRunsTheSameProgramToTheSameStatusAndOutput) {

@@ -1,7 +1,8 @@
 /* A multiboot guest program: checks what the boot loader handed over (magic,
  * memory map, command line), reads the CPU count and RAM size through fw_cfg
  * (ports and DMA) and cross-checks them with the multiboot information and
- * the e820 file, brings up every other CPU with INIT/SIPI, and exits through
+ * the e820 file, prints each module's size, string and a checksum of its
+ * bytes, brings up every other CPU with INIT/SIPI, and exits through
  * a QEMU-style debug-exit device with value 10 + CPUs online, so the runner
  * expects status ((10 + cpus) << 1) | 1. Any failure exits with value 1. */
 #include "multiboot/fw_cfg.h"
@@ -13,6 +14,10 @@ extern uint32_t multiboot_magic, multiboot_info_address;
 
 struct multiboot_info {
   uint32_t flags, mem_lower, mem_upper, boot_device, cmdline, mods_count, mods_addr, syms[4], mmap_length, mmap_addr;
+};
+
+struct multiboot_module {
+  uint32_t start, end, string, reserved;
 };
 
 struct __attribute__((packed)) mmap_entry {
@@ -34,6 +39,26 @@ int guest_main(void) {
     serial_print("multiboot: cmdline \"");
     serial_print((const char*)(uintptr_t)info->cmdline);
     serial_print("\"\n");
+  }
+
+  /* Modules (flags bit 3): what the loader put where, so a test can check
+   * the bytes against the file it named. */
+  if (info->flags & 0x8) {
+    const struct multiboot_module* modules = (const struct multiboot_module*)(uintptr_t)info->mods_addr;
+    for (uint32_t i = 0; i < info->mods_count; ++i) {
+      check(modules[i].end >= modules[i].start, "a module ends before it starts");
+      uint32_t sum = 0;
+      for (uint32_t a = modules[i].start; a < modules[i].end; ++a) sum = sum * 31 + *(const volatile uint8_t*)(uintptr_t)a;
+      serial_print("multiboot: module ");
+      serial_print_dec(i);
+      serial_print(" \"");
+      serial_print((const char*)(uintptr_t)modules[i].string);
+      serial_print("\" ");
+      serial_print_dec(modules[i].end - modules[i].start);
+      serial_print(" bytes, sum ");
+      serial_print_dec(sum);
+      serial_print("\n");
+    }
   }
 
   /* The multiboot memory map: where the last range starting below 3 GiB
