@@ -6,8 +6,10 @@
 #
 #   bash scripts/nested-kvm.sh bash bench/nested_versus_qemu.sh [ROUNDS]
 #
-# (after scripts/build.sh; builds the kernel and initramfs if needed;
-# EMBER_BENCH_VMMS="ember microvm" leaves a VMM out, EMBER_BENCH_ROWS="boot
+# (after scripts/build.sh; builds the kernel and initramfs if needed).
+# VMMs: ember (its default virtio-mmio, as microvm's), ember-pci
+# (--virtio-transport pci, as pc's virtio-pci), microvm and pc;
+# EMBER_BENCH_VMMS="ember-pci pc" runs only those, EMBER_BENCH_ROWS="boot
 # true" leaves rows out, EMBER_BENCH_CPUS=1 gives every guest one CPU, as
 # pc's guest has anyway). Rows,
 # each run ROUNDS times (default 3), VMMs alternating, medians printed:
@@ -135,12 +137,16 @@ block_command="a=$uptime; dd if=/dev/vda of=/dev/null bs=1M count=64 iflag=direc
 tcp_command="ip addr add 10.0.2.15/24 dev eth0; ip link set eth0 up; sleep 1; a=$uptime; \
 dd if=/dev/zero bs=64k count=512 | nc 10.0.2.1 7000; echo bench-result 33554432 \$a $uptime"
 declare -A rows=()
+vmms=${EMBER_BENCH_VMMS:-ember ember-pci microvm pc}
 wanted() { [[ " ${EMBER_BENCH_ROWS:-boot true block tcp} " == *" $1 "* ]]; }
 for ((i = 0; i < rounds; i++)); do
-  for vmm in ${EMBER_BENCH_VMMS:-ember microvm pc}; do
-    if [[ $vmm == ember ]]; then
-      boot=$(ember_run true) block=$(ember_run "$block_command" --disk "$disk,ro")
-      tcp=$(ember_run "$tcp_command" --net tap=embench0)
+  for vmm in $vmms; do
+    if [[ $vmm == ember* ]]; then
+      transport=mmio
+      [[ $vmm == ember-pci ]] && transport=pci
+      boot=$(ember_run true --virtio-transport $transport)
+      block=$(ember_run "$block_command" --virtio-transport $transport --disk "$disk,ro")
+      tcp=$(ember_run "$tcp_command" --virtio-transport $transport --net tap=embench0)
     else
       boot=$(qemu_run $vmm true)
       block=$(qemu_run $vmm "$block_command" -drive "id=d0,file=$disk,format=raw,if=none,readonly=on" -device virtio-blk-BUS,drive=d0)
@@ -160,11 +166,18 @@ for ((i = 0; i < rounds; i++)); do
   done
 done
 
-echo "row           ember       qemu-microvm  qemu-pc     (runs: ember | microvm | pc)"
+# One column per VMM run, then each run's figure ("f" for failed).
+header="row          "
+for vmm in $vmms; do header+=$(printf ' %-12s' "$vmm"); done
+echo "$header (runs, in the same order)"
 for row in ${EMBER_BENCH_ROWS:-boot true block tcp}; do
   unit=ms
   [[ $row == block || $row == tcp ]] && unit=MB/s
-  # shellcheck disable=SC2086
-  printf '%-13s %-11s %-13s %-11s (%s |%s |%s)\n' "$row" "$(median_any ${rows[$row,ember]:-}) $unit" \
-    "$(median_any ${rows[$row,microvm]:-})" "$(median_any ${rows[$row,pc]:-})" "${rows[$row,ember]:-}" "${rows[$row,microvm]:-}" "${rows[$row,pc]:-}"
+  line=$(printf '%-13s' "$row") runs=""
+  for vmm in $vmms; do
+    # shellcheck disable=SC2086
+    line+=$(printf ' %-12s' "$(median_any ${rows[$row,$vmm]:-})")
+    runs+=" |${rows[$row,$vmm]:-}"
+  done
+  echo "$line $unit (${runs# |} )"
 done
