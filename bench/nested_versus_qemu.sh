@@ -11,7 +11,7 @@
 # (--virtio-transport pci, as pc's virtio-pci), microvm and pc;
 # EMBER_BENCH_VMMS="ember-pci pc" runs only those, EMBER_BENCH_ROWS="boot
 # true" leaves rows out, EMBER_BENCH_CPUS=1 gives every guest one CPU, as
-# pc's guest has anyway). Rows,
+# pc's guest has anyway. Rows,
 # each run ROUNDS times (default 3), VMMs alternating, medians printed:
 #   boot-to-init  wall ms from starting the VMM to "Run /init as init process"
 #   true          wall ms of the whole run of the command `true` (start to exit)
@@ -141,9 +141,13 @@ vmms=${EMBER_BENCH_VMMS:-ember ember-pci microvm pc}
 wanted() { [[ " ${EMBER_BENCH_ROWS:-boot true block tcp} " == *" $1 "* ]]; }
 for ((i = 0; i < rounds; i++)); do
   for vmm in $vmms; do
-    if [[ $vmm == ember* ]]; then
-      transport=mmio
-      [[ $vmm == ember-pci ]] && transport=pci
+    case $vmm in
+      ember) transport=mmio ;;
+      ember-pci) transport=pci ;;
+      microvm | pc) transport="" ;;
+      *) echo "EMBER_BENCH_VMMS: unknown VMM '$vmm' (ember, ember-pci, microvm, pc)" >&2; exit 2 ;;
+    esac
+    if [[ -n $transport ]]; then
       boot=$(ember_run true --virtio-transport $transport)
       block=$(ember_run "$block_command" --virtio-transport $transport --disk "$disk,ro")
       tcp=$(ember_run "$tcp_command" --virtio-transport $transport --net tap=embench0)
@@ -166,7 +170,7 @@ for ((i = 0; i < rounds; i++)); do
   done
 done
 
-# One column per VMM run, then each run's figure ("f" for failed).
+# One column per VMM, its median, then each run's figure.
 header="row          "
 for vmm in $vmms; do header+=$(printf ' %-12s' "$vmm"); done
 echo "$header (runs, in the same order)"

@@ -389,10 +389,10 @@ Linux with virtio_mmio.device= on its command line; pci:
 modern virtio-pci functions on PCI bus 0 (slots 1-30,
 BARs at 0xe0000000), MSI-X interrupts only, found by the
 guest's PCI scan (Linux: CONFIG_VIRTIO_PCI, CONFIG_PCI_MSI).
-pci costs the guest fewer exits per interrupt (an MSI-X
-message needs no status read, and its EOI seldom exits):
-choose it for network- or disk-heavy guests
-(bench/README.md))",
+pci costs about half the exits per interrupt (an MSI-X
+message needs no status read, and its EOI seldom exits)
+but raises one interrupt per queue, about twice as many
+(bench/README.md). ember snapshot does not save it)",
      [](Invocation& in, std::string_view value) {
        return choose(value, "--virtio-transport", {{"mmio", MachineConfig::VirtioTransport::Mmio}, {"pci", MachineConfig::VirtioTransport::Pci}},
                      in.machine.virtio_transport);
