@@ -18,9 +18,19 @@
 #   block         virtio-blk sequential read, MB/s: the guest's dd reads a
 #                 64 MiB raw image in 1 MiB requests (O_DIRECT), timed by the
 #                 guest's /proc/uptime (10 ms steps)
-#   tcp           guest-to-host TCP over a TAP device, MB/s: 32 MiB from the
-#                 guest's dd through busybox nc to a busybox nc on the host,
+#   tcp           guest-to-host TCP over a TAP device, MB/s: 32 MiB that the
+#                 guest's dd writes to the socket in 64 KiB writes (busybox nc
+#                 -e dd), read on the host by GNU dd in up to 1 MiB reads,
 #                 timed the same way (QEMU's userspace virtio-net, no vhost)
+#   tcp-in        host-to-guest, the same the other way: the host's GNU dd
+#                 writes 32 MiB in 64 KiB writes, the guest's busybox dd
+#                 reads it in 1 MiB blocks (iflag=fullblock), timed in the
+#                 guest from the connection's accept to its end
+# Both TCP rows move data in large writes and reads, as iperf does. Before
+# 2026-12-04 (session 21) the tcp row piped dd into busybox nc, which
+# writes its socket 1 KiB at a time: the guest then spent its time in 32,768
+# small sends, and how many of them TCP merged into a packet (autocorking,
+# Nagle) decided the figure (bench/README.md).
 # The guest CPU must be the same for every VMM: ember passes through what
 # KVM offers, as QEMU's -cpu host does. It matters here: with ERMS in CPUID
 # Linux copies and clears with rep movsb/stosb, which TCG (under this KVM)
@@ -115,10 +125,22 @@ ip link set embench0 up
 # The sink runs in a session of its own, so that all of it goes after each
 # run: a listener left by a failed run held port 7000, and every later run
 # then delivered 0 bytes.
+# GNU dd (by path: busybox nc would run its own dd applet, which prints no
+# byte count) reads the connection and counts what arrived.
 tcp_sink() {
   rm -f "$work/tcp_bytes"
-  setsid bash -c "sleep $limit | busybox nc -l -p 7000 | wc -c > '$work/tcp_bytes'" &
+  setsid bash -c "busybox nc -l -p 7000 -e /bin/dd of=/dev/null bs=1M 2>&1 | sed -n 's/ bytes .*//p' > '$work/tcp_bytes'" &
   sink=$!
+}
+# The host end of tcp-in: connects as soon as the guest listens (refused, or
+# unreachable while the guest's eth0 is down, until then) and sends 32 MiB.
+tcp_source() {
+  setsid bash -c "until busybox nc 10.0.2.15 7000 -e /bin/dd if=/dev/zero bs=64k count=512 2>/dev/null; do sleep 0.2; done" &
+  sink=$!
+}
+tcp_source_done() {
+  kill -- -"$sink" 2>/dev/null || true
+  wait "$sink" 2>/dev/null || true
 }
 tcp_received() {  # tcp_received RATE: RATE if all 32 MiB arrived, else "failed"
   local waited=0
@@ -134,11 +156,18 @@ tcp_received() {  # tcp_received RATE: RATE if all 32 MiB arrived, else "failed"
 dd_rate='s/.*bench-result \([0-9]*\) \([0-9.]*\) \([0-9.]*\).*/\1 \2 \3/p'
 uptime='$(cut -d" " -f1 /proc/uptime)'
 block_command="a=$uptime; dd if=/dev/vda of=/dev/null bs=1M count=64 iflag=direct && echo bench-result 67108864 \$a $uptime"
-tcp_command="ip addr add 10.0.2.15/24 dev eth0; ip link set eth0 up; sleep 1; a=$uptime; \
-dd if=/dev/zero bs=64k count=512 | nc 10.0.2.1 7000; echo bench-result 33554432 \$a $uptime"
+network_up="ip addr add 10.0.2.15/24 dev eth0; ip link set eth0 up"
+tcp_command="$network_up; sleep 1; a=$uptime; \
+nc 10.0.2.1 7000 -e dd if=/dev/zero bs=64k count=512; echo bench-result 33554432 \$a $uptime"
+# The guest's dd runs once a connection is accepted, and reports only when it
+# read 32 whole MiB ("32+0 records in"). The inner sh -c's text is in double
+# quotes, so its $ and " reach the guest's shell escaped.
+inner_uptime='\$(cut -d\" \" -f1 /proc/uptime)'
+tcp_in_command="$network_up; nc -l -p 7000 -e sh -c \"a=$inner_uptime; dd of=/dev/null bs=1M iflag=fullblock 2>&1 \
+| grep -q \\\"^32+0 records in\\\" && echo bench-result 33554432 \\\$a $inner_uptime >&2\""
 declare -A rows=()
 vmms=${EMBER_BENCH_VMMS:-ember ember-pci microvm pc}
-wanted() { [[ " ${EMBER_BENCH_ROWS:-boot true block tcp} " == *" $1 "* ]]; }
+wanted() { [[ " ${EMBER_BENCH_ROWS:-boot true block tcp tcp-in} " == *" $1 "* ]]; }
 for ((i = 0; i < rounds; i++)); do
   for vmm in $vmms; do
     case $vmm in
@@ -151,10 +180,13 @@ for ((i = 0; i < rounds; i++)); do
       boot=$(ember_run true --virtio-transport $transport)
       block=$(ember_run "$block_command" --virtio-transport $transport --disk "$disk,ro")
       tcp=$(ember_run "$tcp_command" --virtio-transport $transport --net tap=embench0)
+      tcp_in=$(ember_run "$tcp_in_command" --virtio-transport $transport --net tap=embench0)
     else
       boot=$(qemu_run $vmm true)
       block=$(qemu_run $vmm "$block_command" -drive "id=d0,file=$disk,format=raw,if=none,readonly=on" -device virtio-blk-BUS,drive=d0)
-      tcp=$(qemu_run $vmm "$tcp_command" -netdev tap,id=n0,ifname=embench0,script=no,downscript=no,vhost=off -device virtio-net-BUS,netdev=n0)
+      nic="-netdev tap,id=n0,ifname=embench0,script=no,downscript=no,vhost=off -device virtio-net-BUS,netdev=n0"
+      tcp=$(qemu_run $vmm "$tcp_command" $nic)
+      tcp_in=$(qemu_run $vmm "$tcp_in_command" $nic)
     fi
     wanted boot && rows[boot,$vmm]+=" $(measure "$boot" "Run /init as init process")"
     wanted true && rows[true,$vmm]+=" $(measure "$boot" "")"
@@ -164,8 +196,13 @@ for ((i = 0; i < rounds; i++)); do
       rate=$(measure "$tcp" "" "$dd_rate")
       rows[tcp,$vmm]+=" $(tcp_received "$rate")"
     fi
+    if wanted tcp-in; then
+      tcp_source
+      rows[tcp-in,$vmm]+=" $(measure "$tcp_in" "" "$dd_rate")"
+      tcp_source_done
+    fi
     summary=""
-    for row in ${EMBER_BENCH_ROWS:-boot true block tcp}; do summary+=" $row ${rows[$row,$vmm]##* }"; done
+    for row in ${EMBER_BENCH_ROWS:-boot true block tcp tcp-in}; do summary+=" $row ${rows[$row,$vmm]##* }"; done
     echo "round $((i + 1)) $vmm:$summary (ms; MB/s for block and tcp)" >&2
   done
 done
@@ -174,9 +211,9 @@ done
 header="row          "
 for vmm in $vmms; do header+=$(printf ' %-12s' "$vmm"); done
 echo "$header (runs, in the same order)"
-for row in ${EMBER_BENCH_ROWS:-boot true block tcp}; do
+for row in ${EMBER_BENCH_ROWS:-boot true block tcp tcp-in}; do
   unit=ms
-  [[ $row == block || $row == tcp ]] && unit=MB/s
+  [[ $row == block || $row == tcp* ]] && unit=MB/s
   line=$(printf '%-13s' "$row") runs=""
   for vmm in $vmms; do
     # shellcheck disable=SC2086
