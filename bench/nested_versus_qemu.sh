@@ -203,7 +203,7 @@ for ((i = 0; i < rounds; i++)); do
     fi
     summary=""
     for row in ${EMBER_BENCH_ROWS:-boot true block tcp tcp-in}; do summary+=" $row ${rows[$row,$vmm]##* }"; done
-    echo "round $((i + 1)) $vmm:$summary (ms; MB/s for block and tcp)" >&2
+    echo "round $((i + 1)) $vmm:$summary (ms; MB/s for block, tcp and tcp-in)" >&2
   done
 done
 
