@@ -21,7 +21,10 @@
 #   tcp           guest-to-host TCP over a TAP device, MB/s: 32 MiB that the
 #                 guest's dd writes to the socket in 64 KiB writes (busybox nc
 #                 -e dd), read on the host by GNU dd in up to 1 MiB reads,
-#                 timed the same way (QEMU's userspace virtio-net, no vhost)
+#                 timed the same way (QEMU's userspace virtio-net, no vhost);
+#                 the clock stops when the guest's last write returns, with
+#                 up to a send buffer still in flight (the host's byte count
+#                 shows it all arrived, not when)
 #   tcp-in        host-to-guest, the same the other way: the host's GNU dd
 #                 writes 32 MiB in 64 KiB writes, the guest's busybox dd
 #                 reads it in 1 MiB blocks (iflag=fullblock), timed in the
@@ -45,13 +48,22 @@
 # mean something (bench/README.md).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+# The TCP rows' TAP device lives in a network namespace of the script's own;
+# entered first, so nothing below is made twice (a 64 MiB disk image was
+# left in /tmp by every run before).
+if [[ -z ${EMBER_BENCH_NETNS:-} ]]; then
+  exec env EMBER_BENCH_NETNS=1 unshare -n bash "$0" "$@"
+fi
 source "$root/bench/median.sh"
 rounds=${1:-3}
 cpus=${EMBER_BENCH_CPUS:-2} memory=256
 source "$root/bench/linux_guest.sh"
 limit=${EMBER_BENCH_LIMIT:-180}
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# The TCP rows' host ends run in sessions of their own (below); whichever
+# is running goes with the script, however it ends.
+peer=""
+trap '[[ -n $peer ]] && kill -- -"$peer" 2>/dev/null; rm -rf "$work"' EXIT
 disk=$work/disk.img
 dd if=/dev/urandom of="$disk" bs=1M count=64 status=none
 
@@ -111,10 +123,8 @@ measure() {
   fi
 }
 
-# The TAP device for the tcp row, in a network namespace of this script's.
-if [[ -z ${EMBER_BENCH_NETNS:-} ]]; then
-  exec env EMBER_BENCH_NETNS=1 unshare -n bash "$0" "$@"
-fi
+# The TAP device for the TCP rows, in the network namespace this script
+# entered at its start.
 ip tuntap add embench0 mode tap
 ip addr add 10.0.2.1/24 dev embench0
 ip link set embench0 up
@@ -129,24 +139,24 @@ ip link set embench0 up
 # byte count) reads the connection and counts what arrived.
 tcp_sink() {
   rm -f "$work/tcp_bytes"
-  setsid bash -c "busybox nc -l -p 7000 -e /bin/dd of=/dev/null bs=1M 2>&1 | sed -n 's/ bytes .*//p' > '$work/tcp_bytes'" &
-  sink=$!
+  setsid bash -c "LC_ALL=C busybox nc -l -p 7000 -e /bin/dd of=/dev/null bs=1M 2>&1 | sed -n 's/ bytes .*//p' > '$work/tcp_bytes'" &
+  peer=$!
 }
 # The host end of tcp-in: connects as soon as the guest listens (refused, or
 # unreachable while the guest's eth0 is down, until then) and sends 32 MiB.
 tcp_source() {
   setsid bash -c "until busybox nc 10.0.2.15 7000 -e /bin/dd if=/dev/zero bs=64k count=512 2>/dev/null; do sleep 0.2; done" &
-  sink=$!
+  peer=$!
 }
-tcp_source_done() {
-  kill -- -"$sink" 2>/dev/null || true
-  wait "$sink" 2>/dev/null || true
+tcp_peer_done() {
+  kill -- -"$peer" 2>/dev/null || true
+  wait "$peer" 2>/dev/null || true
+  peer=""
 }
 tcp_received() {  # tcp_received RATE: RATE if all 32 MiB arrived, else "failed"
   local waited=0
   while [[ ! -s $work/tcp_bytes ]] && ((waited++ < 50)); do sleep 0.1; done
-  kill -- -"$sink" 2>/dev/null || true
-  wait "$sink" 2>/dev/null || true
+  kill -- -"$peer" 2>/dev/null || true  # a subshell's: the caller's tcp_peer_done follows
   if [[ $(cat "$work/tcp_bytes" 2>/dev/null) == 33554432 && $1 != failed ]]; then echo "$1"; return; fi
   echo "tcp failed: $(cat "$work/tcp_bytes" 2>/dev/null || echo no) bytes reached the host" >&2
   echo failed
@@ -195,11 +205,12 @@ for ((i = 0; i < rounds; i++)); do
       tcp_sink
       rate=$(measure "$tcp" "" "$dd_rate")
       rows[tcp,$vmm]+=" $(tcp_received "$rate")"
+      tcp_peer_done
     fi
     if wanted tcp-in; then
       tcp_source
       rows[tcp-in,$vmm]+=" $(measure "$tcp_in" "" "$dd_rate")"
-      tcp_source_done
+      tcp_peer_done
     fi
     summary=""
     for row in ${EMBER_BENCH_ROWS:-boot true block tcp tcp-in}; do summary+=" $row ${rows[$row,$vmm]##* }"; done
