@@ -156,7 +156,6 @@ tcp_peer_done() {
 tcp_received() {  # tcp_received RATE: RATE if all 32 MiB arrived, else "failed"
   local waited=0
   while [[ ! -s $work/tcp_bytes ]] && ((waited++ < 50)); do sleep 0.1; done
-  kill -- -"$peer" 2>/dev/null || true  # a subshell's: the caller's tcp_peer_done follows
   if [[ $(cat "$work/tcp_bytes" 2>/dev/null) == 33554432 && $1 != failed ]]; then echo "$1"; return; fi
   echo "tcp failed: $(cat "$work/tcp_bytes" 2>/dev/null || echo no) bytes reached the host" >&2
   echo failed
@@ -177,7 +176,8 @@ tcp_in_command="$network_up; nc -l -p 7000 -e sh -c \"a=$inner_uptime; dd of=/de
 | grep -q \\\"^32+0 records in\\\" && echo bench-result 33554432 \\\$a $inner_uptime >&2\""
 declare -A rows=()
 vmms=${EMBER_BENCH_VMMS:-ember ember-pci microvm pc}
-wanted() { [[ " ${EMBER_BENCH_ROWS:-boot true block tcp tcp-in} " == *" $1 "* ]]; }
+row_names=${EMBER_BENCH_ROWS:-boot true block tcp tcp-in}
+wanted() { [[ " $row_names " == *" $1 "* ]]; }
 for ((i = 0; i < rounds; i++)); do
   for vmm in $vmms; do
     case $vmm in
@@ -213,7 +213,7 @@ for ((i = 0; i < rounds; i++)); do
       tcp_peer_done
     fi
     summary=""
-    for row in ${EMBER_BENCH_ROWS:-boot true block tcp tcp-in}; do summary+=" $row ${rows[$row,$vmm]##* }"; done
+    for row in $row_names; do summary+=" $row ${rows[$row,$vmm]##* }"; done
     echo "round $((i + 1)) $vmm:$summary (ms; MB/s for block, tcp and tcp-in)" >&2
   done
 done
@@ -222,7 +222,7 @@ done
 header="row          "
 for vmm in $vmms; do header+=$(printf ' %-12s' "$vmm"); done
 echo "$header (runs, in the same order)"
-for row in ${EMBER_BENCH_ROWS:-boot true block tcp tcp-in}; do
+for row in $row_names; do
   unit=ms
   [[ $row == block || $row == tcp* ]] && unit=MB/s
   line=$(printf '%-13s' "$row") runs=""
