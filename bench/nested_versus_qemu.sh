@@ -137,10 +137,14 @@ ip link set embench0 up
 # then delivered 0 bytes.
 # GNU dd (by path: busybox nc would run its own dd applet, which prints no
 # byte count) reads the connection and counts what arrived.
+# The guest is started only once the sink listens: a guest that connected
+# first was refused and measured nothing.
 tcp_sink() {
   rm -f "$work/tcp_bytes"
   setsid bash -c "LC_ALL=C busybox nc -l -p 7000 -e /bin/dd of=/dev/null bs=1M 2>&1 | sed -n 's/ bytes .*//p' > '$work/tcp_bytes'" &
   peer=$!
+  local waited=0
+  until [[ -n $(ss -Hltn 'sport = :7000') ]] || ((waited++ > 50)); do sleep 0.1; done
 }
 # The host end of tcp-in: connects as soon as the guest listens (refused, or
 # unreachable while the guest's eth0 is down, until then) and sends 32 MiB.
@@ -148,9 +152,14 @@ tcp_source() {
   setsid bash -c "until busybox nc 10.0.2.15 7000 -e /bin/dd if=/dev/zero bs=64k count=512 2>/dev/null; do sleep 0.2; done" &
   peer=$!
 }
+# Waits until every process of the peer's session is gone, so the next
+# run's listener does not find port 7000 still held (2026-12-04: a run
+# right after a failed one got no sink, and failed).
 tcp_peer_done() {
   kill -- -"$peer" 2>/dev/null || true
   wait "$peer" 2>/dev/null || true
+  local waited=0
+  while kill -0 -- -"$peer" 2>/dev/null && ((waited++ < 50)); do sleep 0.1; done
   peer=""
 }
 tcp_received() {  # tcp_received RATE: RATE if all 32 MiB arrived, else "failed"
@@ -167,7 +176,7 @@ uptime='$(cut -d" " -f1 /proc/uptime)'
 block_command="a=$uptime; dd if=/dev/vda of=/dev/null bs=1M count=64 iflag=direct && echo bench-result 67108864 \$a $uptime"
 network_up="ip addr add 10.0.2.15/24 dev eth0; ip link set eth0 up"
 tcp_command="$network_up; sleep 1; a=$uptime; \
-nc 10.0.2.1 7000 -e dd if=/dev/zero bs=64k count=512; echo bench-result 33554432 \$a $uptime"
+nc 10.0.2.1 7000 -e dd if=/dev/zero bs=64k count=512 && echo bench-result 33554432 \$a $uptime"
 # The guest's dd runs once a connection is accepted, and reports only when it
 # read 32 whole MiB ("32+0 records in"). The inner sh -c's text is in double
 # quotes, so its $ and " reach the guest's shell escaped.
@@ -232,4 +241,27 @@ for row in $row_names; do
     runs+=" |${rows[$row,$vmm]:-}"
   done
   echo "$line $unit (${runs# |} )"
+done
+
+# Paired by round: the nested VM's speed drifts from run to run (one
+# configuration took 1.2 to 2.2 s for the same transfer in one session), so
+# each round's figure is set beside the first VMM's from the same round.
+first=${vmms%% *}
+for row in $row_names; do
+  for vmm in ${vmms#"$first"}; do
+    # shellcheck disable=SC2086
+    paste -d ' ' <(printf '%s\n' ${rows[$row,$first]:-}) <(printf '%s\n' ${rows[$row,$vmm]:-}) |
+      awk -v row="$row" -v a="$first" -v b="$vmm" -v higher_wins="$([[ $row == block || $row == tcp* ]] && echo 1 || echo 0)" '
+        $1 ~ /^[0-9.]+$/ && $2 ~ /^[0-9.]+$/ && $2 > 0 {
+          r[++n] = $1 / $2
+          if (higher_wins ? $1 > $2 : $1 < $2) ahead++
+          else if ($1 == $2) level++
+        }
+        END {
+          if (!n) { printf "%-13s %s/%s: no round where both completed\n", row, a, b; exit }
+          for (i = 2; i <= n; i++) for (j = i; j > 1 && r[j - 1] > r[j]; j--) { t = r[j]; r[j] = r[j - 1]; r[j - 1] = t }
+          printf "%-13s %s/%s per round: median %.2f (%s ahead in %d, level in %d, of %d rounds where both completed)\n",
+            row, a, b, r[int((n + 1) / 2)], a, ahead, level, n
+        }'
+  done
 done
