@@ -345,6 +345,12 @@ EmulationResult emulate_instruction(const kvm_regs& regs, const kvm_sregs& sregs
   return result;
 }
 
+bool hlt_at_rip(const kvm_regs& regs, const kvm_sregs& sregs, const GuestMemory& memory, unsigned physical_address_bits) {
+  constexpr uint8_t kHlt = 0xf4;
+  uint8_t opcode = 0;
+  return read_linear(memory, paging_of(sregs, physical_address_bits), sregs.cs.base + regs.rip, {&opcode, 1}) && opcode == kHlt;
+}
+
 std::string disassemble_at_rip(const kvm_regs& regs, const kvm_sregs& sregs, const GuestMemory& memory, int count) {
   std::string text;
   const PagingState paging = paging_of(sregs, kMaxPhysicalAddressBits);  // a report's read: no checks

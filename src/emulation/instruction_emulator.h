@@ -44,6 +44,10 @@ struct EmulationResult {
 EmulationResult emulate_instruction(const kvm_regs& regs, const kvm_sregs& sregs, const GuestMemory& memory,
                                     uint16_t fpu_status, unsigned physical_address_bits = kMaxPhysicalAddressBits);
 
+// Whether the instruction at RIP is HLT (opcode F4, SDM Vol. 2A), read
+// unchecked through the guest's page tables.
+bool hlt_at_rip(const kvm_regs& regs, const kvm_sregs& sregs, const GuestMemory& memory, unsigned physical_address_bits);
+
 // Up to `count` instructions decoded forward from RIP, one per line, the
 // first marked "=>", for crash reports.
 std::string disassemble_at_rip(const kvm_regs& regs, const kvm_sregs& sregs, const GuestMemory& memory, int count);

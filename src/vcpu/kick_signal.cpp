@@ -26,4 +26,6 @@ void install_kick_handler() {
 
 void bind_kick_target(kvm_run* run) { tls_run = run; }
 
+bool is_kick_target(const kvm_run* run) { return run != nullptr && tls_run == run; }
+
 }  // namespace ember

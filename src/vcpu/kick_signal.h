@@ -18,4 +18,8 @@ void install_kick_handler();
 // thread (nullptr: none).
 void bind_kick_target(kvm_run* run);
 
+// Whether `run` is the calling thread's kick target: the kick comes from
+// the VCPU's own thread.
+bool is_kick_target(const kvm_run* run);
+
 }  // namespace ember

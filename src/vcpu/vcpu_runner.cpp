@@ -45,8 +45,23 @@ VcpuRunner::~VcpuRunner() {
 }
 
 void VcpuRunner::kick() {
-  wake_generation_.fetch_add(1, std::memory_order_release);
-  futex_wake(wake_generation_);
+  // The order of the generation, `sleeping_` and the loop's reads is what
+  // makes one wake-up enough (ARCHITECTURE.md, "The injection mailbox"):
+  // a kicker that sees the thread awake signals it, and a thread that goes
+  // to sleep after that finds the generation changed and does not sleep.
+  wake_generation_.fetch_add(1, std::memory_order_seq_cst);
+  kvm_run* const state = vcpu_.run_state();
+  if (is_kick_target(state)) {
+    // From the VCPU's own thread (a device it emulates raised an interrupt
+    // for it): it is neither asleep nor in KVM_RUN, so this does what the
+    // signal's handler would, without its three system calls.
+    state->immediate_exit = 1;
+    return;
+  }
+  if (sleeping_.load(std::memory_order_seq_cst)) {
+    futex_wake(wake_generation_);  // asleep in userspace: no KVM_RUN to interrupt
+    return;
+  }
   // Only while the thread runs (base/signalable_thread.h): a stop requested
   // after it ended must not pthread_kill a thread that is gone.
   (void)thread_.signal(kick_signal());
@@ -93,7 +108,7 @@ void VcpuRunner::run(bool boot_vcpu, bool seccomp) {
     std::atomic_signal_fence(std::memory_order_seq_cst);
     if (stopping_.load(std::memory_order_acquire)) break;
 
-    const uint32_t generation = wake_generation_.load(std::memory_order_acquire);
+    const uint32_t generation = wake_generation_.load(std::memory_order_seq_cst);  // after sleeping_ went false (kick)
     service_mailbox();
     if (activity_ != Activity::Running) {
       sleep_until_woken(generation);
@@ -113,6 +128,7 @@ void VcpuRunner::run(bool boot_vcpu, bool seccomp) {
       control_.request_stop(Outcome{Outcome::Kind::HostError, 0, "VCPU " + std::to_string(index_) + ": " + result.error().message});
       break;
     }
+    after_window_exit_ = *result != kvm::RunResult::Interrupted && state->exit_reason == KVM_EXIT_IRQ_WINDOW_OPEN;
     if (*result == kvm::RunResult::Interrupted) {
       ++exit_counts_[kExitReasons];
       continue;
@@ -350,6 +366,9 @@ VcpuRunner::Next VcpuRunner::inject_interrupts(kvm_run& run) {
   if (pv_eoi_.offered_vector() && (lapic_.requests_pending() || lapic_.highest_in_service() != pv_eoi_.offered_vector())) {
     pv_eoi_.withdraw();
   }
+  if (can_inject && after_window_exit_ && (lapic_.deliverable_vector() || extint_pending())) {
+    if (complete_hlt_before_injecting() == Next::Stop) return Next::Stop;
+  }
   if (const auto vector = lapic_.deliverable_vector()) {
     if (can_inject) {
       if (auto status = vcpu_.interrupt(*vector); !status) return crash(status.error().message);
@@ -367,11 +386,38 @@ VcpuRunner::Next VcpuRunner::inject_interrupts(kvm_run& run) {
   return Next::Continue;
 }
 
+// An interrupt window can open with the guest at a HLT: stock kvm_amd under
+// QEMU's TCG (the nested tier) opens it inside the interrupt shadow of
+// `sti; hlt`, before the HLT runs, and KVM reports no shadow
+// (kvm_vcpu_events). An interrupt injected there returns to the HLT, and
+// the guest halts with the interrupt it was waiting for already handled; a
+// guest with no timer never wakes (tests/guests/halt_ping_pong.c), and a
+// Linux guest sleeps on until its next interrupt. So the HLT is completed
+// first (RIP past it) and the interrupt then ends the halt, as if it had
+// come an instant later. That order is one any CPU may take, shadow or
+// not: an interrupt ends HLT and the handler returns after it (SDM
+// Vol. 2A, HLT), so the same code is right on every KVM.
+VcpuRunner::Next VcpuRunner::complete_hlt_before_injecting() {
+  auto regs = vcpu_.get_regs();
+  if (!regs) return crash(regs.error().message);
+  const auto sregs = vcpu_.get_sregs();
+  if (!sregs) return crash(sregs.error().message);
+  if (!hlt_at_rip(*regs, *sregs, memory_, physical_address_bits_)) return Next::Continue;
+  regs->rip += 1;  // HLT is one byte
+  if (auto set = vcpu_.set_regs(*regs); !set) return crash(set.error().message);
+  return Next::Continue;
+}
+
 void VcpuRunner::sleep_until_woken(uint32_t generation) {
   // A halted CPU still counts its LAPIC timer down; one waiting for SIPI does not.
   const auto deadline = activity_ == Activity::Halted ? timer_wake_deadline() : std::nullopt;
   if (deadline && *deadline <= clock_.now()) return;
+  // A kick from now on wakes the futex instead of sending the signal; one
+  // that came before this store changed the generation, so the wait below
+  // returns at once.
+  sleeping_.store(true, std::memory_order_seq_cst);
   futex_wait(wake_generation_, generation, deadline ? std::optional{clock_.host_time(*deadline)} : std::nullopt);
+  sleeping_.store(false, std::memory_order_seq_cst);
 }
 
 void VcpuRunner::catch_up_after_run() {

@@ -4,9 +4,9 @@
 // mailbox and kick.
 //
 // Kick: the kick signal (vcpu/kick_signal.h) makes KVM_RUN return; a VCPU
-// halted in userspace sleeps on a futex that kick() also wakes. The LAPIC
-// timer kicks through the same signal, from a POSIX timer aimed at this
-// thread.
+// halted in userspace sleeps on a futex, which kick() wakes instead; a kick
+// from the VCPU's own thread just sets immediate_exit. The LAPIC timer
+// kicks through the same signal, from a POSIX timer aimed at this thread.
 #pragma once
 
 #include <pthread.h>
@@ -127,6 +127,7 @@ class VcpuRunner final : public Kickable {
   void apply_mailbox(const InjectionMailbox::Drained& drained);
   bool extint_pending() const;
   Next inject_interrupts(kvm_run& run);
+  Next complete_hlt_before_injecting();
   void sleep_until_woken(uint32_t generation);
   // After every KVM_RUN, before its exit is handled: what the guest did
   // without exiting (coalesced port writes, a PV EOI) reaches the devices.
@@ -199,6 +200,8 @@ class VcpuRunner final : public Kickable {
 
   SignalableThread       thread_;  // kick() signals it only while run() runs
   std::atomic<uint32_t>  wake_generation_{0};
+  bool                   after_window_exit_ = false;  // the last KVM_RUN ended in KVM_EXIT_IRQ_WINDOW_OPEN
+  std::atomic<bool>      sleeping_{false};  // in sleep_until_woken: kick() wakes the futex, sends no signal
 };
 
 }  // namespace ember

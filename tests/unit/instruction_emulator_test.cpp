@@ -195,6 +195,33 @@ TEST_F(InstructionEmulatorTest, ARipOutsideGuestRamIsUnreadable) {
   EXPECT_EQ(emulate_instruction(regs, sregs, memory, 0).kind, EmulationResult::Kind::Unreadable);
 }
 
+// The VCPU loop completes a HLT before it injects at an interrupt window
+// (VcpuRunner::complete_hlt_before_injecting): only the opcode F4 at RIP,
+// read through the guest's page tables, counts.
+TEST_F(InstructionEmulatorTest, HltAtRipSeesOnlyTheHltOpcodeThroughThePageTables) {
+  ASSERT_TRUE(memory.write(kCode, std::vector<uint8_t>{0xfb, 0xf4, 0x90}));  // sti; hlt; nop
+  regs.rip = kCode + 1;
+  EXPECT_TRUE(hlt_at_rip(regs, sregs, memory, kMaxPhysicalAddressBits));
+  regs.rip = kCode;
+  EXPECT_FALSE(hlt_at_rip(regs, sregs, memory, kMaxPhysicalAddressBits)) << "sti";
+  regs.rip = kCode + 2;
+  EXPECT_FALSE(hlt_at_rip(regs, sregs, memory, kMaxPhysicalAddressBits)) << "nop";
+  regs.rip = 0x7fff'ffff'0000;
+  EXPECT_FALSE(hlt_at_rip(regs, sregs, memory, kMaxPhysicalAddressBits)) << "unmapped";
+}
+
+TEST_F(InstructionEmulatorTest, HltAtRipAddsTheCodeSegmentBaseWithPagingOff) {
+  sregs.cr0 = 0x11;  // protected mode, paging off
+  sregs.efer = 0;
+  sregs.cs.l = 0;
+  sregs.cs.base = 0x1000;
+  ASSERT_TRUE(memory.write(0x1234, std::vector<uint8_t>{0xf4}));
+  regs.rip = 0x234;
+  EXPECT_TRUE(hlt_at_rip(regs, sregs, memory, kMaxPhysicalAddressBits));
+  sregs.cs.base = 0;
+  EXPECT_FALSE(hlt_at_rip(regs, sregs, memory, kMaxPhysicalAddressBits));
+}
+
 // Issue 18, item 11: the emulator's own accesses get the checks the CPU
 // makes. 4 KiB pages at 0x400000 (PML4 0x10000 -> PDPT 0x11000 -> PD
 // 0x12000 -> PT 0x13000), each page identity-mapped with its own flags.
