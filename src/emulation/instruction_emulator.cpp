@@ -345,10 +345,23 @@ EmulationResult emulate_instruction(const kvm_regs& regs, const kvm_sregs& sregs
   return result;
 }
 
-bool hlt_at_rip(const kvm_regs& regs, const kvm_sregs& sregs, const GuestMemory& memory, unsigned physical_address_bits) {
-  constexpr uint8_t kHlt = 0xf4;
-  uint8_t opcode = 0;
-  return read_linear(memory, paging_of(sregs, physical_address_bits), sregs.cs.base + regs.rip, {&opcode, 1}) && opcode == kHlt;
+std::optional<uint64_t> rip_past_hlt_after_sti(const kvm_regs& regs, const kvm_sregs& sregs, const GuestMemory& memory,
+                                               unsigned physical_address_bits) {
+  constexpr uint8_t  kSti = 0xfb, kHlt = 0xf4;
+  constexpr uint64_t kFlagVm = 1u << 17;
+  // HLT below CPL 0, or in virtual-8086 mode, raises #GP instead (SDM Vol. 2A, HLT).
+  const bool protected_mode = (sregs.cr0 & kCr0Pe) != 0;
+  if (protected_mode && (sregs.cs.dpl != 0 || (regs.rflags & kFlagVm) != 0)) return std::nullopt;
+  const ZydisMachineMode mode = machine_mode(sregs);
+  const bool long64 = mode == ZYDIS_MACHINE_MODE_LONG_64;
+  const uint64_t mask = width_mask(long64 ? 64 : sregs.cs.db && protected_mode ? 32 : 16);
+  const uint64_t ip = regs.rip & mask;
+  if (ip == 0) return std::nullopt;  // the STI would lie outside the segment
+  const uint64_t base = long64 ? 0 : sregs.cs.base;  // CS has no base in 64-bit mode
+  uint8_t bytes[2] = {};
+  if (!read_linear(memory, paging_of(sregs, physical_address_bits), base + ip - 1, bytes)) return std::nullopt;
+  if (bytes[0] != kSti || bytes[1] != kHlt) return std::nullopt;
+  return (ip + 1) & mask;
 }
 
 std::string disassemble_at_rip(const kvm_regs& regs, const kvm_sregs& sregs, const GuestMemory& memory, int count) {

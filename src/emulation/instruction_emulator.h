@@ -44,9 +44,12 @@ struct EmulationResult {
 EmulationResult emulate_instruction(const kvm_regs& regs, const kvm_sregs& sregs, const GuestMemory& memory,
                                     uint16_t fpu_status, unsigned physical_address_bits = kMaxPhysicalAddressBits);
 
-// Whether the instruction at RIP is HLT (opcode F4, SDM Vol. 2A), read
-// unchecked through the guest's page tables.
-bool hlt_at_rip(const kvm_regs& regs, const kvm_sregs& sregs, const GuestMemory& memory, unsigned physical_address_bits);
+// Where RIP goes once a HLT at RIP has run, when that HLT directly follows
+// an STI (bytes FB F4, RIP at the F4) at CPL 0 outside virtual-8086 mode;
+// nullopt otherwise. IP wraps at the code segment's width; the bytes are
+// read unchecked through the guest's page tables.
+std::optional<uint64_t> rip_past_hlt_after_sti(const kvm_regs& regs, const kvm_sregs& sregs, const GuestMemory& memory,
+                                               unsigned physical_address_bits);
 
 // Up to `count` instructions decoded forward from RIP, one per line, the
 // first marked "=>", for crash reports.

@@ -106,9 +106,11 @@ void VcpuRunner::run(bool boot_vcpu, bool seccomp) {
     // the KVM_RUN below return at once, so no kick is lost.
     state->immediate_exit = 0;
     std::atomic_signal_fence(std::memory_order_seq_cst);
+    // The generation before every wake condition, the stop included: a
+    // kick that comes after this read makes the sleep below return at once,
+    // and one that came before it is seen with what it was for.
+    const uint32_t generation = wake_generation_.load(std::memory_order_seq_cst);
     if (stopping_.load(std::memory_order_acquire)) break;
-
-    const uint32_t generation = wake_generation_.load(std::memory_order_seq_cst);  // after sleeping_ went false (kick)
     service_mailbox();
     if (activity_ != Activity::Running) {
       sleep_until_woken(generation);
@@ -366,12 +368,9 @@ VcpuRunner::Next VcpuRunner::inject_interrupts(kvm_run& run) {
   if (pv_eoi_.offered_vector() && (lapic_.requests_pending() || lapic_.highest_in_service() != pv_eoi_.offered_vector())) {
     pv_eoi_.withdraw();
   }
-  if (can_inject && after_window_exit_ && (lapic_.deliverable_vector() || extint_pending())) {
-    if (complete_hlt_before_injecting() == Next::Stop) return Next::Stop;
-  }
   if (const auto vector = lapic_.deliverable_vector()) {
     if (can_inject) {
-      if (auto status = vcpu_.interrupt(*vector); !status) return crash(status.error().message);
+      if (inject(*vector) == Next::Stop) return Next::Stop;
       lapic_.start_servicing(*vector);
       if (lapic_.eoi_may_wait(*vector)) pv_eoi_.offer(*vector);
     }
@@ -379,31 +378,40 @@ VcpuRunner::Next VcpuRunner::inject_interrupts(kvm_run& run) {
     // The 8259's vector comes from its interrupt-acknowledge cycle, taken
     // only when the CPU can take the interrupt now.
     if (const auto extint = extint_->acknowledge()) {
-      if (auto status = vcpu_.interrupt(*extint); !status) return crash(status.error().message);
+      if (inject(*extint) == Next::Stop) return Next::Stop;
     }
   }
   run.request_interrupt_window = lapic_.deliverable_vector() || extint_pending() ? 1 : 0;
   return Next::Continue;
 }
 
-// An interrupt window can open with the guest at a HLT: stock kvm_amd under
-// QEMU's TCG (the nested tier) opens it inside the interrupt shadow of
-// `sti; hlt`, before the HLT runs, and KVM reports no shadow
+VcpuRunner::Next VcpuRunner::inject(uint8_t vector) {
+  if (after_window_exit_ && complete_hlt_before_injecting() == Next::Stop) return Next::Stop;
+  if (auto status = vcpu_.interrupt(vector); !status) return crash(status.error().message);
+  return Next::Continue;
+}
+
+// An interrupt window can open with the guest at the HLT of `sti; hlt`:
+// stock kvm_amd under QEMU's TCG (the nested tier) opens it inside STI's
+// interrupt shadow, before the HLT runs, and KVM reports no shadow
 // (kvm_vcpu_events). An interrupt injected there returns to the HLT, and
 // the guest halts with the interrupt it was waiting for already handled; a
-// guest with no timer never wakes (tests/guests/halt_ping_pong.c), and a
-// Linux guest sleeps on until its next interrupt. So the HLT is completed
-// first (RIP past it) and the interrupt then ends the halt, as if it had
-// come an instant later. That order is one any CPU may take, shadow or
-// not: an interrupt ends HLT and the handler returns after it (SDM
-// Vol. 2A, HLT), so the same code is right on every KVM.
+// guest with no timer never wakes (tests/guests/halt_ping_pong.c). A CPU
+// honours the shadow: the HLT runs, the interrupt ends it, and the handler
+// returns after it (SDM Vol. 2A, STI and HLT). So ember runs the HLT first
+// (RIP past it) and then injects, which is that same order on every KVM.
+// Only a HLT right after an STI is touched; after POPF or IRET, where a
+// pending interrupt is taken before the HLT, KVM is left to it. It costs
+// two register reads per injection at a window exit, on every host.
 VcpuRunner::Next VcpuRunner::complete_hlt_before_injecting() {
+  after_window_exit_ = false;
   auto regs = vcpu_.get_regs();
   if (!regs) return crash(regs.error().message);
   const auto sregs = vcpu_.get_sregs();
   if (!sregs) return crash(sregs.error().message);
-  if (!hlt_at_rip(*regs, *sregs, memory_, physical_address_bits_)) return Next::Continue;
-  regs->rip += 1;  // HLT is one byte
+  const auto past_hlt = rip_past_hlt_after_sti(*regs, *sregs, memory_, physical_address_bits_);
+  if (!past_hlt) return Next::Continue;
+  regs->rip = *past_hlt;
   if (auto set = vcpu_.set_regs(*regs); !set) return crash(set.error().message);
   return Next::Continue;
 }
@@ -415,6 +423,7 @@ void VcpuRunner::sleep_until_woken(uint32_t generation) {
   // A kick from now on wakes the futex instead of sending the signal; one
   // that came before this store changed the generation, so the wait below
   // returns at once.
+  after_window_exit_ = false;  // the window it was for has passed
   sleeping_.store(true, std::memory_order_seq_cst);
   futex_wait(wake_generation_, generation, deadline ? std::optional{clock_.host_time(*deadline)} : std::nullopt);
   sleeping_.store(false, std::memory_order_seq_cst);

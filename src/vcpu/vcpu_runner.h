@@ -128,6 +128,7 @@ class VcpuRunner final : public Kickable {
   bool extint_pending() const;
   Next inject_interrupts(kvm_run& run);
   Next complete_hlt_before_injecting();
+  Next inject(uint8_t vector);
   void sleep_until_woken(uint32_t generation);
   // After every KVM_RUN, before its exit is handled: what the guest did
   // without exiting (coalesced port writes, a PV EOI) reaches the devices.

@@ -5,7 +5,9 @@
  * (ARCHITECTURE.md, "The injection mailbox"). No timer runs, so a wake-up
  * lost there leaves both CPUs halted until ember's --timeout.
  * A CPU without a partner (one CPU) sends itself the IPI with interrupts
- * off and then halts: the kick then comes from the VCPU's own thread. */
+ * off and then does `sti; hlt`: the interrupt waits for the window that
+ * STI opens, which the nested tier opens at the HLT, inside STI's shadow
+ * (VcpuRunner::complete_hlt_before_injecting). */
 #include "runtime/smp.h"
 
 #define PING_VECTOR 0x50

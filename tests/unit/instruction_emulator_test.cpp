@@ -195,31 +195,44 @@ TEST_F(InstructionEmulatorTest, ARipOutsideGuestRamIsUnreadable) {
   EXPECT_EQ(emulate_instruction(regs, sregs, memory, 0).kind, EmulationResult::Kind::Unreadable);
 }
 
-// The VCPU loop completes a HLT before it injects at an interrupt window
-// (VcpuRunner::complete_hlt_before_injecting): only the opcode F4 at RIP,
-// read through the guest's page tables, counts.
-TEST_F(InstructionEmulatorTest, HltAtRipSeesOnlyTheHltOpcodeThroughThePageTables) {
-  ASSERT_TRUE(memory.write(kCode, std::vector<uint8_t>{0xfb, 0xf4, 0x90}));  // sti; hlt; nop
+// The VCPU loop completes the HLT of `sti; hlt` before it injects at an
+// interrupt window (VcpuRunner::complete_hlt_before_injecting).
+TEST_F(InstructionEmulatorTest, RipPastHltAfterStiSeesOnlyStiThenHltThroughThePageTables) {
+  ASSERT_TRUE(memory.write(kCode, std::vector<uint8_t>{0xfb, 0xf4, 0x90, 0xf4}));  // sti; hlt; nop; hlt
   regs.rip = kCode + 1;
-  EXPECT_TRUE(hlt_at_rip(regs, sregs, memory, kMaxPhysicalAddressBits));
+  EXPECT_EQ(rip_past_hlt_after_sti(regs, sregs, memory, kMaxPhysicalAddressBits), kCode + 2);
   regs.rip = kCode;
-  EXPECT_FALSE(hlt_at_rip(regs, sregs, memory, kMaxPhysicalAddressBits)) << "sti";
-  regs.rip = kCode + 2;
-  EXPECT_FALSE(hlt_at_rip(regs, sregs, memory, kMaxPhysicalAddressBits)) << "nop";
+  EXPECT_EQ(rip_past_hlt_after_sti(regs, sregs, memory, kMaxPhysicalAddressBits), std::nullopt) << "sti";
+  regs.rip = kCode + 3;
+  EXPECT_EQ(rip_past_hlt_after_sti(regs, sregs, memory, kMaxPhysicalAddressBits), std::nullopt) << "a hlt after a nop";
   regs.rip = 0x7fff'ffff'0000;
-  EXPECT_FALSE(hlt_at_rip(regs, sregs, memory, kMaxPhysicalAddressBits)) << "unmapped";
+  EXPECT_EQ(rip_past_hlt_after_sti(regs, sregs, memory, kMaxPhysicalAddressBits), std::nullopt) << "unmapped";
+  sregs.cs.base = 0x1000;  // no base in 64-bit mode
+  regs.rip = kCode + 1;
+  EXPECT_EQ(rip_past_hlt_after_sti(regs, sregs, memory, kMaxPhysicalAddressBits), kCode + 2);
 }
 
-TEST_F(InstructionEmulatorTest, HltAtRipAddsTheCodeSegmentBaseWithPagingOff) {
-  sregs.cr0 = 0x11;  // protected mode, paging off
+TEST_F(InstructionEmulatorTest, RipPastHltAfterStiOnlyWhereHltMayRun) {
+  ASSERT_TRUE(memory.write(kCode, std::vector<uint8_t>{0xfb, 0xf4}));
+  regs.rip = kCode + 1;
+  sregs.cs.dpl = 3;  // HLT at CPL 3 raises #GP
+  EXPECT_EQ(rip_past_hlt_after_sti(regs, sregs, memory, kMaxPhysicalAddressBits), std::nullopt);
+  sregs.cs.dpl = 0;
+  regs.rflags |= 1u << 17;  // virtual-8086 mode
+  EXPECT_EQ(rip_past_hlt_after_sti(regs, sregs, memory, kMaxPhysicalAddressBits), std::nullopt);
+}
+
+TEST_F(InstructionEmulatorTest, RipPastHltAfterStiAddsTheSegmentBaseAndWrapsIpInRealMode) {
+  sregs.cr0 = 0x10;  // real mode
   sregs.efer = 0;
   sregs.cs.l = 0;
-  sregs.cs.base = 0x1000;
-  ASSERT_TRUE(memory.write(0x1234, std::vector<uint8_t>{0xf4}));
-  regs.rip = 0x234;
-  EXPECT_TRUE(hlt_at_rip(regs, sregs, memory, kMaxPhysicalAddressBits));
+  sregs.cs.db = 0;
+  sregs.cs.base = 0x10000;
+  ASSERT_TRUE(memory.write(0x1fffe, std::vector<uint8_t>{0xfb, 0xf4}));
+  regs.rip = 0xffff;
+  EXPECT_EQ(rip_past_hlt_after_sti(regs, sregs, memory, kMaxPhysicalAddressBits), 0u) << "IP wraps at 16 bits";
   sregs.cs.base = 0;
-  EXPECT_FALSE(hlt_at_rip(regs, sregs, memory, kMaxPhysicalAddressBits));
+  EXPECT_EQ(rip_past_hlt_after_sti(regs, sregs, memory, kMaxPhysicalAddressBits), std::nullopt) << "other bytes at 0xfffe";
 }
 
 // Issue 18, item 11: the emulator's own accesses get the checks the CPU
