@@ -232,13 +232,16 @@ for ((i = 0; i < rounds; i++)); do
   done
 done
 
+# Rows measured as a rate (MB/s, higher is better); the others are times (ms).
+rate_row() { [[ $1 == block || $1 == tcp* ]]; }
+
 # One column per VMM, its median, then each run's figure.
 header="row          "
 for vmm in $vmms; do header+=$(printf ' %-12s' "$vmm"); done
 echo "$header (runs, in the same order)"
 for row in $row_names; do
   unit=ms
-  [[ $row == block || $row == tcp* ]] && unit=MB/s
+  rate_row "$row" && unit=MB/s
   line=$(printf '%-13s' "$row") runs=""
   for vmm in $vmms; do
     # shellcheck disable=SC2086
@@ -256,7 +259,7 @@ for row in $row_names; do
   for vmm in ${vmms#"$first"}; do
     # shellcheck disable=SC2086
     paste -d ' ' <(printf '%s\n' ${rows[$row,$first]:-}) <(printf '%s\n' ${rows[$row,$vmm]:-}) |
-      awk -v row="$row" -v a="$first" -v b="$vmm" -v higher_wins="$([[ $row == block || $row == tcp* ]] && echo 1 || echo 0)" '
+      awk -v row="$row" -v a="$first" -v b="$vmm" -v higher_wins="$(rate_row "$row" && echo 1 || echo 0)" '
         $1 ~ /^[0-9.]+$/ && $2 ~ /^[0-9.]+$/ && $2 > 0 {
           r[++n] = $1 / $2
           if (higher_wins ? $1 > $2 : $1 < $2) ahead++

@@ -38,7 +38,8 @@ constexpr Program kPrograms[] = {
     {"lapic_timer_modes", "lapic timer modes: one-shot <-> periodic keep the count, a new initial count restarts ok"},
     {"apic_relocate", "apic relocate: the page follows IA32_APIC_BASE, per CPU ok"},
     {"nmi_latch", "nmi latch: one pending behind one in service, two back to back are two ok"},
-    // The kick's three ways (VcpuRunner::kick): a lost wake-up hangs it.
+    // A halted VCPU woken by another's kick (VcpuRunner::kick), and the
+    // HLT of `sti; hlt` at an interrupt window: a lost wake-up hangs it.
     {"halt_ping_pong", "halt ping-pong: 2000 wake-ups of a halted CPU per CPU ok"},
 };
 
