@@ -25,6 +25,7 @@
 #include <string>
 #include <thread>
 
+#include "console/console_output.h"
 #include "support/run_process.h"
 
 namespace ember::test {
@@ -104,9 +105,16 @@ long cpu_ticks(pid_t pid) {
 // once the test reads, every byte arrives and the guest exits 0.
 TEST_F(HostilePrograms, UartFloodAgainstABlockedConsoleKeepsMemoryBoundedAndLosesNothing) {
   // Every byte is a port exit: about 110 µs each in the nested tier.
-  constexpr size_t kBytes = 128u << 10;
+  constexpr size_t kBytes = 160u << 10;
   int out_pipe[2];
   ASSERT_EQ(pipe2(out_pipe, O_CLOEXEC), 0);
+  // More than the pipe and ember's console buffer hold together, with pages
+  // to spare: else the guest could finish while blocked, and ember, whose
+  // reader then made no progress for its drain limit, would drop the buffer
+  // at exit, as it should (it did so in about 1 run of 12 at 128 KiB).
+  const int pipe_bytes = fcntl(out_pipe[0], F_GETPIPE_SZ);
+  ASSERT_GT(pipe_bytes, 0);
+  ASSERT_GE(kBytes, static_cast<size_t>(pipe_bytes) + FdConsoleOutput::kBufferBytes + (16u << 10));
   const pid_t pid = spawn_uart_flood(out_pipe[1], "", "100", kBytes);
   ASSERT_GE(pid, 0);
   close(out_pipe[1]);
