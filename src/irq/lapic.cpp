@@ -150,7 +150,7 @@ std::optional<uint8_t> Lapic::highest_in_service() const {
   return static_cast<uint8_t>(vector);
 }
 
-bool Lapic::eoi_may_wait(uint8_t vector) const { return !test_bit(tmr_, vector) && !requests_pending(); }
+bool Lapic::eoi_may_wait(uint8_t vector) const { return !test_bit(tmr_, vector); }
 
 void Lapic::start_servicing(uint8_t vector) {
   clear_bit(irr_, vector);

@@ -93,7 +93,8 @@ class Lapic final {
   bool tpr_holds_back_a_vector() const;
   // Whether the EOI of `vector`, just injected, may reach the LAPIC late
   // (PV EOI, irq/pv_eoi.h): it is edge-triggered, so no IOAPIC waits for
-  // it, and nothing waits in IRR for it. (As KVM decides, lapic.c.)
+  // it. A request in IRR behind it is the caller's to weigh
+  // (VcpuRunner::review_pv_eoi_offer).
   bool eoi_may_wait(uint8_t vector) const;
   bool requests_pending() const;
   // The vector an EOI would end now: the highest in service.

@@ -4,7 +4,9 @@
 // guest named with the MSR; the guest's EOI then clears that bit instead of
 // writing the EOI register, which saves an exit per interrupt. ember ends
 // the interrupt in its LAPIC the next time the VCPU stops (every exit),
-// before it looks at the LAPIC for anything else.
+// before it looks at the LAPIC for anything else. When a request waits
+// behind the offered vector, the VCPU loop makes sure that stop comes by
+// the interrupt window (VcpuRunner::review_pv_eoi_offer).
 //
 // KVM only does this with its in-kernel LAPIC, so ember traps the MSR
 // (the VCPU loop sends its accesses here) and mirrors its value into KVM,
@@ -43,7 +45,8 @@ class PvEoi final {
   // when it is not (ended through the register, or the LAPIC reset).
   std::optional<uint8_t> offered_vector() const { return offered_; }
   // Takes back an offer the guest has not used, so its EOI exits again:
-  // something new waits in IRR and may need that EOI to be delivered.
+  // it no longer ends that vector, or the guest turned interrupts on with
+  // a request waiting behind it.
   void withdraw();
   // INIT: no offer, and PV EOI off, as KVM's LAPIC reset turns it off (the
   // caller clears KVM's copy). A CPU restarted by INIT may belong to

@@ -362,12 +362,7 @@ VcpuRunner::Next VcpuRunner::inject_interrupts(kvm_run& run) {
   // KVM reports in kvm_run whether the guest can take an interrupt now; if
   // not, ask it to exit as soon as it can (api.rst, request_interrupt_window).
   const bool can_inject = run.ready_for_interrupt_injection && run.if_flag;
-  // An offer stands only while the guest's next EOI would end the vector it
-  // was made for, with nothing waiting behind it: a request in IRR may need
-  // that EOI to become deliverable, so the EOI must exit again.
-  if (pv_eoi_.offered_vector() && (lapic_.requests_pending() || lapic_.highest_in_service() != pv_eoi_.offered_vector())) {
-    pv_eoi_.withdraw();
-  }
+  review_pv_eoi_offer(can_inject);
   if (const auto vector = lapic_.deliverable_vector()) {
     if (can_inject) {
       if (inject(*vector) == Next::Stop) return Next::Stop;
@@ -381,8 +376,30 @@ VcpuRunner::Next VcpuRunner::inject_interrupts(kvm_run& run) {
       if (inject(*extint) == Next::Stop) return Next::Stop;
     }
   }
-  run.request_interrupt_window = lapic_.deliverable_vector() || extint_pending() ? 1 : 0;
+  run.request_interrupt_window = lapic_.deliverable_vector() || extint_pending() || pv_eoi_offer_holds_back_a_request() ? 1 : 0;
   return Next::Continue;
+}
+
+// An offer stands only while the guest's next EOI would end the vector it
+// was made for. A request waiting in IRR behind that vector needs its EOI to
+// become deliverable, and a maskable interrupt goes in only once the guest
+// has interrupts on again: so ember keeps the offer and asks KVM to exit at
+// the interrupt window (pv_eoi_offer_holds_back_a_request), where it sees
+// the EOI the guest made through the word. That is where the EOI's own exit
+// would have led anyway, one exit sooner. KVM does not offer at all with
+// something in IRR (lapic.c, apic_sync_pv_eoi_to_guest); it needs no window
+// for its in-kernel LAPIC. But a guest that turns interrupts on before its
+// EOI (a handler that nests interrupts) would hold the window open: then
+// the offer is taken back, its EOI exits, and no window is asked for it.
+void VcpuRunner::review_pv_eoi_offer(bool can_inject) {
+  if (!pv_eoi_.offered_vector()) return;
+  if (lapic_.highest_in_service() != pv_eoi_.offered_vector() || (can_inject && lapic_.requests_pending())) {
+    pv_eoi_.withdraw();
+  }
+}
+
+bool VcpuRunner::pv_eoi_offer_holds_back_a_request() const {
+  return pv_eoi_.offered_vector() && lapic_.requests_pending();
 }
 
 VcpuRunner::Next VcpuRunner::inject(uint8_t vector) {

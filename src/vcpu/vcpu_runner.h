@@ -147,6 +147,10 @@ class VcpuRunner final : public Kickable {
   Next handle_port_io(kvm_run& run);
   Next handle_mmio(kvm_run& run);
   Next handle_msr(kvm_run& run);
+  // PV EOI's offer around an injection (irq/pv_eoi.h): taken back when it
+  // no longer holds, and kept behind a waiting request with a window exit.
+  void review_pv_eoi_offer(bool can_inject);
+  bool pv_eoi_offer_holds_back_a_request() const;
   Next handle_pv_eoi_msr(kvm_run& run);
   bool mirror_pv_eoi_msr(uint64_t value);
   void reset_pv_eoi();

@@ -4,8 +4,12 @@
  * kvm_guest_apic_eoi_write does: clear the bit if set, else write the EOI
  * register. Each self-IPI of one vector arrives only if ember ended the
  * previous one, so a lost EOI hangs the program. A vector raised behind one
- * in service makes ember take the offer back (the EOI must exit then), and
- * with PV EOI off every EOI writes the register. A level-triggered vector
+ * in service leaves the offer standing while interrupts stay off: ember
+ * sees the EOI at the interrupt window, where the waiting vector goes in
+ * (with no window asked for, it would never come). A handler that turns
+ * interrupts on before its EOI gets the offer taken back, so its EOI exits
+ * and lets the waiting vector in. With PV EOI off every EOI writes the
+ * register. A level-triggered vector
  * (the UART's IRQ 4 through the IOAPIC) is never offered: its EOI must
  * reach the IOAPIC, whose remote IRR waits for it. */
 #include "runtime/interrupts.h"
@@ -35,8 +39,22 @@ static void pv_eoi_handler(uint8_t vector) {
 static void raise_behind_handler(uint8_t vector) {
   interrupt_count[vector]++;
   lapic_send_ipi(0, (1u << 18) | 0x45);
-  if (pv_word & 1) guest_fail("PV EOI still offered while 0x45 waits behind 0x65");
+  if (!(pv_word & 1)) guest_fail("PV EOI taken back while 0x45 waits behind 0x65 with interrupts off");
   end_interrupt();
+}
+
+/* 0x67 raises 0x47 behind itself, then turns interrupts on before its EOI,
+ * as a handler that nests interrupts does. */
+static void nesting_handler(uint8_t vector) {
+  interrupt_count[vector]++;
+  lapic_send_ipi(0, (1u << 18) | 0x47);
+  enable_interrupts();
+  const uint64_t start = rdtsc();
+  while ((pv_word & 1) && rdtsc() - start < 10000 * MILLION_CYCLES) cpu_relax();
+  if (pv_word & 1) guest_fail("PV EOI still offered with interrupts on while 0x47 waits behind 0x67");
+  if (interrupt_count[0x47] != 0) guest_fail("0x47 came before 0x67's EOI");
+  end_interrupt();
+  if (interrupt_count[0x47] != 1) guest_fail("0x47 did not come at 0x67's EOI, with interrupts on");
 }
 
 /* THR-empty on IRQ 4, level-triggered: read IIR to drop the line, then end it. */
@@ -61,6 +79,8 @@ int guest_main(void) {
   set_handler(0x40, pv_eoi_handler);
   set_handler(0x45, pv_eoi_handler);
   set_handler(0x65, raise_behind_handler);
+  set_handler(0x47, pv_eoi_handler);
+  set_handler(0x67, nesting_handler);
   wrmsr(PV_EOI_MSR, (uint64_t)(uintptr_t)&pv_word | 1);
   expect_equal("PV EOI MSR", rdmsr(PV_EOI_MSR), (uint64_t)(uintptr_t)&pv_word | 1);
   enable_interrupts();
@@ -75,7 +95,11 @@ int guest_main(void) {
   const uint32_t written_before = written;
   lapic_send_ipi(0, (1u << 18) | 0x65);
   if (!wait_for_count(&interrupt_count[0x45], 1, 10000 * MILLION_CYCLES)) guest_fail("0x45, raised behind 0x65, never came");
-  expect_equal("EOIs written while 0x45 waited", written - written_before, 1);
+  expect_equal("EOIs written while 0x45 waited behind 0x65", written - written_before, 0);
+
+  lapic_send_ipi(0, (1u << 18) | 0x67);
+  if (!wait_for_count(&interrupt_count[0x47], 1, 10000 * MILLION_CYCLES)) guest_fail("0x47, raised behind 0x67, never came");
+  expect_equal("EOIs written while 0x47 waited behind 0x67 with interrupts on", written - written_before, 1);
 
   set_handler(0x46, level_handler);
   ioapic_write(0x10 + 2 * 4 + 1, 0u << 24);     /* IRQ 4 to APIC 0 */
@@ -91,6 +115,6 @@ int guest_main(void) {
   lapic_send_ipi(0, (1u << 18) | 0x40);
   if (!wait_for_count(&interrupt_count[0x40], ROUNDS + 1, 10000 * MILLION_CYCLES)) guest_fail("a self-IPI with PV EOI off never came");
   expect_equal("EOIs written with PV EOI off", written - written_before, 3);
-  serial_print("pv eoi: offered for edge interrupts, ended by ember, withdrawn behind a waiting vector, never for a level one, off when turned off ok\n");
+  serial_print("pv eoi: offered for edge interrupts, ended by ember, kept behind a waiting vector until interrupts are on, never for a level one, off when turned off ok\n");
   return 0;
 }
