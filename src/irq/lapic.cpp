@@ -105,9 +105,11 @@ void Lapic::publish() {
   published_.software_enabled.store(hardware_enabled() && software_enabled(), std::memory_order_release);
 }
 
-uint8_t Lapic::processor_priority() const {
+uint8_t Lapic::processor_priority() const { return processor_priority(isr_); }
+
+uint8_t Lapic::processor_priority(const std::array<uint64_t, 4>& isr) const {
   // SDM 11.8.3.1: PPR = TPR if TPR[7:4] >= ISRV[7:4], else ISRV[7:4] << 4.
-  const int in_service = highest(isr_);
+  const int in_service = highest(isr);
   const uint32_t isrv = in_service < 0 ? 0 : static_cast<uint32_t>(in_service);
   return static_cast<uint8_t>((tpr_ & 0xf0) >= (isrv & 0xf0) ? tpr_ : (isrv & 0xf0));
 }
@@ -143,6 +145,14 @@ bool Lapic::tpr_holds_back_a_vector() const {
 }
 
 bool Lapic::requests_pending() const { return highest(irr_) >= 0; }
+
+bool Lapic::request_deliverable_after_eoi() const {
+  const int requested = highest(irr_), in_service = highest(isr_);
+  if (requested < 0 || in_service < 0) return false;
+  auto after_eoi = isr_;
+  clear_bit(after_eoi, static_cast<unsigned>(in_service));
+  return (static_cast<uint32_t>(requested) & 0xf0) > (processor_priority(after_eoi) & 0xf0u);
+}
 
 std::optional<uint8_t> Lapic::highest_in_service() const {
   const int vector = highest(isr_);

@@ -97,6 +97,10 @@ class Lapic final {
   // (VcpuRunner::review_pv_eoi_offer).
   bool eoi_may_wait(uint8_t vector) const;
   bool requests_pending() const;
+  // Whether a requested vector would be deliverable once the next EOI ends
+  // the highest vector in service: a request that waits for that EOI, not
+  // for TPR or for a lower vector also in service.
+  bool request_deliverable_after_eoi() const;
   // The vector an EOI would end now: the highest in service.
   std::optional<uint8_t> highest_in_service() const;
   // EOI: the highest vector in service ends (SDM 11.8.5).
@@ -123,6 +127,7 @@ class Lapic final {
   void reset();
 
   uint8_t processor_priority() const;
+  uint8_t processor_priority(const std::array<uint64_t, 4>& isr) const;  // with `isr` in place of ISR
   // One line for reports of a guest that stopped or hung: IRR, ISR, TPR and
   // the timer, e.g. "IRR {0xec} ISR {} TPR 0x0 timer periodic, due in 3 ms".
   std::string describe() const;

@@ -381,25 +381,27 @@ VcpuRunner::Next VcpuRunner::inject_interrupts(kvm_run& run) {
 }
 
 // An offer stands only while the guest's next EOI would end the vector it
-// was made for. A request waiting in IRR behind that vector needs its EOI to
-// become deliverable, and a maskable interrupt goes in only once the guest
-// has interrupts on again: so ember keeps the offer and asks KVM to exit at
-// the interrupt window (pv_eoi_offer_holds_back_a_request), where it sees
-// the EOI the guest made through the word. That is where the EOI's own exit
-// would have led anyway, one exit sooner. KVM does not offer at all with
-// something in IRR (lapic.c, apic_sync_pv_eoi_to_guest); it needs no window
-// for its in-kernel LAPIC. But a guest that turns interrupts on before its
-// EOI (a handler that nests interrupts) would hold the window open: then
-// the offer is taken back, its EOI exits, and no window is asked for it.
+// was made for. A request that waits in IRR for that EOI
+// (Lapic::request_deliverable_after_eoi) goes in, as a maskable interrupt,
+// only once the guest has interrupts on again: so ember keeps the offer and
+// asks KVM to exit by the interrupt window (pv_eoi_offer_holds_back_a_request),
+// and at that exit, or any earlier one, it sees the EOI the guest made
+// through the word. The EOI's own exit, with interrupts still off, would
+// have led to that same window. KVM does not offer at all with something in
+// IRR (lapic.c, apic_sync_pv_eoi_to_guest); its in-kernel LAPIC needs no
+// window exit. A guest that turns interrupts on before its EOI (a handler
+// that nests interrupts, a trap gate) would hold the window open: then the
+// offer is taken back, its EOI exits through the register, and no window is
+// asked for it. That costs such a guest one exit more than no offer would.
 void VcpuRunner::review_pv_eoi_offer(bool can_inject) {
   if (!pv_eoi_.offered_vector()) return;
-  if (lapic_.highest_in_service() != pv_eoi_.offered_vector() || (can_inject && lapic_.requests_pending())) {
+  if (lapic_.highest_in_service() != pv_eoi_.offered_vector() || (can_inject && lapic_.request_deliverable_after_eoi())) {
     pv_eoi_.withdraw();
   }
 }
 
 bool VcpuRunner::pv_eoi_offer_holds_back_a_request() const {
-  return pv_eoi_.offered_vector() && lapic_.requests_pending();
+  return pv_eoi_.offered_vector() && lapic_.request_deliverable_after_eoi();
 }
 
 VcpuRunner::Next VcpuRunner::inject(uint8_t vector) {

@@ -103,7 +103,6 @@ TEST_F(LapicTest, OnlyAnEdgeVectorMayHaveItsEoiWait) {
   EXPECT_EQ(lapic().highest_in_service(), 0x45);
   post(0, 0x31);
   EXPECT_TRUE(lapic().eoi_may_wait(0x45)) << "0x31 waiting behind it changes nothing here";
-  EXPECT_EQ(lapic().deliverable_vector(), std::nullopt) << "0x31 waits for the EOI of 0x45";
   lapic().end_of_interrupt();
   EXPECT_EQ(lapic().highest_in_service(), std::nullopt);
   lapic().start_servicing(0x31);
@@ -111,6 +110,27 @@ TEST_F(LapicTest, OnlyAnEdgeVectorMayHaveItsEoiWait) {
   lapic().start_servicing(0x52);
   EXPECT_FALSE(lapic().eoi_may_wait(0x52)) << "level-triggered";
   EXPECT_EQ(lapic().highest_in_service(), 0x52);
+}
+
+// What PV EOI's window exit is for (VcpuRunner::review_pv_eoi_offer): a
+// request that only the next EOI releases, not TPR or another vector still
+// in service.
+TEST_F(LapicTest, ARequestWaitsForTheEoiOnlyWhenThatEoiWouldReleaseIt) {
+  post(0, 0x31);
+  EXPECT_FALSE(lapic().request_deliverable_after_eoi()) << "nothing in service: no EOI to wait for";
+  post(0, 0x45);
+  lapic().start_servicing(0x45);
+  EXPECT_EQ(lapic().deliverable_vector(), std::nullopt) << "0x31 waits for the EOI of 0x45";
+  EXPECT_TRUE(lapic().request_deliverable_after_eoi());
+  lapic().write_register(TPR, 0x30);
+  EXPECT_FALSE(lapic().request_deliverable_after_eoi()) << "TPR holds 0x31 back after that EOI too";
+  lapic().write_register(TPR, 0);
+  post(0, 0x36);
+  lapic().start_servicing(0x36);  // out of order, to have two in service
+  EXPECT_EQ(lapic().highest_in_service(), 0x45);
+  EXPECT_FALSE(lapic().request_deliverable_after_eoi()) << "0x36, still in service after that EOI, holds 0x31 back";
+  post(0, 0x52);
+  EXPECT_TRUE(lapic().request_deliverable_after_eoi()) << "0x52 is deliverable now, and still after the EOI";
 }
 
 TEST_F(LapicTest, InServiceVectorBlocksItsClassAndBelow) {
