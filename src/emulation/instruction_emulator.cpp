@@ -124,6 +124,26 @@ RegisterValue* register_slot(kvm_regs& regs, ZydisRegister reg) {
 
 uint64_t width_mask(unsigned bits) { return bits >= 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1; }
 
+// IP, EIP or RIP: the instruction pointer is as wide as the code segment's
+// default operand size, and wraps there (SDM Vol. 1 3.6; Vol. 3A 3.4.5, D
+// flag).
+uint64_t instruction_pointer_mask(const kvm_sregs& sregs) {
+  switch (machine_mode(sregs)) {
+    case ZYDIS_MACHINE_MODE_LONG_64:         return width_mask(64);
+    case ZYDIS_MACHINE_MODE_LONG_COMPAT_32:
+    case ZYDIS_MACHINE_MODE_LEGACY_32:       return width_mask(32);
+    default:                                 return width_mask(16);
+  }
+}
+
+// The linear address of code at instruction pointer `ip`: CS's base plus
+// IP, except in 64-bit mode, where CS has no base (SDM Vol. 3A 3.4.4);
+// outside it linear addresses are 32 bits wide.
+uint64_t code_linear_address(const kvm_sregs& sregs, uint64_t ip) {
+  if (machine_mode(sregs) == ZYDIS_MACHINE_MODE_LONG_64) return ip;
+  return (sregs.cs.base + (ip & instruction_pointer_mask(sregs))) & width_mask(32);
+}
+
 // A memory operand's linear address (SDM Vol. 1 3.7.5): segment base (only
 // FS and GS have one in 64-bit mode) + base + index * scale + displacement,
 // truncated to the address size.
@@ -252,7 +272,7 @@ EmulationResult emulate_instruction(const kvm_regs& regs, const kvm_sregs& sregs
   EmulationResult result;
   const PagingState paging = paging_of(sregs, physical_address_bits);
   result.regs = regs;
-  const uint64_t linear = sregs.cs.base + regs.rip;
+  const uint64_t linear = code_linear_address(sregs, regs.rip);
   const GuestAccess fetch = guest_access(regs, sregs, true);
   std::optional<LinearFault> fetch_fault;
   const auto decoded = decode_at(memory, sregs, paging, linear, &fetch, &fetch_fault);
@@ -272,7 +292,7 @@ EmulationResult emulate_instruction(const kvm_regs& regs, const kvm_sregs& sregs
   }
   result.instruction = describe(*decoded, linear);
   const auto& instruction = decoded->instruction;
-  const uint64_t next_rip = (regs.rip + instruction.length) & width_mask(machine_mode(sregs) == ZYDIS_MACHINE_MODE_LONG_64 ? 64 : 32);
+  const uint64_t next_rip = (regs.rip + instruction.length) & instruction_pointer_mask(sregs);
   const auto raise = [&](uint8_t vector, bool trap) {
     result.kind = EmulationResult::Kind::RaiseException;
     result.exception = vector;
@@ -352,14 +372,11 @@ std::optional<uint64_t> rip_past_hlt_after_sti(const kvm_regs& regs, const kvm_s
   // HLT below CPL 0, or in virtual-8086 mode, raises #GP instead (SDM Vol. 2A, HLT).
   const bool protected_mode = (sregs.cr0 & kCr0Pe) != 0;
   if (protected_mode && (sregs.cs.dpl != 0 || (regs.rflags & kFlagVm) != 0)) return std::nullopt;
-  const ZydisMachineMode mode = machine_mode(sregs);
-  const bool long64 = mode == ZYDIS_MACHINE_MODE_LONG_64;
-  const uint64_t mask = width_mask(long64 ? 64 : sregs.cs.db && protected_mode ? 32 : 16);
+  const uint64_t mask = instruction_pointer_mask(sregs);
   const uint64_t ip = regs.rip & mask;
   if (ip == 0) return std::nullopt;  // the STI would lie outside the segment
-  const uint64_t base = long64 ? 0 : sregs.cs.base;  // CS has no base in 64-bit mode
   uint8_t bytes[2] = {};
-  if (!read_linear(memory, paging_of(sregs, physical_address_bits), base + ip - 1, bytes)) return std::nullopt;
+  if (!read_linear(memory, paging_of(sregs, physical_address_bits), code_linear_address(sregs, ip - 1), bytes)) return std::nullopt;
   if (bytes[0] != kSti || bytes[1] != kHlt) return std::nullopt;
   return (ip + 1) & mask;
 }
@@ -367,7 +384,7 @@ std::optional<uint64_t> rip_past_hlt_after_sti(const kvm_regs& regs, const kvm_s
 std::string disassemble_at_rip(const kvm_regs& regs, const kvm_sregs& sregs, const GuestMemory& memory, int count) {
   std::string text;
   const PagingState paging = paging_of(sregs, kMaxPhysicalAddressBits);  // a report's read: no checks
-  uint64_t linear = sregs.cs.base + regs.rip;
+  uint64_t linear = code_linear_address(sregs, regs.rip);
   for (int i = 0; i < count; ++i) {
     const auto decoded = decode_at(memory, sregs, paging, linear);
     char address[24];

@@ -235,6 +235,32 @@ TEST_F(InstructionEmulatorTest, RipPastHltAfterStiAddsTheSegmentBaseAndWrapsIpIn
   EXPECT_EQ(rip_past_hlt_after_sti(regs, sregs, memory, kMaxPhysicalAddressBits), std::nullopt) << "other bytes at 0xfffe";
 }
 
+TEST_F(InstructionEmulatorTest, RealModeCodeIsFetchedAtTheSegmentBaseAndIpWrapsAt16Bits) {
+  sregs.cr0 = 0x10;  // real mode
+  sregs.efer = 0;
+  sregs.cs.l = 0;
+  sregs.cs.db = 0;
+  sregs.cs.base = 0x20000;
+  regs.rip = 0xffff;
+  ASSERT_TRUE(memory.write(0x2ffff, std::vector<uint8_t>{0x9b}));  // fwait, IP's last byte
+  auto result = emulate_instruction(regs, sregs, memory, 0);
+  ASSERT_EQ(result.kind, EmulationResult::Kind::Emulated) << result.instruction;
+  EXPECT_EQ(result.regs.rip, 0u) << "IP wraps at 16 bits, not 32";
+  ASSERT_TRUE(memory.write(0x2ffff, std::vector<uint8_t>{0xcc}));  // int3
+  result = emulate_instruction(regs, sregs, memory, 0);
+  ASSERT_EQ(result.kind, EmulationResult::Kind::RaiseException);
+  EXPECT_EQ(result.regs.rip, 0u) << "a trap's next instruction wraps too";
+  EXPECT_NE(disassemble_at_rip(regs, sregs, memory, 1).find("000000000002ffff: int3"), std::string::npos)
+      << disassemble_at_rip(regs, sregs, memory, 1);
+}
+
+TEST_F(InstructionEmulatorTest, SixtyFourBitCodeIgnoresTheCodeSegmentBase) {
+  sregs.cs.base = 0x1000;  // no effect in 64-bit mode (SDM Vol. 3A 3.4.4)
+  const auto result = run({0x9b});
+  ASSERT_EQ(result.kind, EmulationResult::Kind::Emulated) << result.instruction;
+  EXPECT_EQ(result.regs.rip, kCode + 1);
+}
+
 // Issue 18, item 11: the emulator's own accesses get the checks the CPU
 // makes. 4 KiB pages at 0x400000 (PML4 0x10000 -> PDPT 0x11000 -> PD
 // 0x12000 -> PT 0x13000), each page identity-mapped with its own flags.
