@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 #include "base/log.h"
@@ -56,9 +57,17 @@ uint32_t NetDevice::handle(uint16_t queue, const DescriptorChain& chain) {
   }
   ChainReader reader{chain};
   const std::vector<iovec> pieces = reader.take(reader.remaining()).value();
+  // One writev takes at most IOV_MAX pieces. A driver's chain has at most
+  // a queue's worth of descriptors, fewer than that, but an indirect table
+  // may hold more (§2.7.5.3.1 allows up to 32768): such a frame is dropped.
+  if (pieces.size() > IOV_MAX) {
+    EMBER_GUEST_WARNING("virtio-net: dropped a transmit frame in " + std::to_string(pieces.size()) + " pieces (at most " +
+                        std::to_string(IOV_MAX) + ")");
+    return 0;
+  }
   // The TAP device takes a whole frame or none; when it cannot (the host
   // interface is down, or its queue is full) the frame is dropped, as on a
-  // wire. IOV_MAX is above any queue size ember offers.
+  // wire.
   const ssize_t sent = ::writev(tap_.fd(), pieces.data(), static_cast<int>(pieces.size()));
   if (sent < 0 && errno != EAGAIN && errno != EIO) {
     EMBER_GUEST_WARNING("virtio-net: tap '" + tap_.name() + "' refused a frame: " + std::strerror(errno));

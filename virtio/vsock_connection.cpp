@@ -63,7 +63,7 @@ void VsockConnection::flush_to_host() {
 
 uint32_t VsockConnection::wanted_events() const {
   uint32_t events = 0;
-  if (established && !host_closed && credit_for_guest() > 0) events |= EPOLLIN;
+  if (sends_to_guest() && credit_for_guest() > 0) events |= EPOLLIN;
   if (!to_host.empty() && !broken) events |= EPOLLOUT;
   return events;
 }

@@ -25,11 +25,18 @@ struct VsockConnection {
   std::vector<uint8_t> to_host;                // bytes the socket could not take yet
   uint32_t             preamble = 0;           // leading to_host bytes that are ember's "OK" line
   bool                 host_closed = false;    // EOF from the host socket; SHUTDOWN sent
-  bool                 guest_closed = false;   // the guest will send no more
+  bool                 guest_closed = false;   // the guest will send no more (SHUTDOWN with SEND)
+  bool                 guest_takes_no_more = false;  // SHUTDOWN with RECEIVE: nothing more goes to it
   bool                 host_write_shut = false;
   bool                 broken = false;         // writing to the host socket failed
   bool                 watched = false;        // in the device's epoll set
 
+  // Whether host bytes still go to the guest: once both sides said hello,
+  // until the host's EOF or the guest's SHUTDOWN with RECEIVE (§5.10.6.4).
+  bool     sends_to_guest() const { return established && !host_closed && !guest_takes_no_more; }
+  // The guest shut both directions and every byte it sent reached the
+  // host socket: the connection ends with RST (§5.10.6.4).
+  bool     ended_by_guest() const { return guest_closed && guest_takes_no_more && to_host.empty(); }
   // What the guest can still take (§5.10.6.3.1).
   uint32_t credit_for_guest() const;
   // The guest's header's view of its own buffer.
@@ -38,8 +45,8 @@ struct VsockConnection {
   // host socket took so far, which the guest has then heard.
   void     stamp(VsockHeader& header);
   // Whether the host socket took enough since the guest last heard that it
-  // should hear now, before it runs dry.
-  bool     credit_update_due() const { return fwd_cnt - fwd_cnt_told >= buf_alloc / 2; }
+  // should hear now, before it runs dry; never once it will send no more.
+  bool     credit_update_due() const { return !guest_closed && fwd_cnt - fwd_cnt_told >= buf_alloc / 2; }
 
   // The line a host-initiated connection's program reads first: "OK N\n"
   // with ember's host port, ahead of the guest's bytes and not counted as

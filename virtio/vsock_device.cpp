@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 #include "base/log.h"
@@ -151,6 +152,10 @@ VsockDevice::Connection& VsockDevice::open_connection(Key key) {
 void VsockDevice::close_connection(Key key, bool tell_guest) {
   const auto found = connections_.find(key);
   if (found == connections_.end()) return;
+  // What was queued for it (its RESPONSE, a host's REQUEST, a credit
+  // update) would only draw a reset now; dropped, it cannot pile up for a
+  // guest that opens and resets connections while it takes nothing.
+  std::erase_if(control_, [&key](const VsockHeader& queued) { return queued.dst_port == key.first && queued.src_port == key.second; });
   if (tell_guest) queue_control(VsockOp::kReset, key.first, key.second);
   allocated_bytes_ -= found->second.buf_alloc;
   connections_.erase(found);  // closing the socket removes it from the epoll set
@@ -209,11 +214,11 @@ uint32_t VsockDevice::handle(uint16_t queue, const DescriptorChain& chain) {
       }
       break;
     case VsockOp::kShutdown:
-      if ((header->flags & (kShutdownReceive | kShutdownSend)) == (kShutdownReceive | kShutdownSend)) {
-        close_connection(key, true);  // §5.10.6.4: both directions shut: the connection ends with RST
-        return 0;
-      }
+      // §5.10.6.4. With both directions shut the connection ends with RST,
+      // but only once the bytes the guest sent before it reached the host
+      // socket (ended_by_guest): a guest's close() sends both flags at once.
       if ((header->flags & kShutdownSend) != 0) connection.guest_closed = true;
+      if ((header->flags & kShutdownReceive) != 0) connection.guest_takes_no_more = true;
       connection.flush_to_host();
       break;
     case VsockOp::kReset:
@@ -226,7 +231,7 @@ uint32_t VsockDevice::handle(uint16_t queue, const DescriptorChain& chain) {
     case VsockOp::kRequest:
       break;
   }
-  if (connection.broken) {
+  if (connection.broken || connection.ended_by_guest()) {
     close_connection(key, true);
     return 0;
   }
@@ -331,7 +336,7 @@ void VsockDevice::read_connect_lines() {
 // connection's host socket.
 VsockDevice::Sent VsockDevice::send_guest_data(Connection& connection, Key key, ReceiveBuffers& buffers) {
   const uint32_t credit = connection.credit_for_guest();
-  if (!connection.established || connection.host_closed || credit == 0) return Sent::kNothing;
+  if (!connection.sends_to_guest() || credit == 0) return Sent::kNothing;
   auto chain = buffers.take();
   if (!chain) return Sent::kNoBuffer;
   ChainWriter writer{*chain};
@@ -343,6 +348,9 @@ VsockDevice::Sent VsockDevice::send_guest_data(Connection& connection, Key key, 
   (void)writer.skip(kHeaderBytes);
   const uint32_t room = std::min<uint32_t>({writer.remaining(), credit, kVsockMaxPayload});
   auto pieces = writer.take(room);
+  // An indirect table may split the buffer into more pieces than one readv
+  // takes: the packet then carries what the first IOV_MAX hold.
+  if (pieces && pieces->size() > IOV_MAX) pieces->resize(IOV_MAX);
   ssize_t got = pieces ? ::readv(connection.socket.get(), pieces->data(), static_cast<int>(pieces->size())) : -1;
   if (got < 0 && (errno == EAGAIN || errno == EINTR)) {
     buffers.give_back(1);
@@ -388,7 +396,8 @@ ReceiveWait VsockDevice::receive(uint16_t queue, ReceiveBuffers& buffers) {
     it->second.flush_to_host();
     const Key key = it->first;
     ++it;
-    if (connections_.at(key).broken) close_connection(key, true);
+    const Connection& flushed = connections_.at(key);
+    if (flushed.broken || flushed.ended_by_guest()) close_connection(key, true);
   }
 
   // Control packets first: they carry no payload and open or end connections.

@@ -20,6 +20,10 @@
 // kBufferBudget, so a guest (and host programs that never read) cannot make
 // ember grow beyond it.
 //
+// Ending (§5.10.6.4): a guest's close() shuts both directions at once. The
+// RST that ends the connection waits until the bytes the guest sent before
+// reached the host socket, so the host program reads them all, then EOF.
+//
 // The parts: vsock_connection.h, one connection's state and credit;
 // vsock_unix_socket.h, the Unix sockets; this file, the device: the table
 // of connections and its limits, the guest's packets, host programs'
@@ -59,7 +63,8 @@ class VsockDevice final : public VirtioDevice {
   // Resets and credit updates waiting for the guest's receive buffers: a
   // guest that floods TX and posts no RX buffers finds the rest dropped
   // (and counted), as Firecracker's muxer bounds its RX queue. Requests and
-  // responses are never dropped; there is one at most per connection.
+  // responses are never dropped: there is one at most per open connection,
+  // and a connection that closes takes its queued packets with it.
   static constexpr size_t   kMaxQueuedControl = 256;
 
   // Listens on `socket_path` for host programs (removing a stale socket

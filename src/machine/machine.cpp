@@ -520,8 +520,10 @@ void Machine::set_notifiers(const virtio::Transport& transport, uint32_t length,
     auto done = assign ? vm_.add_ioeventfd(address, length, queue, transport.notify_eventfd(queue))
                        : vm_.remove_ioeventfd(address, length, queue, transport.notify_eventfd(queue));
     if (!done) {
-      log::warning(std::string(transport.name()) + ": queue notifications " +
-                   (assign ? "will exit to ember: " : "stay at " + hex(address) + ": ") + done.error().message);
+      // The guest places PCI BARs, overlapping ones included, and may move
+      // them as often as it likes: the warning is rate-limited.
+      EMBER_GUEST_WARNING(std::string(transport.name()) + ": queue notifications " +
+                          (assign ? "will exit to ember: " : "stay at " + hex(address) + ": ") + done.error().message);
       return;
     }
   }

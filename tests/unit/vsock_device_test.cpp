@@ -5,6 +5,7 @@
 #include "virtio/vsock_device.h"
 
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <sys/un.h>
@@ -239,6 +240,85 @@ TEST_F(VsockDeviceTest, GuestConnectsToAHostPortAndDataFlowsBothWays) {
   auto [reset, nothing] = next_packet();
   EXPECT_EQ(reset.op, static_cast<uint16_t>(VsockOp::kReset));
   EXPECT_EQ(read_some(host.get(), 1), "") << "the host side sees the end";
+}
+
+// A guest's close() sends SHUTDOWN with both flags at once. Bytes it sent
+// before, which the host socket had not taken yet (its program reads
+// slowly), still reach the host program; then the connection ends with RST
+// and the host program reads EOF.
+TEST_F(VsockDeviceTest, AGuestsCloseDeliversWhatTheHostHadNotTakenYetThenResets) {
+  const FileDescriptor listener = listen_at(path_ + "_5003");
+  send(VsockOp::kRequest, 1234, 5003);
+  EXPECT_EQ(next_packet().first.op, static_cast<uint16_t>(VsockOp::kResponse));
+  const FileDescriptor host{::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK)};
+  ASSERT_TRUE(host.valid());
+  std::string sent;
+  for (int packet = 0; packet < 4; ++packet) {  // 256 KiB: ember's whole buffer, more than the socket takes
+    std::string chunk(kVsockMaxPayload, '\0');
+    for (size_t i = 0; i < chunk.size(); ++i) chunk[i] = static_cast<char>('a' + (i * 7 + static_cast<size_t>(packet)) % 26);
+    send(VsockOp::kReadWrite, 1234, 5003, chunk);
+    sent += chunk;
+  }
+  int queued_in_socket = 0;
+  ASSERT_EQ(::ioctl(host.get(), FIONREAD, &queued_in_socket), 0);
+  ASSERT_LT(static_cast<size_t>(queued_in_socket), sent.size()) << "the test needs bytes that wait in ember";
+
+  send(VsockOp::kShutdown, 1234, 5003, {}, kShutdownReceive | kShutdownSend);
+  EXPECT_FALSE(packet_waiting()) << "RST while guest bytes still waited for the host socket";
+  std::string received;
+  for (int idle = 0; idle < 100 && received.size() < sent.size();) {
+    char buffer[16384];
+    const ssize_t got = ::read(host.get(), buffer, sizeof buffer);
+    if (got > 0) {
+      received.append(buffer, static_cast<size_t>(got));
+      idle = 0;
+      continue;
+    }
+    ++idle;
+    serve_receive();  // the worker's round: it sends what the socket has room for now
+  }
+  EXPECT_EQ(received.size(), sent.size());
+  EXPECT_TRUE(received == sent) << "the bytes differ";
+  const auto [reset, none] = next_packet();
+  EXPECT_EQ(reset.op, static_cast<uint16_t>(VsockOp::kReset)) << "the connection ends once all went out";
+  char byte;
+  EXPECT_EQ(::read(host.get(), &byte, 1), 0) << "the host program reads EOF after the last byte";
+}
+
+// SHUTDOWN with RECEIVE alone: the guest takes no more, and still sends.
+TEST_F(VsockDeviceTest, AGuestThatShutsItsReceiveSideGetsNoMoreHostBytesAndStillSends) {
+  const FileDescriptor listener = listen_at(path_ + "_5004");
+  send(VsockOp::kRequest, 1234, 5004);
+  EXPECT_EQ(next_packet().first.op, static_cast<uint16_t>(VsockOp::kResponse));
+  const FileDescriptor host{::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC)};
+  ASSERT_TRUE(host.valid());
+  send(VsockOp::kShutdown, 1234, 5004, {}, kShutdownReceive);
+  ASSERT_EQ(::write(host.get(), "unwanted", 8), 8);
+  EXPECT_FALSE(packet_waiting()) << "host bytes for a guest that takes no more";
+  send(VsockOp::kReadWrite, 1234, 5004, "still here");
+  EXPECT_EQ(read_some(host.get(), 10), "still here");
+}
+
+// A guest that takes nothing from its receive queue, opening connections
+// and resetting each at once: the RESPONSE queued for each would pile up
+// in ember without end. A connection that closes takes it along.
+TEST_F(VsockDeviceTest, ConnectionsTheGuestOpensAndResetsLeaveNothingQueued) {
+  const FileDescriptor listener = listen_at(path_ + "_5005", 16);
+  constexpr uint32_t kRounds = 2000;  // far above kMaxQueuedControl
+  for (uint32_t round = 0; round < kRounds; ++round) {
+    send(VsockOp::kRequest, 20000 + round, 5005);
+    const FileDescriptor host{::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC)};
+    ASSERT_TRUE(host.valid()) << "round " << round << ": ember did not connect";
+    send(VsockOp::kReset, 20000 + round, 5005);
+  }
+  size_t waiting = 0;
+  while (packet_waiting() && waiting <= kRounds) {
+    (void)next_packet();
+    ++waiting;
+  }
+  EXPECT_EQ(waiting, 0u) << "packets for connections that no longer exist";
+  send(VsockOp::kRequest, 1, 5005);
+  EXPECT_EQ(next_packet().first.op, static_cast<uint16_t>(VsockOp::kResponse)) << "the device still connects";
 }
 
 // CPU time this process used, in milliseconds.
