@@ -8,8 +8,9 @@
  * sees the EOI at the interrupt window, where the waiting vector goes in
  * (with no window asked for, it would never come). A handler that turns
  * interrupts on before its EOI gets the offer taken back, so its EOI exits
- * and lets the waiting vector in. With PV EOI off every EOI writes the
- * register. A level-triggered vector
+ * and lets the waiting vector in. A vector that TPR holds back, not the
+ * one in service, keeps the offer even with interrupts on: the EOI would
+ * not let it in. With PV EOI off every EOI writes the register. A level-triggered vector
  * (the UART's IRQ 4 through the IOAPIC) is never offered: its EOI must
  * reach the IOAPIC, whose remote IRR waits for it. */
 #include "runtime/interrupts.h"
@@ -57,6 +58,21 @@ static void nesting_handler(uint8_t vector) {
   if (interrupt_count[0x47] != 1) guest_fail("0x47 did not come at 0x67's EOI, with interrupts on");
 }
 
+/* 0x69 raises 0x49 while TPR (0x50, set by guest_main) holds class 4
+ * back, then turns interrupts on before its EOI: the EOI would not let
+ * 0x49 in, so the offer stands. The PPR read is an exit with interrupts
+ * on, where ember reviews its offer. */
+static void tpr_held_handler(uint8_t vector) {
+  interrupt_count[vector]++;
+  lapic_send_ipi(0, (1u << 18) | 0x49);
+  enable_interrupts();
+  cpu_relax();  /* past STI's interrupt shadow, so the exit below is one where ember could inject */
+  expect_equal("PPR with 0x69 in service and TPR 0x50", lapic_read(LAPIC_PPR), 0x60);
+  if (!(pv_word & 1)) guest_fail("PV EOI taken back with interrupts on, though 0x49 waits behind TPR, not 0x69");
+  if (interrupt_count[0x49] != 0) guest_fail("0x49 came while TPR held it back");
+  end_interrupt();
+}
+
 /* THR-empty on IRQ 4, level-triggered: read IIR to drop the line, then end it. */
 static void level_handler(uint8_t vector) {
   if (++interrupt_count[vector] > 1) guest_fail("the UART's level interrupt came again after its line dropped");
@@ -81,6 +97,8 @@ int guest_main(void) {
   set_handler(0x65, raise_behind_handler);
   set_handler(0x47, pv_eoi_handler);
   set_handler(0x67, nesting_handler);
+  set_handler(0x49, pv_eoi_handler);
+  set_handler(0x69, tpr_held_handler);
   wrmsr(PV_EOI_MSR, (uint64_t)(uintptr_t)&pv_word | 1);
   expect_equal("PV EOI MSR", rdmsr(PV_EOI_MSR), (uint64_t)(uintptr_t)&pv_word | 1);
   enable_interrupts();
@@ -101,6 +119,16 @@ int guest_main(void) {
   if (!wait_for_count(&interrupt_count[0x47], 1, 10000 * MILLION_CYCLES)) guest_fail("0x47, raised behind 0x67, never came");
   expect_equal("EOIs written while 0x47 waited behind 0x67 with interrupts on", written - written_before, 1);
 
+  lapic_write(LAPIC_TPR, 0x50);
+  lapic_send_ipi(0, (1u << 18) | 0x69);
+  if (!wait_for_count(&interrupt_count[0x69], 1, 10000 * MILLION_CYCLES)) guest_fail("0x69, above TPR, never came");
+  const uint64_t held_since = rdtsc();
+  while (rdtsc() - held_since < 10 * MILLION_CYCLES) cpu_relax();
+  if (interrupt_count[0x49] != 0) guest_fail("0x49 came after 0x69's EOI while TPR still held it back");
+  lapic_write(LAPIC_TPR, 0);
+  if (!wait_for_count(&interrupt_count[0x49], 1, 10000 * MILLION_CYCLES)) guest_fail("0x49 never came once TPR fell to 0");
+  expect_equal("EOIs written while 0x49 waited behind TPR", written - written_before, 1);
+
   set_handler(0x46, level_handler);
   ioapic_write(0x10 + 2 * 4 + 1, 0u << 24);     /* IRQ 4 to APIC 0 */
   ioapic_write(0x10 + 2 * 4, 0x46 | (1u << 15)); /* level, unmasked */
@@ -115,6 +143,6 @@ int guest_main(void) {
   lapic_send_ipi(0, (1u << 18) | 0x40);
   if (!wait_for_count(&interrupt_count[0x40], ROUNDS + 1, 10000 * MILLION_CYCLES)) guest_fail("a self-IPI with PV EOI off never came");
   expect_equal("EOIs written with PV EOI off", written - written_before, 3);
-  serial_print("pv eoi: offered for edge interrupts, ended by ember, kept behind a waiting vector until interrupts are on, never for a level one, off when turned off ok\n");
+  serial_print("pv eoi: offered for edge interrupts, ended by ember, kept behind a waiting vector until interrupts are on and behind TPR, never for a level one, off when turned off ok\n");
   return 0;
 }

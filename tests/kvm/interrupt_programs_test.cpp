@@ -33,7 +33,7 @@ constexpr Program kPrograms[] = {
     {"pic", "pic: IRQ 0 through the 8259 and LINT0 ExtINT, EOI and mask ok"},
     // LAPIC conformance (issue 21): each failed before its fix.
     {"cr8_tpr", "cr8/tpr: mov cr8 shows in TPR, TPR in CR8, CR8 holds back its class ok"},
-    {"pv_eoi", "pv eoi: offered for edge interrupts, ended by ember, kept behind a waiting vector until interrupts are on, never for a level one, off when turned off ok"},
+    {"pv_eoi", "pv eoi: offered for edge interrupts, ended by ember, kept behind a waiting vector until interrupts are on and behind TPR, never for a level one, off when turned off ok"},
     {"apic_disable", "apic disable: CPUID and MMIO follow IA32_APIC_BASE.EN, initial IDs after re-enable and in x2APIC mode ok"},
     {"lapic_timer_modes", "lapic timer modes: one-shot <-> periodic keep the count, a new initial count restarts ok"},
     {"apic_relocate", "apic relocate: the page follows IA32_APIC_BASE, per CPU ok"},
