@@ -61,6 +61,15 @@ void VsockConnection::flush_to_host() {
   }
 }
 
+void VsockConnection::guest_shuts(bool send, bool receive) {
+  if (send) guest_closed = true;
+  if (receive && !guest_takes_no_more) {
+    guest_takes_no_more = true;
+    ::shutdown(socket.get(), SHUT_RD);  // a Unix stream socket's peer then gets EPIPE on write
+  }
+  flush_to_host();
+}
+
 uint32_t VsockConnection::wanted_events() const {
   uint32_t events = 0;
   if (sends_to_guest() && credit_for_guest() > 0) events |= EPOLLIN;

@@ -48,6 +48,10 @@ struct VsockConnection {
   // should hear now, before it runs dry; never once it will send no more.
   bool     credit_update_due() const { return !guest_closed && fwd_cnt - fwd_cnt_told >= buf_alloc / 2; }
 
+  // The guest's SHUTDOWN (§5.10.6.4): it sends no more (`send`), or takes
+  // no more (`receive`), after which the host program's writes fail with
+  // EPIPE, as they would on a Linux host's vsock socket.
+  void guest_shuts(bool send, bool receive);
   // The line a host-initiated connection's program reads first: "OK N\n"
   // with ember's host port, ahead of the guest's bytes and not counted as
   // theirs.

@@ -141,7 +141,7 @@ VsockDevice::Connection& VsockDevice::open_connection(Key key) {
   // A full buffer only while kBufferBudget still holds a small one for
   // every connection that may open after this one: then the sum of all
   // buffers stays within the budget whatever the order of opens and closes.
-  const uint64_t later = kMaxConnections - std::min(kMaxConnections, connections_.size() + 1);
+  const uint64_t later = kMaxConnections - std::min(kMaxConnections, open_count() + 1);
   const bool full_fits = allocated_bytes_ + kBufferBytes + later * kSmallBufferBytes <= kBufferBudget;
   Connection& connection = connections_[key];
   connection.buf_alloc = full_fits ? kBufferBytes : kSmallBufferBytes;
@@ -162,6 +162,33 @@ void VsockDevice::close_connection(Key key, bool tell_guest) {
   // A descriptor is free again: a listener paused for want of one gets a
   // receive round to try again.
   if (listener_paused_) (void)signal_eventfd(pending_.get());
+}
+
+void VsockDevice::reset_by_guest(Key key) {
+  const auto found = connections_.find(key);
+  if (found == connections_.end()) return;
+  Connection& connection = found->second;
+  if (!connection.to_host.empty() && !connection.broken) {
+    connection.guest_shuts(true, true);
+    if (!connection.to_host.empty() && !connection.broken) {
+      // Its share of the budget goes with it, and comes back once it drained.
+      allocated_bytes_ += connection.buf_alloc;
+      rewatch(connection);  // the host socket's room, and nothing else, wakes the worker
+      draining_.push_back(std::move(connection));
+    }
+  }
+  close_connection(key, false);  // what is left in the table is an empty shell
+}
+
+void VsockDevice::flush_draining() {
+  const auto drained = std::erase_if(draining_, [this](Connection& connection) {
+    connection.flush_to_host();
+    if (!connection.to_host.empty() && !connection.broken) return false;
+    allocated_bytes_ -= connection.buf_alloc;
+    return true;  // closing the socket removes it from the epoll set
+  });
+  // Descriptors are free again, as in close_connection.
+  if (drained != 0 && listener_paused_) (void)signal_eventfd(pending_.get());
 }
 
 uint32_t VsockDevice::handle(uint16_t queue, const DescriptorChain& chain) {
@@ -217,12 +244,10 @@ uint32_t VsockDevice::handle(uint16_t queue, const DescriptorChain& chain) {
       // §5.10.6.4. With both directions shut the connection ends with RST,
       // but only once the bytes the guest sent before it reached the host
       // socket (ended_by_guest): a guest's close() sends both flags at once.
-      if ((header->flags & kShutdownSend) != 0) connection.guest_closed = true;
-      if ((header->flags & kShutdownReceive) != 0) connection.guest_takes_no_more = true;
-      connection.flush_to_host();
+      connection.guest_shuts((header->flags & kShutdownSend) != 0, (header->flags & kShutdownReceive) != 0);
       break;
     case VsockOp::kReset:
-      close_connection(key, false);
+      reset_by_guest(key);
       return 0;
     case VsockOp::kCreditRequest:
       queue_credit_update(connection, key);
@@ -243,7 +268,7 @@ void VsockDevice::guest_request(const VsockHeader& header) {
   const Key key{header.src_port, header.dst_port};
   // Host programs still writing their CONNECT line count too: each may
   // become a connection.
-  if (connections_.contains(key) || connections_.size() + pending_hosts_.size() >= kMaxConnections) {
+  if (connections_.contains(key) || open_count() + pending_hosts_.size() >= kMaxConnections) {
     queue_control(VsockOp::kReset, key.first, key.second);
     return;
   }
@@ -289,7 +314,7 @@ void VsockDevice::accept_host_connections() {
       }
       return;  // EAGAIN: nobody else is waiting
     }
-    if (pending_hosts_.size() + connections_.size() >= kMaxConnections) continue;  // closed at once
+    if (pending_hosts_.size() + open_count() >= kMaxConnections) continue;  // closed at once
     const int fd = socket.get();
     pending_hosts_.push_back({std::move(socket), {}});
     watch(fd, EPOLLIN, true);
@@ -318,7 +343,7 @@ void VsockDevice::read_connect_lines() {
     }
     std::optional<uint64_t> port;
     if (complete && it->line.starts_with("CONNECT ")) port = parse_decimal(std::string_view{it->line}.substr(8));
-    if (!port || *port > 0xffffffffu || connections_.size() >= kMaxConnections) {
+    if (!port || *port > 0xffffffffu || open_count() >= kMaxConnections) {
       it = pending_hosts_.erase(it);  // not the protocol, or no room (the guest filled it meanwhile): closed
       continue;
     }
@@ -399,6 +424,7 @@ ReceiveWait VsockDevice::receive(uint16_t queue, ReceiveBuffers& buffers) {
     const Connection& flushed = connections_.at(key);
     if (flushed.broken || flushed.ended_by_guest()) close_connection(key, true);
   }
+  flush_draining();
 
   // Control packets first: they carry no payload and open or end connections.
   while (!control_.empty()) {
@@ -435,6 +461,7 @@ ReceiveWait VsockDevice::receive(uint16_t queue, ReceiveBuffers& buffers) {
 void VsockDevice::reset() {
   transport_reset_due_ = false;
   connections_.clear();
+  draining_.clear();
   allocated_bytes_ = 0;
   pending_hosts_.clear();
   control_.clear();

@@ -23,6 +23,10 @@
 // Ending (§5.10.6.4): a guest's close() shuts both directions at once. The
 // RST that ends the connection waits until the bytes the guest sent before
 // reached the host socket, so the host program reads them all, then EOF.
+// A guest's own RST (a Linux guest sends one when ember's is slow to come)
+// ends the connection at once, but its last bytes still go to the host
+// program, as a Linux host socket keeps what it received: the connection
+// leaves the table and drains on its own (draining_).
 //
 // The parts: vsock_connection.h, one connection's state and credit;
 // vsock_unix_socket.h, the Unix sockets; this file, the device: the table
@@ -112,6 +116,12 @@ class VsockDevice final : public VirtioDevice {
   // A new connection, with its share of kBufferBudget.
   Connection& open_connection(Key key);
   void     close_connection(Key key, bool tell_guest);
+  // The guest's RST: the connection ends, and bytes it holds for the host
+  // socket drain off the table.
+  void     reset_by_guest(Key key);
+  void     flush_draining();
+  // Connections that hold a host socket and a buffer: kMaxConnections.
+  size_t   open_count() const { return connections_.size() + draining_.size(); }
   void     watch(int fd, uint32_t events, bool add);
   void     rewatch(Connection& connection);
   void     unwatch(int fd);
@@ -123,7 +133,8 @@ class VsockDevice final : public VirtioDevice {
   FileDescriptor              epoll_;
   std::array<uint8_t, 8>      config_{};
   std::map<Key, Connection>   connections_;
-  uint64_t                    allocated_bytes_ = 0;  // every connection's buf_alloc together
+  std::vector<Connection>     draining_;    // reset by the guest, still sending its last bytes to the host
+  uint64_t                    allocated_bytes_ = 0;  // every connection's buf_alloc together, draining ones too
   std::vector<PendingHost>    pending_hosts_;
   bool                        listener_paused_ = false;  // out of descriptors: not watched until the next round
   std::deque<VsockHeader>     control_;     // packets for the guest without payload

@@ -130,6 +130,38 @@ class VsockDeviceTest : public ::testing::Test {
     ASSERT_TRUE(wait_for([&] { return transmit_.used_index() == sent_; }));
   }
   bool caller_serves() const { return mode_ == QueueService::Mode::kCallerServes; }
+  // Full packets from the guest to a host program that has not read yet:
+  // more than its socket takes, so some wait in ember (checked).
+  std::string send_more_than_the_host_socket_takes(int host, uint32_t guest_port, uint32_t host_port) {
+    std::string sent;
+    for (int packet = 0; packet < 4; ++packet) {  // 256 KiB: ember's whole buffer
+      std::string chunk(kVsockMaxPayload, '\0');
+      for (size_t i = 0; i < chunk.size(); ++i) chunk[i] = static_cast<char>('a' + (i * 7 + static_cast<size_t>(packet)) % 26);
+      send(VsockOp::kReadWrite, guest_port, host_port, chunk);
+      sent += chunk;
+    }
+    int queued_in_socket = 0;
+    EXPECT_EQ(::ioctl(host, FIONREAD, &queued_in_socket), 0);
+    EXPECT_LT(static_cast<size_t>(queued_in_socket), sent.size()) << "the test needs bytes that wait in ember";
+    return sent;
+  }
+  // What a non-blocking host socket receives, up to `length`, with the
+  // worker's rounds in between: each sends what the socket has room for.
+  std::string read_while_serving(int host, size_t length) {
+    std::string received;
+    for (int idle = 0; idle < 100 && received.size() < length;) {
+      char buffer[16384];
+      const ssize_t got = ::read(host, buffer, sizeof buffer);
+      if (got > 0) {
+        received.append(buffer, static_cast<size_t>(got));
+        idle = 0;
+        continue;
+      }
+      ++idle;
+      serve_receive();
+    }
+    return received;
+  }
   // Without workers: the receive queue is served as its worker would be,
   // once, then again while the device's host data stays ready (bounded).
   void serve_receive() {
@@ -252,31 +284,11 @@ TEST_F(VsockDeviceTest, AGuestsCloseDeliversWhatTheHostHadNotTakenYetThenResets)
   EXPECT_EQ(next_packet().first.op, static_cast<uint16_t>(VsockOp::kResponse));
   const FileDescriptor host{::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK)};
   ASSERT_TRUE(host.valid());
-  std::string sent;
-  for (int packet = 0; packet < 4; ++packet) {  // 256 KiB: ember's whole buffer, more than the socket takes
-    std::string chunk(kVsockMaxPayload, '\0');
-    for (size_t i = 0; i < chunk.size(); ++i) chunk[i] = static_cast<char>('a' + (i * 7 + static_cast<size_t>(packet)) % 26);
-    send(VsockOp::kReadWrite, 1234, 5003, chunk);
-    sent += chunk;
-  }
-  int queued_in_socket = 0;
-  ASSERT_EQ(::ioctl(host.get(), FIONREAD, &queued_in_socket), 0);
-  ASSERT_LT(static_cast<size_t>(queued_in_socket), sent.size()) << "the test needs bytes that wait in ember";
+  const std::string sent = send_more_than_the_host_socket_takes(host.get(), 1234, 5003);
 
   send(VsockOp::kShutdown, 1234, 5003, {}, kShutdownReceive | kShutdownSend);
   EXPECT_FALSE(packet_waiting()) << "RST while guest bytes still waited for the host socket";
-  std::string received;
-  for (int idle = 0; idle < 100 && received.size() < sent.size();) {
-    char buffer[16384];
-    const ssize_t got = ::read(host.get(), buffer, sizeof buffer);
-    if (got > 0) {
-      received.append(buffer, static_cast<size_t>(got));
-      idle = 0;
-      continue;
-    }
-    ++idle;
-    serve_receive();  // the worker's round: it sends what the socket has room for now
-  }
+  const std::string received = read_while_serving(host.get(), sent.size());
   EXPECT_EQ(received.size(), sent.size());
   EXPECT_TRUE(received == sent) << "the bytes differ";
   const auto [reset, none] = next_packet();
@@ -285,16 +297,44 @@ TEST_F(VsockDeviceTest, AGuestsCloseDeliversWhatTheHostHadNotTakenYetThenResets)
   EXPECT_EQ(::read(host.get(), &byte, 1), 0) << "the host program reads EOF after the last byte";
 }
 
-// SHUTDOWN with RECEIVE alone: the guest takes no more, and still sends.
+// A Linux guest resets the connection itself when ember's RST is slow to
+// come (its close timeout). The connection ends at once for the guest (its
+// port is free again), and the bytes ember holds still reach the host
+// program, then EOF, as from a Linux host socket's receive queue.
+TEST_F(VsockDeviceTest, AGuestsResetStillDeliversTheBytesEmberHoldsAndFreesThePort) {
+  const FileDescriptor listener = listen_at(path_ + "_5006");
+  send(VsockOp::kRequest, 1234, 5006);
+  EXPECT_EQ(next_packet().first.op, static_cast<uint16_t>(VsockOp::kResponse));
+  const FileDescriptor host{::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK)};
+  ASSERT_TRUE(host.valid());
+  const std::string sent = send_more_than_the_host_socket_takes(host.get(), 1234, 5006);
+  send(VsockOp::kShutdown, 1234, 5006, {}, kShutdownReceive | kShutdownSend);
+  send(VsockOp::kReset, 1234, 5006);
+
+  send(VsockOp::kRequest, 1234, 5006);  // the same ports, a new connection
+  EXPECT_EQ(next_packet().first.op, static_cast<uint16_t>(VsockOp::kResponse)) << "the reset freed the guest's port";
+  const std::string received = read_while_serving(host.get(), sent.size());
+  EXPECT_EQ(received.size(), sent.size());
+  EXPECT_TRUE(received == sent) << "the bytes differ";
+  char byte;
+  EXPECT_EQ(::read(host.get(), &byte, 1), 0) << "the host program reads EOF after the last byte";
+  EXPECT_FALSE(packet_waiting()) << "no RST answers the guest's own";
+}
+
+// SHUTDOWN with RECEIVE alone: the guest takes no more (the host program's
+// writes fail with EPIPE, as on a Linux host), and it still sends.
 TEST_F(VsockDeviceTest, AGuestThatShutsItsReceiveSideGetsNoMoreHostBytesAndStillSends) {
   const FileDescriptor listener = listen_at(path_ + "_5004");
   send(VsockOp::kRequest, 1234, 5004);
   EXPECT_EQ(next_packet().first.op, static_cast<uint16_t>(VsockOp::kResponse));
   const FileDescriptor host{::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC)};
   ASSERT_TRUE(host.valid());
+  ASSERT_EQ(::write(host.get(), "before", 6), 6);
   send(VsockOp::kShutdown, 1234, 5004, {}, kShutdownReceive);
-  ASSERT_EQ(::write(host.get(), "unwanted", 8), 8);
   EXPECT_FALSE(packet_waiting()) << "host bytes for a guest that takes no more";
+  errno = 0;
+  EXPECT_EQ(::send(host.get(), "unwanted", 8, MSG_NOSIGNAL), -1) << "the host program's write should fail, as on Linux";
+  EXPECT_EQ(errno, EPIPE);
   send(VsockOp::kReadWrite, 1234, 5004, "still here");
   EXPECT_EQ(read_some(host.get(), 10), "still here");
 }
