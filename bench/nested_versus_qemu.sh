@@ -110,8 +110,16 @@ measure() {
     echo "${result:-failed}"
     return
   fi
-  eval "timeout $limit $command" >"$output" 2>&1 </dev/null || true
+  local status=0
+  eval "timeout $limit $command" >"$output" 2>&1 </dev/null || status=$?
   local elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
+  # A run the limit stopped (timeout's 124) has no time of its own: the
+  # round trip row counted such a run as the limit itself before.
+  if (( status == 124 )) && [[ -z $extract ]]; then
+    { echo "stopped at the ${limit} s limit; the run's last lines:"; tr -d '\r' < "$output" | tail -n 5; } >&2
+    echo failed
+    return
+  fi
   if [[ -n $extract ]]; then
     local rate
     rate=$(sed -n "$extract" "$output" | tr -d '\r' | tail -n 1 | awk '$3 > $2 {printf "%.1f\n", $1 / ($3 - $2) / 1e6; ok = 1} END {if (!ok) print "failed"}')
