@@ -467,8 +467,9 @@ std::optional<uint64_t> VcpuRunner::next_timer_event() {
   // A vector held back only by TPR goes in once the guest lowers CR8. SVM
   // and VMX KVM exit for that (KVM_EXIT_SET_TPR), but a KVM that emulates
   // MOV to CR8 (kvm_pvm) lets the guest run on without an exit; polling
-  // kvm_run::cr8 bounds the wait on every KVM. Linux leaves TPR at 0, so
-  // this costs its guests nothing.
+  // kvm_run::cr8 bounds the wait on every KVM. Linux sets TPR to 0x10 once
+  // (setup_local_APIC) and uses no vector below 0x20, so this costs its
+  // guests nothing.
   if (lapic_.tpr_holds_back_a_vector()) {
     // One poll per millisecond, not one per exit: a poll still due keeps
     // its time, so the timer is not re-armed on every pass.
