@@ -73,7 +73,7 @@ void VsockConnection::guest_shuts(bool send, bool receive) {
 uint32_t VsockConnection::wanted_events() const {
   uint32_t events = 0;
   if (sends_to_guest() && credit_for_guest() > 0) events |= EPOLLIN;
-  if (!to_host.empty() && !broken) events |= EPOLLOUT;
+  if (bytes_wait_for_host()) events |= EPOLLOUT;
   return events;
 }
 

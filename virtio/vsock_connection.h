@@ -37,6 +37,8 @@ struct VsockConnection {
   // The guest shut both directions and every byte it sent reached the
   // host socket: the connection ends with RST (§5.10.6.4).
   bool     ended_by_guest() const { return guest_closed && guest_takes_no_more && to_host.empty(); }
+  // Bytes of the guest's wait for a host socket that can still take them.
+  bool     bytes_wait_for_host() const { return !to_host.empty() && !broken; }
   // What the guest can still take (§5.10.6.3.1).
   uint32_t credit_for_guest() const;
   // The guest's header's view of its own buffer.

@@ -168,14 +168,13 @@ void VsockDevice::reset_by_guest(Key key) {
   const auto found = connections_.find(key);
   if (found == connections_.end()) return;
   Connection& connection = found->second;
-  if (!connection.to_host.empty() && !connection.broken) {
-    connection.guest_shuts(true, true);
-    if (!connection.to_host.empty() && !connection.broken) {
-      // Its share of the budget goes with it, and comes back once it drained.
-      allocated_bytes_ += connection.buf_alloc;
-      rewatch(connection);  // the host socket's room, and nothing else, wakes the worker
-      draining_.push_back(std::move(connection));
-    }
+  connection.guest_shuts(true, true);  // a last flush; what the socket cannot take yet drains below
+  if (connection.bytes_wait_for_host()) {
+    // Its share of the budget goes with it (close_connection below gives
+    // the shell's back), and comes back once it drained.
+    allocated_bytes_ += connection.buf_alloc;
+    rewatch(connection);  // the host socket's room, and nothing else, wakes the worker
+    draining_.push_back(std::move(connection));
   }
   close_connection(key, false);  // what is left in the table is an empty shell
 }
@@ -183,7 +182,7 @@ void VsockDevice::reset_by_guest(Key key) {
 void VsockDevice::flush_draining() {
   const auto drained = std::erase_if(draining_, [this](Connection& connection) {
     connection.flush_to_host();
-    if (!connection.to_host.empty() && !connection.broken) return false;
+    if (connection.bytes_wait_for_host()) return false;
     allocated_bytes_ -= connection.buf_alloc;
     return true;  // closing the socket removes it from the epoll set
   });
