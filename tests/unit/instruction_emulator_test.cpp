@@ -24,6 +24,14 @@ class InstructionEmulatorTest : public ::testing::Test {
     regs.rip = kCode;
     regs.rflags = 0x2;
   }
+  // Real mode (CR0.PE clear), with code at CS base `cs_base`.
+  void enter_real_mode(uint64_t cs_base) {
+    sregs.cr0 = 0x10;
+    sregs.efer = 0;
+    sregs.cs.l = 0;
+    sregs.cs.db = 0;
+    sregs.cs.base = cs_base;
+  }
   EmulationResult run(std::vector<uint8_t> code, uint16_t fpu_status = 0) {
     EXPECT_TRUE(memory.write(kCode, code));
     return emulate_instruction(regs, sregs, memory, fpu_status);
@@ -223,11 +231,7 @@ TEST_F(InstructionEmulatorTest, RipPastHltAfterStiOnlyWhereHltMayRun) {
 }
 
 TEST_F(InstructionEmulatorTest, RipPastHltAfterStiAddsTheSegmentBaseAndWrapsIpInRealMode) {
-  sregs.cr0 = 0x10;  // real mode
-  sregs.efer = 0;
-  sregs.cs.l = 0;
-  sregs.cs.db = 0;
-  sregs.cs.base = 0x10000;
+  enter_real_mode(0x10000);
   ASSERT_TRUE(memory.write(0x1fffe, std::vector<uint8_t>{0xfb, 0xf4}));
   regs.rip = 0xffff;
   EXPECT_EQ(rip_past_hlt_after_sti(regs, sregs, memory, kMaxPhysicalAddressBits), 0u) << "IP wraps at 16 bits";
@@ -236,11 +240,7 @@ TEST_F(InstructionEmulatorTest, RipPastHltAfterStiAddsTheSegmentBaseAndWrapsIpIn
 }
 
 TEST_F(InstructionEmulatorTest, RealModeCodeIsFetchedAtTheSegmentBaseAndIpWrapsAt16Bits) {
-  sregs.cr0 = 0x10;  // real mode
-  sregs.efer = 0;
-  sregs.cs.l = 0;
-  sregs.cs.db = 0;
-  sregs.cs.base = 0x20000;
+  enter_real_mode(0x20000);
   regs.rip = 0xffff;
   ASSERT_TRUE(memory.write(0x2ffff, std::vector<uint8_t>{0x9b}));  // fwait, IP's last byte
   auto result = emulate_instruction(regs, sregs, memory, 0);

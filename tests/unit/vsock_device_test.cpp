@@ -130,6 +130,19 @@ class VsockDeviceTest : public ::testing::Test {
     ASSERT_TRUE(wait_for([&] { return transmit_.used_index() == sent_; }));
   }
   bool caller_serves() const { return mode_ == QueueService::Mode::kCallerServes; }
+  // The guest connects from `guest_port` to host port `host_port`, where a
+  // host program listens, and the program accepts.
+  struct HostEnd {
+    FileDescriptor listener, socket;
+  };
+  HostEnd connect_guest(uint32_t guest_port, uint32_t host_port, int accept_flags = SOCK_CLOEXEC) {
+    HostEnd end{listen_at(path_ + "_" + std::to_string(host_port)), {}};
+    send(VsockOp::kRequest, guest_port, host_port);
+    EXPECT_EQ(next_packet().first.op, static_cast<uint16_t>(VsockOp::kResponse));
+    end.socket = FileDescriptor{::accept4(end.listener.get(), nullptr, nullptr, accept_flags)};
+    EXPECT_TRUE(end.socket.valid());
+    return end;
+  }
   // Full packets from the guest to a host program that has not read yet:
   // more than its socket takes, so some wait in ember (checked).
   std::string send_more_than_the_host_socket_takes(int host, uint32_t guest_port, uint32_t host_port) {
@@ -279,10 +292,7 @@ TEST_F(VsockDeviceTest, GuestConnectsToAHostPortAndDataFlowsBothWays) {
 // slowly), still reach the host program; then the connection ends with RST
 // and the host program reads EOF.
 TEST_F(VsockDeviceTest, AGuestsCloseDeliversWhatTheHostHadNotTakenYetThenResets) {
-  const FileDescriptor listener = listen_at(path_ + "_5003");
-  send(VsockOp::kRequest, 1234, 5003);
-  EXPECT_EQ(next_packet().first.op, static_cast<uint16_t>(VsockOp::kResponse));
-  const FileDescriptor host{::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK)};
+  const auto [listener, host] = connect_guest(1234, 5003, SOCK_CLOEXEC | SOCK_NONBLOCK);
   ASSERT_TRUE(host.valid());
   const std::string sent = send_more_than_the_host_socket_takes(host.get(), 1234, 5003);
 
@@ -302,10 +312,7 @@ TEST_F(VsockDeviceTest, AGuestsCloseDeliversWhatTheHostHadNotTakenYetThenResets)
 // port is free again), and the bytes ember holds still reach the host
 // program, then EOF, as from a Linux host socket's receive queue.
 TEST_F(VsockDeviceTest, AGuestsResetStillDeliversTheBytesEmberHoldsAndFreesThePort) {
-  const FileDescriptor listener = listen_at(path_ + "_5006");
-  send(VsockOp::kRequest, 1234, 5006);
-  EXPECT_EQ(next_packet().first.op, static_cast<uint16_t>(VsockOp::kResponse));
-  const FileDescriptor host{::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK)};
+  const auto [listener, host] = connect_guest(1234, 5006, SOCK_CLOEXEC | SOCK_NONBLOCK);
   ASSERT_TRUE(host.valid());
   const std::string sent = send_more_than_the_host_socket_takes(host.get(), 1234, 5006);
   send(VsockOp::kShutdown, 1234, 5006, {}, kShutdownReceive | kShutdownSend);
@@ -324,10 +331,7 @@ TEST_F(VsockDeviceTest, AGuestsResetStillDeliversTheBytesEmberHoldsAndFreesThePo
 // SHUTDOWN with RECEIVE alone: the guest takes no more (the host program's
 // writes fail with EPIPE, as on a Linux host), and it still sends.
 TEST_F(VsockDeviceTest, AGuestThatShutsItsReceiveSideGetsNoMoreHostBytesAndStillSends) {
-  const FileDescriptor listener = listen_at(path_ + "_5004");
-  send(VsockOp::kRequest, 1234, 5004);
-  EXPECT_EQ(next_packet().first.op, static_cast<uint16_t>(VsockOp::kResponse));
-  const FileDescriptor host{::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC)};
+  const auto [listener, host] = connect_guest(1234, 5004);
   ASSERT_TRUE(host.valid());
   ASSERT_EQ(::write(host.get(), "before", 6), 6);
   send(VsockOp::kShutdown, 1234, 5004, {}, kShutdownReceive);
