@@ -12,13 +12,15 @@
 # EMBER_BENCH_VMMS="ember-pci pc" runs only those, EMBER_BENCH_ROWS="boot
 # true" leaves rows out, EMBER_BENCH_CPUS=1 gives every guest one CPU, as
 # pc's guest has anyway. Rows,
-# each run ROUNDS times (default 3), VMMs alternating, medians printed:
+# each run ROUNDS times (default 3), VMMs taking turns to go first, medians
+# printed:
 #   boot-to-init  wall ms from starting the VMM to "Run /init as init process"
 #   true          wall ms of the whole run of the command `true` (start to exit)
 #   block         virtio-blk sequential read, MB/s: the guest's dd reads a
 #                 64 MiB raw image in 1 MiB requests (O_DIRECT), timed by the
 #                 guest's /proc/uptime (10 ms steps)
-#   tcp           guest-to-host TCP over a TAP device, MB/s: 32 MiB that the
+#   tcp           guest-to-host TCP over a TAP device, MB/s: 128 MiB
+#                 (EMBER_BENCH_TCP_MIB; 32 before 2026-12-05) that the
 #                 guest's dd writes to the socket in 64 KiB writes (busybox nc
 #                 -e dd), read on the host by GNU dd in up to 1 MiB reads,
 #                 timed the same way (QEMU's userspace virtio-net, no vhost);
@@ -26,7 +28,7 @@
 #                 up to a send buffer still in flight (the host's byte count
 #                 shows it all arrived, not when)
 #   tcp-in        host-to-guest, the same the other way: the host's GNU dd
-#                 writes 32 MiB in 64 KiB writes, the guest's busybox dd
+#                 writes the same amount in 64 KiB writes, the guest's busybox dd
 #                 reads it in 1 MiB blocks (iflag=fullblock), timed in the
 #                 guest from the connection's accept to its end
 # Both TCP rows move data in large writes and reads, as iperf does. Before
@@ -155,9 +157,9 @@ tcp_sink() {
   until [[ -n $(ss -Hltn 'sport = :7000') ]] || ((waited++ > 50)); do sleep 0.1; done
 }
 # The host end of tcp-in: connects as soon as the guest listens (refused, or
-# unreachable while the guest's eth0 is down, until then) and sends 32 MiB.
+# unreachable while the guest's eth0 is down, until then) and sends tcp_mib MiB.
 tcp_source() {
-  setsid bash -c "until busybox nc 10.0.2.15 7000 -e /bin/dd if=/dev/zero bs=64k count=512 2>/dev/null; do sleep 0.2; done" &
+  setsid bash -c "until busybox nc 10.0.2.15 7000 -e /bin/dd if=/dev/zero bs=64k count=$tcp_writes 2>/dev/null; do sleep 0.2; done" &
   peer=$!
 }
 # Waits until every process of the peer's session is gone, so the next
@@ -170,13 +172,20 @@ tcp_peer_done() {
   while kill -0 -- -"$peer" 2>/dev/null && ((waited++ < 50)); do sleep 0.1; done
   peer=""
 }
-tcp_received() {  # tcp_received RATE: RATE if all 32 MiB arrived, else "failed"
+tcp_received() {  # tcp_received RATE: RATE if all tcp_mib MiB arrived, else "failed"
   local waited=0
   while [[ ! -s $work/tcp_bytes ]] && ((waited++ < 50)); do sleep 0.1; done
-  if [[ $(cat "$work/tcp_bytes" 2>/dev/null) == 33554432 && $1 != failed ]]; then echo "$1"; return; fi
+  if [[ $(cat "$work/tcp_bytes" 2>/dev/null) == "$tcp_bytes" && $1 != failed ]]; then echo "$1"; return; fi
   echo "tcp failed: $(cat "$work/tcp_bytes" 2>/dev/null || echo no) bytes reached the host" >&2
   echo failed
 }
+
+# How much each TCP row moves. 128 MiB since 2026-12-05: with 32 MiB a
+# transfer took under a second in the nested VM, and two runs of one binary
+# differed by up to 1.9x; with 128 MiB by up to 1.3x (bench/README.md).
+tcp_mib=${EMBER_BENCH_TCP_MIB:-128}
+[[ $tcp_mib =~ ^[1-9][0-9]{0,3}$ ]] || { echo "EMBER_BENCH_TCP_MIB: a whole number of MiB from 1 to 9999, not '$tcp_mib'" >&2; exit 2; }
+tcp_bytes=$((tcp_mib * 1048576)) tcp_writes=$((tcp_mib * 16))
 
 # The commands print "bench-result BYTES START END" (seconds of uptime).
 dd_rate='s/.*bench-result \([0-9]*\) \([0-9.]*\) \([0-9.]*\).*/\1 \2 \3/p'
@@ -189,19 +198,28 @@ network_up="ip addr add 10.0.2.15/24 dev eth0; ip link set eth0 up"
 # pc's (2026-12-04) reported success while the host's dd never saw the end
 # of the stream (it printed no count), most likely for want of that data.
 tcp_command="$network_up; sleep 1; a=$uptime; \
-nc 10.0.2.1 7000 -e dd if=/dev/zero bs=64k count=512 && b=$uptime && sleep 1 && echo bench-result 33554432 \$a \$b"
+nc 10.0.2.1 7000 -e dd if=/dev/zero bs=64k count=$tcp_writes && b=$uptime && sleep 1 && echo bench-result $tcp_bytes \$a \$b"
 # The guest's dd runs once a connection is accepted, and reports only when it
-# read 32 whole MiB ("32+0 records in"). The inner sh -c's text is in double
+# read tcp_mib whole MiB ("128+0 records in"). The inner sh -c's text is in double
 # quotes, so its $ and " reach the guest's shell escaped.
 inner_uptime='\$(cut -d\" \" -f1 /proc/uptime)'
 tcp_in_command="$network_up; nc -l -p 7000 -e sh -c \"a=$inner_uptime; dd of=/dev/null bs=1M iflag=fullblock 2>&1 \
-| grep -q \\\"^32+0 records in\\\" && echo bench-result 33554432 \\\$a $inner_uptime >&2\""
+| grep -q \\\"^$tcp_mib+0 records in\\\" && echo bench-result $tcp_bytes \\\$a $inner_uptime >&2\""
 declare -A rows=()
 vmms=${EMBER_BENCH_VMMS:-ember ember-pci microvm pc}
 row_names=${EMBER_BENCH_ROWS:-boot true block tcp tcp-in}
 wanted() { [[ " $row_names " == *" $1 "* ]]; }
+# Each round runs the VMMs in the other order from the round before, so no
+# VMM always comes first. Where a run sits in a round changes its figure
+# (2026-12-05, bench/README.md): two ember builds, twelve rounds in each
+# order, and whichever went second was faster in 8 of 12 both times; one
+# binary against itself, the first of a pair was 4% slower in one series
+# and 9% faster in another. With a fixed order that falls on one VMM.
+reversed_vmms=$(printf '%s\n' $vmms | tac | tr '\n' ' ')
 for ((i = 0; i < rounds; i++)); do
-  for vmm in $vmms; do
+  order=$vmms
+  ((i % 2 == 0)) || order=$reversed_vmms
+  for vmm in $order; do
     case $vmm in
       ember) transport=mmio ;;
       ember-pci) transport=pci ;;
