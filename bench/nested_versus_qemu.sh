@@ -31,6 +31,21 @@
 #                 writes the same amount in 64 KiB writes, the guest's busybox dd
 #                 reads it in 1 MiB blocks (iflag=fullblock), timed in the
 #                 guest from the connection's accept to its end
+# EMBER_BENCH_CPU_SPLIT=1: for each TCP run, also where the nested VM's CPU
+# time went during the transfer, in ticks of 10 ms from /proc, taken by the
+# host end when the connection opens and when its dd ends: the VMM's VCPU
+# threads in the guest (vcpu-guest), in the nested VM's kernel (vcpu-kernel:
+# KVM's exits and the VMM's system calls) and in the VMM's own code
+# (vcpu-vmm); its other threads (vmm-threads: device and I/O threads, with
+# the host's TCP work done in their system calls); and the nested VM's
+# busy and idle ticks over its CPUs (vm-busy, vm-idle, /proc/stat). Then
+# each VMM's medians. The thread figures come from each thread's own
+# accounting and /proc/stat's from the timer tick, so they do not add up
+# to vm-busy. Under single-threaded TCG the nested VM's CPUs take turns on
+# one host thread, so a tick is time on a CPU of the nested VM, not host
+# CPU time. tcp-in's host dd ends with up to a send buffer (a few MiB)
+# still on its way. Off by default: the snapshots take CPU in the window
+# they measure.
 # Both TCP rows move data in large writes and reads, as iperf does. Before
 # 2026-12-04 (session 21) the tcp row piped dd into busybox nc, which
 # writes its socket 1 KiB at a time: the guest then spent its time in 32,768
@@ -113,7 +128,10 @@ measure() {
     return
   fi
   local status=0
-  eval "timeout $limit $command" >"$output" 2>&1 </dev/null || status=$?
+  # In the background only so that its PID is known (cpu_snapshot).
+  eval "timeout $limit $command" >"$output" 2>&1 </dev/null &
+  echo $! > "$work/vmm_pid"
+  wait $! || status=$?
   local elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
   # A run the limit stopped (timeout's 124) has no time of its own: the
   # round trip row counted such a run as the limit itself before.
@@ -131,6 +149,59 @@ measure() {
   else
     echo "$elapsed"
   fi
+}
+
+# EMBER_BENCH_CPU_SPLIT (see the top). The host end runs its dd between two
+# snapshots of /proc/stat's first line and the VMM's threads' stat lines.
+cpu_split=${EMBER_BENCH_CPU_SPLIT:-0}
+[[ $cpu_split == [01] ]] || { echo "EMBER_BENCH_CPU_SPLIT: 0 or 1, not '$cpu_split'" >&2; exit 2; }
+# Shell built-ins only: in the nested VM every process started costs tens of
+# ms inside the window measured (a pgrep took 300 ms there).
+cat > "$work/cpu_snapshot" <<'SNAPSHOT'
+#!/bin/sh
+# cpu_snapshot FILE: the nested VM's CPU ticks, then every thread of the VMM,
+# found below the PID measure() wrote (a shell or timeout, then the VMM).
+read -r pid < "${0%/*}/vmm_pid" || exit 0
+while :; do
+  read -r name < "/proc/$pid/comm" || exit 0
+  case $name in ember | qemu-system-x86) break ;; esac
+  # The file ends without a newline, so read's status says nothing.
+  read -r pid rest < "/proc/$pid/task/$pid/children"
+  [ -n "$pid" ] || exit 0
+done
+{
+  read -r line < /proc/stat && echo "$line"
+  for stat in /proc/"$pid"/task/*/stat; do read -r line < "$stat" && echo "$line"; done
+} > "$1" 2>/dev/null
+SNAPSHOT
+chmod +x "$work/cpu_snapshot"
+around_transfer() {  # around_transfer PROGRAM ARGS...: what nc -e runs
+  if [[ $cpu_split == 1 ]]; then
+    echo "/bin/sh -c '$work/cpu_snapshot $work/cpu-begins; $*; $work/cpu_snapshot $work/cpu-ends'"
+  else
+    echo "$*"
+  fi
+}
+# One line of ticks from the two snapshots, or "failed" without both. A
+# thread's stat: utime, stime and guest_time are fields 14, 15 and 43
+# (proc(5)); the command name in parentheses holds no space for ember or
+# QEMU. guest_time is part of utime. A VCPU thread is one with guest time.
+cpu_split_of_run() {
+  [[ -s $work/cpu-begins && -s $work/cpu-ends ]] || { echo failed; return; }
+  awk 'FNR == 1 { sign = FILENAME ~ /ends$/ ? 1 : -1
+                  for (i = 2; i <= 11; i++) all[i] += sign * $i   # user nice system idle iowait irq softirq steal guest guest_nice
+                  next }
+       { user[$1] += sign * $14; sys[$1] += sign * $15; guest[$1] += sign * $43; ended[$1] += sign == 1 }
+       END {
+         for (tid in user) {
+           if (!ended[tid]) continue   # gone before the end: left out
+           if (guest[tid] > 0) { vg += guest[tid]; vu += user[tid] - guest[tid]; vs += sys[tid] }
+           else other += user[tid] + sys[tid]
+         }
+         printf "vcpu-guest %d vcpu-kernel %d vcpu-vmm %d vmm-threads %d vm-busy %d vm-idle %d\n",
+           vg, vs, vu, other, all[2] + all[3] + all[4] + all[7] + all[8] + all[9], all[5] + all[6]
+       }' "$work/cpu-begins" "$work/cpu-ends"
+  rm -f "$work/cpu-begins" "$work/cpu-ends"
 }
 
 # The TAP device for the TCP rows, in the network namespace this script
@@ -151,7 +222,7 @@ ip link set embench0 up
 # first was refused and measured nothing.
 tcp_sink() {
   rm -f "$work/tcp_bytes"
-  setsid bash -c "LC_ALL=C busybox nc -l -p 7000 -e /bin/dd of=/dev/null bs=1M 2>&1 | sed -n 's/ bytes .*//p' > '$work/tcp_bytes'" &
+  setsid bash -c "LC_ALL=C busybox nc -l -p 7000 -e $(around_transfer /bin/dd of=/dev/null bs=1M) 2>&1 | sed -n 's/ bytes .*//p' > '$work/tcp_bytes'" &
   peer=$!
   local waited=0
   until [[ -n $(ss -Hltn 'sport = :7000') ]] || ((waited++ > 50)); do sleep 0.1; done
@@ -159,7 +230,7 @@ tcp_sink() {
 # The host end of tcp-in: connects as soon as the guest listens (refused, or
 # unreachable while the guest's eth0 is down, until then) and sends tcp_mib MiB.
 tcp_source() {
-  setsid bash -c "until busybox nc 10.0.2.15 7000 -e /bin/dd if=/dev/zero bs=64k count=$tcp_writes 2>/dev/null; do sleep 0.2; done" &
+  setsid bash -c "until busybox nc 10.0.2.15 7000 -e $(around_transfer /bin/dd if=/dev/zero bs=64k count=$tcp_writes) 2>/dev/null; do sleep 0.2; done" &
   peer=$!
 }
 # Waits until every process of the peer's session is gone, so the next
@@ -205,7 +276,14 @@ nc 10.0.2.1 7000 -e dd if=/dev/zero bs=64k count=$tcp_writes && b=$uptime && sle
 inner_uptime='\$(cut -d\" \" -f1 /proc/uptime)'
 tcp_in_command="$network_up; nc -l -p 7000 -e sh -c \"a=$inner_uptime; dd of=/dev/null bs=1M iflag=fullblock 2>&1 \
 | grep -q \\\"^$tcp_mib+0 records in\\\" && echo bench-result $tcp_bytes \\\$a $inner_uptime >&2\""
-declare -A rows=()
+declare -A rows=() cpu_splits=()
+record_cpu_split() {  # record_cpu_split ROW VMM, after the run's host end is gone
+  [[ $cpu_split == 1 ]] || return 0
+  local split
+  split=$(cpu_split_of_run)
+  echo "round $((i + 1)) $2 $1 cpu ticks: $split" >&2
+  [[ $split == failed ]] || cpu_splits[$1,$2]+="$((i + 1)) $split"$'\n'
+}
 vmms=${EMBER_BENCH_VMMS:-ember ember-pci microvm pc}
 row_names=${EMBER_BENCH_ROWS:-boot true block tcp tcp-in}
 wanted() { [[ " $row_names " == *" $1 "* ]]; }
@@ -246,11 +324,13 @@ for ((i = 0; i < rounds; i++)); do
       rate=$(measure "$tcp" "" "$dd_rate")
       rows[tcp,$vmm]+=" $(tcp_received "$rate")"
       tcp_peer_done
+      record_cpu_split tcp "$vmm"
     fi
     if wanted tcp-in; then
       tcp_source
       rows[tcp-in,$vmm]+=" $(measure "$tcp_in" "" "$dd_rate")"
       tcp_peer_done
+      record_cpu_split tcp-in "$vmm"
     fi
     summary=""
     for row in $row_names; do summary+=" $row ${rows[$row,$vmm]##* }"; done
@@ -276,6 +356,43 @@ for row in $row_names; do
   done
   echo "$line $unit (${runs# |} )"
 done
+
+# Each part of the CPU split by its median over a VMM's runs.
+if [[ $cpu_split == 1 ]]; then
+  for row in $row_names; do
+    [[ $row == tcp* ]] || continue
+    for vmm in $vmms; do
+      printf '%s' "${cpu_splits[$row,$vmm]:-}" | awk -v row="$row" -v vmm="$vmm" '
+        { n++; for (i = 2; i < NF; i += 2) { name[i] = $i; v[i, n] = $(i + 1) } }
+        END {
+          if (!n) { printf "%-13s %-10s cpu ticks: no run with both snapshots\n", row, vmm; exit }
+          line = ""
+          for (i = 2; i in name; i += 2) {
+            for (a = 1; a <= n; a++) s[a] = v[i, a]
+            for (a = 2; a <= n; a++) for (b = a; b > 1 && s[b - 1] > s[b]; b--) { t = s[b]; s[b] = s[b - 1]; s[b - 1] = t }
+            line = line " " name[i] " " s[int((n + 1) / 2)]
+          }
+          printf "%-13s %-10s cpu ticks, medians of %d runs:%s\n", row, vmm, n, line
+        }'
+    done
+    # Each part set beside the first VMM's in the same round, as the rates
+    # are below: in how many rounds the first VMM's was the lower.
+    first=${vmms%% *}
+    for vmm in ${vmms#"$first"}; do
+      awk -v row="$row" -v a="$first" -v b="$vmm" '
+        NR == FNR { for (i = 2; i < NF; i += 2) mine[$1, $i] = $(i + 1); next }
+        { for (i = 2; i < NF; i += 2) if (($1, $i) in mine) {
+            if (!($i in seen)) { seen[$i] = 1; names[++k] = $i }
+            both[$i]++; if (mine[$1, $i] < $(i + 1)) lower[$i]++ } }
+        END {
+          if (!k) { printf "%-13s %s/%s cpu ticks: no round with both splits\n", row, a, b; exit }
+          line = ""
+          for (j = 1; j <= k; j++) line = line sprintf(" %s %d of %d;", names[j], lower[names[j]], both[names[j]])
+          printf "%-13s %s lower than %s in cpu ticks, rounds where both have a split:%s\n", row, a, b, line
+        }' <(printf '%s' "${cpu_splits[$row,$first]:-}") <(printf '%s' "${cpu_splits[$row,$vmm]:-}")
+    done
+  done
+fi
 
 # Paired by round: the nested VM's speed drifts from run to run (one
 # configuration took 1.2 to 2.2 s for the same transfer in one session), so
