@@ -80,7 +80,9 @@ work=$(mktemp -d)
 # The TCP rows' host ends run in sessions of their own (below); whichever
 # is running goes with the script, however it ends.
 peer=""
-trap '[[ -n $peer ]] && kill -- -"$peer" 2>/dev/null; rm -rf "$work"' EXIT
+# So does a VMM still running (the script stopped by Ctrl-C in measure()'s
+# wait): its timeout, whose PID measure() wrote, passes the signal on.
+trap '[[ -n $peer ]] && kill -- -"$peer" 2>/dev/null; [[ -s $work/vmm_pid ]] && kill "$(cat "$work/vmm_pid")" 2>/dev/null; rm -rf "$work"' EXIT
 disk=$work/disk.img
 dd if=/dev/urandom of="$disk" bs=1M count=64 status=none
 
@@ -128,10 +130,12 @@ measure() {
     return
   fi
   local status=0
-  # In the background only so that its PID is known (cpu_snapshot).
-  eval "timeout $limit $command" >"$output" 2>&1 </dev/null &
+  # In the background only so that timeout's PID is known (cpu_snapshot, and
+  # the trap at the top); exec, so that $! is timeout itself.
+  eval "exec timeout $limit $command" >"$output" 2>&1 </dev/null &
   echo $! > "$work/vmm_pid"
   wait $! || status=$?
+  rm -f "$work/vmm_pid"
   local elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
   # A run the limit stopped (timeout's 124) has no time of its own: the
   # round trip row counted such a run as the limit itself before.
@@ -160,15 +164,19 @@ cpu_split=${EMBER_BENCH_CPU_SPLIT:-0}
 cat > "$work/cpu_snapshot" <<'SNAPSHOT'
 #!/bin/sh
 # cpu_snapshot FILE: the nested VM's CPU ticks, then every thread of the VMM,
-# found below the PID measure() wrote (a shell or timeout, then the VMM).
+# found below the PID measure() wrote (timeout, then the VMM). Nothing is
+# written when it is not found.
 read -r pid < "${0%/*}/vmm_pid" || exit 0
-while :; do
+for depth in 1 2 3; do
   read -r name < "/proc/$pid/comm" || exit 0
   case $name in ember | qemu-system-x86) break ;; esac
-  # The file ends without a newline, so read's status says nothing.
-  read -r pid rest < "/proc/$pid/task/$pid/children"
+  # The file ends without a newline, so read's status says nothing; a
+  # redirection that failed would leave pid as it was.
+  parent=$pid pid=""
+  read -r pid rest < "/proc/$parent/task/$parent/children"
   [ -n "$pid" ] || exit 0
 done
+case $name in ember | qemu-system-x86) ;; *) exit 0 ;; esac
 {
   read -r line < /proc/stat && echo "$line"
   for stat in /proc/"$pid"/task/*/stat; do read -r line < "$stat" && echo "$line"; done
@@ -177,31 +185,36 @@ SNAPSHOT
 chmod +x "$work/cpu_snapshot"
 around_transfer() {  # around_transfer PROGRAM ARGS...: what nc -e runs
   if [[ $cpu_split == 1 ]]; then
-    echo "/bin/sh -c '$work/cpu_snapshot $work/cpu-begins; $*; $work/cpu_snapshot $work/cpu-ends'"
+    # dd's status stays the program's (tcp-in's host end retries on failure).
+    echo "/bin/sh -c '$work/cpu_snapshot $work/cpu-begins; $*; status=\$?; $work/cpu_snapshot $work/cpu-ends; exit \$status'"
   else
     echo "$*"
   fi
 }
-# One line of ticks from the two snapshots, or "failed" without both. A
-# thread's stat: utime, stime and guest_time are fields 14, 15 and 43
-# (proc(5)); the command name in parentheses holds no space for ember or
-# QEMU. guest_time is part of utime. A VCPU thread is one with guest time.
+# One line of ticks from the two snapshots, or "failed" without both or
+# when a thread of the first is gone from the second (the VMM was already
+# ending). A thread's stat: utime, stime and guest_time are fields 14, 15
+# and 43 (proc(5)); the command name in parentheses holds no space for
+# ember or QEMU. guest_time is part of utime. A VCPU thread is one that has
+# run the guest at all (guest_time at the end), busy in the window or not.
+# vcpu-vmm is utime less guest_time, two counts the kernel keeps apart: a
+# rough figure.
 cpu_split_of_run() {
   [[ -s $work/cpu-begins && -s $work/cpu-ends ]] || { echo failed; return; }
   awk 'FNR == 1 { sign = FILENAME ~ /ends$/ ? 1 : -1
                   for (i = 2; i <= 11; i++) all[i] += sign * $i   # user nice system idle iowait irq softirq steal guest guest_nice
                   next }
-       { user[$1] += sign * $14; sys[$1] += sign * $15; guest[$1] += sign * $43; ended[$1] += sign == 1 }
+       { user[$1] += sign * $14; sys[$1] += sign * $15; guest[$1] += sign * $43
+         if (sign == 1) { ended[$1] = 1; vcpu[$1] = $43 > 0 } }
        END {
          for (tid in user) {
-           if (!ended[tid]) continue   # gone before the end: left out
-           if (guest[tid] > 0) { vg += guest[tid]; vu += user[tid] - guest[tid]; vs += sys[tid] }
+           if (!ended[tid]) { print "failed"; exit }
+           if (vcpu[tid]) { vg += guest[tid]; vu += user[tid] - guest[tid]; vs += sys[tid] }
            else other += user[tid] + sys[tid]
          }
          printf "vcpu-guest %d vcpu-kernel %d vcpu-vmm %d vmm-threads %d vm-busy %d vm-idle %d\n",
            vg, vs, vu, other, all[2] + all[3] + all[4] + all[7] + all[8] + all[9], all[5] + all[6]
        }' "$work/cpu-begins" "$work/cpu-ends"
-  rm -f "$work/cpu-begins" "$work/cpu-ends"
 }
 
 # The TAP device for the TCP rows, in the network namespace this script
@@ -281,8 +294,10 @@ record_cpu_split() {  # record_cpu_split ROW VMM, after the run's host end is go
   [[ $cpu_split == 1 ]] || return 0
   local split
   split=$(cpu_split_of_run)
+  rm -f "$work/cpu-begins" "$work/cpu-ends"
   echo "round $((i + 1)) $2 $1 cpu ticks: $split" >&2
-  [[ $split == failed ]] || cpu_splits[$1,$2]+="$((i + 1)) $split"$'\n'
+  # Only a run that measured a rate: the splits are set beside the rates.
+  [[ $split == failed || ${rows[$1,$2]##* } == failed ]] || cpu_splits[$1,$2]+="$((i + 1)) $split"$'\n'
 }
 vmms=${EMBER_BENCH_VMMS:-ember ember-pci microvm pc}
 row_names=${EMBER_BENCH_ROWS:-boot true block tcp tcp-in}
@@ -383,11 +398,11 @@ if [[ $cpu_split == 1 ]]; then
         NR == FNR { for (i = 2; i < NF; i += 2) mine[$1, $i] = $(i + 1); next }
         { for (i = 2; i < NF; i += 2) if (($1, $i) in mine) {
             if (!($i in seen)) { seen[$i] = 1; names[++k] = $i }
-            both[$i]++; if (mine[$1, $i] < $(i + 1)) lower[$i]++ } }
+            both[$i]++; if (mine[$1, $i] < $(i + 1)) lower[$i]++; else if (mine[$1, $i] == $(i + 1)) level[$i]++ } }
         END {
           if (!k) { printf "%-13s %s/%s cpu ticks: no round with both splits\n", row, a, b; exit }
           line = ""
-          for (j = 1; j <= k; j++) line = line sprintf(" %s %d of %d;", names[j], lower[names[j]], both[names[j]])
+          for (j = 1; j <= k; j++) line = line sprintf(" %s %d (level %d) of %d;", names[j], lower[names[j]], level[names[j]], both[names[j]])
           printf "%-13s %s lower than %s in cpu ticks, rounds where both have a split:%s\n", row, a, b, line
         }' <(printf '%s' "${cpu_splits[$row,$first]:-}") <(printf '%s' "${cpu_splits[$row,$vmm]:-}")
     done
