@@ -7,10 +7,11 @@ median() {
   [[ -z $numbers ]] && { echo "none"; return; }
   echo "$numbers" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 }
-# median_any ARGS...: the same for decimal numbers (throughputs).
+# median_any ARGS...: the same for decimal numbers (throughputs), negative
+# ones included (nested_versus_qemu.sh's CPU split has a difference of counts).
 median_any() {
   local numbers
-  numbers=$(printf '%s\n' "$@" | grep -E '^[0-9]+(\.[0-9]+)?$' || true)
+  numbers=$(printf '%s\n' "$@" | grep -E '^-?[0-9]+(\.[0-9]+)?$' || true)
   [[ -z $numbers ]] && { echo "none"; return; }
   echo "$numbers" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 }

@@ -377,18 +377,18 @@ if [[ $cpu_split == 1 ]]; then
   for row in $row_names; do
     [[ $row == tcp* ]] || continue
     for vmm in $vmms; do
-      printf '%s' "${cpu_splits[$row,$vmm]:-}" | awk -v row="$row" -v vmm="$vmm" '
-        { n++; for (i = 2; i < NF; i += 2) { name[i] = $i; v[i, n] = $(i + 1) } }
-        END {
-          if (!n) { printf "%-13s %-10s cpu ticks: no run with both snapshots\n", row, vmm; exit }
-          line = ""
-          for (i = 2; i in name; i += 2) {
-            for (a = 1; a <= n; a++) s[a] = v[i, a]
-            for (a = 2; a <= n; a++) for (b = a; b > 1 && s[b - 1] > s[b]; b--) { t = s[b]; s[b] = s[b - 1]; s[b - 1] = t }
-            line = line " " name[i] " " s[int((n + 1) / 2)]
-          }
-          printf "%-13s %-10s cpu ticks, medians of %d runs:%s\n", row, vmm, n, line
-        }'
+      # A line per run: ROUND, then NAME TICKS pairs.
+      splits=${cpu_splits[$row,$vmm]:-}
+      if [[ -z $splits ]]; then
+        printf '%-13s %-10s cpu ticks: no run with both snapshots\n' "$row" "$vmm"
+        continue
+      fi
+      line=""
+      for part in $(awk 'NR == 1 {for (i = 2; i < NF; i += 2) print $i}' <<<"$splits"); do
+        # shellcheck disable=SC2046
+        line+=" $part $(median_any $(awk -v part="$part" '{for (i = 2; i < NF; i += 2) if ($i == part) print $(i + 1)}' <<<"$splits"))"
+      done
+      printf '%-13s %-10s cpu ticks, medians of %d runs:%s\n' "$row" "$vmm" "$(grep -c . <<<"$splits")" "$line"
     done
     # Each part set beside the first VMM's in the same round, as the rates
     # are below: in how many rounds the first VMM's was the lower.
